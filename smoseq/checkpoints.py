@@ -1,0 +1,115 @@
+"""Checkpoints of a running fit, so a killed fit resumes bit-identically.
+
+Each checkpoint is a folder `ckpt-<iteration>` holding the Gibbs state's leaves
+(`state.eqx`), the trace so far (`trace.npz`) and `checkpoint.json`; it is written
+under a temporary name and renamed into place, then `LATEST` (a one-line file) is
+replaced atomically to point at it. The random stream needs no saving: iteration i
+always uses `fold_in(key, i)` of the fit's seed.
+"""
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import ModelFileError
+from ._files import atomic_savez, atomic_write_json, atomic_write_text, load_npz
+from .inference.gibbs import GibbsState
+
+
+class Checkpointer:
+    """Writes and reads checkpoints of one fit in `directory` every `every` iterations."""
+
+    def __init__(self, directory, every: int, hyperparameters: dict, keep: int = 2):
+        self.directory = Path(directory)
+        self.every = int(every)
+        self.hyperparameters = hyperparameters
+        self.keep = keep
+
+    def due(self, completed: int, total: int) -> bool:
+        return self.every > 0 and (completed % self.every == 0 or completed == total)
+
+    def save(self, state: GibbsState, trace: dict, init_info: dict, completed: int) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"ckpt-{completed:06d}"
+        staging = self.directory / f".ckpt-{completed:06d}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        buffer = io.BytesIO()
+        eqx.tree_serialise_leaves(buffer, state)
+        (staging / "state.eqx").write_bytes(buffer.getvalue())
+        atomic_savez(
+            staging / "trace.npz",
+            log_probs=np.asarray(trace["log_probs"], dtype=float),
+            emission_losses=np.asarray(trace["emission_losses"], dtype=float),
+            history=np.stack(trace["history"]) if trace["history"] else np.zeros((0, 0), np.int16),
+        )
+        atomic_write_json(
+            staging / "checkpoint.json",
+            {"iteration": completed, "hyperparameters": self.hyperparameters, "init_info": init_info},
+        )
+        _fsync_directory(staging)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staging, final)
+        atomic_write_text(self.directory / "LATEST", final.name + "\n")
+        self._prune(final)
+        return final
+
+    def _prune(self, newest: Path) -> None:
+        folders = sorted(p for p in self.directory.glob("ckpt-*") if p.is_dir())
+        for old in folders[: -self.keep]:
+            if old != newest:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def latest(self) -> Path | None:
+        pointer = self.directory / "LATEST"
+        if not pointer.is_file():
+            return None
+        name = pointer.read_text().strip()
+        if not name.startswith("ckpt-") or "/" in name or "\\" in name:
+            raise ModelFileError(f"{pointer}: does not name a checkpoint")
+        return self.directory / name
+
+    def load(self, model, data):
+        """`(state, trace, init_info)` from the latest checkpoint, or None if there is none."""
+        folder = self.latest()
+        if folder is None:
+            return None
+        meta_path = folder / "checkpoint.json"
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise ModelFileError(f"{meta_path}: missing or unreadable") from None
+        if meta.get("hyperparameters") != self.hyperparameters:
+            raise ModelFileError(
+                f"{meta_path}: written with other settings than this fit; resume with the same "
+                "data and options, or start over without --resume"
+            )
+        like = GibbsState(model, jnp.zeros(data.syllables.shape, jnp.int32))
+        try:
+            state = eqx.tree_deserialise_leaves(io.BytesIO((folder / "state.eqx").read_bytes()), like)
+            arrays = load_npz(folder / "trace.npz")
+        except Exception as error:
+            raise ModelFileError(f"{folder}: checkpoint unreadable ({type(error).__name__})") from None
+        trace = {
+            "log_probs": arrays["log_probs"].tolist(),
+            "emission_losses": arrays["emission_losses"],
+            "history": list(arrays["history"]),
+        }
+        return state, trace, meta.get("init_info", {})
+
+
+def _fsync_directory(path: Path) -> None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

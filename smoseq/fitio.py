@@ -1,0 +1,137 @@
+"""The fit folder (DESIGN §5): save a `FitResult` and load it back, never unpickling.
+
+    model.eqx     array leaves of the model (equinox.tree_serialise_leaves)
+    model.json    structure, hyperparameters, package version, data fingerprint
+    states.npz    `names` (recording names) and `states_<i>` (T_i,) int per recording
+    trace.npz     log_probs, emission_losses, history, segment_states, keys, bounds
+    fit.json      hyperparameters, info (timings, initialisation), written last: its
+                  presence with "complete": true marks the folder complete
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._errors import ModelFileError
+from ._files import atomic_savez, atomic_write_json, load_npz
+from .fitting import FitResult
+from .io import load_model, read_json, save_model
+
+
+def data_fingerprint(states_or_syllables: dict) -> str:
+    """A short hash of recording names and lengths (identifies which data a fit saw)."""
+    digest = hashlib.sha256()
+    for name in sorted(states_or_syllables):
+        digest.update(str(name).encode())
+        digest.update(str(len(states_or_syllables[name])).encode())
+    return digest.hexdigest()[:16]
+
+
+def is_complete_fit(folder) -> bool:
+    """True when `folder` holds a fit whose every file was written."""
+    path = Path(folder) / "fit.json"
+    try:
+        return bool(read_json(path).get("complete"))
+    except ModelFileError:
+        return False
+
+
+def save_fit(result: FitResult, folder, overwrite: bool = False) -> None:
+    """Write `result` into `folder`; refuses to replace a complete fit unless `overwrite`."""
+    folder = Path(folder)
+    if is_complete_fit(folder) and not overwrite:
+        raise FileExistsError(f"{folder}: already holds a fit; pass overwrite=True (CLI: --force) to replace it")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "fit.json").unlink(missing_ok=True)
+    names = list(result.states)
+    save_model(
+        result.model,
+        folder,
+        extra={"hyperparameters": result.hyperparameters, "data_fingerprint": data_fingerprint(result.states)},
+    )
+    atomic_savez(
+        folder / "states.npz",
+        names=np.array(names, dtype=str),
+        **{f"states_{i}": np.asarray(result.states[name]) for i, name in enumerate(names)},
+    )
+    trace = {
+        "log_probs": np.asarray(result.log_probs, dtype=float),
+        "emission_losses": np.asarray(result.emission_losses, dtype=float),
+        "history": np.asarray(result.history),
+    }
+    if result.segment_states is not None:
+        trace |= {"segment_states": result.segment_states, "keys": np.asarray(result.keys, dtype=str), "bounds": result.bounds}
+    atomic_savez(folder / "trace.npz", **trace)
+    atomic_write_json(
+        folder / "fit.json",
+        {
+            "complete": True,
+            "package_version": __version__,
+            "hyperparameters": result.hyperparameters,
+            "info": _jsonable(result.info),
+            "log_probs": [float(v) for v in result.log_probs],
+        },
+    )
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    return value
+
+
+def _read_npz(path: Path) -> dict:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing")
+    try:
+        return load_npz(path)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: refused ({error})") from None
+    except Exception as error:  # zipfile / numpy format errors on truncated files
+        raise ModelFileError(f"{path}: unreadable or truncated ({type(error).__name__})") from None
+
+
+def load_states(folder) -> dict:
+    """recording name -> (T_i,) int states from `states.npz`."""
+    path = Path(folder) / "states.npz"
+    arrays = _read_npz(path)
+    if "names" not in arrays or arrays["names"].dtype.kind != "U":
+        raise ModelFileError(f"{path}: no recording names")
+    names = arrays["names"].tolist()
+    missing = [i for i in range(len(names)) if f"states_{i}" not in arrays]
+    if missing:
+        raise ModelFileError(f"{path}: missing states for {len(missing)} recordings")
+    return {name: arrays[f"states_{i}"] for i, name in enumerate(names)}
+
+
+def load_fit(folder) -> FitResult:
+    """The `FitResult` saved in `folder` (validated; nothing is unpickled)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: no such fit folder")
+    fit_json = read_json(folder / "fit.json")
+    if not fit_json.get("complete"):
+        raise ModelFileError(f"{folder / 'fit.json'}: the fit was not completely written")
+    model, description = load_model(folder)
+    states = load_states(folder)
+    trace = _read_npz(folder / "trace.npz")
+    return FitResult(
+        model=model,
+        states=states,
+        log_probs=trace.get("log_probs", np.zeros(0)),
+        emission_losses=trace.get("emission_losses", np.zeros(0)),
+        history=trace.get("history", np.zeros((0, 0), np.int16)),
+        hyperparameters=fit_json.get("hyperparameters", description.get("hyperparameters", {})),
+        info=fit_json.get("info", {}),
+        segment_states=trace.get("segment_states"),
+        keys=trace.get("keys"),
+        bounds=trace.get("bounds"),
+    )

@@ -1,0 +1,370 @@
+"""`sm.fit`: fit an HHMM to a dict of recordings and get a `FitResult` back.
+
+The loop is small on purpose: the Gibbs step is a pure jitted function
+(`smoseq.inference.gibbs`); this module prepares data, picks the initial states,
+runs the step with a progress bar, checkpoints, and packages the result.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from ._errors import InputError
+from .data import as_recordings, batch, unbatch, validate_syllables
+from .inference.gibbs import GibbsState, build_kernel
+from .inference.initialization import candidate_windows, kmeans_window_states
+from .inference.states import SyllableData, Method, viterbi_states, smoothed_probs, marginal_logliks
+from .models import (
+    HHMM,
+    Dirichlet,
+    FullRankEmissions,
+    LowRankEmissions,
+    ModeSearch,
+    Normal,
+    StickyTransitions,
+    emission_counts,
+)
+
+
+class FitError(RuntimeError):
+    """A fit that cannot continue (e.g. a non-finite log probability); the message says what to change."""
+
+
+def default_mode_search() -> ModeSearch:
+    """L-BFGS from Optax, warm-started each iteration; see `smoseq.inference.laplace.find_mode`."""
+    return ModeSearch(optax.lbfgs(), max_iters=200, tol=1e-6)
+
+
+@dataclass
+class Prepared:
+    """Recordings batched for the sampler."""
+
+    data: SyllableData
+    keys: np.ndarray
+    bounds: np.ndarray
+    n_syllables: int
+
+
+def prepare_data(recordings, seg_length=None, seg_overlap=30, n_syllables=None) -> Prepared:
+    """Batch a dict of recordings, or accept `(seqs, mask, (keys, bounds))` / `{"syllables", "mask"}`."""
+    if isinstance(recordings, tuple) and len(recordings) == 3:
+        seqs, mask, (keys, bounds) = recordings
+        seqs, mask = np.asarray(seqs), np.asarray(mask)
+    elif isinstance(recordings, dict) and set(recordings) == {"syllables", "mask"}:
+        seqs, mask = np.asarray(recordings["syllables"]), np.asarray(recordings["mask"])
+        keys = np.array([f"segment{i}" for i in range(len(seqs))])
+        bounds = np.stack([np.zeros(len(seqs), int), mask.sum(1).astype(int)], axis=1)
+    else:
+        seqs, mask, (keys, bounds) = batch(as_recordings(recordings), seg_length=seg_length, seg_overlap=seg_overlap)
+    if seqs.ndim != 2 or seqs.shape != mask.shape:
+        raise InputError(f"batched syllables and mask must both be (N, T), got {seqs.shape} and {mask.shape}")
+    for row, name in enumerate(keys):
+        validate_syllables(name, seqs[row])
+    observed = int(seqs[mask > 0].max()) + 1
+    if n_syllables is None:
+        n_syllables = max(observed, 2)
+    elif observed > n_syllables:
+        raise InputError(f"the data use syllable {observed - 1} but the model has only {n_syllables} syllables")
+    return Prepared(SyllableData(seqs, mask), np.asarray(keys), np.asarray(bounds), n_syllables)
+
+
+def auto_kappa(data: SyllableData, n_states: int) -> float:
+    """Default stickiness: κ = real frames / K, as many pseudo-counts of staying as a state's share of frames.
+
+    With this κ, a state's posterior probability of leaving is about half the rate at
+    which the data alone would leave it: sticky enough to suppress flicker, weak
+    enough for the data to set durations. Choose κ yourself (`smoseq scan`) for analysis.
+    """
+    return float(np.asarray(data.mask).sum()) / n_states
+
+
+def build_prior_model(
+    n_states, n_syllables, kappa, beta, emissions, sigma_base, sigma_bias, emission_beta
+) -> HHMM:
+    """A model with the requested priors and placeholder parameters (replaced by the first Gibbs step)."""
+    transitions = StickyTransitions(jnp.full((n_states, n_states), 1.0 / n_states), beta, kappa)
+    if emissions == "low_rank":
+        emission_module = LowRankEmissions(
+            jnp.zeros((n_syllables, n_syllables - 1)),
+            jnp.zeros((n_states - 1, n_syllables - 1)),
+            Normal(sigma_base),
+            Normal(sigma_bias),
+        )
+    elif emissions == "full_rank":
+        emission_module = FullRankEmissions(
+            jnp.full((n_states, n_syllables, n_syllables), 1.0 / n_syllables), Dirichlet(emission_beta)
+        )
+    elif isinstance(emissions, eqx.Module):
+        emission_module = emissions
+    else:
+        raise InputError(f"emissions must be 'low_rank', 'full_rank' or an emission module, got {emissions!r}")
+    return HHMM(emission_module, transitions)
+
+
+def starting_model(model: HHMM, data: SyllableData, states) -> HHMM:
+    """`model` with data-driven emission parameters for the given initial states, where supported."""
+    if hasattr(model.emissions, "with_data_driven_start"):
+        counts = emission_counts(data.syllables, data.mask, jnp.asarray(states), model.n_states, model.n_syllables)
+        return eqx.tree_at(lambda m: m.emissions, model, model.emissions.with_data_driven_start(counts))
+    return model
+
+
+def initial_state_candidates(data: SyllableData, n_states: int, n_syllables: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    """Named initial state arrays (N, T): k-means on windowed syllable usage at several window lengths."""
+    syllables, mask = np.asarray(data.syllables), np.asarray(data.mask)
+    windows = candidate_windows(int(mask.sum()), n_syllables, n_states)
+    return [
+        (f"kmeans-window-{window}", kmeans_window_states(syllables, mask, n_states, n_syllables, window, seed + i))
+        for i, window in enumerate(windows)
+    ]
+
+
+@dataclass
+class FitResult:
+    """A fitted model, its states per recording, and the trace of the fit.
+
+    Attributes:
+        model: the final `HHMM` sample.
+        states: recording name -> (T_i,) int hidden state per frame (original lengths).
+        log_probs: (n_iters,) log p(params) + log p(x | params) after each iteration.
+        emission_losses: optimizer losses of the last emission update (steps taken only).
+        history: (n_iters, T_seg) states of one segment at every iteration (for the history figure).
+        hyperparameters: what the fit was run with.
+        info: timings and the initialisation chosen.
+    """
+
+    model: HHMM
+    states: dict
+    log_probs: np.ndarray
+    emission_losses: np.ndarray
+    history: np.ndarray
+    hyperparameters: dict
+    info: dict = field(default_factory=dict)
+    segment_states: np.ndarray | None = None
+    keys: np.ndarray | None = None
+    bounds: np.ndarray | None = None
+
+    @property
+    def n_states(self) -> int:
+        return self.model.n_states
+
+    def save(self, folder, overwrite: bool = False) -> None:
+        """Write the fit folder (DESIGN §5); see `smoseq.fitio.save_fit`."""
+        from .fitio import save_fit
+
+        save_fit(self, folder, overwrite=overwrite)
+
+    def predict(self, recordings, method: str = "viterbi", kernel: Method = "auto", seg_length=None) -> dict:
+        """Hidden states of (new) recordings under this model.
+
+        Args:
+            recordings: recording name -> syllables (T_i,).
+            method: `viterbi` (most probable path, int states) or `marginals`
+                (posterior probabilities per frame, (T_i, K)).
+        """
+        return predict_states(self.model, recordings, method=method, kernel=kernel, seg_length=seg_length)
+
+
+def predict_states(model: HHMM, recordings, method: str = "viterbi", kernel: Method = "auto", seg_length=None) -> dict:
+    """States of recordings under a fitted model: Viterbi paths or posterior marginals (T_i, K)."""
+    if method not in ("viterbi", "marginals"):
+        raise InputError(f"method must be 'viterbi' or 'marginals', got {method!r}")
+    prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=0, n_syllables=model.n_syllables)
+    if method == "viterbi":
+        values = np.asarray(viterbi_states(model, prepared.data, kernel))
+    else:
+        values = np.asarray(smoothed_probs(model, prepared.data, kernel))
+    return unbatch(values, prepared.keys, prepared.bounds)
+
+
+def heldout_loglik_per_frame(model: HHMM, recordings, kernel: Method = "auto") -> float:
+    """Marginal log-likelihood per frame of recordings under `model` (states summed out exactly)."""
+    prepared = prepare_data(recordings, seg_overlap=0, n_syllables=model.n_syllables)
+    total = float(np.asarray(marginal_logliks(model, prepared.data, kernel)).sum())
+    return total / float(np.asarray(prepared.data.mask).sum())
+
+
+def _check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias):
+    if not isinstance(n_states, (int, np.integer)) or n_states < 2:
+        raise InputError(f"n_states must be an integer >= 2, got {n_states!r}")
+    if not isinstance(n_iters, (int, np.integer)) or n_iters < 1:
+        raise InputError(f"n_iters must be an integer >= 1, got {n_iters!r}")
+    if kappa != "auto" and not (np.isfinite(kappa) and kappa >= 0):
+        raise InputError(f"kappa must be >= 0, got {kappa!r}")
+    for name, value in (("beta", beta), ("sigma_base", sigma_base), ("sigma_bias", sigma_bias)):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be > 0, got {value!r}")
+
+
+def fit(
+    recordings,
+    n_states: int = 10,
+    kappa="auto",
+    n_iters: int = 100,
+    seed: int = 0,
+    *,
+    emissions="low_rank",
+    beta: float = 1.0,
+    sigma_base: float = 1.0,
+    sigma_bias: float = 1.0,
+    emission_beta: float = 1.0,
+    mode_search: ModeSearch | None = None,
+    method: Method = "auto",
+    init_states=None,
+    n_init_iters: int = 10,
+    seg_length=None,
+    seg_overlap: int = 30,
+    history_segment: int = 0,
+    progress: bool = True,
+    checkpoint_dir=None,
+    checkpoint_every: int = 10,
+    resume: bool = False,
+) -> FitResult:
+    """Fit an HHMM by blocked Gibbs sampling.
+
+    Initialisation: unless `init_states` is given, several data-driven starts are
+    made (k-means of windowed syllable usage at a few window lengths, see
+    `smoseq.inference.initialization`); each runs `n_init_iters` Gibbs iterations and
+    the start with the highest log probability is continued for `n_iters` iterations.
+
+    Args:
+        recordings: recording name -> syllables (T_i,) ints; or `sm.batch` output
+            `(seqs, mask, metadata)`; or `{"syllables": (N,T), "mask": (N,T)}`.
+        n_states: K, the number of hidden states (an upper bound on those used).
+        kappa: stickiness κ; `"auto"` is real frames / K (see `auto_kappa`).
+        n_iters: Gibbs iterations after initialisation.
+        seed: integer seed; the whole fit is reproducible from it.
+        emissions: `"low_rank"` (default), `"full_rank"`, or an emission module whose
+            priors and shapes define a custom model (its parameter values are replaced).
+        beta, sigma_base, sigma_bias, emission_beta: prior hyperparameters.
+        mode_search: optimizer and stopping rule of the low-rank emission update
+            (default: `optax.lbfgs()`, tol 1e-6, at most 200 steps).
+        method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
+        init_states: (N, T) initial states for batched input, or a dict per recording.
+        seg_length, seg_overlap: batching (default: one segment per recording).
+        history_segment: which segment's states to record at every iteration.
+        progress: show a progress bar.
+        checkpoint_dir, checkpoint_every, resume: see `smoseq.checkpoints`.
+
+    Returns:
+        A `FitResult`.
+
+    Raises:
+        InputError: bad recordings or hyperparameters (the message names the problem).
+        FitError: the log probability became non-finite.
+    """
+    _check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
+    started = time.perf_counter()
+    prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap)
+    data = prepared.data
+    kappa_value = auto_kappa(data, n_states) if kappa == "auto" else float(kappa)
+    model = build_prior_model(
+        n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta
+    )
+    mode_search = default_mode_search() if mode_search is None else mode_search
+    step = eqx.filter_jit(build_kernel(mode_search, method))
+    root_key = jr.key(seed)
+    hyperparameters = {
+        "n_states": int(n_states),
+        "n_syllables": int(prepared.n_syllables),
+        "kappa": kappa_value,
+        "beta": float(beta),
+        "sigma_base": float(sigma_base),
+        "sigma_bias": float(sigma_bias),
+        "emission_beta": float(emission_beta),
+        "emissions": emissions if isinstance(emissions, str) else type(emissions).__name__,
+        "n_iters": int(n_iters),
+        "seed": int(seed),
+        "seg_length": None if seg_length is None else int(seg_length),
+        "seg_overlap": int(seg_overlap),
+    }
+
+    from .checkpoints import Checkpointer
+
+    checkpointer = Checkpointer(checkpoint_dir, checkpoint_every, hyperparameters) if checkpoint_dir else None
+    resumed = checkpointer.load(model, data) if (checkpointer and resume) else None
+    if resumed is not None:
+        state, trace, init_info = resumed
+    else:
+        state, init_info = _initialise(step, root_key, model, data, prepared, init_states, n_init_iters, seed)
+        trace = {"log_probs": [], "history": [], "emission_losses": np.zeros(0)}
+
+    history_row = min(history_segment, data.syllables.shape[0] - 1)
+    valid = np.asarray(data.mask[history_row]) > 0
+    fit_key = jr.fold_in(root_key, 1)
+    first = len(trace["log_probs"])
+    bar = tqdm(range(first, n_iters), desc="Fitting", disable=not progress, initial=first, total=n_iters)
+    for iteration in bar:
+        state, info = step(jr.fold_in(fit_key, iteration), state, data)
+        log_prob = float(info.log_prob)
+        if not np.isfinite(log_prob):
+            raise FitError(
+                f"log probability is {log_prob} at iteration {iteration}: try a smaller optimizer step, "
+                "larger sigma_base/sigma_bias, or check the data for syllables that never occur"
+            )
+        trace["log_probs"].append(log_prob)
+        trace["history"].append(np.asarray(state.states[history_row])[valid].astype(np.int16))
+        steps = int(info.emission_steps)
+        trace["emission_losses"] = np.asarray(info.emission_losses)[:steps]
+        bar.set_postfix(log_prob=f"{log_prob:.5g}")
+        if checkpointer and checkpointer.due(iteration + 1, n_iters):
+            checkpointer.save(state, trace, init_info, iteration + 1)
+
+    segment_states = np.asarray(state.states)
+    info = dict(init_info)
+    info["fit_seconds"] = time.perf_counter() - started
+    return FitResult(
+        model=state.model,
+        states=unbatch(segment_states, prepared.keys, prepared.bounds),
+        log_probs=np.asarray(trace["log_probs"]),
+        emission_losses=np.asarray(trace["emission_losses"]),
+        history=np.stack(trace["history"]) if trace["history"] else np.zeros((0, int(valid.sum())), np.int16),
+        hyperparameters=hyperparameters,
+        info=info,
+        segment_states=segment_states,
+        keys=prepared.keys,
+        bounds=prepared.bounds,
+    )
+
+
+def _user_init_states(init_states, prepared: Prepared) -> np.ndarray:
+    if isinstance(init_states, dict):
+        per_recording = {k: np.asarray(v) for k, v in init_states.items()}
+        rows = []
+        width = prepared.data.syllables.shape[1]
+        for key, (start, end) in zip(prepared.keys, prepared.bounds):
+            segment = per_recording[key][start:end]
+            rows.append(np.concatenate([segment, np.repeat(segment[-1:], width - len(segment))]))
+        return np.stack(rows).astype(np.int32)
+    states = np.asarray(init_states, dtype=np.int32)
+    if states.shape != prepared.data.syllables.shape:
+        raise InputError(f"init_states must have shape {prepared.data.syllables.shape}, got {states.shape}")
+    return states
+
+
+def _initialise(step, root_key, model, data, prepared, init_states, n_init_iters, seed):
+    """The starting GibbsState: user states, or the best of several short data-driven chains."""
+    if init_states is not None:
+        states = _user_init_states(init_states, prepared)
+        return GibbsState(starting_model(model, data, states), jnp.asarray(states)), {"init": "user"}
+    candidates = initial_state_candidates(data, model.n_states, model.n_syllables, seed)
+    init_key = jr.fold_in(root_key, 0)
+    best = None
+    scores = {}
+    for index, (name, states) in enumerate(candidates):
+        state = GibbsState(starting_model(model, data, states), jnp.asarray(states))
+        log_prob = -np.inf
+        for iteration in range(n_init_iters):
+            state, info = step(jr.fold_in(jr.fold_in(init_key, index), iteration), state, data)
+            log_prob = float(info.log_prob)
+        scores[name] = log_prob
+        if best is None or (np.isfinite(log_prob) and log_prob > best[0]):
+            best = (log_prob, name, state)
+    return best[2], {"init": best[1], "init_scores": scores, "n_init_iters": int(n_init_iters)}

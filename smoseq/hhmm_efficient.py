@@ -1,0 +1,222 @@
+"""Seed-compatible API of the low-rank ("efficient") HHMM, as in the published `state_moseq.hhmm_efficient`.
+
+Same dict shapes as the published package::
+
+    params    = {"emission_base": (S, S-1), "emission_biases": (K-1, S-1), "trans_probs": (K, K)}
+    data      = {"syllables": (N, T) int, "mask": (N, T)}
+    hypparams = {"n_states", "n_syllables", "emission_base_sigma", "emission_biases_sigma",
+                 "trans_beta", "trans_kappa", "emission_gd_iters", "emission_gd_lr"}
+
+Parameter arrays are interchangeable with the published package's. Unlike it, every
+random draw has its own key, `fit_gibbs` works, `initialize_params` returns params,
+and `resample_params` warm-starts from `params` when given, treats
+`emission_gd_iters` as a cap (stopping when the optimizer has converged), and
+returns the real loss of every optimizer step taken. The emission update is a
+Laplace approximation around the mode found by `optax.adam(emission_gd_lr)`.
+"""
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+from jax.scipy.stats import norm
+
+from . import _facade
+from ._embedding import lower_dim, raise_dim
+from .models import HHMM, LowRankEmissions, ModeSearch, Normal, StickyTransitions, emission_counts, transition_counts
+from .models.priors import dirichlet_log_prob
+
+__all__ = [
+    "random_params",
+    "initialize_params",
+    "resample_params",
+    "resample_states",
+    "fit_gibbs",
+    "log_params_prob",
+    "log_joint_prob",
+    "marginal_loglik",
+    "obs_log_likelihoods",
+    "get_syllable_trans_probs",
+    "predicted_states",
+    "smoothed_states",
+    "filtered_states",
+    "simulate",
+]
+
+DEFAULT_TOL = 1e-6
+
+
+def _hyper(hypparams, name, default=None):
+    if name in hypparams:
+        return hypparams[name]
+    if default is None:
+        raise KeyError(f"hypparams is missing {name!r}")
+    return default
+
+
+def params_to_model(params: dict, hypparams: dict | None = None) -> HHMM:
+    """smoseq's `HHMM` for a published-package params dict (priors from `hypparams` if given)."""
+    hypparams = hypparams or {}
+    emissions = LowRankEmissions(
+        jnp.asarray(params["emission_base"]),
+        jnp.asarray(params["emission_biases"]),
+        Normal(hypparams.get("emission_base_sigma", 1.0)),
+        Normal(hypparams.get("emission_biases_sigma", 1.0)),
+    )
+    transitions = StickyTransitions(
+        jnp.asarray(params["trans_probs"]), hypparams.get("trans_beta", 1.0), hypparams.get("trans_kappa", 0.0)
+    )
+    return HHMM(emissions, transitions)
+
+
+def model_to_params(model: HHMM) -> dict:
+    return {
+        "emission_base": model.emissions.base,
+        "emission_biases": model.emissions.biases,
+        "trans_probs": model.transitions.probs,
+    }
+
+
+def get_syllable_trans_probs(emission_base, emission_biases):
+    """Per-state syllable transition tables (K, S, S) from low-rank parameters."""
+    return LowRankEmissions(emission_base, emission_biases).transition_tables()
+
+
+def obs_log_likelihoods(data: dict, params: dict):
+    """log p(x_t | x_{t-1}, z_t = k), shape (N, T, K); 0 at the first and masked frames."""
+    data = _facade.as_data(data)
+    return params_to_model(params).log_likelihoods(data.syllables, data.mask)
+
+
+def log_params_prob(params: dict, hypparams: dict):
+    """log prior of params, in the published package's convention (normal densities of x/σ)."""
+    K = params["trans_probs"].shape[0]
+    base_sigma = _hyper(hypparams, "emission_base_sigma")
+    bias_sigma = _hyper(hypparams, "emission_biases_sigma")
+    emission_log_prob = norm.logpdf(jnp.asarray(params["emission_base"]) / base_sigma).sum() + norm.logpdf(
+        jnp.asarray(params["emission_biases"]) / bias_sigma
+    ).sum()
+    concentration = jnp.eye(K) * _hyper(hypparams, "trans_kappa") + _hyper(hypparams, "trans_beta")
+    return emission_log_prob + dirichlet_log_prob(jnp.asarray(params["trans_probs"]), concentration).sum()
+
+
+def marginal_loglik(data: dict, params: dict, parallel: bool = False):
+    """log p(syllables | params), hidden states summed out (sum over sequences)."""
+    return _facade.marginal_loglik(params_to_model, data, params, parallel)
+
+
+def log_joint_prob(data: dict, params: dict, hypparams: dict):
+    return marginal_loglik(data, params) + log_params_prob(params, hypparams)
+
+
+def random_params(seed, hypparams: dict) -> dict:
+    """A draw from the prior: base, biases ~ N(0, σ²) entrywise, trans_probs rows ~ Dir(β + κ e_k)."""
+    K, S = int(hypparams["n_states"]), int(hypparams["n_syllables"])
+    k_emit, k_trans = jr.split(_facade.as_key(seed))
+    emissions = LowRankEmissions.from_prior(
+        k_emit, K, S, _hyper(hypparams, "emission_base_sigma"), _hyper(hypparams, "emission_biases_sigma")
+    )
+    transitions = StickyTransitions(
+        jnp.eye(K), _hyper(hypparams, "trans_beta"), _hyper(hypparams, "trans_kappa")
+    ).sample_prior(k_trans)
+    return model_to_params(HHMM(emissions, transitions))
+
+
+@lru_cache(maxsize=16)
+def _compiled_resample(n_states: int, n_syllables: int, max_iters: int, learning_rate: float, tol: float, warm: bool):
+    mode_search = ModeSearch(optax.adam(learning_rate), max_iters, tol)
+
+    def run(key, syllables, mask, states, base, biases, trans_probs, sigmas):
+        base_sigma, bias_sigma, beta, kappa = sigmas
+        emissions = LowRankEmissions(base, biases, Normal(base_sigma), Normal(bias_sigma))
+        counts = emission_counts(syllables, mask, states, n_states, n_syllables)
+        if not warm:
+            emissions = emissions.with_data_driven_start(counts)
+        k_emit, k_trans = jr.split(key)
+        emissions, info = emissions.resample(k_emit, counts, mode_search)
+        transitions = StickyTransitions(trans_probs, beta, kappa).resample(
+            k_trans, transition_counts(states, mask, n_states)
+        )
+        return emissions.base, emissions.biases, transitions.probs, info.losses, info.n_steps
+
+    return jax.jit(run)
+
+
+def resample_params(seed, data: dict, states, hypparams: dict, params: dict | None = None):
+    """Draw params | states: `(params, losses)`.
+
+    Emissions: Laplace approximation around the posterior mode found by
+    `optax.adam(hypparams["emission_gd_lr"])` from `params` (warm start) or, when
+    `params` is None, from the data-driven estimate; at most
+    `hypparams["emission_gd_iters"]` steps (fewer once converged, tolerance
+    `hypparams.get("emission_gd_tol", 1e-6)`). Transitions: exact Dirichlet draw.
+    `losses` is the loss of every optimizer step taken.
+    """
+    K, S = int(hypparams["n_states"]), int(hypparams["n_syllables"])
+    learning_rate = float(_hyper(hypparams, "emission_gd_lr"))
+    max_iters = int(_hyper(hypparams, "emission_gd_iters"))
+    if learning_rate <= 0 or max_iters < 1:
+        raise ValueError(f"emission_gd_lr must be > 0 and emission_gd_iters >= 1, got {learning_rate}, {max_iters}")
+    tol = float(hypparams.get("emission_gd_tol", DEFAULT_TOL))
+    run = _compiled_resample(K, S, max_iters, learning_rate, tol, params is not None)
+    data = _facade.as_data(data)
+    if params is None:
+        base, biases, trans = jnp.zeros((S, S - 1)), jnp.zeros((K - 1, S - 1)), jnp.full((K, K), 1.0 / K)
+    else:
+        base, biases, trans = params["emission_base"], params["emission_biases"], params["trans_probs"]
+    sigmas = tuple(
+        jnp.asarray(float(_hyper(hypparams, name)))
+        for name in ("emission_base_sigma", "emission_biases_sigma", "trans_beta", "trans_kappa")
+    )
+    base, biases, trans, losses, n_steps = run(
+        _facade.as_key(seed), data.syllables, data.mask, jnp.asarray(states, jnp.int32), base, biases, trans, sigmas
+    )
+    new_params = {"emission_base": base, "emission_biases": biases, "trans_probs": trans}
+    return new_params, np.asarray(losses)[: int(n_steps)]
+
+
+def resample_states(seed, data: dict, params: dict, parallel: bool = False):
+    """Exact posterior draw of states: `(states (N, T), marginal_loglik)`."""
+    return _facade.resample_states(params_to_model, seed, data, params, parallel)
+
+
+def initialize_params(data: dict, hypparams: dict, states=None, seed=None) -> dict:
+    """Params from given initial states (one draw of params | states), else from the prior."""
+    seed = jr.key(0) if seed is None else seed
+    if states is not None:
+        return resample_params(seed, data, states, hypparams)[0]
+    return random_params(seed, hypparams)
+
+
+class _Flavour:
+    resample_states = staticmethod(resample_states)
+    resample_params = staticmethod(resample_params)
+    log_params_prob = staticmethod(log_params_prob)
+
+
+def fit_gibbs(data, hypparams, init_params, init_states=None, seed=None, num_iters=100, parallel=False):
+    """Gibbs sampling from `init_params` (and `init_states` if given): `(params, states, log_joints)`."""
+    return _facade.fit_gibbs(_Flavour, data, hypparams, init_params, init_states, seed, num_iters, parallel)
+
+
+def smoothed_states(data: dict, params: dict, parallel: bool = False):
+    """p(z_t = k | syllables), shape (N, T, K)."""
+    return _facade.smoothed_states(params_to_model, data, params, parallel)
+
+
+def filtered_states(data: dict, params: dict, parallel: bool = False):
+    """p(z_t = k | syllables up to t), shape (N, T, K)."""
+    return _facade.filtered_states(params_to_model, data, params, parallel)
+
+
+def predicted_states(data: dict, params: dict):
+    """Viterbi path per sequence, shape (N, T)."""
+    return _facade.predicted_states(params_to_model, data, params)
+
+
+def simulate(seed, params: dict, n_timesteps: int, n_sequences: int):
+    """`(states, syllables)`, each (n_sequences, n_timesteps), simulated from params."""
+    return _facade.simulate(params_to_model, seed, params, n_timesteps, n_sequences)

@@ -1,0 +1,149 @@
+"""Seed-compatible API of the full-rank ("standard") HHMM, as in the published `state_moseq.hhmm_standard`.
+
+Same dict shapes as the published package::
+
+    params    = {"emissions": (K, S, S), "trans_probs": (K, K)}
+    data      = {"syllables": (N, T) int, "mask": (N, T)}
+    hypparams = {"n_states", "n_syllables", "emissions_beta", "trans_beta", "trans_kappa"}
+
+Every update here is an exact conjugate draw. Unlike the published package, every
+random draw has its own key and `fit_gibbs` works.
+"""
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
+from . import _facade
+from .models import HHMM, Dirichlet, FullRankEmissions, StickyTransitions, emission_counts, transition_counts
+from .models.priors import dirichlet_log_prob
+
+__all__ = [
+    "random_params",
+    "initialize_params",
+    "resample_params",
+    "resample_states",
+    "fit_gibbs",
+    "log_params_prob",
+    "log_joint_prob",
+    "marginal_loglik",
+    "obs_log_likelihoods",
+    "predicted_states",
+    "smoothed_states",
+    "filtered_states",
+    "simulate",
+]
+
+
+def _emission_beta(hypparams: dict) -> float:
+    for name in ("emissions_beta", "emission_beta"):
+        if name in hypparams:
+            return hypparams[name]
+    raise KeyError("hypparams is missing 'emissions_beta'")
+
+
+def params_to_model(params: dict, hypparams: dict | None = None) -> HHMM:
+    hypparams = hypparams or {}
+    beta = hypparams.get("emissions_beta", hypparams.get("emission_beta", 1.0))
+    emissions = FullRankEmissions(jnp.asarray(params["emissions"]), Dirichlet(beta))
+    transitions = StickyTransitions(
+        jnp.asarray(params["trans_probs"]), hypparams.get("trans_beta", 1.0), hypparams.get("trans_kappa", 0.0)
+    )
+    return HHMM(emissions, transitions)
+
+
+def obs_log_likelihoods(data: dict, params: dict):
+    data = _facade.as_data(data)
+    return params_to_model(params).log_likelihoods(data.syllables, data.mask)
+
+
+def log_params_prob(params: dict, hypparams: dict):
+    """log Dir(each emission row | β_e) + Σ_k log Dir(trans row k | β + κ e_k)."""
+    K = params["trans_probs"].shape[0]
+    emissions = jnp.asarray(params["emissions"])
+    emission_log_prob = dirichlet_log_prob(emissions, jnp.full(emissions.shape, _emission_beta(hypparams))).sum()
+    concentration = jnp.eye(K) * hypparams["trans_kappa"] + hypparams["trans_beta"]
+    return emission_log_prob + dirichlet_log_prob(jnp.asarray(params["trans_probs"]), concentration).sum()
+
+
+def marginal_loglik(data: dict, params: dict, parallel: bool = False):
+    return _facade.marginal_loglik(params_to_model, data, params, parallel)
+
+
+def log_joint_prob(data: dict, params: dict, hypparams: dict):
+    return marginal_loglik(data, params) + log_params_prob(params, hypparams)
+
+
+def random_params(seed, hypparams: dict) -> dict:
+    """emissions rows ~ Dir(β_e), trans_probs rows ~ Dir(β + κ e_k)."""
+    K, S = int(hypparams["n_states"]), int(hypparams["n_syllables"])
+    k_emit, k_trans = jr.split(_facade.as_key(seed))
+    emissions = FullRankEmissions.from_prior(k_emit, K, S, _emission_beta(hypparams))
+    transitions = StickyTransitions(jnp.eye(K), hypparams["trans_beta"], hypparams["trans_kappa"]).sample_prior(k_trans)
+    return {"emissions": emissions.tables, "trans_probs": transitions.probs}
+
+
+@lru_cache(maxsize=16)
+def _compiled_resample(n_states: int, n_syllables: int):
+    def run(key, syllables, mask, states, betas):
+        emission_beta, beta, kappa = betas
+        k_emit, k_trans = jr.split(key)
+        counts = emission_counts(syllables, mask, states, n_states, n_syllables)
+        emissions = jr.dirichlet(k_emit, counts + emission_beta)
+        transitions = StickyTransitions(jnp.eye(n_states), beta, kappa).resample(
+            k_trans, transition_counts(states, mask, n_states)
+        )
+        return emissions, transitions.probs
+
+    return jax.jit(run)
+
+
+def resample_params(seed, data: dict, states, hypparams: dict, params: dict | None = None) -> dict:
+    """Exact conjugate draw of params | states (`params` is accepted for symmetry and unused)."""
+    data = _facade.as_data(data)
+    K, S = int(hypparams["n_states"]), int(hypparams["n_syllables"])
+    betas = tuple(jnp.asarray(float(v)) for v in (_emission_beta(hypparams), hypparams["trans_beta"], hypparams["trans_kappa"]))
+    emissions, trans = _compiled_resample(K, S)(
+        _facade.as_key(seed), data.syllables, data.mask, jnp.asarray(states, jnp.int32), betas
+    )
+    return {"emissions": emissions, "trans_probs": trans}
+
+
+def resample_states(seed, data: dict, params: dict, parallel: bool = False):
+    return _facade.resample_states(params_to_model, seed, data, params, parallel)
+
+
+def initialize_params(data: dict, hypparams: dict, states=None, seed=None) -> dict:
+    seed = jr.key(0) if seed is None else seed
+    if states is not None:
+        return resample_params(seed, data, states, hypparams)
+    return random_params(seed, hypparams)
+
+
+class _Flavour:
+    resample_states = staticmethod(resample_states)
+    resample_params = staticmethod(resample_params)
+    log_params_prob = staticmethod(log_params_prob)
+
+
+def fit_gibbs(data, hypparams, init_params, init_states=None, seed=None, num_iters=100, parallel=False):
+    """Gibbs sampling: `(params, states, log_joints)`."""
+    return _facade.fit_gibbs(_Flavour, data, hypparams, init_params, init_states, seed, num_iters, parallel)
+
+
+def smoothed_states(data: dict, params: dict, parallel: bool = False):
+    return _facade.smoothed_states(params_to_model, data, params, parallel)
+
+
+def filtered_states(data: dict, params: dict, parallel: bool = False):
+    return _facade.filtered_states(params_to_model, data, params, parallel)
+
+
+def predicted_states(data: dict, params: dict):
+    return _facade.predicted_states(params_to_model, data, params)
+
+
+def simulate(seed, params: dict, n_timesteps: int, n_sequences: int):
+    return _facade.simulate(params_to_model, seed, params, n_timesteps, n_sequences)

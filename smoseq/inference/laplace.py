@@ -1,0 +1,524 @@
+"""Laplace-approximate conditional draw of the low-rank emission parameters (DESIGN §2).
+
+The conditional `p(base, biases | N)` of the low-rank emissions has no closed form. smoseq
+replaces it, like the reference package, by a **Laplace approximation**: find the mode
+with an Optax optimizer, then draw from `N(mode, Q⁻¹)` with
+`Q = −H + diagonal_boost·I`, H the Hessian of the log posterior at the mode. The draw is
+therefore approximate; its knobs are the optimizer, `max_iters`, `tol` and
+`diagonal_boost`.
+
+Structure of Q. With `c = raise(biases, axis=0)` (K, S-1), the logits of row i in state k
+are `E_S (base_i + c_k)`, so the Hessian couples row i of `base` only with itself and with
+the biases. In the flattened `(base, biases)` order of `jax.flatten_util.ravel_pytree`, Q
+has S diagonal base blocks `Q_ii` ((S-1)²), cross blocks `Q_iβ` ((S-1) × M) and one bias
+block `Q_ββ` (M × M), M = (K-1)(S-1). It is factorised by blocks, `Q = L Lᵀ` with
+
+    L = [[blockdiag(L_i), 0], [Wᵀ, L_s]],   L_i L_iᵀ = Q_ii,   W_i = L_i⁻¹ Q_iβ,
+    L_s L_sᵀ = Q_ββ − Σ_i W_iᵀ W_i            (the Schur complement, one big matmul),
+
+and a draw is `mode + L⁻ᵀ z` by block back-substitution. The dense
+(S(S-1) + M)² matrix is never formed.
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jax.flatten_util import ravel_pytree
+from jax.scipy.linalg import solve_triangular
+from jax.scipy.stats import norm
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+
+from smoseq._embedding import center_embedding, lower_dim, raise_dim
+
+__all__ = [
+    "LaplaceFactor",
+    "LaplaceInfo",
+    "LaplacePrecision",
+    "ModeResult",
+    "dense_covariance",
+    "emission_log_posterior",
+    "factorize_precision",
+    "find_mode",
+    "initial_emission_params",
+    "laplace_log_density",
+    "laplace_precision",
+    "sample_laplace",
+    "sample_low_rank_emissions",
+    "transition_probs",
+]
+
+
+# ----------------------------------------------------------------------------------------
+# Model pieces
+# ----------------------------------------------------------------------------------------
+
+
+def _raised(base, biases):
+    """`B = raise(base, 1)` (S, S) and `C = raise(raise(biases, 0), 1)` (K, S)."""
+    return raise_dim(base, 1), raise_dim(raise_dim(biases, 0), 1)
+
+
+def _logits(base, biases) -> Float[Array, "K S S"]:
+    raised_base, raised_biases = _raised(base, biases)
+    return raised_base[None, :, :] + raised_biases[:, None, :]
+
+
+def transition_probs(
+    base: Float[Array, "S S-1"], biases: Float[Array, "K-1 S-1"]
+) -> Float[Array, "K S S"]:
+    """Syllable transition matrices `P_k[i, :] = softmax(B[i, :] + C[k, :])`."""
+    return jax.nn.softmax(_logits(base, biases), axis=-1)
+
+
+def emission_log_posterior(
+    base: Float[Array, "S S-1"],
+    biases: Float[Array, "K-1 S-1"],
+    counts: Float[Array, "K S S"],
+    sigma_base: Float[Array, ""],
+    sigma_bias: Float[Array, ""],
+) -> Float[Array, ""]:
+    """Unnormalised log posterior of the low-rank emission parameters given counts.
+
+    `Σ N[k,i,j] log P_k[i,j] + Σ norm.logpdf(B / σ_base) + Σ norm.logpdf(C / σ_bias)`, with
+    B (S, S) and C (K, S) the raised parameters and no `−log σ` terms: the same definition
+    as the reference package, so losses are comparable with it.
+
+    Args:
+        base: (S, S-1) base logits in the zero-sum basis.
+        biases: (K-1, S-1) per-state biases in the zero-sum basis (both axes).
+        counts: (K, S, S) transition counts `N[k, i, j]`.
+        sigma_base: prior standard deviation of `base`.
+        sigma_bias: prior standard deviation of `biases`.
+
+    Returns:
+        Scalar log posterior (up to a constant independent of the parameters).
+    """
+    raised_base, raised_biases = _raised(base, biases)
+    log_probs = jax.nn.log_softmax(_logits(base, biases), axis=-1)
+    log_likelihood = jnp.sum(counts.astype(log_probs.dtype) * log_probs)
+    log_prior = jnp.sum(norm.logpdf(raised_base / sigma_base)) + jnp.sum(
+        norm.logpdf(raised_biases / sigma_bias)
+    )
+    return log_likelihood + log_prior
+
+
+def initial_emission_params(
+    counts: Float[Array, "K S S"],
+) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"]]:
+    """Data-driven start for the mode search when no previous parameters exist.
+
+    `logits = log(N + 0.01)`; `base = lower(mean_k logits, axis=1)`;
+    `biases = lower(lower(mean_i(logits − mean_k logits), axis=1), axis=0)`.
+
+    Args:
+        counts: (K, S, S) transition counts.
+
+    Returns:
+        `(base (S, S-1), biases (K-1, S-1))`.
+    """
+    counts = jnp.asarray(counts)
+    dtype = counts.dtype if jnp.issubdtype(counts.dtype, jnp.floating) else jnp.result_type(float)
+    logits = jnp.log(counts.astype(dtype) + 0.01)
+    mean_over_states = logits.mean(axis=0, keepdims=True)
+    base = lower_dim(mean_over_states[0], 1)
+    state_offsets = (logits - mean_over_states).mean(axis=1)
+    biases = lower_dim(lower_dim(state_offsets, 1), 0)
+    return base, biases
+
+
+# ----------------------------------------------------------------------------------------
+# Mode search
+# ----------------------------------------------------------------------------------------
+
+
+class ModeResult(NamedTuple):
+    """Outcome of `find_mode`.
+
+    Attributes:
+        params: the parameters after the last step taken (same PyTree as the start).
+        losses: (max_iters,) loss after each step; NaN after the last step taken.
+        n_steps: number of steps taken.
+        converged: whether the stopping rule fired (False: hit `max_iters` or the loss
+            became non-finite, in which case that step was rejected).
+    """
+
+    params: PyTree
+    losses: Float[Array, " max_iters"]
+    n_steps: Int[Array, ""]
+    converged: Bool[Array, ""]
+
+
+class _SearchState(NamedTuple):
+    step: Int[Array, ""]
+    params: PyTree
+    opt_state: optax.OptState
+    loss: Float[Array, ""]
+    grad: PyTree
+    losses: Float[Array, " max_iters"]
+    n_small_changes: Int[Array, ""]
+    diverged: Bool[Array, ""]
+
+
+def _value_and_grad_fn(loss_fn, opt_state):
+    """`(params, opt_state) -> (loss, grad)`, reusing a line search's stored value if any."""
+    if optax.tree.get(opt_state, "value") is None:
+        value_and_grad = jax.value_and_grad(loss_fn)
+        return lambda params, state: value_and_grad(params)
+    from_state = optax.value_and_grad_from_state(loss_fn)
+    return lambda params, state: from_state(params, state=state)
+
+
+def find_mode(
+    loss_fn: Callable[[PyTree], Float[Array, ""]],
+    init_params: PyTree,
+    optimizer: optax.GradientTransformation,
+    max_iters: int,
+    tol: float,
+    *,
+    patience: int = 3,
+) -> ModeResult:
+    """Minimise `loss_fn` from `init_params` with an Optax optimizer in a `lax.while_loop`.
+
+    Stopping rule: stop after the step at which the loss changed by at most
+    `tol · max(|loss|, 1)` on `patience` consecutive steps (so never before `patience`
+    steps), or after `max_iters` steps. A step whose loss is non-finite is rejected and
+    ends the search unconverged. Each step calls `optimizer.update` with the extra
+    arguments `value`, `grad` and `value_fn` (ignored by optimizers that take none), and
+    reuses the value and gradient a line search (e.g. `optax.lbfgs()`) stored in its
+    state, so both `optax.adam(lr)` and `optax.lbfgs()` work unchanged.
+
+    Jittable and `jax.vmap`-able over a batch of problems (each stops on its own).
+
+    Args:
+        loss_fn: scalar loss of the parameters.
+        init_params: starting point (warm start), any PyTree of float arrays.
+        optimizer: an `optax.GradientTransformation`.
+        max_iters: cap on the number of steps (static).
+        tol: relative loss-change tolerance of the stopping rule (static).
+        patience: consecutive small changes required to stop (static).
+
+    Returns:
+        A `ModeResult`; `losses[t]` is the loss after step t + 1.
+    """
+    optimizer = optax.with_extra_args_support(optimizer)
+    opt_state = optimizer.init(init_params)
+    value_and_grad = _value_and_grad_fn(loss_fn, opt_state)
+    loss, grad = jax.value_and_grad(loss_fn)(init_params)
+    start = _SearchState(
+        step=jnp.zeros((), jnp.int32),
+        params=init_params,
+        opt_state=opt_state,
+        loss=loss,
+        grad=grad,
+        losses=jnp.full((max_iters,), jnp.nan, dtype=loss.dtype),
+        n_small_changes=jnp.zeros((), jnp.int32),
+        diverged=jnp.zeros((), bool),
+    )
+
+    def keep_going(state: _SearchState) -> Bool[Array, ""]:
+        return (state.step < max_iters) & (state.n_small_changes < patience) & ~state.diverged
+
+    def take_step(state: _SearchState) -> _SearchState:
+        updates, opt_state = optimizer.update(
+            state.grad, state.opt_state, state.params,
+            value=state.loss, grad=state.grad, value_fn=loss_fn,
+        )  # fmt: skip
+        params = optax.apply_updates(state.params, updates)
+        loss, grad = value_and_grad(params, opt_state)
+        small = jnp.abs(loss - state.loss) <= tol * jnp.maximum(jnp.abs(loss), 1.0)
+        accepted = _SearchState(
+            step=state.step + 1,
+            params=params,
+            opt_state=opt_state,
+            loss=loss,
+            grad=grad,
+            losses=state.losses.at[state.step].set(loss),
+            n_small_changes=jnp.where(small, state.n_small_changes + 1, 0),
+            diverged=state.diverged,
+        )
+        rejected = state._replace(diverged=jnp.ones((), bool))
+        finite = jnp.isfinite(loss)
+        return jax.tree.map(lambda a, r: jnp.where(finite, a, r), accepted, rejected)
+
+    final = jax.lax.while_loop(keep_going, take_step, start)
+    return ModeResult(
+        params=final.params,
+        losses=final.losses,
+        n_steps=final.step,
+        converged=final.n_small_changes >= patience,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Structured precision
+# ----------------------------------------------------------------------------------------
+
+
+class LaplacePrecision(NamedTuple):
+    """Blocks of `Q = −H + diagonal_boost·I` in the flattened `(base, biases)` order.
+
+    Attributes:
+        base_blocks: (S, S-1, S-1) `Q_ii`, one per row of `base`.
+        cross_blocks: (S, S-1, M) `Q_iβ`, columns in row-major order of `biases`.
+        bias_block: (M, M) `Q_ββ`, M = (K-1)(S-1).
+    """
+
+    base_blocks: Float[Array, "S S-1 S-1"]
+    cross_blocks: Float[Array, "S S-1 M"]
+    bias_block: Float[Array, "M M"]
+
+
+def _project_diagonal(weights: Float[Array, "*batch S"]) -> Float[Array, "*batch S-1 S-1"]:
+    """`E_Sᵀ diag(w) E_S` in O(S²) per matrix, using the layout of `E_S`.
+
+    Column a of `E_S` (j = a + 1) is `scale_j·(e_j − (1/j) Σ_{s<j} e_s)`. With
+    `below_j = Σ_{s<j} w_s`, entry (a, b), a < b, is
+    `scale_a (below_j/j − w_j) · scale_b / j_b`, and the diagonal is
+    `scale_j² (below_j / j² + w_j)`.
+    """
+    size = weights.shape[-1]
+    j = jnp.arange(1, size, dtype=weights.dtype)
+    scale = 1.0 / jnp.sqrt(1.0 + 1.0 / j)
+    below = jnp.cumsum(weights, axis=-1)[..., :-1]
+    at = weights[..., 1:]
+    left = scale * (below / j - at)
+    upper = jnp.einsum("...a,b->...ab", left, scale / j)
+    strict = jnp.triu(upper, 1) + jnp.tril(jnp.swapaxes(upper, -1, -2), -1)
+    diagonal = scale**2 * (below / j**2 + at)
+    return strict + jnp.einsum("...a,ab->...ab", diagonal, jnp.eye(size - 1, dtype=weights.dtype))
+
+
+def _identity_like(blocks, value):
+    return value * jnp.eye(blocks.shape[-1], dtype=blocks.dtype)
+
+
+def laplace_precision(
+    base: Float[Array, "S S-1"],
+    biases: Float[Array, "K-1 S-1"],
+    counts: Float[Array, "K S S"],
+    sigma_base: Float[Array, ""],
+    sigma_bias: Float[Array, ""],
+    diagonal_boost: float = 1e-2,
+) -> LaplacePrecision:
+    """The blocks of `Q = −∇² log_post + diagonal_boost·I`, computed analytically.
+
+    Row i in state k contributes `H_ki = n_ki E_Sᵀ (diag p_ki − p_ki p_kiᵀ) E_S`
+    (`n_ki = Σ_j N[k,i,j]`) to `Q_ii`, `F[k,m]·H_ki` to the (i, m) cross block and
+    `F[k,m] F[k,m']·H_ki` to the (m, m') bias block, F = `E_K`; the priors add
+    `I/σ²` (the embeddings are orthonormal).
+
+    Args:
+        base, biases: the point at which to evaluate Q (normally the mode).
+        counts: (K, S, S) transition counts.
+        sigma_base, sigma_bias: prior standard deviations.
+        diagonal_boost: added to the diagonal (the reference's 10⁻²).
+
+    Returns:
+        A `LaplacePrecision`.
+    """
+    num_states, size = counts.shape[0], counts.shape[-1]
+    embed_states = center_embedding(num_states).astype(base.dtype)
+    probs = transition_probs(base, biases)
+    row_counts = counts.astype(base.dtype).sum(axis=-1)
+    weighted = jnp.einsum("ki,kij->kij", row_counts, probs)  # n_ki p_ki
+    projected = probs @ center_embedding(size).astype(base.dtype)  # E_Sᵀ p_ki
+    weighted_projected = jnp.einsum("ki,kia->kia", row_counts, projected)
+    row_hessians = _project_diagonal(weighted) - jnp.einsum(
+        "kia,kib->kiab", weighted_projected, projected
+    )  # H_ki, (K, S, S-1, S-1)
+
+    base_blocks = row_hessians.sum(axis=0)
+    base_blocks = base_blocks + _identity_like(base_blocks, 1.0 / sigma_base**2 + diagonal_boost)
+    cross_blocks = jnp.einsum("km,kiab->iamb", embed_states, row_hessians)
+    cross_blocks = cross_blocks.reshape(size, size - 1, -1)
+    bias_block = jnp.einsum("km,kn,kab->manb", embed_states, embed_states, row_hessians.sum(1))
+    bias_block = bias_block.reshape(cross_blocks.shape[-1], -1)
+    bias_block = bias_block + _identity_like(bias_block, 1.0 / sigma_bias**2 + diagonal_boost)
+    return LaplacePrecision(base_blocks, cross_blocks, bias_block)
+
+
+# ----------------------------------------------------------------------------------------
+# Block factorisation and what it gives
+# ----------------------------------------------------------------------------------------
+
+
+class LaplaceFactor(NamedTuple):
+    """Block Cholesky factor `L` of Q (see the module docstring).
+
+    Attributes:
+        base_cholesky: (S, S-1, S-1) lower `L_i`.
+        solved_cross: (S, S-1, M) `W_i = L_i⁻¹ Q_iβ`.
+        schur_cholesky: (M, M) lower `L_s`.
+    """
+
+    base_cholesky: Float[Array, "S S-1 S-1"]
+    solved_cross: Float[Array, "S S-1 M"]
+    schur_cholesky: Float[Array, "M M"]
+
+
+def factorize_precision(precision: LaplacePrecision) -> LaplaceFactor:
+    """Block Cholesky factorisation of a structured precision.
+
+    The cost is dominated by the Schur product `Σ_i W_iᵀ W_i`, done as one
+    (S(S-1), M)ᵀ(S(S-1), M) matmul. A non-positive-definite block gives NaNs (check
+    `LaplaceInfo.factor_ok`).
+    """
+    base_cholesky = jnp.linalg.cholesky(precision.base_blocks)
+    solved_cross = solve_triangular(base_cholesky, precision.cross_blocks, lower=True)
+    stacked = solved_cross.reshape(-1, solved_cross.shape[-1])
+    schur = precision.bias_block - stacked.T @ stacked
+    return LaplaceFactor(base_cholesky, solved_cross, jnp.linalg.cholesky(schur))
+
+
+def _solve_transposed(factor: LaplaceFactor, noise_base, noise_bias):
+    """Solve `Lᵀ x = z` for x, z split into base (S, S-1) and bias (M,) parts."""
+    bias_part = solve_triangular(factor.schur_cholesky, noise_bias, lower=True, trans="T")
+    rhs = noise_base - factor.solved_cross @ bias_part
+    base_part = solve_triangular(factor.base_cholesky, rhs[..., None], lower=True, trans="T")
+    return base_part[..., 0], bias_part
+
+
+def _multiply_transposed(factor: LaplaceFactor, base_part, bias_part):
+    """`Lᵀ x` for x split into base (S, S-1) and bias (M,) parts."""
+    base_out = jnp.einsum("iba,ib->ia", factor.base_cholesky, base_part)
+    return base_out + factor.solved_cross @ bias_part, factor.schur_cholesky.T @ bias_part
+
+
+def sample_laplace(key: PRNGKeyArray, mode: PyTree, factor: LaplaceFactor) -> PyTree:
+    """Draw `mode + L⁻ᵀ z`, i.e. from `N(mode, Q⁻¹)`.
+
+    `z = jr.normal(key, (D,))` in the flattened order of `mode = (base, biases)`, so a
+    test can reproduce the draw from a dense factor.
+
+    Args:
+        key: PRNG key.
+        mode: `(base (S, S-1), biases (K-1, S-1))`.
+        factor: block factor of Q at the mode.
+
+    Returns:
+        A draw with the structure of `mode`.
+    """
+    flat_mode, unravel = ravel_pytree(mode)
+    noise = jr.normal(key, flat_mode.shape, flat_mode.dtype)
+    size = factor.base_cholesky.shape[0]
+    base_noise = noise[: size * (size - 1)].reshape(size, size - 1)
+    offset_base, offset_bias = _solve_transposed(factor, base_noise, noise[size * (size - 1) :])
+    return unravel(flat_mode + jnp.concatenate([offset_base.ravel(), offset_bias]))
+
+
+def laplace_log_density(x: PyTree, mode: PyTree, factor: LaplaceFactor) -> Float[Array, ""]:
+    """Normalised log density of `N(mode, Q⁻¹)` at x (e.g. for a Metropolis correction)."""
+    flat_offset = ravel_pytree(x)[0] - ravel_pytree(mode)[0]
+    size = factor.base_cholesky.shape[0]
+    base_part = flat_offset[: size * (size - 1)].reshape(size, size - 1)
+    whitened_base, whitened_bias = _multiply_transposed(
+        factor, base_part, flat_offset[size * (size - 1) :]
+    )
+    squared_norm = jnp.sum(whitened_base**2) + jnp.sum(whitened_bias**2)
+    log_det = jnp.sum(jnp.log(jnp.diagonal(factor.base_cholesky, axis1=-2, axis2=-1))) + jnp.sum(
+        jnp.log(jnp.diagonal(factor.schur_cholesky))
+    )
+    dim = flat_offset.shape[0]
+    return -0.5 * squared_norm + log_det - 0.5 * dim * jnp.log(2 * jnp.pi).astype(log_det.dtype)
+
+
+def dense_covariance(factor: LaplaceFactor) -> Float[Array, "D D"]:
+    """The dense covariance `Q⁻¹ = L⁻ᵀ L⁻¹` rebuilt from the block factor.
+
+    For tests and small S only: it materialises a D × D matrix, D = S(S-1) + M.
+    """
+    size, _, bias_dim = factor.solved_cross.shape
+    base_dim = size * (size - 1)
+    identity = jnp.eye(base_dim + bias_dim, dtype=factor.schur_cholesky.dtype)
+
+    def column(unit):
+        base_part, bias_part = _solve_transposed(
+            factor, unit[:base_dim].reshape(size, size - 1), unit[base_dim:]
+        )
+        return jnp.concatenate([base_part.ravel(), bias_part])
+
+    inverse_transposed = jax.vmap(column, out_axes=1)(identity)  # L⁻ᵀ
+    return inverse_transposed @ inverse_transposed.T
+
+
+# ----------------------------------------------------------------------------------------
+# The Gibbs update
+# ----------------------------------------------------------------------------------------
+
+
+class LaplaceInfo(NamedTuple):
+    """What `sample_low_rank_emissions` reports besides the draw.
+
+    Attributes:
+        mode: `(base, biases)` at the end of the mode search (a good warm start).
+        losses: (max_iters,) optimizer loss (`−log_post`) per step, NaN after the last.
+        n_steps: steps taken by the optimizer.
+        converged: whether the optimizer's stopping rule fired.
+        factor_ok: whether the block Cholesky factorisation is finite (Q numerically
+            positive definite); if False the draw contains NaNs.
+    """
+
+    mode: tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"]]
+    losses: Float[Array, " max_iters"]
+    n_steps: Int[Array, ""]
+    converged: Bool[Array, ""]
+    factor_ok: Bool[Array, ""]
+
+
+def sample_low_rank_emissions(
+    key: PRNGKeyArray,
+    counts: Float[Array, "K S S"],
+    base: Float[Array, "S S-1"],
+    biases: Float[Array, "K-1 S-1"],
+    sigma_base: Float[Array, ""],
+    sigma_bias: Float[Array, ""],
+    optimizer: optax.GradientTransformation,
+    max_iters: int,
+    tol: float,
+    diagonal_boost: float = 1e-2,
+) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"], LaplaceInfo]:
+    """Laplace-approximate draw of `(base, biases)` given emission counts.
+
+    This is a Laplace approximation, not an exact conditional draw: it finds the mode of
+    `emission_log_posterior` with `optimizer` (warm-started at `(base, biases)`, at most
+    `max_iters` steps, stopping rule of `find_mode` with `tol`), then draws from
+    `N(mode, (−H + diagonal_boost·I)⁻¹)` with H the Hessian at the mode, factorised by
+    blocks. An unconverged mode search still yields a draw (centred where it stopped):
+    check `info.converged`.
+
+    Jittable (with `optimizer`, `max_iters`, `tol` static) and `jax.vmap`-able over a
+    batch of models; `sigma_base`/`sigma_bias` may be traced.
+
+    Args:
+        key: PRNG key for the draw.
+        counts: (K, S, S) transition counts `N[k, i, j]`.
+        base: (S, S-1) warm start (previous parameters, or `initial_emission_params`).
+        biases: (K-1, S-1) warm start.
+        sigma_base: prior standard deviation of `base`.
+        sigma_bias: prior standard deviation of `biases`.
+        optimizer: Optax optimizer for the mode search, e.g. `optax.lbfgs()`.
+        max_iters: cap on optimizer steps.
+        tol: relative loss-change tolerance of the stopping rule.
+        diagonal_boost: added to the diagonal of the negative Hessian.
+
+    Returns:
+        `(base, biases, info)`: the draw and a `LaplaceInfo`.
+    """
+    counts = counts.astype(base.dtype)
+
+    def loss_fn(params):
+        return -emission_log_posterior(*params, counts, sigma_base, sigma_bias)
+
+    search = find_mode(loss_fn, (base, biases), optimizer, max_iters, tol)
+    mode = search.params
+    precision = laplace_precision(*mode, counts, sigma_base, sigma_bias, diagonal_boost)
+    factor = factorize_precision(precision)
+    draw_base, draw_biases = sample_laplace(key, mode, factor)
+    factor_ok = jnp.all(jnp.isfinite(factor.schur_cholesky)) & jnp.all(
+        jnp.isfinite(factor.base_cholesky)
+    )
+    info = LaplaceInfo(mode, search.losses, search.n_steps, search.converged, factor_ok)
+    return draw_base, draw_biases, info

@@ -1,0 +1,181 @@
+"""Exact HMM inference by parallel scans (`jax.lax.associative_scan`, O(log T) depth).
+
+Mirrors `smoseq.inference.kernels` name for name, with the same arguments (less the
+serial `unroll` knob) and the same results to float tolerance; for GPUs, where the
+serial scan's T dependent steps dominate. On CPU the serial form is faster: these
+kernels do O(T K^3) work (matrix products) instead of O(T K^2).
+
+Scan elements are kept normalised so long sequences are stable in float32:
+
+- filter: `(A, log_b)` with `M[i, j] = diag(b) A`, `M` the unnormalised product of
+  `trans[i, j] * lik_t[j]` over a block, `A` row-stochastic, `log_b[i]` the block's
+  log-likelihood given the state before it;
+- smoother: row-stochastic `p(z_t | z_{t+1}, obs_0..t)` composed from the end;
+- sampling and Viterbi: maps from the next state to the current one (K integers),
+  composed from the end; with the same uniforms the sampler returns the serial path.
+"""
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from .kernels import (
+    FilterResult,
+    SmootherResult,
+    inverse_cdf_index,
+    posterior_uniforms,
+    safe_normalise,
+    scaled_likelihoods,
+)
+
+__all__ = ["hmm_filter", "hmm_smoother", "hmm_posterior_sample", "hmm_viterbi"]
+
+
+def _finite_or_zero(values):
+    return jnp.where(jnp.isfinite(values), values, 0.0)
+
+
+def _combine_filter_elements(earlier, later):
+    """Product of two normalised blocks `(A, log_b)`; works on any leading batch shape."""
+    earlier_probs, earlier_log_b = earlier
+    later_probs, later_log_b = later
+    shift = _finite_or_zero(jnp.max(later_log_b, axis=-1, keepdims=True))
+    later_b = jnp.exp(later_log_b - shift)
+    weighted = earlier_probs * later_b[..., None, :]
+    unnormalised = weighted @ later_probs
+    row_sums = jnp.sum(weighted, axis=-1)
+    probs = unnormalised / jnp.where(row_sums > 0, row_sums, 1.0)[..., None]
+    return probs, earlier_log_b + jnp.log(row_sums) + shift
+
+
+def _filter_elements(log_init, trans, log_likelihoods):
+    likelihoods, log_scales = scaled_likelihoods(log_likelihoods)
+    num_states = trans.shape[0]
+    first = jnp.broadcast_to(jnp.exp(log_init) * likelihoods[0], (num_states, num_states))
+    rest = trans[None, :, :] * likelihoods[1:, None, :]
+    joint = jnp.concatenate([first[None], rest], axis=0)  # (T, K, K)
+    row_sums = jnp.sum(joint, axis=-1)
+    probs = joint / jnp.where(row_sums > 0, row_sums, 1.0)[..., None]
+    return probs, jnp.log(row_sums) + log_scales[:, None]
+
+
+def hmm_filter(
+    log_init: Float[Array, " K"],
+    trans: Float[Array, "K K"],
+    log_likelihoods: Float[Array, "T K"],
+) -> FilterResult:
+    """Forward filter by associative scan; see `kernels.hmm_filter`.
+
+    Args:
+        log_init: log initial state probabilities, shape (K,).
+        trans: transition matrix, shape (K, K).
+        log_likelihoods: shape (T, K).
+
+    Returns:
+        `FilterResult(marginal_loglik (), filtered_probs (T, K))`.
+    """
+    elements = _filter_elements(log_init, trans, log_likelihoods)
+    probs, log_b = jax.lax.associative_scan(_combine_filter_elements, elements)
+    # Every prefix starts at frame 0, whose rows are identical: read row 0.
+    return FilterResult(log_b[-1, 0], probs[:, 0, :])
+
+
+def hmm_smoother(
+    log_init: Float[Array, " K"],
+    trans: Float[Array, "K K"],
+    log_likelihoods: Float[Array, "T K"],
+) -> SmootherResult:
+    """Smoother by two associative scans; see `kernels.hmm_smoother`.
+
+    Args:
+        log_init: shape (K,).
+        trans: shape (K, K).
+        log_likelihoods: shape (T, K).
+
+    Returns:
+        `SmootherResult(marginal_loglik (), filtered_probs (T, K), smoothed_probs (T, K))`.
+    """
+    marginal_loglik, filtered_probs = hmm_filter(log_init, trans, log_likelihoods)
+    trans = jnp.asarray(trans)
+    # backward_conditionals[t, j, i] = p(z_t = i | z_{t+1} = j, obs_0..t)
+    backward_conditionals = safe_normalise(filtered_probs[:-1, None, :] * trans.T[None, :, :])
+    last = jnp.broadcast_to(filtered_probs[-1], trans.shape)
+    elements = jnp.concatenate([backward_conditionals, last[None]], axis=0)
+    composed = jax.lax.associative_scan(lambda later, earlier: later @ earlier, elements, reverse=True)
+    return SmootherResult(marginal_loglik, filtered_probs, composed[:, 0, :])
+
+
+def _compose_backward_maps(later, earlier):
+    """`earlier[later[j]]`: state at the start of `earlier` given the state after `later`."""
+    return jnp.take_along_axis(earlier, later, axis=-1)
+
+
+def _backtrack_maps(last_states: Int[Array, " K"], maps: Int[Array, "T-1 K"]) -> Int[Array, " T"]:
+    elements = jnp.concatenate([maps, last_states[None]], axis=0)
+    composed = jax.lax.associative_scan(_compose_backward_maps, elements, reverse=True)
+    return composed[:, 0]
+
+
+def hmm_posterior_sample(
+    key: PRNGKeyArray,
+    log_init: Float[Array, " K"],
+    trans: Float[Array, "K K"],
+    log_likelihoods: Float[Array, "T K"],
+) -> tuple[Float[Array, ""], Int[Array, " T"]]:
+    """Posterior path sample by associative scans; see `kernels.hmm_posterior_sample`.
+
+    Uses the same uniforms and inverse-CDF rule as the serial sampler: for each frame
+    t < T-1 it tabulates the draw of `z[t]` for every possible `z[t+1]`, then composes
+    these maps from the end.
+
+    Args:
+        key: a JAX PRNG key.
+        log_init: shape (K,).
+        trans: shape (K, K).
+        log_likelihoods: shape (T, K).
+
+    Returns:
+        `(marginal_loglik (), states (T,) int32)`.
+    """
+    num_timesteps, num_states = log_likelihoods.shape
+    uniforms = posterior_uniforms(key, num_timesteps, log_likelihoods.dtype)
+    marginal_loglik, filtered_probs = hmm_filter(log_init, trans, log_likelihoods)
+    trans = jnp.asarray(trans)
+    # weights[t, j, i] = filtered[t, i] * trans[i, j]
+    weights = filtered_probs[:-1, None, :] * trans.T[None, :, :]
+    maps = inverse_cdf_index(weights, jnp.broadcast_to(uniforms[:-1, None], (num_timesteps - 1, num_states)))
+    last_state = inverse_cdf_index(filtered_probs[-1], uniforms[-1])
+    return marginal_loglik, _backtrack_maps(jnp.full((num_states,), last_state), maps)
+
+
+def _combine_max_plus(earlier, later):
+    scores = jnp.max(earlier[..., :, :, None] + later[..., None, :, :], axis=-2)
+    top = jnp.max(scores, axis=(-2, -1), keepdims=True)
+    return scores - _finite_or_zero(top)
+
+
+def hmm_viterbi(
+    log_init: Float[Array, " K"],
+    trans: Float[Array, "K K"],
+    log_likelihoods: Float[Array, "T K"],
+) -> Int[Array, " T"]:
+    """Most probable path by max-plus associative scans; see `kernels.hmm_viterbi`.
+
+    Args:
+        log_init: shape (K,).
+        trans: shape (K, K).
+        log_likelihoods: shape (T, K).
+
+    Returns:
+        int32 states, shape (T,).
+    """
+    num_states = trans.shape[0]
+    log_trans = jnp.log(trans)
+    log_likelihoods = jnp.asarray(log_likelihoods)
+    first = jnp.broadcast_to(log_init + log_likelihoods[0], (num_states, num_states))
+    rest = log_trans[None] + log_likelihoods[1:, None, :]
+    elements = jnp.concatenate([first[None], rest], axis=0)
+    deltas = jax.lax.associative_scan(_combine_max_plus, elements)[:, 0, :]
+    maps = jnp.argmax(deltas[:-1, None, :] + log_trans.T[None, :, :], axis=-1).astype(jnp.int32)
+    last_state = jnp.argmax(deltas[-1]).astype(jnp.int32)
+    return _backtrack_maps(jnp.full((num_states,), last_state), maps)

@@ -1,0 +1,222 @@
+"""Numba kernels behind `lagged_mutual_information`: counting, MI from counts, simulation.
+
+All kernels take plain, C-contiguous numpy arrays of fixed dtypes (sequences int32,
+validity bool, lags int64, counts int64, uniforms float64), so each compiles once and
+is cached on disk.
+"""
+
+import numba
+import numpy as np
+
+REAL, MARKOV, SHUFFLE = 0, 1, 2  # curves; also rows of the later-frame labels
+EARLIER_REAL, EARLIER_MARKOV = 3, 4  # rows of the earlier-frame labels
+RUN_COST = 3  # a run-merge step costs about this many dense increments (measured)
+
+
+@numba.njit(cache=True, nogil=True)
+def _xlogx(value: float) -> float:
+    return value * np.log(value) if value > 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def mutual_information_from_counts(table, pseudo_count):
+    """Plug-in MI (nats) of an (S, S) count table after adding `pseudo_count` to every cell.
+
+    Returns `(mi, miller_madow_bias)`, the bias being `(m_xy − m_x − m_y + 1) / (2n)` with
+    `m` the number of occupied cells / rows / columns and `n` the number of pairs.
+    Uses `MI = log Z + (Σ q log q − Σ r log r − Σ c log c) / Z` for pseudo-counted cells
+    `q`, their row sums `r`, column sums `c` and total `Z`.
+    """
+    n_categories = table.shape[0]
+    row_pseudo = n_categories * pseudo_count
+    n_pairs = 0
+    occupied = 0
+    joint_term = 0.0
+    column_sums = np.zeros(n_categories, np.int64)
+    row_term = 0.0
+    occupied_rows = 0
+    for i in range(n_categories):
+        row_sum = 0
+        for j in range(n_categories):
+            count = table[i, j]
+            row_sum += count
+            column_sums[j] += count
+            if count > 0:
+                occupied += 1
+            joint_term += _xlogx(count + pseudo_count)
+        n_pairs += row_sum
+        occupied_rows += row_sum > 0
+        row_term += _xlogx(row_sum + row_pseudo)
+    column_term = 0.0
+    occupied_columns = 0
+    for j in range(n_categories):
+        occupied_columns += column_sums[j] > 0
+        column_term += _xlogx(column_sums[j] + row_pseudo)
+    if n_pairs == 0:
+        return (0.0 if pseudo_count > 0.0 else np.nan), 0.0
+    total = n_pairs + n_categories * row_pseudo
+    mi = np.log(total) + (joint_term - row_term - column_term) / total
+    bias = (occupied - occupied_rows - occupied_columns + 1) / (2.0 * n_pairs)
+    return max(mi, 0.0), bias
+
+
+@numba.njit(cache=True, nogil=True)
+def _runs(labels, ends_out, labels_out):
+    """Write the maximal constant runs of `labels` (their exclusive ends and labels); return
+    how many there are."""
+    n_runs = 0
+    for t in range(1, labels.shape[0] + 1):
+        if t == labels.shape[0] or labels[t] != labels[t - 1]:
+            ends_out[n_runs] = t
+            labels_out[n_runs] = labels[t - 1]
+            n_runs += 1
+    return n_runs
+
+
+@numba.njit(parallel=True, cache=True)
+def prepare_block(sequences, surrogates, valid, n_categories, start, block):
+    """Labels of the pairs' later and earlier frames for sequences `start..start+block-1`,
+    dense and run-length encoded; `n_categories` stands for "skip" (invalid or out of range).
+
+    Later rows: REAL `sequences[n]`, MARKOV `surrogates[n]`, SHUFFLE `sequences[n − 1]`
+    (cyclic), each masked by `valid[n]`. Earlier rows: REAL/SHUFFLE `sequences[n]`, MARKOV
+    `surrogates[n]` (the earlier frame's validity is not checked).
+    """
+    n_sequences, n_frames = sequences.shape
+    skip = n_categories
+    dense = np.empty((block, 5, n_frames), np.int16)
+    run_ends = np.empty((block, 5, n_frames), np.int32)
+    run_labels = np.empty((block, 5, n_frames), np.int16)
+    n_runs = np.empty((block, 5), np.int64)
+    for b in numba.prange(block):
+        n = start + b
+        previous = (n + n_sequences - 1) % n_sequences
+        for t in range(n_frames):
+            own = sequences[n, t]
+            own = own if 0 <= own < n_categories else skip
+            other = sequences[previous, t]
+            other = other if 0 <= other < n_categories else skip
+            is_valid = valid[n, t]
+            dense[b, REAL, t] = own if is_valid else skip
+            dense[b, MARKOV, t] = surrogates[n, t] if is_valid else skip
+            dense[b, SHUFFLE, t] = other if is_valid else skip
+            dense[b, EARLIER_REAL, t] = own
+            dense[b, EARLIER_MARKOV, t] = surrogates[n, t]
+        for row in range(5):
+            n_runs[b, row] = _runs(dense[b, row], run_ends[b, row], run_labels[b, row])
+    return dense, run_ends, run_labels, n_runs
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_dense(later, earlier, lag, tables):
+    """Pair counts from dense labels, spread over 4 tables so that repeated pairs do not
+    serialise on one memory cell."""
+    n_frames = later.shape[0]
+    stride = int(np.sqrt(tables.shape[1]))
+    quarter = max(n_frames - lag, 0) // 4
+    for i in range(quarter):
+        t = lag + 4 * i
+        tables[0, later[t] * stride + earlier[t - lag]] += 1
+        tables[1, later[t + 1] * stride + earlier[t + 1 - lag]] += 1
+        tables[2, later[t + 2] * stride + earlier[t + 2 - lag]] += 1
+        tables[3, later[t + 3] * stride + earlier[t + 3 - lag]] += 1
+    for t in range(lag + 4 * quarter, n_frames):
+        tables[0, later[t] * stride + earlier[t - lag]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_runs(later_ends, later_labels, earlier_ends, earlier_labels, lag, n_frames, table):
+    """Pair counts by merging the runs of the later labels with the runs of the earlier
+    labels shifted by `lag`: each overlap adds its length to one cell."""
+    stride = int(np.sqrt(table.shape[0]))
+    i = np.searchsorted(later_ends, lag, side="right")
+    j = 0
+    t = lag
+    while t < n_frames:
+        later_end = later_ends[i]
+        earlier_end = earlier_ends[j] + lag
+        end = min(later_end, earlier_end)
+        table[later_labels[i] * stride + earlier_labels[j]] += end - t
+        t = end
+        if later_end == end:
+            i += 1
+        if earlier_end == end:
+            j += 1
+
+
+@numba.njit(parallel=True, cache=True)
+def lagged_mi_block(dense, run_ends, run_labels, n_runs, lags, n_categories, pseudo_count, mi_out, bias_out):
+    """MI and Miller–Madow bias for every (sequence in block, curve, lag) of a prepared block,
+    into `mi_out[curve, b, lag]`, `bias_out[curve, b, lag]`. Each pair table is counted
+    densely or from runs, whichever touches fewer elements."""
+    block, _, n_frames = dense.shape
+    n_lags = lags.shape[0]
+    stride = n_categories + 1
+    for task in numba.prange(block * 3 * n_lags):
+        b = task // (3 * n_lags)
+        curve = (task // n_lags) % 3
+        lag_index = task % n_lags
+        lag = lags[lag_index]
+        earlier = EARLIER_MARKOV if curve == MARKOV else EARLIER_REAL
+        tables = np.zeros((4, stride * stride), np.int32)
+        n_run_steps = n_runs[b, curve] + n_runs[b, earlier]
+        if lag >= n_frames:
+            pass
+        elif RUN_COST * n_run_steps < n_frames - lag:
+            _count_runs(
+                run_ends[b, curve, : n_runs[b, curve]], run_labels[b, curve],
+                run_ends[b, earlier, : n_runs[b, earlier]], run_labels[b, earlier],
+                lag, n_frames, tables[0],
+            )
+        else:
+            _count_dense(dense[b, curve], dense[b, earlier], lag, tables)
+        table = (tables[0] + tables[1] + tables[2] + tables[3]).reshape(stride, stride)
+        mi, bias = mutual_information_from_counts(table[:n_categories, :n_categories], pseudo_count)
+        mi_out[curve, b, lag_index] = mi
+        bias_out[curve, b, lag_index] = bias
+
+
+@numba.njit(parallel=True, cache=True)
+def count_usage_and_transitions(sequences, valid, n_categories):
+    """Per sequence: usage `(N, S)` over valid frames and transition counts `(N, S, S)` over
+    consecutive frames that are both valid."""
+    n_sequences, n_frames = sequences.shape
+    usage = np.zeros((n_sequences, n_categories), np.int64)
+    transitions = np.zeros((n_sequences, n_categories, n_categories), np.int64)
+    for n in numba.prange(n_sequences):
+        for t in range(n_frames):
+            if valid[n, t]:
+                usage[n, sequences[n, t]] += 1
+                if t + 1 < n_frames and valid[n, t + 1]:
+                    transitions[n, sequences[n, t], sequences[n, t + 1]] += 1
+    return usage, transitions
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw(cumulative_counts, uniform):
+    """Index `j` with probability `counts[j] / total`, from integer cumulative counts."""
+    total = cumulative_counts[-1]
+    threshold = np.int64(uniform * total)
+    if threshold >= total:
+        threshold = total - 1
+    low, high = 0, cumulative_counts.shape[0] - 1
+    while low < high:
+        middle = (low + high) // 2
+        if cumulative_counts[middle] > threshold:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+@numba.njit(parallel=True, cache=True)
+def simulate_chains(initial_cumulative, transition_cumulative, uniforms, out):
+    """Simulate one chain per row of `out` (N, T): first state from `initial_cumulative[n]`
+    (N, S), then rows of `transition_cumulative[n]` (N, S, S); every row has a positive total."""
+    n_sequences, n_frames = out.shape
+    for n in numba.prange(n_sequences):
+        state = _draw(initial_cumulative[n], uniforms[n, 0])
+        out[n, 0] = state
+        for t in range(1, n_frames):
+            state = _draw(transition_cumulative[n, state], uniforms[n, t])
+            out[n, t] = state

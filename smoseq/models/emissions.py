@@ -1,0 +1,222 @@
+"""Emission modules: per-hidden-state syllable transition tables.
+
+Every emission module gives, for hidden state k, the probability `P_k[i, j]` of
+syllable j following syllable i. The Gibbs sampler needs only the methods of
+`AbstractEmissions`, so a new parameterisation (other priors, other tables) is a new
+module and no change to inference code.
+"""
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from .._embedding import raise_dim
+from .priors import Dirichlet, Normal
+
+
+class ModeSearch(NamedTuple):
+    """How an emission update finds a posterior mode: an Optax optimizer and its stopping rule.
+
+    Attributes:
+        optimizer: any `optax.GradientTransformation` (e.g. `optax.adam(5e-3)`, `optax.lbfgs()`).
+        max_iters: cap on optimizer steps per Gibbs iteration.
+        tol: convergence tolerance of the mode search (see `smoseq.inference.laplace.find_mode`).
+    """
+
+    optimizer: optax.GradientTransformation
+    max_iters: int = 1000
+    tol: float = 1e-6
+
+
+class EmissionInfo(NamedTuple):
+    """What an emission update reports: optimizer losses (NaN after the last step) and steps taken."""
+
+    losses: Float[Array, " max_iters"]
+    n_steps: Int[Array, ""]
+
+
+def emission_counts(
+    syllables: Int[Array, "N T"], mask: Float[Array, "N T"], states: Int[Array, "N T"], n_states: int, n_syllables: int
+) -> Float[Array, "K S S"]:
+    """N[k, i, j] = Σ_{t≥1} mask[t]·1[z_t=k, x_{t-1}=i, x_t=j] over every sequence."""
+    flat = (states[:, 1:] * n_syllables + syllables[:, :-1]) * n_syllables + syllables[:, 1:]
+    weights = mask[:, 1:].astype(float)
+    size = n_states * n_syllables * n_syllables
+    counts = jnp.zeros(size, weights.dtype).at[flat.ravel()].add(weights.ravel())
+    return counts.reshape(n_states, n_syllables, n_syllables)
+
+
+class AbstractEmissions(eqx.Module):
+    """Interface of an emission module (K hidden states, S syllables).
+
+    Subclasses implement `transition_tables`, `log_prior`, `resample` and `sample_prior`;
+    `log_likelihoods` follows from the tables.
+    """
+
+    n_syllables: eqx.AbstractVar[int]
+
+    def transition_tables(self) -> Float[Array, "K S S"]:
+        """P[k, i, j] = p(x_t = j | x_{t-1} = i, z_t = k); rows sum to 1."""
+        raise NotImplementedError
+
+    def log_prior(self) -> Float[Array, ""]:
+        raise NotImplementedError
+
+    def resample(
+        self, key: PRNGKeyArray, counts: Float[Array, "K S S"], mode_search: ModeSearch | None
+    ) -> tuple["AbstractEmissions", EmissionInfo]:
+        """A draw of the parameters given transition counts per hidden state."""
+        raise NotImplementedError
+
+    def sample_prior(self, key: PRNGKeyArray) -> "AbstractEmissions":
+        raise NotImplementedError
+
+    def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
+        """log p(x_t | x_{t-1}, z_t = k); 0 at the first frame and at masked frames."""
+        log_tables = jnp.log(self.transition_tables()).transpose(1, 2, 0)  # (S, S, K)
+        per_frame = log_tables[syllables[:, :-1], syllables[:, 1:]]
+        per_frame = jnp.where(mask[:, 1:, None] > 0, per_frame, 0.0)
+        return jnp.concatenate([jnp.zeros_like(per_frame[:, :1]), per_frame], axis=1)
+
+
+def _no_optimizer_info() -> EmissionInfo:
+    return EmissionInfo(losses=jnp.zeros((0,)), n_steps=jnp.array(0, dtype=jnp.int32))
+
+
+class LowRankEmissions(AbstractEmissions):
+    """Low-rank tables `P_k[i, :] = softmax(B[i, :] + C[k, :])` (the reference's "efficient" model).
+
+    `B = raise_dim(base, 1)` (S, S) is shared by every state; `C = raise_dim(raise_dim(biases, 0), 1)`
+    (K, S) is each state's additive bias on the next syllable. Priors are elementwise on
+    `base` (S, S-1) and `biases` (K-1, S-1). The conditional update is a Laplace
+    approximation (see `smoseq.inference.laplace`), not an exact draw.
+    """
+
+    base: Float[Array, "S S-1"]
+    biases: Float[Array, "K-1 S-1"]
+    base_prior: Normal
+    bias_prior: Normal
+    n_syllables: int = eqx.field(static=True)
+    n_states: int = eqx.field(static=True)
+
+    def __init__(self, base, biases, base_prior=None, bias_prior=None):
+        self.base = jnp.asarray(base, dtype=float)
+        self.biases = jnp.asarray(biases, dtype=float)
+        self.base_prior = Normal(1.0) if base_prior is None else base_prior
+        self.bias_prior = Normal(1.0) if bias_prior is None else bias_prior
+        self.n_syllables = self.base.shape[-2]
+        self.n_states = self.biases.shape[-2] + 1
+
+    def __check_init__(self):
+        S, K = self.n_syllables, self.n_states
+        if self.base.shape[-1] != S - 1 or self.biases.shape[-1] != S - 1:
+            raise ValueError(f"base must be (S, S-1) and biases (K-1, S-1); got {self.base.shape}, {self.biases.shape}")
+        if S < 2 or K < 2:
+            raise ValueError(f"need at least 2 syllables and 2 states, got S={S}, K={K}")
+
+    @classmethod
+    def from_prior(cls, key, n_states: int, n_syllables: int, sigma_base=1.0, sigma_bias=1.0):
+        """A random draw from the prior (Normal(σ) on every entry of base and biases)."""
+        base_prior, bias_prior = Normal(sigma_base), Normal(sigma_bias)
+        k_base, k_bias = jr.split(key)
+        return cls(
+            base_prior.sample(k_base, (n_syllables, n_syllables - 1)),
+            bias_prior.sample(k_bias, (n_states - 1, n_syllables - 1)),
+            base_prior,
+            bias_prior,
+        )
+
+    def logits(self) -> Float[Array, "K S S"]:
+        full_base = raise_dim(self.base, 1)
+        full_biases = raise_dim(raise_dim(self.biases, 0), 1)
+        return full_base[None] + full_biases[:, None]
+
+    def transition_tables(self) -> Float[Array, "K S S"]:
+        return jax.nn.softmax(self.logits(), axis=-1)
+
+    def log_likelihoods(self, syllables, mask):
+        log_tables = jax.nn.log_softmax(self.logits(), axis=-1).transpose(1, 2, 0)
+        per_frame = log_tables[syllables[:, :-1], syllables[:, 1:]]
+        per_frame = jnp.where(mask[:, 1:, None] > 0, per_frame, 0.0)
+        return jnp.concatenate([jnp.zeros_like(per_frame[:, :1]), per_frame], axis=1)
+
+    def log_prior(self) -> Float[Array, ""]:
+        return self.base_prior.log_prob(self.base) + self.bias_prior.log_prob(self.biases)
+
+    def resample(self, key, counts, mode_search):
+        from ..inference.laplace import sample_low_rank_emissions
+
+        if mode_search is None:
+            raise ValueError("LowRankEmissions.resample needs a ModeSearch (an Optax optimizer and its stopping rule)")
+        base, biases, info = sample_low_rank_emissions(
+            key,
+            counts,
+            self.base,
+            self.biases,
+            self.base_prior,
+            self.bias_prior,
+            mode_search.optimizer,
+            mode_search.max_iters,
+            mode_search.tol,
+        )
+        updated = eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))
+        return updated, EmissionInfo(info.losses, info.n_steps)
+
+    def with_data_driven_start(self, counts: Float[Array, "K S S"]) -> "LowRankEmissions":
+        """These emissions with (base, biases) set from log(counts + 0.01) (the reference's start)."""
+        from ..inference.laplace import initial_emission_params
+
+        base, biases = initial_emission_params(counts)
+        return eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))
+
+    def sample_prior(self, key):
+        k_base, k_bias = jr.split(key)
+        return eqx.tree_at(
+            lambda e: (e.base, e.biases),
+            self,
+            (self.base_prior.sample(k_base, self.base.shape), self.bias_prior.sample(k_bias, self.biases.shape)),
+        )
+
+
+class FullRankEmissions(AbstractEmissions):
+    """Unconstrained tables, each row with a symmetric Dirichlet(β_e) prior (the reference's "standard" model).
+
+    The conditional update is an exact conjugate draw.
+    """
+
+    tables: Float[Array, "K S S"]
+    prior: Dirichlet
+    n_syllables: int = eqx.field(static=True)
+    n_states: int = eqx.field(static=True)
+
+    def __init__(self, tables, prior=None):
+        self.tables = jnp.asarray(tables, dtype=float)
+        self.prior = Dirichlet(1.0) if prior is None else prior
+        self.n_states, self.n_syllables = self.tables.shape[-3], self.tables.shape[-1]
+
+    def __check_init__(self):
+        if self.tables.shape[-2] != self.tables.shape[-1]:
+            raise ValueError(f"tables must be (K, S, S), got {self.tables.shape}")
+
+    @classmethod
+    def from_prior(cls, key, n_states: int, n_syllables: int, beta=1.0):
+        prior = Dirichlet(beta)
+        return cls(prior.sample(key, (n_states, n_syllables, n_syllables)), prior)
+
+    def transition_tables(self):
+        return self.tables
+
+    def log_prior(self):
+        return self.prior.log_prob(self.tables)
+
+    def resample(self, key, counts, mode_search=None):
+        concentration = counts + self.prior.beta
+        return eqx.tree_at(lambda e: e.tables, self, jr.dirichlet(key, concentration)), _no_optimizer_info()
+
+    def sample_prior(self, key):
+        return eqx.tree_at(lambda e: e.tables, self, self.prior.sample(key, self.tables.shape))

@@ -1,0 +1,335 @@
+"""Grid movies: for each state, a grid of video clips of the animal entering that state.
+
+Each tile follows one instance `(recording, start, end)` from `start` on: it shows the video
+cropped around the animal's centroid, is dimmed from `end` on, and is black past the end of
+the video. All tiles of a movie last as long as the longest instance, capped at
+`max_duration` frames.
+
+How a movie is made, in bounded memory:
+
+1. **Extract.** For each recording in the movie, its video is opened once and the frames that
+   its tiles need are read in increasing order with frame-accurate seeking (`_video.py`).
+   Each decoded frame becomes its tiles, which go to a scratch file laid out by output time.
+2. **Compose.** Rows of tiles are read back one output frame at a time, arranged into the
+   grid and handed straight to the encoder.
+
+Memory therefore holds one decoded frame, one grid frame and the encoder's lookahead, however
+long the movie or large the grid; the scratch file (`max_duration x rows x cols` tiles of
+`window_size² x 3` bytes, deleted when the movie is done) takes the rest.
+"""
+
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..metrics.instances import Instance, sample_instances
+from ._tiles import LabelMasks, TileStyle, render_label
+from ._video import VideoIndex, VideoReader, index_video
+
+_DATA_SUFFIXES = {".csv", ".h5", ".hdf5", ".npy", ".npz", ".parquet", ".mat", ".pkl", ".p"}
+_CRF_CODECS = {"libx264", "h264", "libx265", "hevc"}
+
+
+@dataclass(frozen=True)
+class _Tracks:
+    """What one recording contributes: its video index and its per-frame position tracks."""
+
+    index: VideoIndex
+    centroids: np.ndarray  # (T, 2) x, y in pixels
+    headings: np.ndarray | None  # (T,) radians, or None for no rotation
+
+    @property
+    def usable_frames(self) -> int:
+        """Frames with both a video frame and a centroid; later frames are black."""
+        return min(self.index.n_frames, len(self.centroids))
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    fps: Fraction
+    codec: str
+    options: dict[str, str]
+
+
+def generate_grid_movies(
+    states_dict: Mapping[Hashable, np.ndarray],
+    video_paths: Mapping[Hashable, str | os.PathLike],
+    centroids: Mapping[Hashable, np.ndarray],
+    output_dir: str | os.PathLike = "grid_movies",
+    rows: int = 3,
+    cols: int = 4,
+    max_duration: int = 1200,
+    dimming_factor: float = 0.25,
+    window_size: int = 256,
+    headings: Mapping[Hashable, np.ndarray] | None = None,
+    labels: bool = False,
+    min_duration: int = 1,
+    seed=0,
+    fps: float | None = None,
+    codec: str = "libx264",
+    crf: int = 20,
+    preset: str = "veryfast",
+    encoder_options: Mapping[str, str] | None = None,
+    scratch_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[int, list[Instance]]:
+    """Write one grid movie per state, `output_dir/state_{k}.mp4`, and return the instances shown.
+
+    Instances are drawn with `sample_instances(states_dict, rows * cols, seed, min_duration)`;
+    tile `i` (row-major) shows the `i`-th instance of the state's list. Each tile starts at the
+    frame the animal enters the state and is cropped around the centroid of every frame
+    (zero-padded at the edge of the video); from the frame it leaves the state it is dimmed
+    by `dimming_factor`; past the end of the video (or of the centroid track) it is black.
+    Tiles have a thin grey border. A movie lasts as long as its longest instance, at most
+    `max_duration` frames, at the frame rate of the source video.
+
+    Args:
+        states_dict: recording -> states, shape (T,) ints.
+        video_paths: recording -> video file whose frame `t` matches `states[t]`.
+        centroids: recording -> (T', 2) animal position (x, y) in pixels, T' >= T.
+        output_dir: folder for the movies (created if needed).
+        rows, cols: grid shape; states with fewer instances leave black tiles.
+        max_duration: longest movie, in frames.
+        dimming_factor: brightness of a tile after its instance ends (0 black .. 1 unchanged).
+        window_size: tile side in pixels (even).
+        headings: optional recording -> (T',) heading angle in radians (keypoint-MoSeq's
+            convention, `arctan2(dy, dx)` of the body axis, y down); each frame is then
+            rotated so that the heading points right.
+        labels: print "recording @ start time" in each tile's corner.
+        min_duration: ignore instances shorter than this many frames.
+        seed: int or JAX key for `sample_instances`.
+        fps: output frame rate; default the frame rate of the first video used.
+        codec: PyAV/FFmpeg encoder name (H.264 by default).
+        crf, preset: quality (lower crf = better, larger) and speed, for x264/x265.
+        encoder_options: further encoder options, passed verbatim (override crf/preset).
+        scratch_dir: folder for the temporary tile file; default `output_dir`.
+        progress: show a progress bar over states.
+
+    Returns:
+        state -> list of `(recording, start, end)`: the instances shown, in tile order.
+
+    Raises:
+        FileNotFoundError: a video file does not exist.
+        ValueError: a video is unreadable; a recording lacks a video path or centroids; a
+            centroid or heading track is shorter than the states, or NaN where it is used.
+
+    Warns:
+        UserWarning: a recording's states run past the end of its video (those frames are black).
+    """
+    _check_layout(rows, cols, max_duration, window_size)
+    style = TileStyle(window_size=window_size, dimming_factor=dimming_factor)
+    instances = sample_instances(states_dict, rows * cols, seed=seed, min_duration=min_duration)
+    tracks = _load_tracks(states_dict, video_paths, centroids, headings, instances)
+    durations = {s: min(max_duration, max(e - b for _, b, e in insts)) for s, insts in instances.items()}
+    _check_tracks_finite(instances, tracks, durations)
+    encoding = _encoding(tracks, instances, fps, codec, crf, preset, encoder_options)
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    scratch_dir = Path(scratch_dir) if scratch_dir is not None else output_dir
+    for state in tqdm(instances, desc="Grid movies", unit="state", disable=not progress):
+        tiles = instances[state]
+        label_masks = [render_label(_label_text(r, s, encoding.fps), window_size) if labels else None for r, s, _ in tiles]
+        _write_movie(
+            output_dir / f"state_{state}.mp4", tiles, label_masks, tracks, style,
+            (rows, cols), durations[state], encoding, scratch_dir,
+        )  # fmt: skip
+    return instances
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+
+def _check_layout(rows: int, cols: int, max_duration: int, window_size: int) -> None:
+    if rows < 1 or cols < 1:
+        raise ValueError(f"rows and cols must be >= 1, got {rows} x {cols}")
+    if max_duration < 1:
+        raise ValueError(f"max_duration must be >= 1 frame, got {max_duration}")
+    if window_size < 8 or window_size % 2:
+        raise ValueError(f"window_size must be an even number of pixels >= 8, got {window_size}")
+
+
+def _load_tracks(states_dict, video_paths, centroids, headings, instances) -> dict[Hashable, _Tracks]:
+    """Check every recording's inputs and index the videos that the movies use."""
+    for recording, states in states_dict.items():
+        n_states = len(states)
+        if recording not in video_paths:
+            raise ValueError(f"no video path for recording {recording!r}")
+        _check_track(recording, "centroid", centroids, n_states, trailing_shape=(2,))
+        if headings is not None:
+            _check_track(recording, "heading", headings, n_states, trailing_shape=())
+
+    used = {recording: None for tiles in instances.values() for recording, _, _ in tiles}
+    indexes: dict[str, VideoIndex] = {}
+    tracks = {}
+    for recording in used:
+        path = str(video_paths[recording])
+        if path not in indexes:
+            indexes[path] = index_video(path)
+        index = indexes[path]
+        n_states = len(states_dict[recording])
+        if n_states > index.n_frames:
+            warnings.warn(
+                f"recording {recording!r}: the states have {n_states} frames but the video {path} "
+                f"has {index.n_frames}; {n_states - index.n_frames} frames past the end of the "
+                "video are shown black",
+                stacklevel=3,
+            )
+        heading = None if headings is None else np.asarray(headings[recording], dtype=np.float64)
+        tracks[recording] = _Tracks(index, np.asarray(centroids[recording], dtype=np.float64), heading)
+    return tracks
+
+
+def _check_track(recording, name: str, tracks: Mapping, n_states: int, trailing_shape: tuple) -> None:
+    if recording not in tracks:
+        raise ValueError(f"no {name} track for recording {recording!r}")
+    shape = np.shape(tracks[recording])
+    if shape[1:] != trailing_shape:
+        want = "(T, 2) with columns x, y" if trailing_shape else "(T,)"
+        raise ValueError(f"{name} track of recording {recording!r} has shape {shape}; expected {want}")
+    if shape[0] < n_states:
+        raise ValueError(
+            f"{name} track of recording {recording!r} has {shape[0]} frames but its states "
+            f"have {n_states}; the track must cover every frame of the states"
+        )
+
+
+def _check_tracks_finite(instances, tracks, durations) -> None:
+    """Fail before any decoding if a frame shown in a movie has a NaN position or heading."""
+    for state, tiles in instances.items():
+        for recording, start, _ in tiles:
+            track = tracks[recording]
+            stop = min(start + durations[state], track.usable_frames)
+            for name, values in (("centroid", track.centroids), ("heading", track.headings)):
+                if values is None or stop <= start:
+                    continue
+                finite = np.isfinite(values[start:stop])
+                bad = ~finite.all(axis=1) if finite.ndim == 2 else ~finite
+                if bad.any():
+                    raise ValueError(
+                        f"{name} track of recording {recording!r} is NaN or infinite at frame "
+                        f"{start + int(np.argmax(bad))} ({int(bad.sum())} frames shown in the "
+                        f"movie of state {state}); interpolate missing positions first"
+                    )
+
+
+def _encoding(tracks, instances, fps, codec, crf, preset, encoder_options) -> _Encoding:
+    if fps is None:
+        first = next((tracks[r] for tiles in instances.values() for r, _, _ in tiles), None)
+        fps = first.index.fps if first is not None else Fraction(30)
+    fps = Fraction(fps).limit_denominator(100_000)
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    options = {"crf": str(crf), "preset": preset} if codec in _CRF_CODECS else {}
+    options.update({str(k): str(v) for k, v in (encoder_options or {}).items()})
+    try:
+        av.codec.Codec(codec, "w")
+    except (av.FFmpegError, ValueError) as error:
+        raise ValueError(f"video encoder {codec!r} is not available in this FFmpeg build") from error
+    return _Encoding(fps=fps, codec=codec, options=options)
+
+
+def _label_text(recording, start: int, fps: Fraction) -> str:
+    name = str(recording)
+    if "/" in name or os.sep in name:
+        name = os.path.basename(name)
+    if Path(name).suffix.lower() in _DATA_SUFFIXES:
+        name = Path(name).stem
+    return f"{name} @ {float(start / fps):.1f} s"
+
+
+# -- one movie -------------------------------------------------------------------------------
+
+
+def _write_movie(path: Path, tiles, label_masks, tracks, style, grid, duration, encoding, scratch_dir) -> None:
+    """Extract every tile into a scratch file, then stream the grid to the encoder."""
+    n_slots = grid[0] * grid[1]
+    tile_shape = (style.window_size, style.window_size, 3)
+    with tempfile.TemporaryFile(dir=scratch_dir, prefix=".smoseq-tiles-") as scratch:
+        store = _TileStore(scratch, duration, n_slots, tile_shape)
+        by_recording: dict[Hashable, list[int]] = {}
+        for slot, (recording, _, _) in enumerate(tiles):
+            by_recording.setdefault(recording, []).append(slot)
+        for recording, slots in by_recording.items():
+            _extract_tiles(store, [(slot, tiles[slot], label_masks[slot]) for slot in slots], tracks[recording], style)
+        _encode_grid(store, path, grid, encoding)
+
+
+class _TileStore:
+    """A scratch file of `duration x n_slots` tiles, laid out by output time; unwritten tiles are black."""
+
+    def __init__(self, file, duration: int, n_slots: int, tile_shape: tuple[int, int, int]):
+        self.file, self.duration, self.n_slots, self.tile_shape = file, duration, n_slots, tile_shape
+        self.tile_bytes = math.prod(tile_shape)
+        file.truncate(duration * n_slots * self.tile_bytes)  # sparse: reads as zeros
+
+    def write(self, time: int, slot: int, tile: np.ndarray) -> None:
+        self.file.seek((time * self.n_slots + slot) * self.tile_bytes)
+        self.file.write(memoryview(tile).cast("B"))
+
+    def read_row(self, time: int, out: np.ndarray) -> np.ndarray:
+        """All tiles of output frame `time` into `out` (n_slots, *tile_shape)."""
+        self.file.seek(time * self.n_slots * self.tile_bytes)
+        if self.file.readinto(memoryview(out).cast("B")) != out.nbytes:
+            raise OSError("the scratch file of a grid movie was truncated")
+        return out
+
+
+def _extract_tiles(store: _TileStore, slot_tiles, track: _Tracks, style: TileStyle) -> None:
+    """Decode one recording's wanted frames in increasing order and write its tiles."""
+    frames, slots, times = [], [], []
+    for slot, (_, start, _), _ in slot_tiles:
+        stop = min(start + store.duration, track.usable_frames)
+        frames.append(np.arange(start, stop))
+        slots.append(np.full(max(stop - start, 0), slot))
+        times.append(np.arange(max(stop - start, 0)))
+    frames, slots, times = (np.concatenate(a) for a in (frames, slots, times))
+    if frames.size == 0:
+        return
+    order = np.argsort(frames, kind="stable")
+    frames, slots, times = frames[order], slots[order], times[order]
+    wanted, first = np.unique(frames, return_index=True)
+    bounds = np.append(first, frames.size)
+
+    ends = {slot: end for slot, (_, _, end), _ in slot_tiles}
+    labels: dict[int, LabelMasks | None] = {slot: label for slot, _, label in slot_tiles}
+    tile = np.empty(store.tile_shape, np.uint8)
+    with VideoReader(track.index) as reader:
+        for j, (frame_index, rgb) in enumerate(reader.read(wanted)):
+            centroid = track.centroids[frame_index]
+            heading = None if track.headings is None else float(track.headings[frame_index])
+            for k in range(bounds[j], bounds[j + 1]):
+                slot = int(slots[k])
+                style.render(rgb, centroid, heading, frame_index >= ends[slot], labels[slot], out=tile)
+                store.write(int(times[k]), slot, tile)
+
+
+def _encode_grid(store: _TileStore, path: Path, grid: tuple[int, int], encoding: _Encoding) -> None:
+    rows, cols = grid
+    size = store.tile_shape[0]
+    partial = path.with_name(f".{path.name}.partial")
+    row = np.empty((store.n_slots, *store.tile_shape), np.uint8)
+    try:
+        with av.open(str(partial), mode="w", format="mp4") as container:
+            stream = container.add_stream(encoding.codec, rate=encoding.fps, options=encoding.options)
+            stream.width, stream.height, stream.pix_fmt = cols * size, rows * size, "yuv420p"
+            for time in range(store.duration):
+                store.read_row(time, row)
+                image = row.reshape(rows, cols, size, size, 3).transpose(0, 2, 1, 3, 4).reshape(rows * size, cols * size, 3)
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts = time
+                frame.time_base = 1 / encoding.fps
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
