@@ -22,3 +22,29 @@ from .models import FullRankEmissions as FullRankEmissions
 from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions
+from .metrics import compare_states as compare_states
+from .metrics import get_adjusted_rand as get_adjusted_rand
+from .metrics import get_bout_transition_matrix as get_bout_transition_matrix
+from .metrics import get_durations as get_durations
+from .metrics import get_frame_transition_counts as get_frame_transition_counts
+from .metrics import get_frequencies as get_frequencies
+from .metrics import lagged_mutual_information as lagged_mutual_information
+from .metrics import sample_instances as sample_instances
+from .metrics import state_summary_table as state_summary_table
+from .metrics import syllable_enrichment as syllable_enrichment
+from .metrics import syllable_enrichment_from_model as syllable_enrichment_from_model
+
+_LAZY_VIZ = {"generate_grid_movies": "generate_grid_movies", "plot_sankey": "plot_alluvial", "plot_alluvial": "plot_alluvial"}
+
+
+def __getattr__(name):
+    # figures and movies import matplotlib and PyAV, so they load on first use
+    if name in _LAZY_VIZ:
+        from . import viz
+
+        return getattr(viz, _LAZY_VIZ[name])
+    if name in ("viz", "datasets", "scan"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'smoseq' has no attribute {name!r}")

@@ -5,6 +5,7 @@ and convert them to smoseq's modules at the door; everything else is smoseq's ow
 inference. Each flavour supplies `params_to_model(params, hypparams=None)`.
 """
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 import jax
@@ -29,6 +30,18 @@ def as_key(seed):
     if isinstance(seed, (int, np.integer)):
         return jr.key(int(seed))
     return seed
+
+
+def order_resample_arguments(second, third, fourth):
+    """`(states, hypparams, params)` from either published order of `resample_params`'s arguments.
+
+    `(states, hypparams, params)` is the example-data tutorial's order and
+    `(params, states, hypparams)` the simulation tutorial's; only the latter passes a
+    params dict first.
+    """
+    if isinstance(second, Mapping):
+        return third, fourth, second
+    return second, third, fourth
 
 
 def kernel_method(parallel: bool) -> str:

@@ -124,29 +124,26 @@ def build_sprites(looks: MouseLooks, arena: Arena) -> Sprites:
     u, v = dx * cos_t + dy * sin_t, dy * cos_t - dx * sin_t  # body frame: u forward, v right
     n_angles, half = 4 * _ANGLES_PER_QUADRANT, (size + 1) // 2
     n_tiles = len(looks.body_length) * n_angles
-    luma = np.empty((n_tiles, 2, size, size), np.uint8)
-    chroma = np.empty((n_tiles, 4, 3, half, half), np.uint8)
+    luma_transmittance = np.empty((n_tiles, size, size), np.uint8)
+    luma = np.empty((n_tiles, size, size), np.uint8)
+    chroma_transmittance = np.empty((n_tiles, 4, half, half), np.uint8)
+    chroma = np.empty((n_tiles, 4, 2, half, half), np.uint8)
     padded = np.zeros((n_angles, 3, size + 2, size + 2), np.float32)
     padded[:, 0] = 255  # transparent border
     for syllable in range(len(looks.body_length)):
         quadrant = np.moveaxis(_draw_mouse(u, v, scale, looks, syllable), 0, 1)  # (A/4, 4, p, p)
         tiles = np.concatenate([np.rot90(quadrant, k=-turn, axes=(2, 3)) for turn in range(4)])
         rows = slice(syllable * n_angles, (syllable + 1) * n_angles)
-        luma[rows] = _to_uint8(tiles[:, :2])
+        luma_transmittance[rows], luma[rows] = _to_uint8(tiles[:, 0]), _to_uint8(tiles[:, 1])
         # Sums of 2×2 blocks at every offset; a tile whose top-left pixel has row parity r
         # covers chroma blocks starting at padded rows 1 - r, 3 - r, ... (likewise columns).
         padded[:, :, 1:-1, 1:-1] = tiles[:, [0, 2, 3]]
         boxes = padded[..., :-1, :-1] + padded[..., 1:, :-1] + padded[..., :-1, 1:] + padded[..., 1:, 1:]
         for parity in range(4):
             row, col = divmod(parity, 2)
-            chroma[rows, parity] = _to_uint8(boxes[..., 1 - row::2, 1 - col::2] / 4)
-    return Sprites(
-        n_angles=n_angles,
-        luma_transmittance=np.ascontiguousarray(luma[:, 0]),
-        luma=np.ascontiguousarray(luma[:, 1]),
-        chroma_transmittance=np.ascontiguousarray(chroma[:, :, 0]),
-        chroma=np.ascontiguousarray(chroma[:, :, 1:]),
-    )
+            blocks = _to_uint8(boxes[..., 1 - row::2, 1 - col::2] / 4)
+            chroma_transmittance[rows, parity], chroma[rows, parity] = blocks[:, 0], blocks[:, 1:]
+    return Sprites(n_angles, luma_transmittance, luma, chroma_transmittance, chroma)
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
@@ -170,32 +167,32 @@ def write_video(
     """
     path = Path(path)
     temporary = path.with_name(f".{path.name}.partial")
-    background = _background_planes(arena)
-    canvas = np.concatenate([background[0], background[1].reshape(-1, arena.size), background[2].reshape(-1, arena.size)])
-    planes = [canvas[: arena.size]] + [
-        canvas[arena.size + k * arena.size // 4:][: arena.size // 4].reshape(arena.size // 2, arena.size // 2)
-        for k in (0, 1)
-    ]
+    tile = sprites.size
+    margin = 2 * (tile // 4 + 2)  # even, so chroma blocks line up; tiles never leave the canvas
+    background = [np.pad(plane, margin // scale, mode="edge") for plane, scale in zip(_background_planes(arena), (1, 2, 2))]
+    canvas = [plane.copy() for plane in background]
+    limit = background[0].shape[0] - tile - 1
+    corners = np.clip(np.round(centroids).astype(np.int64) - tile // 2 + margin, 0, limit)  # (T, 2): x, y
     sprite_index = sprites.index(syllables, headings)
     try:
         with av.open(str(temporary), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(100_000))
             stream.width = stream.height = arena.size
             stream.pix_fmt = "yuv420p"
-            stream.options = {"preset": "ultrafast", "threads": "1", "crf": "24"}
+            stream.options = {"preset": "ultrafast", "threads": "1", "qp": "24"}
             for start in range(0, len(sprite_index), _CHUNK):
                 chunk = slice(start, start + _CHUNK)
-                corners, patches = _composite(background, sprites, centroids[chunk], sprite_index[chunk])
-                for corner, frame_patches in zip(corners, zip(*patches)):
-                    windows = _windows(corner, sprites.size)
-                    for plane, window, patch in zip(planes, windows, frame_patches):
-                        plane[window] = patch
-                    for packet in stream.encode(_video_frame(canvas, planes)):
+                tiles = _composite(background, sprites, corners[chunk], sprite_index[chunk])
+                for corner, frame_tiles in zip(corners[chunk], zip(*tiles)):
+                    windows = _windows(corner, tile)
+                    for plane, window, frame_tile in zip(canvas, windows, frame_tiles):
+                        plane[window] = frame_tile
+                    for packet in stream.encode(_video_frame(canvas, margin, arena.size)):
                         container.mux(packet)
-                    for plane, window, plane_background in zip(planes, windows, background):
+                    for plane, window, plane_background in zip(canvas, windows, background):
                         plane[window] = plane_background[window]
                 if on_frames is not None:
-                    on_frames(len(corners))
+                    on_frames(len(tiles[0]))
             for packet in stream.encode():
                 container.mux(packet)
         os.replace(temporary, path)
@@ -203,13 +200,13 @@ def write_video(
         temporary.unlink(missing_ok=True)
 
 
-def _video_frame(canvas: np.ndarray, planes: list[np.ndarray]) -> av.VideoFrame:
-    """A new frame holding a copy of the canvas (Y, U, V plane views of it)."""
-    frame = av.VideoFrame(canvas.shape[1], canvas.shape[1], "yuv420p")
-    if any(plane.line_size != array.shape[1] for plane, array in zip(frame.planes, planes)):
-        return av.VideoFrame.from_ndarray(canvas, format="yuv420p")  # padded lines: let PyAV copy
-    for plane, array in zip(frame.planes, planes):
-        plane.update(array)
+def _video_frame(canvas: list[np.ndarray], margin: int, size: int) -> av.VideoFrame:
+    """A new frame holding the visible part of the (Y, U, V) canvas."""
+    frame = av.VideoFrame(size, size, "yuv420p")
+    for plane, array, scale in zip(frame.planes, canvas, (1, 2, 2)):
+        visible = slice(margin // scale, (margin + size) // scale)
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        rows[:, : size // scale] = array[visible, visible]
     return frame
 
 
@@ -266,11 +263,6 @@ def _draw_mouse(u, v, scale: float, looks: MouseLooks, syllable: int) -> np.ndar
     return out
 
 
-def _tile_corners(centroids: np.ndarray, tile: int, frame: int) -> np.ndarray:
-    """Top-left frame pixel (x, y) of each tile, kept inside the frame with room for chroma."""
-    return np.clip(np.round(centroids).astype(np.int64) - tile // 2, 0, frame - tile - 1)
-
-
 def _windows(corner: np.ndarray, tile: int) -> tuple[tuple[slice, slice], ...]:
     """Slices of the Y, U and V planes covered by a tile with top-left pixel `corner` (x, y)."""
     x, y = corner
@@ -279,16 +271,16 @@ def _windows(corner: np.ndarray, tile: int) -> tuple[tuple[slice, slice], ...]:
     return (slice(y, y + tile), slice(x, x + tile)), chroma, chroma
 
 
-def _composite(background, sprites: Sprites, centroids: np.ndarray, sprite_index: np.ndarray):
-    """Each frame's tiles (Y, U, V) of sprite over arena, in 8-bit integer arithmetic.
+def _composite(background, sprites: Sprites, corners: np.ndarray, sprite_index: np.ndarray):
+    """Each frame's (Y, U, V) tiles, sprite over arena, in 8-bit integer arithmetic.
 
-    Returns the tiles' top-left pixels (n, 2) and the tiles (n, p, p), (n, h, h), (n, h, h).
+    `corners` (n, 2) are the tiles' top-left pixels (x, y); returns arrays (n, p, p),
+    (n, h, h), (n, h, h).
     """
     luma_bg, u_bg, v_bg = background
     p, half = sprites.size, (sprites.size + 1) // 2
-    corners = _tile_corners(centroids, p, luma_bg.shape[0])
-    parity = (corners[:, 1] % 2) * 2 + corners[:, 0] % 2
     x, y = corners[:, 0], corners[:, 1]
+    parity = (y % 2) * 2 + x % 2
 
     def over(plane, size, row, col, transmittance, colour):
         behind = sliding_window_view(plane, (size, size))[row, col].astype(np.uint16)
@@ -300,4 +292,4 @@ def _composite(background, sprites: Sprites, centroids: np.ndarray, sprite_index
     chroma = sprites.chroma[sprite_index, parity]  # (n, 2, h, h)
     u = over(u_bg, half, y // 2, x // 2, transmittance, chroma[:, 0])
     v = over(v_bg, half, y // 2, x // 2, transmittance, chroma[:, 1])
-    return corners, (luma, u, v)
+    return luma, u, v

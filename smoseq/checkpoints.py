@@ -85,7 +85,7 @@ class Checkpointer:
             meta = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError):
             raise ModelFileError(f"{meta_path}: missing or unreadable") from None
-        if meta.get("hyperparameters") != self.hyperparameters:
+        if _without_length(meta.get("hyperparameters")) != _without_length(self.hyperparameters):
             raise ModelFileError(
                 f"{meta_path}: written with other settings than this fit; resume with the same "
                 "data and options, or start over without --resume"
@@ -102,6 +102,13 @@ class Checkpointer:
             "history": list(arrays["history"]),
         }
         return state, trace, meta.get("init_info", {})
+
+
+def _without_length(hyperparameters):
+    """Settings that must match to resume (the number of iterations may grow)."""
+    if not isinstance(hyperparameters, dict):
+        return hyperparameters
+    return {k: v for k, v in hyperparameters.items() if k != "n_iters"}
 
 
 def _fsync_directory(path: Path) -> None:

@@ -37,6 +37,10 @@ class FitError(RuntimeError):
     """A fit that cannot continue (e.g. a non-finite log probability); the message says what to change."""
 
 
+class FitInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a fit; a checkpoint was written first when checkpointing is on."""
+
+
 def default_mode_search() -> ModeSearch:
     """L-BFGS from Optax, warm-started each iteration; see `smoseq.inference.laplace.find_mode`."""
     return ModeSearch(optax.lbfgs(), max_iters=200, tol=1e-6)
@@ -301,21 +305,22 @@ def fit(
     fit_key = jr.fold_in(root_key, 1)
     first = len(trace["log_probs"])
     bar = tqdm(range(first, n_iters), desc="Fitting", disable=not progress, initial=first, total=n_iters)
-    for iteration in bar:
-        state, info = step(jr.fold_in(fit_key, iteration), state, data)
-        log_prob = float(info.log_prob)
-        if not np.isfinite(log_prob):
-            raise FitError(
-                f"log probability is {log_prob} at iteration {iteration}: try a smaller optimizer step, "
-                "larger sigma_base/sigma_bias, or check the data for syllables that never occur"
-            )
-        trace["log_probs"].append(log_prob)
-        trace["history"].append(np.asarray(state.states[history_row])[valid].astype(np.int16))
-        steps = int(info.emission_steps)
-        trace["emission_losses"] = np.asarray(info.emission_losses)[:steps]
-        bar.set_postfix(log_prob=f"{log_prob:.5g}")
-        if checkpointer and checkpointer.due(iteration + 1, n_iters):
-            checkpointer.save(state, trace, init_info, iteration + 1)
+    completed = first
+    try:
+        for iteration in bar:
+            new_state, info = step(jr.fold_in(fit_key, iteration), state, data)
+            _record(trace, info, new_state, history_row, valid, iteration)
+            state, completed = new_state, iteration + 1
+            bar.set_postfix(log_prob=f"{trace['log_probs'][-1]:.5g}")
+            if checkpointer and checkpointer.due(completed, n_iters):
+                checkpointer.save(state, trace, init_info, completed)
+    except KeyboardInterrupt:
+        bar.close()
+        trace["log_probs"], trace["history"] = trace["log_probs"][:completed], trace["history"][:completed]
+        if checkpointer is None:
+            raise FitInterrupted(f"stopped after {completed} iterations without checkpoints") from None
+        checkpointer.save(state, trace, init_info, completed)
+        raise FitInterrupted(f"checkpoint written after {completed} of {n_iters} iterations") from None
 
     segment_states = np.asarray(state.states)
     info = dict(init_info)
@@ -332,6 +337,19 @@ def fit(
         keys=prepared.keys,
         bounds=prepared.bounds,
     )
+
+
+def _record(trace: dict, info, state: GibbsState, history_row: int, valid, iteration: int) -> None:
+    """Append one iteration's log probability and history row; stop on a non-finite value."""
+    log_prob = float(info.log_prob)
+    if not np.isfinite(log_prob):
+        raise FitError(
+            f"log probability is {log_prob} at iteration {iteration}: try a smaller optimizer step, "
+            "larger sigma_base/sigma_bias, or check the data for syllables that never occur"
+        )
+    trace["log_probs"].append(log_prob)
+    trace["history"].append(np.asarray(state.states[history_row])[valid].astype(np.int16))
+    trace["emission_losses"] = np.asarray(info.emission_losses)[: int(info.emission_steps)]
 
 
 def _user_init_states(init_states, prepared: Prepared) -> np.ndarray:

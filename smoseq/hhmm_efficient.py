@@ -148,6 +148,10 @@ def _compiled_resample(n_states: int, n_syllables: int, max_iters: int, learning
 def resample_params(seed, data: dict, states, hypparams: dict, params: dict | None = None):
     """Draw params | states: `(params, losses)`.
 
+    Both published argument orders work: `(seed, data, states, hypparams, params=None)`
+    (the example-data tutorial) and `(seed, data, params, states, hypparams)` (the
+    simulation tutorial); they are told apart by which argument is the params dict.
+
     Emissions: Laplace approximation around the posterior mode found by
     `optax.adam(hypparams["emission_gd_lr"])` from `params` (warm start) or, when
     `params` is None, from the data-driven estimate; at most
@@ -155,6 +159,7 @@ def resample_params(seed, data: dict, states, hypparams: dict, params: dict | No
     `hypparams.get("emission_gd_tol", 1e-6)`). Transitions: exact Dirichlet draw.
     `losses` is the loss of every optimizer step taken.
     """
+    states, hypparams, params = _facade.order_resample_arguments(states, hypparams, params)
     K, S = int(hypparams["n_states"]), int(hypparams["n_syllables"])
     learning_rate = float(_hyper(hypparams, "emission_gd_lr"))
     max_iters = int(_hyper(hypparams, "emission_gd_iters"))

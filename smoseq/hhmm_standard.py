@@ -101,7 +101,11 @@ def _compiled_resample(n_states: int, n_syllables: int):
 
 
 def resample_params(seed, data: dict, states, hypparams: dict, params: dict | None = None) -> dict:
-    """Exact conjugate draw of params | states (`params` is accepted for symmetry and unused)."""
+    """Exact conjugate draw of params | states (`params` is accepted for symmetry and unused).
+
+    Accepts `(seed, data, states, hypparams, params=None)` and `(seed, data, params, states, hypparams)`.
+    """
+    states, hypparams, params = _facade.order_resample_arguments(states, hypparams, params)
     data = _facade.as_data(data)
     K, S = int(hypparams["n_states"]), int(hypparams["n_syllables"])
     betas = tuple(jnp.asarray(float(v)) for v in (_emission_beta(hypparams), hypparams["trans_beta"], hypparams["trans_kappa"]))

@@ -271,24 +271,42 @@ class LaplacePrecision(NamedTuple):
     bias_block: Float[Array, "M M"]
 
 
-def _project_diagonal(weights: Float[Array, "*batch S"]) -> Float[Array, "*batch S-1 S-1"]:
-    """`E_Sᵀ diag(w) E_S` in O(S²) per matrix, using the layout of `E_S`.
+def _projected_diagonal_parts(weights: Float[Array, "*batch S"]):
+    """Pieces of `E_Sᵀ diag(w) E_S`, which costs O(S²) per matrix given the layout of E_S.
 
     Column a of `E_S` (j = a + 1) is `scale_j·(e_j − (1/j) Σ_{s<j} e_s)`. With
-    `below_j = Σ_{s<j} w_s`, entry (a, b), a < b, is
-    `scale_a (below_j/j − w_j) · scale_b / j_b`, and the diagonal is
-    `scale_j² (below_j / j² + w_j)`.
+    `below_j = Σ_{s<j} w_s`, entry (a, b) for a < b is `left[a]·right[b]` with
+    `left = scale·(below/j − w_j)`, `right = scale/j`, and the diagonal is
+    `scale²·(below/j² + w_j)`.
+
+    Returns:
+        `(left (*batch, S-1), right (S-1,), diagonal (*batch, S-1))`.
     """
     size = weights.shape[-1]
     j = jnp.arange(1, size, dtype=weights.dtype)
     scale = 1.0 / jnp.sqrt(1.0 + 1.0 / j)
     below = jnp.cumsum(weights, axis=-1)[..., :-1]
     at = weights[..., 1:]
-    left = scale * (below / j - at)
-    upper = jnp.einsum("...a,b->...ab", left, scale / j)
+    return scale * (below / j - at), scale / j, scale**2 * (below / j**2 + at)
+
+
+def _project_diagonal(weights: Float[Array, "*batch S"]) -> Float[Array, "*batch S-1 S-1"]:
+    """`E_Sᵀ diag(w) E_S` for each vector w along the last axis."""
+    left, right, diagonal = _projected_diagonal_parts(weights)
+    upper = jnp.einsum("...a,b->...ab", left, right)
     strict = jnp.triu(upper, 1) + jnp.tril(jnp.swapaxes(upper, -1, -2), -1)
-    diagonal = scale**2 * (below / j**2 + at)
-    return strict + jnp.einsum("...a,ab->...ab", diagonal, jnp.eye(size - 1, dtype=weights.dtype))
+    return strict + jnp.einsum("...a,ab->...ab", diagonal, jnp.eye(right.shape[0], dtype=right.dtype))
+
+
+def _project_diagonal_interleaved(weights: Float[Array, "S K-1 S"]) -> Float[Array, "S S-1 K-1 S-1"]:
+    """`out[i, a, m, b] = (E_Sᵀ diag(weights[i, m]) E_S)[a, b]`, written in one pass."""
+    left, right, diagonal = _projected_diagonal_parts(weights)  # left, diagonal: [i, m, a]
+    rows = jnp.arange(right.shape[0]).reshape(1, -1, 1, 1)
+    cols = jnp.arange(right.shape[0]).reshape(1, 1, 1, -1)
+    upper = jnp.swapaxes(left, 1, 2)[..., None] * right.reshape(1, 1, 1, -1)
+    lower = right.reshape(1, -1, 1, 1) * left[:, None, :, :]
+    on_diagonal = jnp.swapaxes(diagonal, 1, 2)[..., None]
+    return jnp.where(rows < cols, upper, jnp.where(rows > cols, lower, on_diagonal))
 
 
 def _identity_like(blocks, value):
@@ -326,15 +344,20 @@ def laplace_precision(
     weighted = jnp.einsum("ki,kij->kij", row_counts, probs)  # n_ki p_ki
     projected = probs @ center_embedding(size).astype(base.dtype)  # E_Sᵀ p_ki
     weighted_projected = jnp.einsum("ki,kia->kia", row_counts, projected)
-    row_hessians = _project_diagonal(weighted) - jnp.einsum(
-        "kia,kib->kiab", weighted_projected, projected
-    )  # H_ki, (K, S, S-1, S-1)
+    state_projected = jnp.einsum("km,kib->kimb", embed_states, projected)  # F[k,m] E_Sᵀ p_ki
 
-    base_blocks = row_hessians.sum(axis=0)
+    base_blocks = _project_diagonal(weighted.sum(axis=0)) - jnp.einsum(
+        "kia,kib->iab", weighted_projected, projected
+    )
     base_blocks = base_blocks + _identity_like(base_blocks, 1.0 / sigma_base**2 + diagonal_boost)
-    cross_blocks = jnp.einsum("km,kiab->iamb", embed_states, row_hessians)
+    cross_blocks = _project_diagonal_interleaved(
+        jnp.einsum("km,kis->ims", embed_states, weighted)
+    ) - jnp.einsum("kia,kimb->iamb", weighted_projected, state_projected)
     cross_blocks = cross_blocks.reshape(size, size - 1, -1)
-    bias_block = jnp.einsum("km,kn,kab->manb", embed_states, embed_states, row_hessians.sum(1))
+    per_state = _project_diagonal(weighted.sum(axis=1)) - jnp.einsum(
+        "kia,kib->kab", weighted_projected, projected
+    )
+    bias_block = jnp.einsum("km,kn,kab->manb", embed_states, embed_states, per_state)
     bias_block = bias_block.reshape(cross_blocks.shape[-1], -1)
     bias_block = bias_block + _identity_like(bias_block, 1.0 / sigma_bias**2 + diagonal_boost)
     return LaplacePrecision(base_blocks, cross_blocks, bias_block)
@@ -367,10 +390,21 @@ def factorize_precision(precision: LaplacePrecision) -> LaplaceFactor:
     `LaplaceInfo.factor_ok`).
     """
     base_cholesky = jnp.linalg.cholesky(precision.base_blocks)
-    solved_cross = solve_triangular(base_cholesky, precision.cross_blocks, lower=True)
+    identity = jnp.broadcast_to(
+        jnp.eye(base_cholesky.shape[-1], dtype=base_cholesky.dtype), base_cholesky.shape
+    )
+    # L_i⁻¹ then one batched matmul: much faster on CPU than a batched triangular solve
+    # with M right-hand sides, and as accurate for these well-conditioned blocks.
+    solved_cross = _solve_lower(base_cholesky, identity) @ precision.cross_blocks
     stacked = solved_cross.reshape(-1, solved_cross.shape[-1])
     schur = precision.bias_block - stacked.T @ stacked
     return LaplaceFactor(base_cholesky, solved_cross, jnp.linalg.cholesky(schur))
+
+
+def _solve_lower(lower, rhs):
+    """`lower⁻¹ rhs` for a stack of lower-triangular matrices and matrix right-hand sides."""
+    solve = lambda a, b: jax.lax.linalg.triangular_solve(a, b, left_side=True, lower=True)
+    return jax.vmap(solve)(lower, rhs)
 
 
 def _solve_transposed(factor: LaplaceFactor, noise_base, noise_bias):
@@ -379,6 +413,23 @@ def _solve_transposed(factor: LaplaceFactor, noise_base, noise_bias):
     rhs = noise_base - factor.solved_cross @ bias_part
     base_part = solve_triangular(factor.base_cholesky, rhs[..., None], lower=True, trans="T")
     return base_part[..., 0], bias_part
+
+
+def _solve_forward(factor: LaplaceFactor, rhs_base, rhs_bias):
+    """Solve `L u = g` for u, g split into base (S, S-1) and bias (M,) parts."""
+    base_part = _solve_lower(factor.base_cholesky, rhs_base[..., None])[..., 0]
+    bias_rhs = rhs_bias - jnp.einsum("iam,ia->m", factor.solved_cross, base_part)
+    return base_part, solve_triangular(factor.schur_cholesky, bias_rhs, lower=True)
+
+
+def solve_precision(factor: LaplaceFactor, rhs: PyTree) -> PyTree:
+    """`Q⁻¹ g` by block forward and back substitution, g a `(base, biases)`-shaped PyTree."""
+    flat, unravel = ravel_pytree(rhs)
+    size = factor.base_cholesky.shape[0]
+    split = size * (size - 1)
+    forward = _solve_forward(factor, flat[:split].reshape(size, size - 1), flat[split:])
+    base_part, bias_part = _solve_transposed(factor, *forward)
+    return unravel(jnp.concatenate([base_part.ravel(), bias_part]))
 
 
 def _multiply_transposed(factor: LaplaceFactor, base_part, bias_part):

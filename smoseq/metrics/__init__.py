@@ -1,5 +1,19 @@
 """Metrics: lagged mutual information and statistics of fitted state sequences."""
 
+from .comparison import StateComparison as StateComparison
+from .comparison import adjusted_rand_index as adjusted_rand_index
+from .comparison import compare_states as compare_states
+from .comparison import get_adjusted_rand as get_adjusted_rand
+from .enrichment import SyllableEnrichment as SyllableEnrichment
+from .enrichment import syllable_enrichment as syllable_enrichment
+from .enrichment import syllable_enrichment_from_model as syllable_enrichment_from_model
+from .instances import sample_instances as sample_instances  # written separately (issue 3)
 from .mutual_information import LaggedMI as LaggedMI
 from .mutual_information import lagged_mutual_information as lagged_mutual_information
 from .mutual_information import markov_surrogates as markov_surrogates
+from .state_statistics import get_bout_transition_matrix as get_bout_transition_matrix
+from .state_statistics import get_durations as get_durations
+from .state_statistics import get_frame_transition_counts as get_frame_transition_counts
+from .state_statistics import get_frequencies as get_frequencies
+from .state_statistics import run_lengths as run_lengths
+from .state_statistics import state_summary_table as state_summary_table

@@ -1,8 +1,10 @@
 """Numba kernels behind `lagged_mutual_information`: counting, MI from counts, simulation.
 
-All kernels take plain, C-contiguous numpy arrays of fixed dtypes (sequences int32,
-validity bool, lags int64, counts int64, uniforms float64), so each compiles once and
-is cached on disk.
+All kernels take plain numpy arrays of fixed dtypes (sequences int32, validity bool, lags
+and cumulative counts int64, uniforms float64), so each compiles once and is cached on
+disk. Pair labels are int16 with one extra label, S, meaning "not counted" (a masked later
+frame, or a value outside 0..S-1); pair tables are (S+1) × (S+1) and only their S × S
+block enters the mutual information.
 """
 
 import numba
@@ -10,7 +12,7 @@ import numpy as np
 
 REAL, MARKOV, SHUFFLE = 0, 1, 2  # curves; also rows of the later-frame labels
 EARLIER_REAL, EARLIER_MARKOV = 3, 4  # rows of the earlier-frame labels
-RUN_COST = 3  # a run-merge step costs about this many dense increments (measured)
+RUN_COST = 2  # a run-merge step costs about this many dense increments (measured)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -32,6 +34,7 @@ def mutual_information_from_counts(table, pseudo_count):
     n_pairs = 0
     occupied = 0
     joint_term = 0.0
+    empty_cell_term = _xlogx(pseudo_count)
     column_sums = np.zeros(n_categories, np.int64)
     row_term = 0.0
     occupied_rows = 0
@@ -43,7 +46,9 @@ def mutual_information_from_counts(table, pseudo_count):
             column_sums[j] += count
             if count > 0:
                 occupied += 1
-            joint_term += _xlogx(count + pseudo_count)
+                joint_term += _xlogx(count + pseudo_count)
+            else:
+                joint_term += empty_cell_term
         n_pairs += row_sum
         occupied_rows += row_sum > 0
         row_term += _xlogx(row_sum + row_pseudo)
@@ -103,16 +108,21 @@ def prepare_block(sequences, surrogates, valid, n_categories, start, block):
             dense[b, EARLIER_REAL, t] = own
             dense[b, EARLIER_MARKOV, t] = surrogates[n, t]
         for row in range(5):
-            n_runs[b, row] = _runs(dense[b, row], run_ends[b, row], run_labels[b, row])
+            changes = 0
+            for t in range(1, n_frames):
+                changes += dense[b, row, t] != dense[b, row, t - 1]
+            if RUN_COST * (changes + 1) < n_frames:  # else no lag will count this row by runs
+                n_runs[b, row] = _runs(dense[b, row], run_ends[b, row], run_labels[b, row])
+            else:
+                n_runs[b, row] = n_frames
     return dense, run_ends, run_labels, n_runs
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_dense(later, earlier, lag, tables):
+def _count_dense(later, earlier, lag, stride, tables):
     """Pair counts from dense labels, spread over 4 tables so that repeated pairs do not
     serialise on one memory cell."""
     n_frames = later.shape[0]
-    stride = int(np.sqrt(tables.shape[1]))
     quarter = max(n_frames - lag, 0) // 4
     for i in range(quarter):
         t = lag + 4 * i
@@ -125,10 +135,9 @@ def _count_dense(later, earlier, lag, tables):
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_runs(later_ends, later_labels, earlier_ends, earlier_labels, lag, n_frames, table):
+def _count_runs(later_ends, later_labels, earlier_ends, earlier_labels, lag, n_frames, stride, table):
     """Pair counts by merging the runs of the later labels with the runs of the earlier
     labels shifted by `lag`: each overlap adds its length to one cell."""
-    stride = int(np.sqrt(table.shape[0]))
     i = np.searchsorted(later_ends, lag, side="right")
     j = 0
     t = lag
@@ -166,10 +175,10 @@ def lagged_mi_block(dense, run_ends, run_labels, n_runs, lags, n_categories, pse
             _count_runs(
                 run_ends[b, curve, : n_runs[b, curve]], run_labels[b, curve],
                 run_ends[b, earlier, : n_runs[b, earlier]], run_labels[b, earlier],
-                lag, n_frames, tables[0],
+                lag, n_frames, stride, tables[0],
             )
         else:
-            _count_dense(dense[b, curve], dense[b, earlier], lag, tables)
+            _count_dense(dense[b, curve], dense[b, earlier], lag, stride, tables)
         table = (tables[0] + tables[1] + tables[2] + tables[3]).reshape(stride, stride)
         mi, bias = mutual_information_from_counts(table[:n_categories, :n_categories], pseudo_count)
         mi_out[curve, b, lag_index] = mi

@@ -33,14 +33,15 @@ def _as_batch(sequences, mask) -> tuple[np.ndarray, np.ndarray]:
         sequences = sequences[None]
         mask = None if mask is None else np.asarray(mask)[None]
     if sequences.ndim != 2:
-        raise ValueError(f"sequences must be (n_sequences, n_frames), got shape {sequences.shape}")
+        raise InputError(f"sequences must be (n_sequences, n_frames), got shape {sequences.shape}")
     valid = np.ones(sequences.shape, bool) if mask is None else np.asarray(mask) != 0
     if valid.shape != sequences.shape:
-        raise ValueError(f"mask has shape {valid.shape} but sequences have shape {sequences.shape}")
+        raise InputError(f"mask has shape {valid.shape} but sequences have shape {sequences.shape}")
     if np.any(sequences[valid] < 0):
-        raise ValueError("sequences hold negative syllables at valid frames; syllables are 0, 1, 2, ...")
-    if sequences.size and sequences.max(initial=0) > np.iinfo(np.int32).max:
-        raise ValueError("syllable labels must fit in int32")
+        raise InputError("sequences hold negative syllables at valid frames; syllables are 0, 1, 2, ...")
+    int32 = np.iinfo(np.int32)
+    if sequences.size and (sequences.max() > int32.max or sequences.min() < int32.min):
+        raise InputError("sequences (padding included) must fit in int32")
     return np.ascontiguousarray(sequences, np.int32), np.ascontiguousarray(valid)
 
 
@@ -88,9 +89,9 @@ def markov_surrogates(sequences, mask=None, *, key=None) -> np.ndarray:
 def _check_lags(lags) -> np.ndarray:
     lags = np.asarray(lags)
     if lags.ndim != 1 or lags.dtype.kind not in "iu":
-        raise ValueError(f"lags must be a 1-D integer array, got dtype {lags.dtype}, shape {lags.shape}")
+        raise InputError(f"lags must be a 1-D integer array, got dtype {lags.dtype}, shape {lags.shape}")
     if np.any(lags < 0):
-        raise ValueError(f"lags must be non-negative, got {lags.min()}")
+        raise InputError(f"lags must be non-negative, got {lags.min()}")
     return np.ascontiguousarray(lags, np.int64)
 
 
@@ -139,13 +140,13 @@ def lagged_mutual_information(
         `LaggedMI(real, markov, shuffle)`, each a float64 `(n_sequences, n_lags)` array.
     """
     if bias_correction not in BIAS_CORRECTIONS:
-        raise ValueError(f"bias_correction must be one of {BIAS_CORRECTIONS}, got {bias_correction!r}")
+        raise InputError(f"bias_correction must be one of {BIAS_CORRECTIONS}, got {bias_correction!r}")
     if not pseudo_count >= 0:
-        raise ValueError(f"pseudo_count must be >= 0, got {pseudo_count}")
+        raise InputError(f"pseudo_count must be >= 0, got {pseudo_count}")
     sequences, valid = _as_batch(sequences, mask)
     lags = _check_lags(lags)
     if not valid.any():
-        raise ValueError("mask has no valid frame")
+        raise InputError("mask has no valid frame")
     n_sequences = sequences.shape[0]
     n_categories = int(np.max(sequences, where=valid, initial=-1)) + 1
 

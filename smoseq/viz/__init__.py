@@ -1,3 +1,26 @@
-"""Figures (matplotlib) and grid movies (PyAV) of fitted high-level states."""
+"""Figures (matplotlib) and grid movies (PyAV) of fitted high-level states.
 
+Every figure function takes plain arrays (NumPy or JAX) or dicts of them, returns a
+`matplotlib.figure.Figure` built without pyplot (so it works under any backend, and is
+never shown or kept alive by pyplot), and colours state `k` with `state_colors(K)[k]`.
+Save with `figure.savefig("name.png")`.
+"""
+
+from ._colors import state_colormap as state_colormap
+from ._colors import state_colors as state_colors
+from ._comparison import plot_alluvial as plot_alluvial
+from ._comparison import plot_confusion as plot_confusion
+from ._model import plot_syllable_tables as plot_syllable_tables
+from ._scan import plot_scan as plot_scan
+from ._timescales import plot_durations as plot_durations
+from ._timescales import plot_lagged_mi as plot_lagged_mi
+from ._training import plot_emission_losses as plot_emission_losses
+from ._training import plot_log_probs as plot_log_probs
+from ._training import plot_state_history as plot_state_history
+from ._usage import plot_ethogram as plot_ethogram
+from ._usage import plot_frequencies as plot_frequencies
+from ._usage import plot_transition_matrix as plot_transition_matrix
+from ._video import VideoIndex as VideoIndex
+from ._video import VideoReader as VideoReader
+from ._video import index_video as index_video
 from .grid_movies import generate_grid_movies as generate_grid_movies

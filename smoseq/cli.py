@@ -1,0 +1,194 @@
+"""The `smoseq` command line.
+
+Every command turns bad input into one line on stderr naming the file and the
+problem, and a non-zero exit code; nothing below this module prints or exits.
+"""
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A problem the user can fix; its message is printed as one line."""
+
+
+def _formatter(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _add_command(subparsers, name, help_text, example, handler):
+    parser = subparsers.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog="example:\n  " + example,
+        formatter_class=_formatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _kappa(value: str):
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"kappa must be a number or 'auto', got {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands, scan_cli
+
+    parser = argparse.ArgumentParser(
+        prog="smoseq",
+        description="Find high-level behavioural states in syllable sequences.",
+        formatter_class=_formatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              smoseq demo                      # the whole tutorial on a generated dataset
+              smoseq fit DATA --out FIT        # DATA: folder of CSVs or keypoint-MoSeq results.h5
+              smoseq apply FIT NEWDATA --out STATES"""
+        ),
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = _add_command(
+        subparsers, "demo", "build the example dataset and run the whole tutorial pipeline on it",
+        "smoseq demo smoseq-demo", commands.demo,
+    )
+    demo.add_argument("directory", nargs="?", default="smoseq-demo", help="output folder (default: smoseq-demo)")
+    demo.add_argument("--force", action="store_true", help="replace an existing demo folder's results")
+    demo.add_argument("--seed", type=int, default=0)
+
+    example = _add_command(
+        subparsers, "example-data", "write the synthetic example dataset (CSVs, videos, ground truth)",
+        "smoseq example-data example_data --recordings 4 --minutes 4", commands.example_data,
+    )
+    example.add_argument("directory")
+    example.add_argument("--recordings", type=int, default=None, help="number of recordings")
+    example.add_argument("--minutes", type=float, default=None, help="minutes per recording")
+    example.add_argument("--fps", type=float, default=120.0)
+    example.add_argument("--seed", type=int, default=0)
+    example.add_argument("--no-video", action="store_true", help="skip writing videos")
+    example.add_argument("--force", action="store_true")
+
+    mi = _add_command(
+        subparsers, "mi", "lagged mutual information of real data, Markov surrogates and shuffles",
+        "smoseq mi example_data --fps 120 --out mi", commands.mutual_information,
+    )
+    mi.add_argument("data", help="folder of recording CSVs or a results.h5")
+    mi.add_argument("--fps", type=float, default=120.0)
+    mi.add_argument("--out", default="mi", help="output folder (default: mi)")
+    mi.add_argument("--n-lags", type=int, default=40)
+    mi.add_argument("--min-lag", type=float, default=1.0, help="shortest lag in seconds")
+    mi.add_argument("--max-lag", type=float, default=300.0, help="longest lag in seconds")
+    mi.add_argument("--seed", type=int, default=0)
+    mi.add_argument("--force", action="store_true")
+
+    fit = _add_command(
+        subparsers, "fit", "fit an HHMM by Gibbs sampling and write the fit folder with its figures",
+        "smoseq fit example_data --out fit --n-states 10 --iters 100 --checkpoint-every 10", commands.fit,
+    )
+    fit.add_argument("data", help="folder of recording CSVs or a results.h5")
+    fit.add_argument("--out", required=True, help="fit folder to write")
+    fit.add_argument("--n-states", type=int, default=10)
+    fit.add_argument("--kappa", type=_kappa, default="auto", help="stickiness (default: auto = frames / n_states)")
+    fit.add_argument("--iters", type=int, default=100, help="Gibbs iterations")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
+    fit.add_argument("--parallel", action="store_true", help="use the parallel (associative scan) kernels, for GPUs")
+    fit.add_argument("--fps", type=float, default=120.0, help="frame rate, for figures")
+    fit.add_argument("--checkpoint-every", type=int, default=10, help="iterations between checkpoints (0: none)")
+    fit.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    fit.add_argument("--learning-rate", type=float, default=None, help="use optax.adam(LR) for the emission update")
+    fit.add_argument("--force", action="store_true", help="replace an existing fit in --out")
+    fit.add_argument("--no-figures", action="store_true")
+
+    apply = _add_command(
+        subparsers, "apply", "hidden states of new recordings under a saved model (Viterbi or marginals)",
+        "smoseq apply fit new_data --out new_states", commands.apply,
+    )
+    apply.add_argument("fit", help="fit folder")
+    apply.add_argument("data", help="folder of recording CSVs or a results.h5")
+    apply.add_argument("--out", required=True)
+    apply.add_argument("--marginals", action="store_true", help="also write posterior probabilities per frame")
+    apply.add_argument("--force", action="store_true")
+
+    movies = _add_command(
+        subparsers, "movies", "grid movies of every state from a fit and the recordings' videos",
+        "smoseq movies fit --videos example_data", commands.movies,
+    )
+    movies.add_argument("fit")
+    movies.add_argument("--videos", required=True, help="folder with the recordings' CSVs (centroids) and videos")
+    movies.add_argument("--out", default=None, help="output folder (default: FIT/grid_movies)")
+    movies.add_argument("--rows", type=int, default=3)
+    movies.add_argument("--cols", type=int, default=4)
+    movies.add_argument("--max-duration", type=int, default=1200, help="frames per movie")
+    movies.add_argument("--window-size", type=int, default=256)
+    movies.add_argument("--min-duration", type=int, default=1, help="shortest instance shown, frames")
+    movies.add_argument("--labels", action="store_true", help="write recording and start time on each tile")
+    movies.add_argument("--seed", type=int, default=0)
+
+    plot = _add_command(
+        subparsers, "plot", "draw the figures of a fit", "smoseq plot fit --fps 120", commands.plot,
+    )
+    plot.add_argument("fit")
+    plot.add_argument("--out", default=None, help="output folder (default: FIT/figures)")
+    plot.add_argument("--fps", type=float, default=None)
+
+    export = _add_command(
+        subparsers, "export", "write one CSV per recording with frame, syllable, state",
+        "smoseq export fit --csv --out fit_csv", commands.export,
+    )
+    export.add_argument("fit")
+    export.add_argument("--csv", action="store_true", required=True, help="export CSV files")
+    export.add_argument("--out", default=None, help="output folder (default: FIT/csv)")
+    export.add_argument("--force", action="store_true")
+
+    scan_cli.add_commands(subparsers, _add_command)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"smoseq {__version__}"
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    from ._errors import InputError, ModelFileError
+    from .fitting import FitError
+
+    try:
+        args.handler(args)
+    except (CommandError, InputError, ModelFileError, FitError, FileExistsError) as error:
+        print(f"smoseq {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PermissionError as error:
+        print(f"smoseq {args.command}: error: {error.filename}: permission denied", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        where = error.filename or "output"
+        print(f"smoseq {args.command}: error: {where}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"smoseq {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""Handlers of the `smoseq` commands: load, validate, call the library, write outputs.
+
+Inputs are read and validated before any output folder is created, so bad input
+leaves nothing behind.
+"""
+
+import html
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import InputError, ModelFileError
+from ._files import atomic_savez, atomic_write_text, unique_safe_filenames
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _load(data_path):
+    from .loading import check_centroids, load_recordings
+
+    recordings = load_recordings(data_path)
+    check_centroids(recordings)
+    return recordings
+
+
+def _prepare_output(folder, force: bool, marker: str) -> Path:
+    """Create `folder` (refusing to replace results marked by `marker` unless `force`)."""
+    folder = Path(folder)
+    if (folder / marker).exists() and not force:
+        raise FileExistsError(f"{folder}: already holds results; pass --force to replace them")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / ".smoseq-write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        raise InputError(f"{folder}: cannot write to this folder") from None
+    return folder
+
+
+def _save_figure(figure, path: Path) -> Path:
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    figure.savefig(temporary, dpi=120, bbox_inches="tight")
+    temporary.replace(path)
+    return path
+
+
+def _save_syllables(folder: Path, syllables: dict) -> None:
+    names = list(syllables)
+    atomic_savez(
+        folder / "syllables.npz",
+        names=np.array(names, dtype=str),
+        **{f"syllables_{i}": np.asarray(syllables[name]) for i, name in enumerate(names)},
+    )
+
+
+def _load_syllables(folder: Path) -> dict:
+    from .fitio import _read_npz
+
+    arrays = _read_npz(folder / "syllables.npz")
+    return {name: arrays[f"syllables_{i}"] for i, name in enumerate(arrays["names"].tolist())}
+
+
+# ----------------------------------------------------------------------------- mi
+
+
+def lag_frames(fps: float, min_lag_s: float, max_lag_s: float, n_lags: int) -> np.ndarray:
+    """Log-spaced integer lags in frames, as in the tutorial."""
+    if not (fps > 0 and 0 < min_lag_s < max_lag_s and n_lags >= 1):
+        raise InputError(f"need fps > 0, 0 < min-lag < max-lag and n-lags >= 1 (got {fps}, {min_lag_s}, {max_lag_s}, {n_lags})")
+    lags = np.logspace(np.log10(min_lag_s * fps), np.log10(max_lag_s * fps), n_lags).astype(int)
+    return np.maximum(lags, 1)
+
+
+def run_mutual_information(syllables: dict, fps, out: Path, n_lags=40, min_lag=1.0, max_lag=300.0, seed=0):
+    from . import batch
+    from .metrics import lagged_mutual_information
+    from .viz import plot_lagged_mi
+
+    seqs, mask, _ = batch(syllables)
+    longest = int(mask.sum(1).max())
+    lags = lag_frames(fps, min_lag, max_lag, n_lags)
+    lags = lags[lags < longest]
+    if len(lags) == 0:
+        raise InputError(f"recordings are too short ({longest} frames) for lags of {min_lag} s or more")
+    real, markov, shuffle = lagged_mutual_information(seqs, mask, lags, key=seed)
+    atomic_savez(out / "mi.npz", lags=lags, fps=np.array(fps), real=np.asarray(real), markov=np.asarray(markov), shuffle=np.asarray(shuffle))
+    figure_path = _save_figure(plot_lagged_mi(lags, real, markov, shuffle, fps), out / "lagged_mi.png")
+    return figure_path
+
+
+def mutual_information(args) -> None:
+    recordings = _load(args.data)
+    out = _prepare_output(args.out, args.force, "mi.npz")
+    figure = run_mutual_information(recordings.syllables, args.fps, out, args.n_lags, args.min_lag, args.max_lag, args.seed)
+    _say(f"wrote {out / 'mi.npz'} and {figure}")
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def _mode_search(learning_rate):
+    if learning_rate is None:
+        return None
+    import optax
+
+    from .models import ModeSearch
+
+    if not learning_rate > 0:
+        raise InputError(f"--learning-rate must be > 0, got {learning_rate}")
+    return ModeSearch(optax.adam(learning_rate), max_iters=1000, tol=1e-6)
+
+
+def run_fit(syllables: dict, out: Path, args, progress=True):
+    from .fitting import FitInterrupted, fit
+
+    try:
+        result = fit(
+            syllables,
+            n_states=args.n_states,
+            kappa=args.kappa,
+            n_iters=args.iters,
+            seed=args.seed,
+            emissions=args.emissions,
+            method="parallel" if args.parallel else "auto",
+            mode_search=_mode_search(getattr(args, "learning_rate", None)),
+            checkpoint_dir=out / "checkpoints" if args.checkpoint_every > 0 else None,
+            checkpoint_every=args.checkpoint_every,
+            resume=getattr(args, "resume", False),
+            progress=progress,
+        )
+    except FitInterrupted as interrupt:
+        raise KeyboardInterrupt(str(interrupt)) from None
+    result.info["fps"] = float(args.fps)
+    result.save(out, overwrite=True)
+    _save_syllables(out, syllables)
+    return result
+
+
+def fit(args) -> None:
+    from .fitio import is_complete_fit
+
+    recordings = _load(args.data)
+    _check_fit_arguments(args)
+    out = Path(args.out)
+    if is_complete_fit(out) and not (args.force or args.resume):
+        raise FileExistsError(f"{out}: already holds a fit; pass --force to replace it")
+    if args.force and not args.resume:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    out = _prepare_output(out, True, "fit.json")
+    try:
+        result = run_fit(recordings.syllables, out, args)
+    except KeyboardInterrupt as interrupt:
+        detail = str(interrupt) or "no checkpoint was written"
+        _say(f"interrupted: {detail}; resume with: smoseq fit {args.data} --out {args.out} --resume")
+        raise
+    _say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g})")
+    if not args.no_figures:
+        written = write_fit_figures(out, result, recordings.syllables, args.fps)
+        _say(f"wrote {len(written)} figures to {out / 'figures'}")
+
+
+def _check_fit_arguments(args) -> None:
+    if args.n_states < 2:
+        raise InputError(f"--n-states must be at least 2, got {args.n_states}")
+    if args.iters < 1:
+        raise InputError(f"--iters must be at least 1, got {args.iters}")
+    if args.kappa != "auto" and not args.kappa >= 0:
+        raise InputError(f"--kappa must be >= 0, got {args.kappa}")
+    if args.checkpoint_every < 0:
+        raise InputError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    if args.fps <= 0:
+        raise InputError(f"--fps must be > 0, got {args.fps}")
+
+
+def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
+    """Every figure of a fit, as PNGs in `folder/figures`."""
+    from . import viz
+
+    figures_dir = folder / "figures"
+    figures_dir.mkdir(exist_ok=True)
+    n_states = result.model.n_states
+    drawings = {
+        "log_probs": lambda: viz.plot_log_probs(result.log_probs, tail_from=min(50, max(len(result.log_probs) // 2, 0))),
+        "emission_losses": lambda: viz.plot_emission_losses(
+            result.emission_losses, tail_from=min(500, max(len(result.emission_losses) // 2, 0))
+        ),
+        "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states),
+        "durations": lambda: viz.plot_durations(result.states, fps),
+        "frequencies": lambda: viz.plot_frequencies(result.states, n_states=n_states),
+        "bout_transitions": lambda: viz.plot_transition_matrix(result.states, n_states=n_states),
+        "syllable_tables": lambda: viz.plot_syllable_tables(np.asarray(result.model.emissions.transition_tables())),
+    }
+    if syllables:
+        first = sorted(result.states)[0]
+        drawings["ethogram"] = lambda: viz.plot_ethogram(result.states[first], syllables.get(first), fps)
+    written = []
+    for name, draw in drawings.items():
+        if name == "emission_losses" and len(result.emission_losses) == 0:
+            continue
+        written.append(_save_figure(draw(), figures_dir / f"{name}.png"))
+    return written
+
+
+# ----------------------------------------------------------------------------- apply, export, plot
+
+
+def apply(args) -> None:
+    from .fitio import load_fit
+    from .fitting import predict_states
+
+    result = load_fit(args.fit)
+    recordings = _load(args.data)
+    n_syllables = result.model.n_syllables
+    for name, syllables in recordings.syllables.items():
+        if syllables.max() >= n_syllables:
+            raise InputError(
+                f"{recordings.sources[name]}: uses syllable {int(syllables.max())} but the model in "
+                f"{args.fit} knows only {n_syllables} syllables (0..{n_syllables - 1})"
+            )
+    states = predict_states(result.model, recordings.syllables, method="viterbi")
+    marginals = predict_states(result.model, recordings.syllables, method="marginals") if args.marginals else None
+    out = _prepare_output(args.out, args.force, "states.npz")
+    names = list(states)
+    atomic_savez(out / "states.npz", names=np.array(names, dtype=str), **{f"states_{i}": states[n] for i, n in enumerate(names)})
+    if marginals is not None:
+        atomic_savez(
+            out / "marginals.npz",
+            names=np.array(names, dtype=str),
+            **{f"marginals_{i}": np.asarray(marginals[n], dtype=np.float32) for i, n in enumerate(names)},
+        )
+    _say(f"wrote states of {len(names)} recordings to {out / 'states.npz'}")
+
+
+def export(args) -> None:
+    import pandas as pd
+
+    from .fitio import load_fit
+
+    result = load_fit(args.fit)
+    syllables = _load_syllables(Path(args.fit))
+    out = _prepare_output(args.out or Path(args.fit) / "csv", args.force, ".exported")
+    stems = unique_safe_filenames(result.states)
+    for name, states in result.states.items():
+        table = pd.DataFrame({"frame": np.arange(len(states)), "syllable": syllables[name], "state": states})
+        atomic_write_text(out / f"{stems[name]}.csv", table.to_csv(index=False))
+    atomic_write_text(out / ".exported", "complete\n")
+    _say(f"wrote {len(stems)} CSV files to {out}")
+
+
+def plot(args) -> None:
+    from .fitio import load_fit
+
+    folder = Path(args.fit)
+    result = load_fit(folder)
+    fps = args.fps or float(result.info.get("fps", 120.0))
+    try:
+        syllables = _load_syllables(folder)
+    except ModelFileError:
+        syllables = None
+    written = write_fit_figures(folder, result, syllables, fps)
+    if args.out:
+        out = _prepare_output(args.out, True, ".none")
+        for path in written:
+            shutil.copy2(path, out / path.name)
+        written = [out / p.name for p in written]
+    _say(f"wrote {len(written)} figures: " + ", ".join(str(p) for p in written))
+
+
+# ----------------------------------------------------------------------------- movies
+
+
+def run_movies(states: dict, recordings, out: Path, args):
+    from .viz import generate_grid_movies
+
+    missing = [name for name in states if name not in recordings.videos]
+    if missing:
+        raise InputError(f"no video found for recording {missing[0]!r} (looked for {missing[0]}.mp4 beside its CSV)")
+    missing = [name for name in states if name not in recordings.centroids]
+    if missing:
+        raise InputError(f"{recordings.sources.get(missing[0], missing[0])}: no centroid columns (x, y)")
+    return generate_grid_movies(
+        {name: states[name] for name in states},
+        {name: str(recordings.videos[name]) for name in states},
+        {name: recordings.centroids[name] for name in states},
+        output_dir=str(out),
+        rows=args.rows,
+        cols=args.cols,
+        max_duration=args.max_duration,
+        window_size=args.window_size,
+        min_duration=args.min_duration,
+        labels=args.labels,
+        seed=args.seed,
+    )
+
+
+def movies(args) -> None:
+    from .fitio import load_fit
+
+    result = load_fit(args.fit)
+    recordings = _load(args.videos)
+    unknown = [name for name in result.states if name not in recordings.syllables]
+    if unknown:
+        raise InputError(f"{args.videos}: has no recording {unknown[0]!r} that the fit in {args.fit} was made on")
+    out = _prepare_output(args.out or Path(args.fit) / "grid_movies", True, ".none")
+    instances = run_movies(result.states, recordings, out, args)
+    _say(f"wrote {len(instances)} grid movies to {out}")
+
+
+# ----------------------------------------------------------------------------- example data and demo
+
+
+def example_data(args) -> None:
+    from .datasets import make_example
+
+    directory = Path(args.directory)
+    if directory.exists() and any(directory.iterdir()) and not args.force:
+        raise FileExistsError(f"{directory}: not empty; pass --force to write into it")
+    kwargs = {"fps": args.fps, "seed": args.seed, "video": not args.no_video}
+    if args.recordings is not None:
+        kwargs["n_recordings"] = args.recordings
+    if args.minutes is not None:
+        kwargs["duration_s"] = args.minutes * 60
+    dataset = make_example(directory, **kwargs)
+    _say(f"wrote the example dataset to {directory} ({len(dataset.csv_paths)} recordings)")
+
+
+def demo(args) -> None:
+    from .demo import run_demo
+
+    run_demo(Path(args.directory), seed=args.seed, force=args.force, say=_say)
+
+
+def write_index(folder: Path, title: str, sections: list[tuple[str, list[Path]]], movies: list[Path], notes: list[str]) -> Path:
+    """A self-contained `index.html` showing every figure and linking the movies."""
+    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto} img{max-width:100%;border:1px solid #ddd}"
+             " figure{display:inline-block;margin:8px;vertical-align:top;max-width:520px}</style>",
+             f"<h1>{html.escape(title)}</h1>"]
+    parts += [f"<p>{html.escape(note)}</p>" for note in notes]
+    for heading, figures in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        for figure in figures:
+            relative = html.escape(figure.relative_to(folder).as_posix())
+            parts.append(f"<figure><img src='{relative}' alt='{relative}'><figcaption>{relative}</figcaption></figure>")
+    if movies:
+        parts.append("<h2>Grid movies</h2><ul>")
+        for movie in movies:
+            relative = html.escape(movie.relative_to(folder).as_posix())
+            parts.append(f"<li><a href='{relative}'>{relative}</a><br><video src='{relative}' controls width='480'></video></li>")
+        parts.append("</ul>")
+    atomic_write_text(folder / "index.html", "\n".join(parts) + "\n")
+    return folder / "index.html"

@@ -1,0 +1,82 @@
+"""Figures of timescales: lagged mutual information, state durations."""
+
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..metrics.instances import find_runs
+from ._inputs import as_sequences, new_figure
+
+_MI_STYLE = (("real", "red"), ("Markov", "black"), ("shuffle", "gray"))
+
+
+def plot_lagged_mi(lags, real, markov, shuffle, fps: float) -> Figure:
+    """Mutual information between syllables `lag` frames apart, log-log, mean ± 2 SEM.
+
+    Real sequences whose MI stays above that of Markov chains with the same transition
+    probabilities are non-Markovian on those timescales; the shuffle (pairs of different
+    recordings) is the chance level. `lagged_mutual_information`'s result unpacks into the
+    three arrays: `plot_lagged_mi(lags, *mi, fps=fps)`.
+
+    Args:
+        lags: lags in frames, shape (n_lags,).
+        real, markov, shuffle: MI per sequence, shape (n_sequences, n_lags) (or (n_lags,)).
+        fps: frames per second (lags are shown in seconds).
+    """
+    lags = np.asarray(lags, dtype=float)
+    seconds = lags / fps
+    figure, axes = new_figure(4, 3)
+    ax = axes[0, 0]
+    for values, (label, color) in zip((real, markov, shuffle), _MI_STYLE):
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        if values.shape[-1] != lags.size:
+            raise ValueError(f"{label} MI has {values.shape[-1]} lags but lags has {lags.size}")
+        mean = values.mean(0)
+        err = 2 * values.std(0) / np.sqrt(len(values))
+        ax.plot(seconds, mean, c=color, label=label)
+        ax.fill_between(seconds, np.clip(mean - err, 1e-12, None), mean + err, facecolor=color, alpha=0.3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(seconds[0], seconds[-1])
+    ax.set_xlabel("lag (seconds)")
+    ax.set_ylabel("mutual information")
+    ax.legend(loc="upper right")
+    return figure
+
+
+def _run_lengths(states) -> np.ndarray:
+    """Length in frames of every run of every recording (runs end at recording boundaries)."""
+    lengths = []
+    for sequence in as_sequences(states):
+        starts, ends, _ = find_runs(sequence)
+        lengths.append(ends - starts)
+    return np.concatenate(lengths)
+
+
+def plot_durations(states, fps: float, bins: int = 40, max_seconds: float | None = None) -> Figure:
+    """Histogram of state durations in seconds, with the median in the title.
+
+    Args:
+        states: a dict recording -> states (T,), from which every run's length is taken, or
+            an array of durations in frames, shape (n_runs,).
+        fps: frames per second.
+        bins: number of histogram bins.
+        max_seconds: right end of the histogram (default: the 99th percentile).
+    """
+    if isinstance(states, Mapping):
+        durations = _run_lengths(states)
+    else:
+        durations = np.asarray(states)
+    seconds = durations / fps
+    if seconds.size == 0:
+        raise ValueError("no durations to plot")
+    if max_seconds is None:
+        max_seconds = float(np.percentile(seconds, 99)) or float(seconds.max())
+    figure, axes = new_figure(3, 2.2)
+    ax = axes[0, 0]
+    ax.hist(seconds, bins=bins, range=(0, max_seconds), density=True, color="C0")
+    ax.set_title(f"Median duration = {np.median(seconds):.2f} seconds", fontsize=10)
+    ax.set_xlabel("state duration (seconds)")
+    ax.set_ylabel("probability density")
+    return figure
