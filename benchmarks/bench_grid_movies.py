@@ -6,8 +6,10 @@ A 640 x 480, 30 fps test video (a dark animal moving over a textured arena, H.26
 keyframe every 60 frames) is written once to `--workdir`. Four recordings share it, each with
 its own state sequence (two states, runs of 100-400 frames and one long run, so every movie
 lasts `max_duration` frames). Each configuration runs in a fresh subprocess, whose peak
-resident memory (`ru_maxrss`, including the Python interpreter and imports) is reported; the
-issue's budget is 500 MB for any `max_duration`. Timings include indexing the videos.
+resident memory (`ru_maxrss`, including the Python interpreter and `import smoseq`) is
+reported; the budget is 500 MB for any `max_duration`. Timings include indexing the video.
+The last two rows show that memory follows the grid's pixel count (encoder buffers), not the
+number of tiles: 6 x 8 tiles of 128 px make the same 1024 x 768 grid as 3 x 4 of 256 px.
 """
 
 import argparse
@@ -67,7 +69,7 @@ def worker(config: dict) -> dict:
     start = time.perf_counter()
     instances = generate_grid_movies(
         states, videos, centroids, output_dir=config["output"], rows=config["rows"], cols=config["cols"],
-        max_duration=config["max_duration"], progress=False,
+        max_duration=config["max_duration"], window_size=config["window_size"], progress=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     frames = sum(min(config["max_duration"], max(e - s for _, s, e in tiles)) for tiles in instances.values())
@@ -97,17 +99,23 @@ def main() -> None:
     if not video.exists():
         print(f"writing the test video {video} ...", flush=True)
         write_video(video)
-    configs = [(3, 4, d) for d in args.durations] + [(6, 8, 600)]
-    print(f"{'grid':>5} {'max_dur':>7} {'frames':>6} {'seconds':>7} {'grid fr/s':>9} {'tile fr/s':>9} {'peak MB':>7}")
-    for rows, cols, duration in configs:
-        config = {"video": str(video), "output": str(args.workdir / "out"), "rows": rows, "cols": cols, "max_duration": duration}
-        done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(config)], capture_output=True, text=True)
+    configs = [(3, 4, 256, d) for d in args.durations] + [(6, 8, 128, 600), (6, 8, 256, 600)]
+    header = ("grid", "window", "max_dur", "frames", "seconds", "grid fr/s", "tile fr/s", "peak MB")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 6, 7, 6, 7, 9, 9, 7))))
+    for rows, cols, window, duration in configs:
+        config = {
+            "video": str(video), "output": str(args.workdir / "out"), "rows": rows, "cols": cols,
+            "window_size": window, "max_duration": duration,
+        }  # fmt: skip
+        command = [sys.executable, __file__, "--worker", json.dumps(config)]
+        done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             sys.exit(done.stderr)
         r = json.loads(done.stdout.strip().splitlines()[-1])
         print(
-            f"{rows}x{cols:<3} {duration:>7} {r['grid_frames']:>6} {r['seconds']:>7} {r['grid_frames_per_s']:>9} "
-            f"{r['tile_frames_per_s']:>9} {r['peak_rss_mb']:>7}  (after imports: {r['import_rss_mb']} MB)",
+            f"{rows}x{cols:<3} {window:>6} {duration:>7} {r['grid_frames']:>6} {r['seconds']:>7} "
+            f"{r['grid_frames_per_s']:>9} {r['tile_frames_per_s']:>9} {r['peak_rss_mb']:>7}"
+            f"  (after imports: {r['import_rss_mb']} MB)",
             flush=True,
         )
 

@@ -146,10 +146,6 @@ def build_sprites(looks: MouseLooks, arena: Arena) -> Sprites:
     return Sprites(n_angles, luma_transmittance, luma, chroma_transmittance, chroma)
 
 
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(values), 0, 255).astype(np.uint8)
-
-
 def write_video(
     path: Path,
     centroids: np.ndarray,
@@ -169,7 +165,8 @@ def write_video(
     temporary = path.with_name(f".{path.name}.partial")
     tile = sprites.size
     margin = 2 * (tile // 4 + 2)  # even, so chroma blocks line up; tiles never leave the canvas
-    background = [np.pad(plane, margin // scale, mode="edge") for plane, scale in zip(_background_planes(arena), (1, 2, 2))]
+    background = [np.pad(plane, margin // scale, mode="edge")
+                  for plane, scale in zip(_background_planes(arena), (1, 2, 2))]
     canvas = [plane.copy() for plane in background]
     limit = background[0].shape[0] - tile - 1
     corners = np.clip(np.round(centroids).astype(np.int64) - tile // 2 + margin, 0, limit)  # (T, 2): x, y
@@ -208,6 +205,10 @@ def _video_frame(canvas: list[np.ndarray], margin: int, size: int) -> av.VideoFr
         rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
         rows[:, : size // scale] = array[visible, visible]
     return frame
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
 def _over(image: np.ndarray, colour, alpha: np.ndarray) -> np.ndarray:

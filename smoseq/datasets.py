@@ -2,7 +2,8 @@
 
 `make_example` writes, deterministically from a seed, one `NAME.csv` (columns
 `syllable,x,y`, one row per frame) and one `NAME.mp4` per recording, plus the true
-high-level behaviour of every frame in `ground_truth.csv`.
+high-level behaviour of every frame in `ground_truth.npz` (one int array per recording,
+indices into the names stored under `behaviour_names`; it loads with `allow_pickle=False`).
 
 The recordings are simulated from a process deliberately unlike smoseq's own model, so
 that fitting it is a fair test:
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,7 +42,7 @@ from . import _synthetic_video as video_io
 __all__ = ["BEHAVIOURS", "SMALL", "ExampleDataset", "load_ground_truth", "make_example"]
 
 BEHAVIOURS = ("resting", "exploring", "grooming", "investigating", "rearing")
-GROUND_TRUTH_FILE = "ground_truth.csv"
+GROUND_TRUTH_FILE = "ground_truth.npz"  # not a CSV: the tutorial reads every *.csv as a recording
 
 SMALL = {"n_recordings": 2, "duration_s": 60.0, "n_syllables": 24, "video_size": 128}
 """Parameters of a dataset written in about a second, for tests: `make_example(d, **SMALL)`."""
@@ -89,10 +91,10 @@ _MEAN_DURATION_S = {"pause": (0.35, 0.8), "groom": (0.3, 0.7), "walk": (0.2, 0.4
 _SPEED = {"pause": (0.0, 0.0), "groom": (0.0, 0.0), "walk": (0.45, 1.1),  # arena radii / s
           "turn": (0.15, 0.4), "sniff": (0.04, 0.15), "rear": (0.0, 0.05)}
 # Appearance per kind: body length, body width, head length (body-length units), RGB.
-_LOOKS = {"pause": (0.95, 0.5, 0.40, (80, 80, 84)), "groom": (0.75, 0.62, 0.30, (165, 110, 55)),
+_LOOKS = {"pause": (0.95, 0.5, 0.40, (70, 70, 74)), "groom": (0.75, 0.62, 0.30, (165, 110, 55)),
           "walk": (1.2, 0.42, 0.45, (45, 65, 155)), "turn": (1.0, 0.48, 0.42, (130, 55, 150)),
           "sniff": (1.05, 0.48, 0.52, (40, 140, 75)), "rear": (0.72, 0.66, 0.32, (190, 55, 50))}
-_COLOUR_JITTER = 10.0  # RGB standard deviation between syllables of a kind
+_COLOUR_JITTER = 6.0  # RGB standard deviation between syllables of a kind
 
 # --- arena (units of the arena radius, image orientation: y points down) ----------------
 _OBJECT_XY = (0.45, -0.35)
@@ -101,6 +103,14 @@ _MOUSE_LENGTH = 0.3
 _MAX_RADIUS = 0.88  # centroid limit: the body stays inside the wall
 _ARENA_FILL = 0.45  # arena radius / frame size
 _TRACKING_NOISE_PX = 0.25
+
+# --- movement (arena radii, seconds, radians) --------------------------------------------
+_RESTING, _EXPLORING, _GROOMING, _INVESTIGATING, _REARING = range(len(BEHAVIOURS))
+_SPEED_TIME_S = 0.15  # time constant of speed changes
+_TURN_TIME_S = 0.12  # time constant of turning-rate changes
+_TURN_NOISE = 2.0  # radians / s / sqrt(s)
+_WALL_ZONE = 0.3  # distance from the wall at which the mouse starts to turn away
+_AT_OBJECT = _OBJECT_RADIUS + 0.2  # centroid distance to the object's centre when sniffing it
 
 
 @dataclass(frozen=True)
@@ -134,18 +144,18 @@ class _Library:
 def make_example(
     directory: str | os.PathLike,
     n_recordings: int = 6,
-    duration_s: float | Sequence[float] = 300.0,
+    duration_s: float | Sequence[float] = 360.0,
     fps: float = 120,
     n_syllables: int = 40,
     seed: int = 0,
     video: bool = True,
-    video_size: int = 192,
+    video_size: int = 160,
     progress: bool = True,
 ) -> ExampleDataset:
     """Write a synthetic example dataset to `directory` (created if needed).
 
     Args:
-        directory: where to write `recordingN.csv`, `recordingN.mp4` and `ground_truth.csv`.
+        directory: where to write `recordingN.csv`, `recordingN.mp4` and `ground_truth.npz`.
         n_recordings: number of recordings.
         duration_s: length of every recording in seconds, or one length per recording.
         fps: frame rate of the CSVs and videos.
@@ -161,9 +171,12 @@ def make_example(
         The paths written and the behaviour names (`ExampleDataset`).
 
     Example:
-        >>> data = make_example("example_data", n_recordings=2, duration_s=30, video=False, progress=False)
-        >>> sorted(p.name for p in data.csv_paths)
+        >>> import tempfile
+        >>> data = make_example(tempfile.mkdtemp(), n_recordings=2, duration_s=30, video=False, progress=False)
+        >>> [path.name for path in data.csv_paths]
         ['recording1.csv', 'recording2.csv']
+        >>> {name: states.shape for name, states in load_ground_truth(data.directory).items()}
+        {'recording1': (3600,), 'recording2': (3600,)}
     """
     durations = _check_arguments(n_recordings, duration_s, fps, n_syllables, video_size)
     directory = Path(directory)
@@ -179,11 +192,11 @@ def make_example(
     ]
     csv_paths = tuple(directory / f"{name}.csv" for name in names)
     for path, recording in zip(csv_paths, recordings):
-        table = pd.DataFrame({"syllable": recording["syllables"], "x": recording["xy"][:, 0],
-                              "y": recording["xy"][:, 1]})
+        x, y = np.round(recording.xy, 3).T
+        table = pd.DataFrame({"syllable": recording.syllables, "x": x, "y": y})
         _write_csv(table, path)
     ground_truth_path = directory / GROUND_TRUTH_FILE
-    _write_csv(_ground_truth_table(names, [r["behaviours"] for r in recordings]), ground_truth_path)
+    _write_ground_truth(ground_truth_path, {name: r.behaviours for name, r in zip(names, recordings)})
     video_paths = tuple(directory / f"{name}.mp4" for name in names) if video else ()
     if video:
         _write_videos(video_paths, recordings, library.looks, arena, fps, progress)
@@ -195,74 +208,84 @@ def load_ground_truth(directory: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(directory) / GROUND_TRUTH_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no ground truth here; write an example dataset with make_example")
-    table = pd.read_csv(path, dtype={"recording": str})
-    missing = {"recording", "frame", "state"} - set(table.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    states = {}
-    for name, rows in table.groupby("recording", sort=True):
-        rows = rows.sort_values("frame")
-        if not np.array_equal(rows["frame"].to_numpy(), np.arange(len(rows))):
-            raise ValueError(f"{path}: frames of recording {name!r} are not 0, 1, 2, ...")
-        states[name] = rows["state"].to_numpy(dtype=np.int64)
-    return states
+    with np.load(path, allow_pickle=False) as archive:
+        names = tuple(str(name) for name in archive["behaviour_names"])
+        if names != BEHAVIOURS:
+            raise ValueError(f"{path}: behaviours {names} are not {BEHAVIOURS}")
+        return {name: archive[name].astype(np.int64) for name in sorted(archive.files) if name != "behaviour_names"}
 
 
 # --- checks and files -------------------------------------------------------------------
 
 
 def _check_arguments(n_recordings, duration_s, fps, n_syllables, video_size) -> list[float]:
-    if int(n_recordings) != n_recordings or n_recordings < 1:
+    """Validate `make_example`'s arguments; return one duration per recording."""
+    if isinstance(n_recordings, bool) or int(n_recordings) != n_recordings or n_recordings < 1:
         raise ValueError(f"n_recordings must be a positive integer, got {n_recordings!r}")
-    durations = list(np.broadcast_to(np.asarray(duration_s, float), (n_recordings,)))
-    if not all(np.isfinite(durations)) or min(durations) * fps < 2:
-        raise ValueError(f"duration_s must give at least two frames per recording, got {duration_s!r}")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    durations = np.atleast_1d(np.asarray(duration_s, dtype=float))
+    if durations.shape == (1,):
+        durations = np.repeat(durations, n_recordings)
+    if durations.shape != (n_recordings,):
+        raise ValueError(f"duration_s must be one number or one per recording ({n_recordings}), got {duration_s!r}")
+    if not np.all(np.isfinite(durations)) or durations.min() * fps < 2:
+        raise ValueError(f"duration_s must give every recording at least two frames, got {duration_s!r}")
     if int(n_syllables) != n_syllables or n_syllables < 2 * len(_KINDS):
         raise ValueError(f"n_syllables must be an integer of at least {2 * len(_KINDS)}, got {n_syllables!r}")
     if int(video_size) != video_size or video_size < 64 or video_size % 4:
         raise ValueError(f"video_size must be a multiple of 4 of at least 64 pixels, got {video_size!r}")
-    return durations
+    return durations.tolist()
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
     temporary = path.with_name(f".{path.name}.partial")
     try:
-        table.to_csv(temporary, index=False, float_format="%.3f")
+        table.to_csv(temporary, index=False)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
 
-def _ground_truth_table(names, behaviours) -> pd.DataFrame:
-    return pd.DataFrame({
-        "recording": np.repeat(names, [len(b) for b in behaviours]),
-        "frame": np.concatenate([np.arange(len(b)) for b in behaviours]),
-        "state": np.concatenate(behaviours),
-        "behaviour": np.asarray(BEHAVIOURS)[np.concatenate(behaviours)],
-    })
+def _write_ground_truth(path: Path, states: dict[str, np.ndarray]) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        with open(temporary, "wb") as file:
+            np.savez_compressed(file, behaviour_names=np.array(BEHAVIOURS), **states)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+class _Cancelled(Exception):
+    pass
 
 
 def _write_videos(paths, recordings, looks, arena, fps, progress: bool) -> None:
-    """Encode the videos, two at a time (PyAV and NumPy release the GIL)."""
+    """Encode the videos, two at a time (PyAV and NumPy release the GIL while they work)."""
     sprites = video_io.build_sprites(looks, arena)
-    bar = _progress_bar(sum(len(r["syllables"]) for r in recordings), progress)
-    lock = threading.Lock()
+    bar = _progress_bar(sum(len(r.syllables) for r in recordings), progress)
+    lock, cancelled = threading.Lock(), threading.Event()
 
     def advance(n_frames: int) -> None:
+        if cancelled.is_set():  # another video failed, or the user interrupted
+            raise _Cancelled
         with lock:
             bar.update(n_frames)
 
     def encode(path, recording) -> None:
-        video_io.write_video(path, recording["true_xy"], recording["body_heading"], recording["syllables"],
+        video_io.write_video(path, recording.true_xy, recording.body_heading, recording.syllables,
                              sprites, arena, fps, on_frames=advance)
 
+    pool = ThreadPoolExecutor(max_workers=min(2, len(paths)))
     try:
-        with ThreadPoolExecutor(max_workers=min(2, len(paths))) as pool:
-            for future in [pool.submit(encode, p, r) for p, r in zip(paths, recordings)]:
-                future.result()
+        for future in [pool.submit(encode, p, r) for p, r in zip(paths, recordings)]:
+            future.result()
+    except BaseException:
+        cancelled.set()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
 
 
@@ -277,7 +300,7 @@ class _NoBar:
 def _progress_bar(total: int, enabled: bool):
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=total, unit="frame", unit_scale=True, desc="Writing example videos")
 
@@ -318,7 +341,7 @@ def _make_library(rng: np.random.Generator, n_syllables: int) -> _Library:
 
 
 def _assign_kinds(n_syllables: int) -> np.ndarray:
-    """Kinds in proportion to `_KIND_SHARE` (at least two syllables each), interleaved."""
+    """The kind of each syllable, in proportion to `_KIND_SHARE` (at least two of each)."""
     counts = np.maximum(2, np.floor(_KIND_SHARE * n_syllables)).astype(int)
     while counts.sum() < n_syllables:
         counts[np.argmax(_KIND_SHARE * n_syllables - counts)] += 1
@@ -410,7 +433,17 @@ def _arena(video_size: int) -> video_io.Arena:
     )
 
 
-def _simulate_recording(rng, n_frames: int, fps: float, library: _Library, arena: video_io.Arena) -> dict:
+class _Recording(NamedTuple):
+    """One simulated recording, per frame."""
+
+    behaviours: np.ndarray  # (T,) index into BEHAVIOURS
+    syllables: np.ndarray  # (T,)
+    true_xy: np.ndarray  # (T, 2) centroid in pixels, as drawn
+    xy: np.ndarray  # (T, 2) centroid in pixels, with tracking noise, as written to the CSV
+    body_heading: np.ndarray  # (T,) radians, image coordinates, including grooming sway
+
+
+def _simulate_recording(rng, n_frames: int, fps: float, library: _Library, arena: video_io.Arena) -> _Recording:
     """Behaviours, syllables, centroid (pixels, with tracking noise) and body heading per frame."""
     behaviours = _sample_behaviours(rng, n_frames, fps)
     syllables = _sample_syllables(rng, behaviours, library, fps)
@@ -419,13 +452,8 @@ def _simulate_recording(rng, n_frames: int, fps: float, library: _Library, arena
     amplitude, frequency = library.wobble[syllables].T
     body_heading = heading + amplitude * np.sin(2 * np.pi * frequency * times)
     true_xy = arena.centre + arena.radius * xy
-    return {
-        "behaviours": behaviours,
-        "syllables": syllables,
-        "true_xy": true_xy,
-        "xy": true_xy + rng.normal(0.0, _TRACKING_NOISE_PX, true_xy.shape),
-        "body_heading": body_heading,
-    }
+    noisy_xy = true_xy + rng.normal(0.0, _TRACKING_NOISE_PX, true_xy.shape)
+    return _Recording(behaviours, syllables, true_xy, noisy_xy, body_heading)
 
 
 def _bout_duration_s(rng, behaviour: int) -> float:
@@ -439,14 +467,13 @@ def _bout_duration_s(rng, behaviour: int) -> float:
 
 
 def _sample_behaviours(rng, n_frames: int, fps: float) -> np.ndarray:
-    """Behaviour per frame from the semi-Markov bout process."""
+    """Behaviour per frame from the semi-Markov bout process (the recording starts a bout)."""
     behaviours = np.empty(n_frames, np.int64)
     behaviour = rng.choice(len(BEHAVIOURS), p=_FIRST_BEHAVIOUR)
-    # Start mid-bout: the first bout is cut at a uniformly random point.
-    start = -int(rng.uniform(0.0, _bout_duration_s(rng, behaviour)) * fps)
+    start = 0
     while start < n_frames:
         stop = start + max(1, round(_bout_duration_s(rng, behaviour) * fps))
-        behaviours[max(start, 0):stop] = behaviour
+        behaviours[start:stop] = behaviour
         behaviour = rng.choice(len(BEHAVIOURS), p=_SWITCH[behaviour])
         start = stop
     return behaviours
@@ -473,14 +500,6 @@ def _sample_syllables(rng, behaviours: np.ndarray, library: _Library, fps: float
             t += length
             previous = syllable
     return syllables
-
-
-_RESTING, _EXPLORING, _GROOMING, _INVESTIGATING, _REARING = range(len(BEHAVIOURS))
-_SPEED_TIME_S = 0.15  # time constant of speed changes
-_TURN_TIME_S = 0.12  # time constant of turning-rate changes
-_TURN_NOISE = 2.0  # radians / s / sqrt(s)
-_WALL_ZONE = 0.3  # distance from the wall at which the mouse starts to turn away
-_AT_OBJECT = _OBJECT_RADIUS + 0.2  # centroid distance to the object's centre when sniffing it
 
 
 def _wrap(angle: float) -> float:

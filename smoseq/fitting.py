@@ -6,6 +6,7 @@ runs the step with a progress bar, checkpoints, and packages the result.
 """
 
 import time
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import equinox as eqx
@@ -41,9 +42,19 @@ class FitInterrupted(KeyboardInterrupt):
     """Ctrl-C during a fit; a checkpoint was written first when checkpointing is on."""
 
 
+@lru_cache(maxsize=1)
 def default_mode_search() -> ModeSearch:
-    """L-BFGS from Optax, warm-started each iteration; see `smoseq.inference.laplace.find_mode`."""
+    """L-BFGS from Optax, warm-started each iteration; see `smoseq.inference.laplace.find_mode`.
+
+    One shared instance, so every fit with the default reuses one compiled Gibbs step.
+    """
     return ModeSearch(optax.lbfgs(), max_iters=200, tol=1e-6)
+
+
+@lru_cache(maxsize=16)
+def compiled_kernel(mode_search: ModeSearch, method: str):
+    """The jitted Gibbs step for these settings, built once per process."""
+    return eqx.filter_jit(build_kernel(mode_search, method))
 
 
 @dataclass
@@ -273,7 +284,7 @@ def fit(
         n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta
     )
     mode_search = default_mode_search() if mode_search is None else mode_search
-    step = eqx.filter_jit(build_kernel(mode_search, method))
+    step = compiled_kernel(mode_search, method)
     root_key = jr.key(seed)
     hyperparameters = {
         "n_states": int(n_states),
@@ -306,9 +317,11 @@ def fit(
     first = len(trace["log_probs"])
     bar = tqdm(range(first, n_iters), desc="Fitting", disable=not progress, initial=first, total=n_iters)
     completed = first
+    faults = list(init_info.get("numerical_faults", []))
     try:
         for iteration in bar:
-            new_state, info = step(jr.fold_in(fit_key, iteration), state, data)
+            iteration_key = jr.fold_in(fit_key, iteration)
+            new_state, info = _step_with_retries(step, iteration_key, state, data, mode_search, method, iteration, faults)
             _record(trace, info, new_state, history_row, valid, iteration)
             state, completed = new_state, iteration + 1
             bar.set_postfix(log_prob=f"{trace['log_probs'][-1]:.5g}")
@@ -324,6 +337,7 @@ def fit(
 
     segment_states = np.asarray(state.states)
     info = dict(init_info)
+    info["numerical_faults"] = faults
     info["fit_seconds"] = time.perf_counter() - started
     return FitResult(
         model=state.model,
@@ -339,13 +353,52 @@ def fit(
     )
 
 
+MAX_RETRIES = 3
+
+
+def retry_mode_search(mode_search: ModeSearch, attempt: int) -> ModeSearch:
+    """The optimizer used to retry an iteration that went non-finite: Adam with a step halved each attempt."""
+    return ModeSearch(_retry_optimizer(attempt), max_iters=max(mode_search.max_iters, 1000), tol=mode_search.tol)
+
+
+@lru_cache(maxsize=MAX_RETRIES)
+def _retry_optimizer(attempt: int):
+    return optax.adam(1e-2 * 0.5**attempt)
+
+
+def _finite(info, state: GibbsState) -> bool:
+    leaves = jax.tree_util.tree_leaves(eqx.filter(state.model, eqx.is_inexact_array))
+    return bool(np.isfinite(float(info.log_prob))) and all(bool(jnp.isfinite(leaf).all()) for leaf in leaves)
+
+
+def _step_with_retries(step, key, state, data, mode_search, method, iteration, faults):
+    """One Gibbs step; on a non-finite result, roll back and retry with smaller optimizer steps.
+
+    Each retry starts again from the last good `state` with the same key. What happened
+    is appended to `faults` (saved in fit.json). After `MAX_RETRIES` failures the last
+    (non-finite) result is returned and `_record` stops the fit with a message.
+    """
+    new_state, info = step(key, state, data)
+    attempt = 0
+    while not _finite(info, new_state) and attempt < MAX_RETRIES and mode_search is not None:
+        fallback = retry_mode_search(mode_search, attempt)
+        new_state, info = compiled_kernel(fallback, method)(key, state, data)
+        faults.append(
+            {"iteration": int(iteration), "attempt": attempt + 1, "optimizer": f"adam({1e-2 * 0.5**attempt:g})",
+             "recovered": _finite(info, new_state)}
+        )
+        attempt += 1
+    return new_state, info
+
+
 def _record(trace: dict, info, state: GibbsState, history_row: int, valid, iteration: int) -> None:
     """Append one iteration's log probability and history row; stop on a non-finite value."""
     log_prob = float(info.log_prob)
     if not np.isfinite(log_prob):
         raise FitError(
-            f"log probability is {log_prob} at iteration {iteration}: try a smaller optimizer step, "
-            "larger sigma_base/sigma_bias, or check the data for syllables that never occur"
+            f"log probability is {log_prob} at iteration {iteration} even after {MAX_RETRIES} retries with "
+            "smaller optimizer steps: try larger sigma_base/sigma_bias, a smaller kappa, or check the data "
+            "for syllables that never occur"
         )
     trace["log_probs"].append(log_prob)
     trace["history"].append(np.asarray(state.states[history_row])[valid].astype(np.int16))

@@ -33,11 +33,11 @@ def coded_frame(index: int) -> np.ndarray:
     return image
 
 
-def write_coded_video(path, n_frames, fmt=None, codec="libx264", options=None, rate=30):
+def write_coded_video(path, n_frames, fmt=None, codec="libx264", options=None, rate=30, pix_fmt="yuv420p"):
     options = {"crf": "4", "g": "10", "bf": "3"} if options is None else options
     with av.open(str(path), "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=rate, options=options)
-        stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, pix_fmt
         for i in range(n_frames):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(coded_frame(i), format="rgb24")))
         container.mux(stream.encode(None))
@@ -55,6 +55,10 @@ def read_code(image: np.ndarray, origin=(CODE_ORIGIN, CODE_ORIGIN)) -> tuple[int
     threshold = (white + black) / 2
     index = sum(1 << b for b in range(14) if means[b] > threshold)
     return index, white, black
+
+
+def rgb(frame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
 
 
 def decode_all(path) -> list[np.ndarray]:
@@ -84,7 +88,7 @@ def test_reader_returns_exactly_the_wanted_frames(videos, kind):
     for _ in range(4):
         wanted = np.unique(rng.integers(0, index.n_frames, 25))
         with VideoReader(index) as reader:
-            got = [(i, read_code(rgb)[0]) for i, rgb in reader.read(wanted)]
+            got = [(i, read_code(rgb(frame))[0]) for i, frame in reader.read(wanted)]
         assert [i for i, _ in got] == list(wanted)
         assert all(i == code for i, code in got)
 
@@ -107,7 +111,7 @@ def test_reader_does_not_trust_a_seek(videos, monkeypatch):
     monkeypatch.setattr(VideoReader, "_seek_container", seek_too_far)
     wanted = [5, 47, 48, 131, 200, 239]
     with VideoReader(index) as reader:
-        assert [read_code(rgb)[0] for _, rgb in reader.read(wanted)] == wanted
+        assert [read_code(rgb(frame))[0] for _, frame in reader.read(wanted)] == wanted
 
 
 def test_reader_rejects_bad_requests(videos):
@@ -259,11 +263,13 @@ def test_heading_rotation_and_labels(tmp_path):
     centroids = {"v": np.full((30, 2), SIZE / 2)}
     common = dict(rows=1, cols=1, window_size=WINDOW, progress=False)
     plain = decode_all(_movie(states, {"v": video}, centroids, tmp_path / "plain", **common))
-    zero = decode_all(_movie(states, {"v": video}, centroids, tmp_path / "zero", headings={"v": np.zeros(30)}, **common))
+    heading_zero = {"v": np.zeros(30)}
+    zero = decode_all(_movie(states, {"v": video}, centroids, tmp_path / "zero", headings=heading_zero, **common))
     assert all(np.array_equal(a, b) for a, b in zip(plain, zero))  # heading 0: no rotation
 
     # heading pi: the animal faces left, so the tile is turned half a turn
-    flipped = decode_all(_movie(states, {"v": video}, centroids, tmp_path / "pi", headings={"v": np.full(30, np.pi)}, **common))
+    heading_pi = {"v": np.full(30, np.pi)}
+    flipped = decode_all(_movie(states, {"v": video}, centroids, tmp_path / "pi", headings=heading_pi, **common))
     for t, image in enumerate(flipped):
         upright = image[::-1, ::-1]
         origin = CODE_ORIGIN - SIZE // 2 + WINDOW // 2 - 1
@@ -320,3 +326,26 @@ def test_bad_inputs_name_the_recording_or_file(dataset, tmp_path):
 
     with pytest.raises(ValueError, match="window_size"):
         generate_grid_movies(states, videos, centroids, **dict(kwargs, window_size=33))
+
+
+def test_other_codecs_pixel_formats_and_frame_rates(tmp_path):
+    """A full-range MJPEG source at 25 fps, re-encoded with MPEG-4 Part 2 at a chosen rate."""
+    video = write_coded_video(
+        tmp_path / "v.avi", 12, fmt="avi", codec="mjpeg", options={"q:v": "2"}, rate=25, pix_fmt="yuvj420p"
+    )
+    states, centroids = {"v": np.zeros(12, int)}, {"v": np.full((12, 2), SIZE / 2)}
+    common = dict(rows=1, cols=1, window_size=WINDOW, progress=False)
+    movie = _movie(states, {"v": video}, centroids, tmp_path / "same_rate", **common)
+    with av.open(str(movie)) as container:
+        assert container.streams.video[0].average_rate == 25
+    mpeg4 = dict(codec="mpeg4", fps=10, encoder_options={"qscale": "2"})
+    movie = _movie(states, {"v": video}, centroids, tmp_path / "mpeg4", **mpeg4, **common)
+    with av.open(str(movie)) as container:
+        assert container.streams.video[0].average_rate == 10
+        assert container.streams.video[0].codec_context.name == "mpeg4"
+    origin = CODE_ORIGIN - SIZE // 2 + WINDOW // 2
+    for t, image in enumerate(decode_all(movie)):
+        code, white, black = read_code(image, (origin, origin))
+        assert code == t and white > 235 and black < 15
+    with pytest.raises(ValueError, match="no-such-codec"):
+        _movie(states, {"v": video}, centroids, tmp_path / "bad", codec="no-such-codec", **common)

@@ -186,8 +186,9 @@ def test_key_reproducibility_and_accepted_key_types():
     first = markov_surrogates(x, None, key=7)
     np.testing.assert_array_equal(first, markov_surrogates(x, None, key=7))
     assert (first != markov_surrogates(x, None, key=8)).any()
-    np.testing.assert_array_equal(markov_surrogates(x, None, key=jr.PRNGKey(1)), markov_surrogates(x, None, key=jr.PRNGKey(1)))
-    np.testing.assert_array_equal(markov_surrogates(x, None, key=jr.key(1)), markov_surrogates(x, None, key=jr.PRNGKey(1)))
+    from_raw_key = markov_surrogates(x, None, key=jr.PRNGKey(1))
+    np.testing.assert_array_equal(from_raw_key, markov_surrogates(x, None, key=jr.PRNGKey(1)))
+    np.testing.assert_array_equal(from_raw_key, markov_surrogates(x, None, key=jr.key(1)))  # typed key
     np.testing.assert_array_equal(markov_surrogates(x, None), markov_surrogates(x, None, key=0))
 
 
@@ -218,7 +219,7 @@ def test_progress_bar_can_be_disabled(capsys):
 @pytest.mark.parametrize(
     ("sequences", "mask", "lags", "kwargs", "message"),
     [
-        (np.zeros((2, 5)), None, [1], {}, "must hold integers"),
+        (np.full((2, 5), 0.5), None, [1], {}, "must hold integers"),
         (np.zeros((2, 5), int), np.ones((2, 4)), [1], {}, "mask has shape"),
         (np.zeros((2, 5), int), None, [-1], {}, "non-negative"),
         (np.zeros((2, 5), int), None, [1.5], {}, "integer"),
@@ -230,3 +231,17 @@ def test_progress_bar_can_be_disabled(capsys):
 def test_bad_input_is_named(sequences, mask, lags, kwargs, message):
     with pytest.raises(sm.InputError, match=message):
         lagged_mi(sequences, mask, np.asarray(lags), **kwargs)
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+    import numba
+
+    rng = np.random.default_rng(6)
+    x = np.repeat(rng.integers(0, 8, (5, 300)), rng.integers(1, 9, 300), axis=1)[:, :1500]
+    lags = np.array([0, 3, 30, 300])
+    results = []
+    for n_threads in [1, 3]:
+        monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", n_threads)
+        results.append(lagged_mi(x, None, lags, key=1))
+    for first, second in zip(*results):
+        np.testing.assert_array_equal(first, second)

@@ -112,3 +112,13 @@ def test_bad_figure_inputs_are_explained(states):
         viz.plot_transition_matrix(np.ones((3, 4)))
     with pytest.raises(ValueError, match="differ in length"):
         viz.plot_confusion(states, {k: v[:-1] for k, v in states.items()})
+
+
+def test_jax_arrays_are_accepted(tmp_path, states):
+    import jax.numpy as jnp
+
+    lags = jnp.logspace(0, 2, 6).astype(int)
+    mi = jnp.ones((3, 6)) / (1.0 + lags)
+    save(viz.plot_lagged_mi(lags, mi, mi / 2, mi / 10, FPS), tmp_path, "mi_jax")
+    save(viz.plot_state_history(jnp.asarray(np.stack([states["rec1.csv"]] * 3)), FPS), tmp_path, "history_jax")
+    save(viz.plot_frequencies({k: jnp.asarray(v) for k, v in states.items()}), tmp_path, "frequencies_jax")

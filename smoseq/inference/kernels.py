@@ -21,6 +21,7 @@ log-likelihood of `-inf` (the path probability is zero), never NaN.
 `unroll` is the `lax.scan` unroll factor: a speed knob with no effect on results.
 """
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -113,7 +114,7 @@ def posterior_uniforms(key: PRNGKeyArray, num_timesteps: int, dtype=None) -> Flo
     Returns:
         Shape (T,), values in (0, 1] (so a zero-weight state is never drawn).
     """
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    dtype = jnp.result_type(float) if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
     return 1.0 - jr.uniform(key, (num_timesteps,), dtype=dtype)
 
 
@@ -231,6 +232,7 @@ def sample_backward(
 # Public kernels.
 
 
+@partial(jax.jit, static_argnames="unroll")
 def hmm_filter(
     log_init: Float[Array, " K"],
     trans: Float[Array, "K K"],
@@ -254,6 +256,7 @@ def hmm_filter(
     return FilterResult(_log_marginal(normalisers, log_scales), filtered_probs)
 
 
+@partial(jax.jit, static_argnames="unroll")
 def hmm_smoother(
     log_init: Float[Array, " K"],
     trans: Float[Array, "K K"],
@@ -279,6 +282,7 @@ def hmm_smoother(
     return SmootherResult(_log_marginal(normalisers, log_scales), filtered_probs, smoothed_probs)
 
 
+@partial(jax.jit, static_argnames="unroll")
 def hmm_posterior_sample(
     key: PRNGKeyArray,
     log_init: Float[Array, " K"],
@@ -307,6 +311,7 @@ def hmm_posterior_sample(
     return marginal_loglik, sample_backward(uniforms, filtered_probs, trans, unroll)
 
 
+@partial(jax.jit, static_argnames="unroll")
 def hmm_viterbi(
     log_init: Float[Array, " K"],
     trans: Float[Array, "K K"],

@@ -20,7 +20,7 @@ and a draw is `mode + L⁻ᵀ z` by block back-substitution. The dense
 (S(S-1) + M)² matrix is never formed.
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +47,7 @@ __all__ = [
     "laplace_precision",
     "sample_laplace",
     "sample_low_rank_emissions",
+    "solve_precision",
     "transition_probs",
 ]
 
@@ -285,9 +286,13 @@ def _projected_diagonal_parts(weights: Float[Array, "*batch S"]):
     size = weights.shape[-1]
     j = jnp.arange(1, size, dtype=weights.dtype)
     scale = 1.0 / jnp.sqrt(1.0 + 1.0 / j)
+    batch_shape = (1,) * (weights.ndim - 1) + (size - 1,)  # explicit, for rank promotion
+    j_batched, scale_batched = j.reshape(batch_shape), scale.reshape(batch_shape)
     below = jnp.cumsum(weights, axis=-1)[..., :-1]
     at = weights[..., 1:]
-    return scale * (below / j - at), scale / j, scale**2 * (below / j**2 + at)
+    left = scale_batched * (below / j_batched - at)
+    diagonal = scale_batched**2 * (below / j_batched**2 + at)
+    return left, scale / j, diagonal
 
 
 def _project_diagonal(weights: Float[Array, "*batch S"]) -> Float[Array, "*batch S-1 S-1"]:
@@ -309,8 +314,10 @@ def _project_diagonal_interleaved(weights: Float[Array, "S K-1 S"]) -> Float[Arr
     return jnp.where(rows < cols, upper, jnp.where(rows > cols, lower, on_diagonal))
 
 
-def _identity_like(blocks, value):
-    return value * jnp.eye(blocks.shape[-1], dtype=blocks.dtype)
+def _add_to_diagonal(blocks, value):
+    """`blocks + value·I` for a (stack of) square matrices."""
+    identity = jnp.eye(blocks.shape[-1], dtype=blocks.dtype)
+    return blocks + jnp.broadcast_to(value * identity, blocks.shape)
 
 
 def laplace_precision(
@@ -349,7 +356,7 @@ def laplace_precision(
     base_blocks = _project_diagonal(weighted.sum(axis=0)) - jnp.einsum(
         "kia,kib->iab", weighted_projected, projected
     )
-    base_blocks = base_blocks + _identity_like(base_blocks, 1.0 / sigma_base**2 + diagonal_boost)
+    base_blocks = _add_to_diagonal(base_blocks, 1.0 / sigma_base**2 + diagonal_boost)
     cross_blocks = _project_diagonal_interleaved(
         jnp.einsum("km,kis->ims", embed_states, weighted)
     ) - jnp.einsum("kia,kimb->iamb", weighted_projected, state_projected)
@@ -359,7 +366,7 @@ def laplace_precision(
     )
     bias_block = jnp.einsum("km,kn,kab->manb", embed_states, embed_states, per_state)
     bias_block = bias_block.reshape(cross_blocks.shape[-1], -1)
-    bias_block = bias_block + _identity_like(bias_block, 1.0 / sigma_bias**2 + diagonal_boost)
+    bias_block = _add_to_diagonal(bias_block, 1.0 / sigma_bias**2 + diagonal_boost)
     return LaplacePrecision(base_blocks, cross_blocks, bias_block)
 
 
@@ -369,36 +376,17 @@ def laplace_precision(
 
 
 class LaplaceFactor(NamedTuple):
-    """Block Cholesky factor `L` of Q (see the module docstring).
+    """Block Cholesky factor `L` of Q, `Q = L Lᵀ` (see the module docstring).
 
     Attributes:
-        base_cholesky: (S, S-1, S-1) lower `L_i`.
+        base_cholesky: (S, S-1, S-1) lower-triangular `L_i`.
         solved_cross: (S, S-1, M) `W_i = L_i⁻¹ Q_iβ`.
-        schur_cholesky: (M, M) lower `L_s`.
+        schur_cholesky: (M, M) lower-triangular `L_s`.
     """
 
     base_cholesky: Float[Array, "S S-1 S-1"]
     solved_cross: Float[Array, "S S-1 M"]
     schur_cholesky: Float[Array, "M M"]
-
-
-def factorize_precision(precision: LaplacePrecision) -> LaplaceFactor:
-    """Block Cholesky factorisation of a structured precision.
-
-    The cost is dominated by the Schur product `Σ_i W_iᵀ W_i`, done as one
-    (S(S-1), M)ᵀ(S(S-1), M) matmul. A non-positive-definite block gives NaNs (check
-    `LaplaceInfo.factor_ok`).
-    """
-    base_cholesky = jnp.linalg.cholesky(precision.base_blocks)
-    identity = jnp.broadcast_to(
-        jnp.eye(base_cholesky.shape[-1], dtype=base_cholesky.dtype), base_cholesky.shape
-    )
-    # L_i⁻¹ then one batched matmul: much faster on CPU than a batched triangular solve
-    # with M right-hand sides, and as accurate for these well-conditioned blocks.
-    solved_cross = _solve_lower(base_cholesky, identity) @ precision.cross_blocks
-    stacked = solved_cross.reshape(-1, solved_cross.shape[-1])
-    schur = precision.bias_block - stacked.T @ stacked
-    return LaplaceFactor(base_cholesky, solved_cross, jnp.linalg.cholesky(schur))
 
 
 def _solve_lower(lower, rhs):
@@ -407,47 +395,110 @@ def _solve_lower(lower, rhs):
     return jax.vmap(solve)(lower, rhs)
 
 
-def _solve_transposed(factor: LaplaceFactor, noise_base, noise_bias):
-    """Solve `Lᵀ x = z` for x, z split into base (S, S-1) and bias (M,) parts."""
-    bias_part = solve_triangular(factor.schur_cholesky, noise_bias, lower=True, trans="T")
-    rhs = noise_base - factor.solved_cross @ bias_part
-    base_part = solve_triangular(factor.base_cholesky, rhs[..., None], lower=True, trans="T")
-    return base_part[..., 0], bias_part
+_SCHUR_PANELS = 2  # measured: 2 panels beat 1 and 3+ at S = 100 on the 2-core box
+
+
+def _lower_gram(stacked: Float[Array, "R M"], num_panels: int) -> Float[Array, "M M"]:
+    """A matrix whose lower triangle is `stackedᵀ stacked` (upper triangle: zeros).
+
+    Row panel p is one big matmul with the columns up to its diagonal block, so only
+    (num_panels + 1) / (2 num_panels) of the full product's flops are spent.
+    """
+    width = stacked.shape[-1]
+    edges = [round(width * p / num_panels) for p in range(num_panels + 1)]
+    panels = []
+    for start, stop in zip(edges[:-1], edges[1:]):
+        panel = stacked[:, start:stop].T @ stacked[:, :stop]
+        panels.append(jnp.pad(panel, ((0, 0), (0, width - stop))))
+    return jnp.concatenate(panels, axis=0)
+
+
+def factorize_precision(precision: LaplacePrecision) -> LaplaceFactor:
+    """Block Cholesky factorisation of a structured precision.
+
+    The cost is dominated by the Schur product `Σ_i W_iᵀ W_i`, done as a few big matmuls
+    over the stacked (S(S-1), M) array, lower triangle only. A block that is not
+    numerically positive definite gives NaNs (`LaplaceInfo.factor_ok` reports it).
+
+    Args:
+        precision: the blocks of Q.
+
+    Returns:
+        A `LaplaceFactor`.
+    """
+    base_cholesky = jnp.linalg.cholesky(precision.base_blocks)
+    identity = jnp.broadcast_to(
+        jnp.eye(base_cholesky.shape[-1], dtype=base_cholesky.dtype), base_cholesky.shape
+    )
+    # L_i⁻¹ and one batched matmul: much faster on CPU than a batched triangular solve
+    # with M right-hand sides.
+    solved_cross = _solve_lower(base_cholesky, identity) @ precision.cross_blocks
+    stacked = solved_cross.reshape(-1, solved_cross.shape[-1])
+    schur = precision.bias_block - _lower_gram(stacked, _SCHUR_PANELS)
+    schur_cholesky = jax.lax.linalg.cholesky(schur, symmetrize_input=False)
+    return LaplaceFactor(base_cholesky, solved_cross, schur_cholesky)
+
+
+
+def _split(flat, size):
+    """Flat `(base, biases)` vector -> base part (S, S-1) and bias part (M,)."""
+    return flat[: size * (size - 1)].reshape(size, size - 1), flat[size * (size - 1) :]
+
+
+def _join(base_part, bias_part):
+    return jnp.concatenate([base_part.ravel(), bias_part])
 
 
 def _solve_forward(factor: LaplaceFactor, rhs_base, rhs_bias):
-    """Solve `L u = g` for u, g split into base (S, S-1) and bias (M,) parts."""
+    """Solve `L u = g` for u, with g split into base (S, S-1) and bias (M,) parts."""
     base_part = _solve_lower(factor.base_cholesky, rhs_base[..., None])[..., 0]
     bias_rhs = rhs_bias - jnp.einsum("iam,ia->m", factor.solved_cross, base_part)
     return base_part, solve_triangular(factor.schur_cholesky, bias_rhs, lower=True)
 
 
-def solve_precision(factor: LaplaceFactor, rhs: PyTree) -> PyTree:
-    """`Q⁻¹ g` by block forward and back substitution, g a `(base, biases)`-shaped PyTree."""
-    flat, unravel = ravel_pytree(rhs)
-    size = factor.base_cholesky.shape[0]
-    split = size * (size - 1)
-    forward = _solve_forward(factor, flat[:split].reshape(size, size - 1), flat[split:])
-    base_part, bias_part = _solve_transposed(factor, *forward)
-    return unravel(jnp.concatenate([base_part.ravel(), bias_part]))
+def _solve_transposed(factor: LaplaceFactor, rhs_base, rhs_bias):
+    """Solve `Lᵀ x = z` for x, with z split into base (S, S-1) and bias (M,) parts."""
+    bias_part = solve_triangular(factor.schur_cholesky, rhs_bias, lower=True, trans="T")
+    base_rhs = rhs_base - factor.solved_cross @ bias_part
+    solve = lambda a, b: jax.lax.linalg.triangular_solve(
+        a, b, left_side=True, lower=True, transpose_a=True
+    )
+    base_part = jax.vmap(solve)(factor.base_cholesky, base_rhs[..., None])[..., 0]
+    return base_part, bias_part
 
 
 def _multiply_transposed(factor: LaplaceFactor, base_part, bias_part):
-    """`Lᵀ x` for x split into base (S, S-1) and bias (M,) parts."""
+    """`Lᵀ x`, with x split into base (S, S-1) and bias (M,) parts."""
     base_out = jnp.einsum("iba,ib->ia", factor.base_cholesky, base_part)
     return base_out + factor.solved_cross @ bias_part, factor.schur_cholesky.T @ bias_part
+
+
+def solve_precision(factor: LaplaceFactor, rhs: PyTree) -> PyTree:
+    """`Q⁻¹ g` by block forward and back substitution.
+
+    Args:
+        factor: block factor of Q.
+        rhs: g, a `(base (S, S-1), biases (K-1, S-1))` PyTree.
+
+    Returns:
+        `Q⁻¹ g` with the structure of `rhs`.
+    """
+    flat, unravel = ravel_pytree(rhs)
+    size = factor.base_cholesky.shape[0]
+    forward = _solve_forward(factor, *_split(flat, size))
+    return unravel(_join(*_solve_transposed(factor, *forward)))
 
 
 def sample_laplace(key: PRNGKeyArray, mode: PyTree, factor: LaplaceFactor) -> PyTree:
     """Draw `mode + L⁻ᵀ z`, i.e. from `N(mode, Q⁻¹)`.
 
-    `z = jr.normal(key, (D,))` in the flattened order of `mode = (base, biases)`, so a
-    test can reproduce the draw from a dense factor.
+    `z = jr.normal(key, (D,))` in the flattened order of `mode`, so a test can reproduce
+    the draw from a dense factor.
 
     Args:
         key: PRNG key.
         mode: `(base (S, S-1), biases (K-1, S-1))`.
-        factor: block factor of Q at the mode.
+        factor: block factor of Q.
 
     Returns:
         A draw with the structure of `mode`.
@@ -455,25 +506,29 @@ def sample_laplace(key: PRNGKeyArray, mode: PyTree, factor: LaplaceFactor) -> Py
     flat_mode, unravel = ravel_pytree(mode)
     noise = jr.normal(key, flat_mode.shape, flat_mode.dtype)
     size = factor.base_cholesky.shape[0]
-    base_noise = noise[: size * (size - 1)].reshape(size, size - 1)
-    offset_base, offset_bias = _solve_transposed(factor, base_noise, noise[size * (size - 1) :])
-    return unravel(flat_mode + jnp.concatenate([offset_base.ravel(), offset_bias]))
+    return unravel(flat_mode + _join(*_solve_transposed(factor, *_split(noise, size))))
 
 
 def laplace_log_density(x: PyTree, mode: PyTree, factor: LaplaceFactor) -> Float[Array, ""]:
-    """Normalised log density of `N(mode, Q⁻¹)` at x (e.g. for a Metropolis correction)."""
-    flat_offset = ravel_pytree(x)[0] - ravel_pytree(mode)[0]
+    """Normalised log density of `N(mode, Q⁻¹)` at x (e.g. for a Metropolis correction).
+
+    Args:
+        x: a `(base, biases)` PyTree.
+        mode: the mean, same structure.
+        factor: block factor of Q.
+
+    Returns:
+        Scalar `log N(x; mode, Q⁻¹)`.
+    """
+    offset = ravel_pytree(x)[0] - ravel_pytree(mode)[0]
     size = factor.base_cholesky.shape[0]
-    base_part = flat_offset[: size * (size - 1)].reshape(size, size - 1)
-    whitened_base, whitened_bias = _multiply_transposed(
-        factor, base_part, flat_offset[size * (size - 1) :]
-    )
+    whitened_base, whitened_bias = _multiply_transposed(factor, *_split(offset, size))
     squared_norm = jnp.sum(whitened_base**2) + jnp.sum(whitened_bias**2)
-    log_det = jnp.sum(jnp.log(jnp.diagonal(factor.base_cholesky, axis1=-2, axis2=-1))) + jnp.sum(
-        jnp.log(jnp.diagonal(factor.schur_cholesky))
-    )
-    dim = flat_offset.shape[0]
-    return -0.5 * squared_norm + log_det - 0.5 * dim * jnp.log(2 * jnp.pi).astype(log_det.dtype)
+    log_det_cholesky = jnp.sum(
+        jnp.log(jnp.diagonal(factor.base_cholesky, axis1=-2, axis2=-1))
+    ) + jnp.sum(jnp.log(jnp.diagonal(factor.schur_cholesky)))
+    log_two_pi = jnp.log(2 * jnp.pi).astype(offset.dtype)
+    return -0.5 * squared_norm + log_det_cholesky - 0.5 * offset.shape[0] * log_two_pi
 
 
 def dense_covariance(factor: LaplaceFactor) -> Float[Array, "D D"]:
@@ -482,14 +537,10 @@ def dense_covariance(factor: LaplaceFactor) -> Float[Array, "D D"]:
     For tests and small S only: it materialises a D × D matrix, D = S(S-1) + M.
     """
     size, _, bias_dim = factor.solved_cross.shape
-    base_dim = size * (size - 1)
-    identity = jnp.eye(base_dim + bias_dim, dtype=factor.schur_cholesky.dtype)
+    identity = jnp.eye(size * (size - 1) + bias_dim, dtype=factor.schur_cholesky.dtype)
 
     def column(unit):
-        base_part, bias_part = _solve_transposed(
-            factor, unit[:base_dim].reshape(size, size - 1), unit[base_dim:]
-        )
-        return jnp.concatenate([base_part.ravel(), bias_part])
+        return _join(*_solve_transposed(factor, *_split(unit, size)))
 
     inverse_transposed = jax.vmap(column, out_axes=1)(identity)  # L⁻ᵀ
     return inverse_transposed @ inverse_transposed.T
@@ -504,19 +555,45 @@ class LaplaceInfo(NamedTuple):
     """What `sample_low_rank_emissions` reports besides the draw.
 
     Attributes:
-        mode: `(base, biases)` at the end of the mode search (a good warm start).
-        losses: (max_iters,) optimizer loss (`−log_post`) per step, NaN after the last.
-        n_steps: steps taken by the optimizer.
+        mode: `(base, biases)`, the centre of the Laplace approximation (the optimizer's
+            result, Newton-corrected if enabled); the natural warm start next time.
+        mode_loss: `−emission_log_posterior` at `mode`.
+        losses: (max_iters,) optimizer loss per step, NaN after the last step taken.
+        n_steps: optimizer steps taken.
         converged: whether the optimizer's stopping rule fired.
-        factor_ok: whether the block Cholesky factorisation is finite (Q numerically
-            positive definite); if False the draw contains NaNs.
+        factor_ok: whether the block Cholesky factor is finite (Q numerically positive
+            definite); if False the draw contains NaNs.
     """
 
     mode: tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"]]
+    mode_loss: Float[Array, ""]
     losses: Float[Array, " max_iters"]
     n_steps: Int[Array, ""]
     converged: Bool[Array, ""]
     factor_ok: Bool[Array, ""]
+
+
+_NEWTON_STEP_SIZES = tuple(0.5**halvings for halvings in range(8))
+
+
+def _newton_corrected(loss_fn, params, loss, factor: LaplaceFactor):
+    """Move `params` along the Newton direction `Q⁻¹ ∇log_post`, damped if need be.
+
+    Tries step sizes 1, 1/2, …, 1/128 (in one batch) and keeps the lowest loss, or
+    `params` itself if no step lowers the loss.
+    """
+    direction = solve_precision(factor, jax.grad(loss_fn)(params))
+    step_sizes = jnp.asarray(_NEWTON_STEP_SIZES, dtype=loss.dtype)
+
+    def moved(step_size):
+        return jax.tree.map(lambda p, d: p - step_size * d, params, direction)
+
+    candidate_losses = jax.vmap(lambda t: loss_fn(moved(t)))(step_sizes)
+    candidate_losses = jnp.where(jnp.isnan(candidate_losses), jnp.inf, candidate_losses)
+    best = jnp.argmin(candidate_losses)
+    better = candidate_losses[best] < loss
+    step_size = jnp.where(better, step_sizes[best], jnp.zeros((), loss.dtype))
+    return moved(step_size), jnp.where(better, candidate_losses[best], loss)
 
 
 def sample_low_rank_emissions(
@@ -530,23 +607,27 @@ def sample_low_rank_emissions(
     max_iters: int,
     tol: float,
     diagonal_boost: float = 1e-2,
+    newton_step: bool = True,
 ) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"], LaplaceInfo]:
     """Laplace-approximate draw of `(base, biases)` given emission counts.
 
-    This is a Laplace approximation, not an exact conditional draw: it finds the mode of
+    This is a Laplace approximation, not an exact conditional draw. It finds the mode of
     `emission_log_posterior` with `optimizer` (warm-started at `(base, biases)`, at most
-    `max_iters` steps, stopping rule of `find_mode` with `tol`), then draws from
-    `N(mode, (−H + diagonal_boost·I)⁻¹)` with H the Hessian at the mode, factorised by
-    blocks. An unconverged mode search still yields a draw (centred where it stopped):
-    check `info.converged`.
+    `max_iters` steps, `find_mode`'s relative loss-change rule with `tol`), builds
+    `Q = −H + diagonal_boost·I` there (H the Hessian, by blocks), and draws from
+    `N(mode, Q⁻¹)`. With `newton_step` the centre is first moved by one Newton step
+    `Q⁻¹ ∇log_post` (damped by halving if the full step does not lower the loss; not
+    taken if no step does), which reuses the factorisation and makes the centre far
+    more accurate than the optimizer's stopping point at no noticeable cost. An unconverged search still yields a draw: check `info.converged`.
 
-    Jittable (with `optimizer`, `max_iters`, `tol` static) and `jax.vmap`-able over a
-    batch of models; `sigma_base`/`sigma_bias` may be traced.
+    Jittable (`optimizer`, `max_iters`, `tol`, `newton_step` static) and
+    `jax.vmap`-able over a batch of models; `sigma_base` and `sigma_bias` may be traced.
 
     Args:
         key: PRNG key for the draw.
         counts: (K, S, S) transition counts `N[k, i, j]`.
-        base: (S, S-1) warm start (previous parameters, or `initial_emission_params`).
+        base: (S, S-1) warm start: the previous mode (`info.mode`), previous parameters,
+            or `initial_emission_params(counts)[0]`.
         biases: (K-1, S-1) warm start.
         sigma_base: prior standard deviation of `base`.
         sigma_bias: prior standard deviation of `biases`.
@@ -554,6 +635,7 @@ def sample_low_rank_emissions(
         max_iters: cap on optimizer steps.
         tol: relative loss-change tolerance of the stopping rule.
         diagonal_boost: added to the diagonal of the negative Hessian.
+        newton_step: whether to Newton-correct the centre before drawing.
 
     Returns:
         `(base, biases, info)`: the draw and a `LaplaceInfo`.
@@ -567,9 +649,12 @@ def sample_low_rank_emissions(
     mode = search.params
     precision = laplace_precision(*mode, counts, sigma_base, sigma_bias, diagonal_boost)
     factor = factorize_precision(precision)
+    mode_loss = loss_fn(mode)
+    if newton_step:
+        mode, mode_loss = _newton_corrected(loss_fn, mode, mode_loss, factor)
     draw_base, draw_biases = sample_laplace(key, mode, factor)
     factor_ok = jnp.all(jnp.isfinite(factor.schur_cholesky)) & jnp.all(
         jnp.isfinite(factor.base_cholesky)
     )
-    info = LaplaceInfo(mode, search.losses, search.n_steps, search.converged, factor_ok)
+    info = LaplaceInfo(mode, mode_loss, search.losses, search.n_steps, search.converged, factor_ok)
     return draw_base, draw_biases, info

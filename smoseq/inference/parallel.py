@@ -59,6 +59,7 @@ def _filter_elements(log_init, trans, log_likelihoods):
     return probs, jnp.log(row_sums) + log_scales[:, None]
 
 
+@jax.jit
 def hmm_filter(
     log_init: Float[Array, " K"],
     trans: Float[Array, "K K"],
@@ -80,6 +81,7 @@ def hmm_filter(
     return FilterResult(log_b[-1, 0], probs[:, 0, :])
 
 
+@jax.jit
 def hmm_smoother(
     log_init: Float[Array, " K"],
     trans: Float[Array, "K K"],
@@ -116,6 +118,7 @@ def _backtrack_maps(last_states: Int[Array, " K"], maps: Int[Array, "T-1 K"]) ->
     return composed[:, 0]
 
 
+@jax.jit
 def hmm_posterior_sample(
     key: PRNGKeyArray,
     log_init: Float[Array, " K"],
@@ -154,6 +157,7 @@ def _combine_max_plus(earlier, later):
     return scores - _finite_or_zero(top)
 
 
+@jax.jit
 def hmm_viterbi(
     log_init: Float[Array, " K"],
     trans: Float[Array, "K K"],

@@ -26,8 +26,10 @@ class Segments(NamedTuple):
 
 
 def as_integer_array(values, what: str) -> np.ndarray:
-    """`values` as a numpy integer array; raises if it holds non-integers or negatives."""
+    """`values` as a numpy integer array (floats holding whole numbers are converted)."""
     array = np.asarray(values)
+    if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+        return array.astype(np.int64)
     if array.dtype == np.bool_ or array.dtype.kind not in "iu":
         raise InputError(
             f"{what} must hold integers (got dtype {array.dtype}). Convert with "
@@ -94,7 +96,8 @@ def paired_arrays(first, second, mask, what: tuple[str, str]) -> tuple[list[np.n
     if isinstance(first, Mapping):
         missing = set(first) ^ set(second)
         if missing:
-            raise InputError(f"{what[0]} and {what[1]} must hold the same recordings; only in one: {sorted(map(str, missing))}")
+            only_in_one = sorted(map(str, missing))
+            raise InputError(f"{what[0]} and {what[1]} must hold the same recordings; only in one: {only_in_one}")
         second = {key: second[key] for key in first}
     segments1 = as_segments(first, mask, what[0])
     segments2 = as_segments(second, mask, what[1])

@@ -2,10 +2,17 @@
 
 All kernels take plain numpy arrays of fixed dtypes (sequences int32, validity bool, lags
 and cumulative counts int64, uniforms float64), so each compiles once and is cached on
-disk. Pair labels are int16 with one extra label, S, meaning "not counted" (a masked later
+disk. They are serial and release the GIL; the work kernels take `(first, step)` and do
+items `first, first + step, ...`, so `step` Python threads share one call evenly (see
+`in_threads`). Serial kernels compile in half the time of `parallel=True` ones and do not
+depend on numba's threading layer.
+
+Pair labels are int16 with one extra label, S, meaning "not counted" (a masked later
 frame, or a value outside 0..S-1); pair tables are (S+1) × (S+1) and only their S × S
 block enters the mutual information.
 """
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -21,15 +28,15 @@ def _xlogx(value: float) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def mutual_information_from_counts(table, pseudo_count):
-    """Plug-in MI (nats) of an (S, S) count table after adding `pseudo_count` to every cell.
+def mutual_information_from_counts(table, n_categories, pseudo_count):
+    """Plug-in MI (nats) of the leading `(S, S)` block of a count table, `S = n_categories`,
+    after adding `pseudo_count` to every cell.
 
     Returns `(mi, miller_madow_bias)`, the bias being `(m_xy − m_x − m_y + 1) / (2n)` with
     `m` the number of occupied cells / rows / columns and `n` the number of pairs.
     Uses `MI = log Z + (Σ q log q − Σ r log r − Σ c log c) / Z` for pseudo-counted cells
     `q`, their row sums `r`, column sums `c` and total `Z`.
     """
-    n_categories = table.shape[0]
     row_pseudo = n_categories * pseudo_count
     n_pairs = 0
     occupied = 0
@@ -78,8 +85,8 @@ def _runs(labels, ends_out, labels_out):
     return n_runs
 
 
-@numba.njit(parallel=True, cache=True)
-def prepare_block(sequences, surrogates, valid, n_categories, start, block):
+@numba.njit(cache=True, nogil=True)
+def prepare_block(sequences, surrogates, valid, n_categories, start, dense, run_ends, run_labels, n_runs, first, step):
     """Labels of the pairs' later and earlier frames for sequences `start..start+block-1`,
     dense and run-length encoded; `n_categories` stands for "skip" (invalid or out of range).
 
@@ -89,11 +96,7 @@ def prepare_block(sequences, surrogates, valid, n_categories, start, block):
     """
     n_sequences, n_frames = sequences.shape
     skip = n_categories
-    dense = np.empty((block, 5, n_frames), np.int16)
-    run_ends = np.empty((block, 5, n_frames), np.int32)
-    run_labels = np.empty((block, 5, n_frames), np.int16)
-    n_runs = np.empty((block, 5), np.int64)
-    for b in numba.prange(block):
+    for b in range(first, dense.shape[0], step):
         n = start + b
         previous = (n + n_sequences - 1) % n_sequences
         for t in range(n_frames):
@@ -115,30 +118,33 @@ def prepare_block(sequences, surrogates, valid, n_categories, start, block):
                 n_runs[b, row] = _runs(dense[b, row], run_ends[b, row], run_labels[b, row])
             else:
                 n_runs[b, row] = n_frames
-    return dense, run_ends, run_labels, n_runs
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_dense(later, earlier, lag, stride, tables):
-    """Pair counts from dense labels, spread over 4 tables so that repeated pairs do not
-    serialise on one memory cell."""
-    n_frames = later.shape[0]
-    quarter = max(n_frames - lag, 0) // 4
-    for i in range(quarter):
-        t = lag + 4 * i
-        tables[0, later[t] * stride + earlier[t - lag]] += 1
-        tables[1, later[t + 1] * stride + earlier[t + 1 - lag]] += 1
-        tables[2, later[t + 2] * stride + earlier[t + 2 - lag]] += 1
-        tables[3, later[t + 3] * stride + earlier[t + 3 - lag]] += 1
-    for t in range(lag + 4 * quarter, n_frames):
-        tables[0, later[t] * stride + earlier[t - lag]] += 1
+def _count_dense(later, earlier, lag, stride, table):
+    """Pair counts from dense labels, one frame at a time."""
+    for t in range(lag, later.shape[0]):
+        table[later[t] * stride + earlier[t - lag]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_greater(sorted_values, value):
+    """Index of the first element greater than `value` (binary search)."""
+    low, high = 0, sorted_values.shape[0]
+    while low < high:
+        middle = (low + high) // 2
+        if sorted_values[middle] > value:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 @numba.njit(cache=True, nogil=True)
 def _count_runs(later_ends, later_labels, earlier_ends, earlier_labels, lag, n_frames, stride, table):
     """Pair counts by merging the runs of the later labels with the runs of the earlier
     labels shifted by `lag`: each overlap adds its length to one cell."""
-    i = np.searchsorted(later_ends, lag, side="right")
+    i = _first_greater(later_ends, lag)
     j = 0
     t = lag
     while t < n_frames:
@@ -153,21 +159,23 @@ def _count_runs(later_ends, later_labels, earlier_ends, earlier_labels, lag, n_f
             j += 1
 
 
-@numba.njit(parallel=True, cache=True)
-def lagged_mi_block(dense, run_ends, run_labels, n_runs, lags, n_categories, pseudo_count, mi_out, bias_out):
+@numba.njit(cache=True, nogil=True)
+def lagged_mi_block(
+    dense, run_ends, run_labels, n_runs, lags, n_categories, pseudo_count, mi_out, bias_out, first, step
+):
     """MI and Miller–Madow bias for every (sequence in block, curve, lag) of a prepared block,
     into `mi_out[curve, b, lag]`, `bias_out[curve, b, lag]`. Each pair table is counted
     densely or from runs, whichever touches fewer elements."""
     block, _, n_frames = dense.shape
     n_lags = lags.shape[0]
     stride = n_categories + 1
-    for task in numba.prange(block * 3 * n_lags):
+    for task in range(first, block * 3 * n_lags, step):
         b = task // (3 * n_lags)
         curve = (task // n_lags) % 3
         lag_index = task % n_lags
         lag = lags[lag_index]
         earlier = EARLIER_MARKOV if curve == MARKOV else EARLIER_REAL
-        tables = np.zeros((4, stride * stride), np.int32)
+        table = np.zeros(stride * stride, np.int32)
         n_run_steps = n_runs[b, curve] + n_runs[b, earlier]
         if lag >= n_frames:
             pass
@@ -175,30 +183,26 @@ def lagged_mi_block(dense, run_ends, run_labels, n_runs, lags, n_categories, pse
             _count_runs(
                 run_ends[b, curve, : n_runs[b, curve]], run_labels[b, curve],
                 run_ends[b, earlier, : n_runs[b, earlier]], run_labels[b, earlier],
-                lag, n_frames, stride, tables[0],
+                lag, n_frames, stride, table,
             )
         else:
-            _count_dense(dense[b, curve], dense[b, earlier], lag, stride, tables)
-        table = (tables[0] + tables[1] + tables[2] + tables[3]).reshape(stride, stride)
-        mi, bias = mutual_information_from_counts(table[:n_categories, :n_categories], pseudo_count)
+            _count_dense(dense[b, curve], dense[b, earlier], lag, stride, table)
+        mi, bias = mutual_information_from_counts(table.reshape(stride, stride), n_categories, pseudo_count)
         mi_out[curve, b, lag_index] = mi
         bias_out[curve, b, lag_index] = bias
 
 
-@numba.njit(parallel=True, cache=True)
-def count_usage_and_transitions(sequences, valid, n_categories):
-    """Per sequence: usage `(N, S)` over valid frames and transition counts `(N, S, S)` over
-    consecutive frames that are both valid."""
+@numba.njit(cache=True, nogil=True)
+def count_usage_and_transitions(sequences, valid, usage, transitions, first, step):
+    """Per sequence: add usage `(N, S)` over valid frames and transition counts `(N, S, S)`
+    over consecutive frames that are both valid."""
     n_sequences, n_frames = sequences.shape
-    usage = np.zeros((n_sequences, n_categories), np.int64)
-    transitions = np.zeros((n_sequences, n_categories, n_categories), np.int64)
-    for n in numba.prange(n_sequences):
+    for n in range(first, n_sequences, step):
         for t in range(n_frames):
             if valid[n, t]:
                 usage[n, sequences[n, t]] += 1
                 if t + 1 < n_frames and valid[n, t + 1]:
                     transitions[n, sequences[n, t], sequences[n, t + 1]] += 1
-    return usage, transitions
 
 
 @numba.njit(cache=True, nogil=True)
@@ -208,24 +212,27 @@ def _draw(cumulative_counts, uniform):
     threshold = np.int64(uniform * total)
     if threshold >= total:
         threshold = total - 1
-    low, high = 0, cumulative_counts.shape[0] - 1
-    while low < high:
-        middle = (low + high) // 2
-        if cumulative_counts[middle] > threshold:
-            high = middle
-        else:
-            low = middle + 1
-    return low
+    return _first_greater(cumulative_counts, threshold)
 
 
-@numba.njit(parallel=True, cache=True)
-def simulate_chains(initial_cumulative, transition_cumulative, uniforms, out):
+@numba.njit(cache=True, nogil=True)
+def simulate_chains(initial_cumulative, transition_cumulative, uniforms, out, first, step):
     """Simulate one chain per row of `out` (N, T): first state from `initial_cumulative[n]`
     (N, S), then rows of `transition_cumulative[n]` (N, S, S); every row has a positive total."""
     n_sequences, n_frames = out.shape
-    for n in numba.prange(n_sequences):
+    for n in range(first, n_sequences, step):
         state = _draw(initial_cumulative[n], uniforms[n, 0])
         out[n, 0] = state
         for t in range(1, n_frames):
             state = _draw(transition_cumulative[n, state], uniforms[n, t])
             out[n, t] = state
+
+
+def in_threads(pool: ThreadPoolExecutor, n_threads: int, kernel, *args) -> None:
+    """Run `kernel(*args, first, n_threads)` for every `first < n_threads` on `pool`, whose
+    `n_threads` workers then run concurrently (the kernels release the GIL)."""
+    if n_threads == 1:
+        kernel(*args, 0, 1)
+        return
+    for future in [pool.submit(kernel, *args, first, n_threads) for first in range(n_threads)]:
+        future.result()

@@ -1,13 +1,18 @@
 """Lagged mutual information of syllable sequences, of Markov surrogates, and across recordings.
 
 The seed-compatible `lagged_mutual_information` follows the published State-MoSeq
-semantics (see its docstring), computed by parallel numba kernels: every sequence, lag and
-curve is counted in one pass per sequence block, and all Markov surrogates are simulated in
-one batched call.
+semantics (see its docstring), computed by numba kernels shared over threads: all Markov
+surrogates are simulated in one batched call, then every (sequence, curve, lag) table of
+a block of sequences is counted in one call — frame by frame, or run by run where
+syllables last long enough for that to be cheaper.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -57,13 +62,44 @@ def _cumulative_tables(usage: np.ndarray, transitions: np.ndarray) -> tuple[np.n
     return np.cumsum(usage, -1), np.ascontiguousarray(np.cumsum(transitions, -1))
 
 
-def _simulate(sequences: np.ndarray, valid: np.ndarray, n_categories: int, rng) -> np.ndarray:
-    usage, transitions = _mi_kernels.count_usage_and_transitions(sequences, valid, n_categories)
+def _simulate(run, sequences: np.ndarray, valid: np.ndarray, n_categories: int, rng) -> np.ndarray:
+    n_sequences = sequences.shape[0]
+    usage = np.zeros((n_sequences, n_categories), np.int64)
+    transitions = np.zeros((n_sequences, n_categories, n_categories), np.int64)
+    run(_mi_kernels.count_usage_and_transitions, sequences, valid, usage, transitions)
     initial, transition = _cumulative_tables(usage, transitions)
     uniforms = rng.random(sequences.shape)
     surrogates = np.empty(sequences.shape, np.int32)
-    _mi_kernels.simulate_chains(initial, transition, uniforms, surrogates)
+    run(_mi_kernels.simulate_chains, initial, transition, uniforms, surrogates)
     return surrogates
+
+
+def _lagged_mi_blocks(run, sequences, surrogates, valid, lags, n_categories, pseudo_count, on_block):
+    """`(mi, bias)`, each `(3, n_sequences, n_lags)`, a few sequences at a time."""
+    n_sequences, n_frames = sequences.shape
+    mi = np.zeros((3, n_sequences, len(lags)))
+    bias = np.zeros_like(mi)
+    block = max(1, min(-(-n_sequences // 10), _FRAMES_PER_BLOCK // max(n_frames, 1)))
+    dense = np.empty((block, 5, n_frames), np.int16)
+    run_ends = np.empty((block, 5, n_frames), np.int32)
+    run_labels = np.empty((block, 5, n_frames), np.int16)
+    n_runs = np.empty((block, 5), np.int64)
+    for start in range(0, n_sequences, block):
+        stop = min(start + block, n_sequences)
+        prepared = dense[: stop - start], run_ends[: stop - start], run_labels[: stop - start], n_runs[: stop - start]
+        run(_mi_kernels.prepare_block, sequences, surrogates, valid, n_categories, start, *prepared)
+        outputs = mi[:, start:stop], bias[:, start:stop]
+        run(_mi_kernels.lagged_mi_block, *prepared, lags, n_categories, pseudo_count, *outputs)
+        on_block(stop - start)
+    return mi, bias
+
+
+@contextmanager
+def _threads():
+    """A runner `run(kernel, *args)` that splits a kernel call over numba's thread count."""
+    n_threads = max(1, int(numba.config.NUMBA_NUM_THREADS))
+    with ThreadPoolExecutor(n_threads) as pool:
+        yield partial(_mi_kernels.in_threads, pool, n_threads)
 
 
 def markov_surrogates(sequences, mask=None, *, key=None) -> np.ndarray:
@@ -72,6 +108,8 @@ def markov_surrogates(sequences, mask=None, *, key=None) -> np.ndarray:
     Transitions are counted over consecutive frames that are both valid; the first frame is
     drawn from the sequence's syllable usage (valid frames); a syllable with no outgoing
     transition continues from the usage (never NaN). Every chain runs the full `n_frames`.
+    (The published code also counts the step from the last valid frame into the padding,
+    draws the first frame uniformly, and gives NaN rows for dead ends.)
 
     Args:
         sequences: `(n_sequences, n_frames)` (or `(n_frames,)`) non-negative ints, numpy or jax.
@@ -83,7 +121,8 @@ def markov_surrogates(sequences, mask=None, *, key=None) -> np.ndarray:
     """
     sequences, valid = _as_batch(sequences, mask)
     n_categories = int(np.max(sequences, where=valid, initial=-1)) + 1
-    return _simulate(sequences, valid, max(n_categories, 1), numpy_rng(key))
+    with _threads() as run:
+        return _simulate(run, sequences, valid, max(n_categories, 1), numpy_rng(key))
 
 
 def _check_lags(lags) -> np.ndarray:
@@ -149,23 +188,15 @@ def lagged_mutual_information(
         raise InputError("mask has no valid frame")
     n_sequences = sequences.shape[0]
     n_categories = int(np.max(sequences, where=valid, initial=-1)) + 1
-
     if n_categories >= np.iinfo(np.int16).max:
         raise InputError(f"at most {np.iinfo(np.int16).max - 1} syllables are supported, got {n_categories}")
 
-    mi = np.zeros((3, n_sequences, len(lags)))
-    bias = np.zeros_like(mi)
-    block = max(1, min(-(-n_sequences // 10), _FRAMES_PER_BLOCK // max(sequences.shape[1], 1)))
-    with tqdm(total=n_sequences + 1, desc="Lagged MI", unit="seq", disable=not progress) as bar:
-        surrogates = _simulate(sequences, valid, n_categories, numpy_rng(key))
+    with _threads() as run, tqdm(total=n_sequences + 1, desc="Lagged MI", unit="seq", disable=not progress) as bar:
+        surrogates = _simulate(run, sequences, valid, n_categories, numpy_rng(key))
         bar.update(1)
-        for start in range(0, n_sequences, block):
-            stop = min(start + block, n_sequences)
-            prepared = _mi_kernels.prepare_block(sequences, surrogates, valid, n_categories, start, stop - start)
-            _mi_kernels.lagged_mi_block(
-                *prepared, lags, n_categories, float(pseudo_count), mi[:, start:stop], bias[:, start:stop]
-            )
-            bar.update(stop - start)
+        mi, bias = _lagged_mi_blocks(
+            run, sequences, surrogates, valid, lags, n_categories, float(pseudo_count), bar.update
+        )
     if bias_correction == "miller-madow":
         mi -= bias
     return LaggedMI(*mi)

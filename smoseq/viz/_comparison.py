@@ -1,8 +1,9 @@
 """Figures that compare two models' states of the same frames: confusion matrix, alluvial plot.
 
 State labels are arbitrary, so the second model's states are first matched one-to-one to
-the first model's (the Hungarian algorithm on the frame-overlap counts), then drawn in the
-matched order and, where matched, in the colour of their partner.
+the first model's with `smoseq.metrics.compare_states` (the Hungarian algorithm on the
+frame-overlap counts), then drawn in the matched order and, where matched, in the colour of
+their partner.
 """
 
 from typing import NamedTuple
@@ -10,7 +11,6 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from scipy.optimize import linear_sum_assignment
 
 from ._colors import state_colors
 from ._inputs import count_states, new_figure, paired_sequences
@@ -25,18 +25,22 @@ class _Matching(NamedTuple):
 
 
 def _match(states1, states2, n_states1, n_states2) -> _Matching:
+    from ..metrics import compare_states  # the matching, and agreement, of the metrics module
+
     first, second = paired_sequences(states1, states2)
     n1, n2 = count_states([first], n_states1), count_states([second], n_states2)
     counts = np.zeros((n1, n2), dtype=np.int64)
     np.add.at(counts, (first, second), 1)
-    rows, cols = linear_sum_assignment(-counts)
-    unmatched = np.setdiff1d(np.arange(n2), cols)
-    order = np.concatenate([cols[np.argsort(rows)], unmatched])
+    comparison = compare_states(first, second, (n1, n2))
+    matched1 = np.flatnonzero(comparison.permutation >= 0)  # increasing model-1 states
+    matched2 = comparison.permutation[matched1]
+    unmatched = np.setdiff1d(np.arange(n2), matched2)
     palette = state_colors(n1 + unmatched.size)
     colors2 = np.empty((n2, 4))
-    colors2[cols] = palette[rows]
+    colors2[matched2] = palette[matched1]
     colors2[unmatched] = palette[n1:]
-    return _Matching(counts, order, palette[:n1], colors2, counts[rows, cols].sum() / counts.sum())
+    order = np.concatenate([matched2, unmatched])
+    return _Matching(counts, order, palette[:n1], colors2, comparison.accuracy)
 
 
 def plot_confusion(

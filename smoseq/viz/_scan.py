@@ -1,6 +1,5 @@
 """The parameter-scan figure: how the stickiness κ shapes fit quality and state durations."""
 
-import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..metrics.instances import find_runs
-from ._inputs import as_sequences, new_figure
+from ..metrics import get_durations
+from ._inputs import new_figure
 
 _MI_STYLE = (("real", "red"), ("Markov", "black"), ("shuffle", "gray"))
 
@@ -45,27 +45,19 @@ def plot_lagged_mi(lags, real, markov, shuffle, fps: float) -> Figure:
     return figure
 
 
-def _run_lengths(states) -> np.ndarray:
-    """Length in frames of every run of every recording (runs end at recording boundaries)."""
-    lengths = []
-    for sequence in as_sequences(states):
-        starts, ends, _ = find_runs(sequence)
-        lengths.append(ends - starts)
-    return np.concatenate(lengths)
-
-
 def plot_durations(states, fps: float, bins: int = 40, max_seconds: float | None = None) -> Figure:
     """Histogram of state durations in seconds, with the median in the title.
 
     Args:
-        states: a dict recording -> states (T,), from which every run's length is taken, or
-            an array of durations in frames, shape (n_runs,).
+        states: a dict recording -> states (T,), whose bouts (runs, which end at recording
+            boundaries) are measured with `get_durations`, or an array of durations in
+            frames, shape (n_runs,).
         fps: frames per second.
         bins: number of histogram bins.
         max_seconds: right end of the histogram (default: the 99th percentile).
     """
     if isinstance(states, Mapping):
-        durations = _run_lengths(states)
+        durations = get_durations(states)
     else:
         durations = np.asarray(states)
     seconds = durations / fps

@@ -52,7 +52,9 @@ def plot_log_probs(log_probs, tail_from: int = 50) -> Figure:
     return _curves_with_tail(log_probs, tail_from, "log probability", "Gibbs iteration", "Gibbs iterations", (6, 2.2))
 
 
-def plot_state_history(history, fps: float, start: int = 0, end: int | None = None, n_states: int | None = None) -> Figure:
+def plot_state_history(
+    history, fps: float, start: int = 0, end: int | None = None, n_states: int | None = None
+) -> Figure:
     """States of one segment over the Gibbs iterations, as a heatmap (time in seconds).
 
     Args:

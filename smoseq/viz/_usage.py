@@ -5,13 +5,15 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..metrics import get_frequencies
 from ..metrics.instances import find_runs
 from ._colors import state_colormap, state_colors
 from ._inputs import as_sequences, count_states, new_figure
 
 
 def plot_frequencies(states, n_states: int | None = None, cutoff: float = 0.02) -> Figure:
-    """Proportion of frames (left) and of bouts (right) in each state, with a cut-off line.
+    """Proportion of frames (left) and of bouts (right) in each state (`get_frequencies`),
+    with a cut-off line.
 
     The model is fit with a fixed number of states, but some may be barely used; states
     below the cut-off (1-2 % is a good rule) are best left out of further analysis. Bars
@@ -22,14 +24,12 @@ def plot_frequencies(states, n_states: int | None = None, cutoff: float = 0.02) 
         n_states: number of states (default: largest state + 1).
         cutoff: proportion drawn as a dashed line.
     """
-    sequences = as_sequences(states)
-    n_states = count_states(sequences, n_states)
-    per_frame = np.bincount(np.concatenate(sequences), minlength=n_states)
-    per_bout = np.bincount(np.concatenate([find_runs(seq)[2] for seq in sequences]), minlength=n_states)
+    n_states = count_states(as_sequences(states), n_states)
+    per_frame = get_frequencies(states, n_states)
+    per_bout = get_frequencies(states, n_states, runlength=True)
     colors = state_colors(n_states)
     figure, axes = new_figure(5, 2.2, ncols=2, sharey=True)
-    for ax, counts, unit in zip(axes[0], (per_frame, per_bout), ("frames", "bouts")):
-        proportions = counts / counts.sum()
+    for ax, proportions, unit in zip(axes[0], (per_frame, per_bout), ("frames", "bouts")):
         bars = ax.bar(np.arange(n_states), proportions, color=colors)
         for bar, p in zip(bars, proportions):
             bar.set_alpha(1.0 if p >= cutoff else 0.35)
@@ -51,7 +51,8 @@ def plot_transition_matrix(
 
     Args:
         matrix: row `i` holds the probabilities (or counts) of going from state `i` to each
-            state, shape (K, K). Rows are normalised to sum to 1.
+            state, shape (K, K), e.g. `get_bout_transition_matrix(states_dict)` or a model's
+            `params["trans_probs"]`. Rows are normalised to sum to 1.
         title: figure title.
         exclude_diagonal: blank the diagonal and renormalise the rest of each row, i.e. show
             where each state goes when it ends (useful for a sticky `π`).
@@ -76,7 +77,8 @@ def plot_transition_matrix(
         peak = np.nanmax(probabilities) if np.any(np.isfinite(probabilities)) else 1.0
         for (i, j), value in np.ndenumerate(probabilities):
             if np.isfinite(value):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color="w" if value > peak / 2 else "k")
+                color = "w" if value > peak / 2 else "k"
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color=color)
     _color_state_ticks(ax, n_states)
     ax.set_xlabel("to state")
     ax.set_ylabel("from state")

@@ -107,8 +107,8 @@ class VideoReader:
     Use as a context manager:
 
         with VideoReader(index_video(path)) as reader:
-            for frame_index, rgb in reader.read([10, 11, 500]):
-                ...  # rgb: uint8 array (height, width, 3)
+            for frame_index, frame in reader.read([10, 11, 500]):
+                rgb = frame.to_ndarray(format="rgb24")  # uint8 (height, width, 3)
     """
 
     def __init__(self, index: VideoIndex):
@@ -127,8 +127,12 @@ class VideoReader:
             self._container.close()
             self._container = None
 
-    def read(self, frame_indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield `(i, rgb)` for each wanted frame `i`; indices must strictly increase."""
+    def read(self, frame_indices: Iterable[int]) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Yield `(i, frame)` for each wanted frame `i`; indices must strictly increase.
+
+        `frame` is the decoder's `av.VideoFrame` (e.g. `frame.to_ndarray(format="rgb24")`),
+        valid until the next one is requested.
+        """
         previous = -1
         for wanted in frame_indices:
             wanted = int(wanted)
@@ -136,8 +140,7 @@ class VideoReader:
                 raise ValueError(f"frame indices must strictly increase ({previous} then {wanted})")
             if not 0 <= wanted < self.index.n_frames:
                 raise IndexError(f"{self.index.path}: frame {wanted} outside 0..{self.index.n_frames - 1}")
-            frame = self._frame_at(wanted)
-            yield wanted, frame.to_ndarray(format="rgb24")
+            yield wanted, self._frame_at(wanted)
             previous = wanted
 
     # -- positioning ---------------------------------------------------------------------
