@@ -21,6 +21,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 _CHUNK = 128  # frames composed per array operation
 _ANGLES_PER_QUADRANT = 16  # headings are drawn in steps of 90° / 16
+_ENCODER_OPTIONS = {"preset": "ultrafast", "threads": "1", "qp": "20"}  # libx264, one thread per video
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def write_video(
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(100_000))
             stream.width = stream.height = arena.size
             stream.pix_fmt = "yuv420p"
-            stream.options = {"preset": "ultrafast", "threads": "1", "qp": "24"}
+            stream.options = dict(_ENCODER_OPTIONS)
             for start in range(0, len(sprite_index), _CHUNK):
                 chunk = slice(start, start + _CHUNK)
                 tiles = _composite(background, sprites, corners[chunk], sprite_index[chunk])

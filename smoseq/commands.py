@@ -181,6 +181,7 @@ def _check_fit_arguments(args) -> None:
 def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
     """Every figure of a fit, as PNGs in `folder/figures`."""
     from . import viz
+    from .metrics import get_bout_transition_matrix
 
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
@@ -193,7 +194,12 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
         "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states),
         "durations": lambda: viz.plot_durations(result.states, fps),
         "frequencies": lambda: viz.plot_frequencies(result.states, n_states=n_states),
-        "bout_transitions": lambda: viz.plot_transition_matrix(result.states, n_states=n_states),
+        "bout_transitions": lambda: viz.plot_transition_matrix(
+            get_bout_transition_matrix(result.states, n_states), title="bout-level state transitions"
+        ),
+        "model_transitions": lambda: viz.plot_transition_matrix(
+            np.asarray(result.model.transitions.probs), title="hidden-state transition matrix (model)"
+        ),
         "syllable_tables": lambda: viz.plot_syllable_tables(np.asarray(result.model.emissions.transition_tables())),
     }
     if syllables:

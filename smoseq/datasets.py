@@ -69,6 +69,7 @@ _TEMPO = np.array([1.4, 0.9, 1.1, 1.0, 1.2])  # multiplies syllable durations
 # --- syllables -------------------------------------------------------------------------
 _KINDS = ("pause", "groom", "walk", "turn", "sniff", "rear")
 _KIND_SHARE = np.array([0.15, 0.17, 0.22, 0.16, 0.18, 0.12])  # of the syllable repertoire
+_WITHIN_KIND_CONCENTRATION = 0.8  # Dirichlet; < 1 makes a few syllables of each kind dominate
 _KIND_USAGE = np.array([
     # pause groom walk  turn  sniff rear
     [0.78, 0.08, 0.02, 0.04, 0.08, 0.00],  # resting
@@ -262,7 +263,7 @@ class _Cancelled(Exception):
 
 
 def _write_videos(paths, recordings, looks, arena, fps, progress: bool) -> None:
-    """Encode the videos, two at a time (PyAV and NumPy release the GIL while they work)."""
+    """Encode the videos, one per core at a time (PyAV and NumPy release the GIL as they work)."""
     sprites = video_io.build_sprites(looks, arena)
     bar = _progress_bar(sum(len(r.syllables) for r in recordings), progress)
     lock, cancelled = threading.Lock(), threading.Event()
@@ -277,7 +278,7 @@ def _write_videos(paths, recordings, looks, arena, fps, progress: bool) -> None:
         video_io.write_video(path, recording.true_xy, recording.body_heading, recording.syllables,
                              sprites, arena, fps, on_frames=advance)
 
-    pool = ThreadPoolExecutor(max_workers=min(2, len(paths)))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(paths), os.cpu_count() or 1)))
     try:
         for future in [pool.submit(encode, p, r) for p, r in zip(paths, recordings)]:
             future.result()
@@ -315,7 +316,8 @@ def _make_library(rng: np.random.Generator, n_syllables: int) -> _Library:
     usage = np.zeros((n_behaviours, n_syllables))
     for k in range(n_kinds):  # how each behaviour splits a kind's share among its syllables
         members = np.flatnonzero(kind == k)
-        usage[:, members] = _KIND_USAGE[:, k, None] * rng.dirichlet(np.full(len(members), 2.0), n_behaviours)
+        weights = rng.dirichlet(np.full(len(members), _WITHIN_KIND_CONCENTRATION), n_behaviours)
+        usage[:, members] = _KIND_USAGE[:, k, None] * weights
     usage = 0.97 * usage + 0.03 / n_syllables  # every syllable occurs in every behaviour
     grammar = rng.normal(0.0, 0.7, (n_syllables, n_syllables)) + _KIND_AFFINITY[kind[:, None], kind[None, :]]
     specific = rng.normal(0.0, 0.6, (n_behaviours, n_syllables, n_syllables))

@@ -31,6 +31,12 @@ from .kernels import (
 __all__ = ["hmm_filter", "hmm_smoother", "hmm_posterior_sample", "hmm_viterbi"]
 
 
+def _matmul(left, right):
+    """Batched (..., K, K) @ (..., K, K) as multiply-and-sum: fuses into one loop and
+    compiles in a fraction of the time XLA:CPU spends on a batched dot per scan level."""
+    return jnp.sum(left[..., :, :, None] * right[..., None, :, :], axis=-2)
+
+
 def _finite_or_zero(values):
     return jnp.where(jnp.isfinite(values), values, 0.0)
 
@@ -42,7 +48,7 @@ def _combine_filter_elements(earlier, later):
     shift = _finite_or_zero(jnp.max(later_log_b, axis=-1, keepdims=True))
     later_b = jnp.exp(later_log_b - shift)
     weighted = earlier_probs * later_b[..., None, :]
-    unnormalised = weighted @ later_probs
+    unnormalised = _matmul(weighted, later_probs)
     row_sums = jnp.sum(weighted, axis=-1)
     probs = unnormalised / jnp.where(row_sums > 0, row_sums, 1.0)[..., None]
     return probs, earlier_log_b + jnp.log(row_sums) + shift
@@ -103,7 +109,7 @@ def hmm_smoother(
     backward_conditionals = safe_normalise(filtered_probs[:-1, None, :] * trans.T[None, :, :])
     last = jnp.broadcast_to(filtered_probs[-1], trans.shape)
     elements = jnp.concatenate([backward_conditionals, last[None]], axis=0)
-    composed = jax.lax.associative_scan(lambda later, earlier: later @ earlier, elements, reverse=True)
+    composed = jax.lax.associative_scan(_matmul, elements, reverse=True)
     return SmootherResult(marginal_loglik, filtered_probs, composed[:, 0, :])
 
 

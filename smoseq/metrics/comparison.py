@@ -67,7 +67,7 @@ def compare_states(states1, states2, n_states: int | tuple[int, int] | None = No
     accuracy = counts[matched2, matched1].sum() / labels1.size
     totals = counts.sum(1, keepdims=True)
     confusion = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    return StateComparison(confusion, permutation, float(accuracy))
+    return StateComparison(confusion, permutation, np.float64(accuracy))
 
 
 def _pairs_count(counts: np.ndarray) -> float:
