@@ -5,7 +5,9 @@ problem, and a non-zero exit code; nothing below this module prints or exits.
 """
 
 import argparse
+import os
 import sys
+import warnings
 import textwrap
 from pathlib import Path
 
@@ -163,7 +165,18 @@ def _version() -> str:
     return f"smoseq {__version__}"
 
 
+def _one_line_warnings(command: str) -> None:
+    """Show warnings as `smoseq CMD: warning: ...` lines instead of source excerpts."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"smoseq {command}: warning: {text}", file=sys.stderr if file is None else file)
+
+    warnings.showwarning = show
+
+
 def main(argv=None) -> int:
+    """Run the `smoseq` command; returns the exit code (set SMOSEQ_DEBUG=1 to see tracebacks)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
@@ -172,10 +185,17 @@ def main(argv=None) -> int:
     from ._errors import InputError, ModelFileError
     from .fitting import FitError
 
-    try:
+    if os.environ.get("SMOSEQ_DEBUG"):
         args.handler(args)
-    except (CommandError, InputError, ModelFileError, FitError, FileExistsError) as error:
-        print(f"smoseq {args.command}: error: {error}", file=sys.stderr)
+        return 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", UserWarning)
+            _one_line_warnings(args.command)
+            args.handler(args)
+    except (CommandError, InputError, ModelFileError, FitError, FileExistsError, ValueError, RuntimeError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"smoseq {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except PermissionError as error:
         print(f"smoseq {args.command}: error: {error.filename}: permission denied", file=sys.stderr)

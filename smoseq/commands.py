@@ -176,6 +176,8 @@ def _check_fit_arguments(args) -> None:
         raise InputError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     if args.fps <= 0:
         raise InputError(f"--fps must be > 0, got {args.fps}")
+    if getattr(args, "learning_rate", None) is not None and not args.learning_rate > 0:
+        raise InputError(f"--learning-rate must be > 0, got {args.learning_rate}")
 
 
 def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
@@ -281,15 +283,23 @@ def plot(args) -> None:
 # ----------------------------------------------------------------------------- movies
 
 
+def check_movie_inputs(states: dict, recordings) -> None:
+    """Every recording has a decodable video and a centroid track, before anything is written."""
+    from .viz import index_video
+
+    for name in states:
+        source = recordings.sources.get(name, name)
+        if name not in recordings.videos:
+            raise InputError(f"{source}: no video found beside it (looked for {name}.mp4, .avi, .mov, .mkv)")
+        if name not in recordings.centroids:
+            raise InputError(f"{source}: no centroid columns (x, y or 'centroid x', 'centroid y')")
+        index_video(recordings.videos[name])
+
+
 def run_movies(states: dict, recordings, out: Path, args):
     from .viz import generate_grid_movies
 
-    missing = [name for name in states if name not in recordings.videos]
-    if missing:
-        raise InputError(f"no video found for recording {missing[0]!r} (looked for {missing[0]}.mp4 beside its CSV)")
-    missing = [name for name in states if name not in recordings.centroids]
-    if missing:
-        raise InputError(f"{recordings.sources.get(missing[0], missing[0])}: no centroid columns (x, y)")
+    check_movie_inputs(states, recordings)
     return generate_grid_movies(
         {name: states[name] for name in states},
         {name: str(recordings.videos[name]) for name in states},
@@ -313,6 +323,7 @@ def movies(args) -> None:
     unknown = [name for name in result.states if name not in recordings.syllables]
     if unknown:
         raise InputError(f"{args.videos}: has no recording {unknown[0]!r} that the fit in {args.fit} was made on")
+    check_movie_inputs(result.states, recordings)
     out = _prepare_output(args.out or Path(args.fit) / "grid_movies", True, ".none")
     instances = run_movies(result.states, recordings, out, args)
     _say(f"wrote {len(instances)} grid movies to {out}")

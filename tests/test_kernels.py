@@ -1,6 +1,7 @@
 """Serial and parallel HMM kernels against brute-force enumeration, each other, and long sequences."""
 
 import itertools
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +14,8 @@ from scipy.special import logsumexp
 from smoseq.inference import kernels, parallel
 
 MODULES = {"serial": kernels, "parallel": parallel}
-SHAPES = [(1, 4), (2, 1), (2, 7), (3, 5), (3, 7)]  # (K, T); K**T paths are enumerated
+# (K, T, with impossible transitions and emissions); K**T paths are enumerated.
+CASES = [(1, 4, False), (2, 1, False), (3, 5, False), (3, 7, True)]
 
 
 @pytest.fixture
@@ -85,28 +87,37 @@ def chi_square_pvalue(sampled_paths, posterior, num_states):
     return scipy.stats.chisquare(observed[keep], expected[keep]).pvalue
 
 
+def run_all(module, key, log_init, trans, log_likelihoods):
+    """Smoother, Viterbi and posterior sample in one jitted call (one compilation, not three)."""
+    return _run_all(module, key, log_init, trans, log_likelihoods)
+
+
+@partial(jax.jit, static_argnums=0)
+def _run_all(module, key, log_init, trans, log_likelihoods):
+    smoothed = module.hmm_smoother(log_init, trans, log_likelihoods)
+    viterbi = module.hmm_viterbi(log_init, trans, log_likelihoods)
+    sample_loglik, states = module.hmm_posterior_sample(key, log_init, trans, log_likelihoods)
+    return smoothed, viterbi, sample_loglik, states
+
+
 # ----------------------------------------------------------------------------------
 # Exactness.
 
 
 @pytest.mark.parametrize("module", MODULES.values(), ids=MODULES.keys())
-@pytest.mark.parametrize("shape", SHAPES, ids=[f"K{k}T{t}" for k, t in SHAPES])
-@pytest.mark.parametrize("with_zeros", [False, True], ids=["dense", "zeros"])
-def test_matches_brute_force(x64, module, shape, with_zeros):
-    num_states, num_timesteps = shape
+@pytest.mark.parametrize("case", CASES, ids=[f"K{k}T{t}{'-zeros' if z else ''}" for k, t, z in CASES])
+def test_matches_brute_force(x64, module, case):
+    num_states, num_timesteps, with_zeros = case
     rng = np.random.default_rng(num_states * 100 + num_timesteps)
     log_init, trans, log_likelihoods = random_hmm(rng, num_states, num_timesteps, with_zeros=with_zeros)
     exact = brute_force_posterior(log_init, trans, log_likelihoods)
 
-    smoothed = module.hmm_smoother(log_init, trans, log_likelihoods)
-    filtered = module.hmm_filter(log_init, trans, log_likelihoods)
-    for result in (smoothed, filtered):
-        np.testing.assert_allclose(result.marginal_loglik, exact["marginal_loglik"], rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(result.filtered_probs, exact["filtered_probs"], atol=1e-6)
+    smoothed, viterbi, sample_loglik, states = run_all(module, jr.PRNGKey(0), log_init, trans, log_likelihoods)
+    np.testing.assert_allclose(smoothed.marginal_loglik, exact["marginal_loglik"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(smoothed.filtered_probs, exact["filtered_probs"], atol=1e-6)
     np.testing.assert_allclose(smoothed.smoothed_probs, exact["smoothed_probs"], atol=1e-6)
-    np.testing.assert_array_equal(module.hmm_viterbi(log_init, trans, log_likelihoods), exact["viterbi"])
-    marginal_loglik, states = module.hmm_posterior_sample(jr.PRNGKey(0), log_init, trans, log_likelihoods)
-    np.testing.assert_allclose(marginal_loglik, exact["marginal_loglik"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(viterbi, exact["viterbi"])
+    np.testing.assert_allclose(sample_loglik, exact["marginal_loglik"], rtol=1e-6, atol=1e-6)
     assert states.dtype == jnp.int32 and states.shape == (num_timesteps,)
 
 
@@ -121,16 +132,14 @@ def test_posterior_sampler_chi_square(x64, module, with_zeros):
     assert chi_square_pvalue(np.asarray(paths), exact["posterior"], num_states) > 1e-3
 
 
-def test_impossible_frame_gives_minus_infinity_not_nan():
+@pytest.mark.parametrize("module", MODULES.values(), ids=MODULES.keys())
+def test_impossible_frame_gives_minus_infinity_not_nan(x64, module):
     log_init, trans, log_likelihoods = random_hmm(np.random.default_rng(3), 3, 20)
     log_likelihoods[5] = -np.inf
-    for module in MODULES.values():
-        result = module.hmm_smoother(log_init, trans, log_likelihoods)
-        assert result.marginal_loglik == -np.inf
-        assert not np.isnan(result.filtered_probs).any() and not np.isnan(result.smoothed_probs).any()
-        _, states = module.hmm_posterior_sample(jr.PRNGKey(0), log_init, trans, log_likelihoods)
-        assert ((states >= 0) & (states < 3)).all()
-        assert module.hmm_viterbi(log_init, trans, log_likelihoods).shape == (20,)
+    smoothed, viterbi, sample_loglik, states = run_all(module, jr.PRNGKey(0), log_init, trans, log_likelihoods)
+    assert smoothed.marginal_loglik == -np.inf and sample_loglik == -np.inf
+    assert not np.isnan(smoothed.filtered_probs).any() and not np.isnan(smoothed.smoothed_probs).any()
+    assert ((states >= 0) & (states < 3)).all() and ((viterbi >= 0) & (viterbi < 3)).all()
 
 
 # ----------------------------------------------------------------------------------
@@ -139,24 +148,20 @@ def test_impossible_frame_gives_minus_infinity_not_nan():
 
 def test_serial_matches_parallel_long_random(x64):
     log_init, trans, log_likelihoods = random_hmm(np.random.default_rng(11), 5, 1000, with_zeros=True)
-    serial = kernels.hmm_smoother(log_init, trans, log_likelihoods)
-    par = parallel.hmm_smoother(log_init, trans, log_likelihoods)
+    key = jr.PRNGKey(5)  # same uniforms, same inverse-CDF rule: the same path
+    serial, serial_viterbi, serial_ll, serial_states = run_all(kernels, key, log_init, trans, log_likelihoods)
+    par, par_viterbi, par_ll, par_states = run_all(parallel, key, log_init, trans, log_likelihoods)
     np.testing.assert_allclose(par.marginal_loglik, serial.marginal_loglik, rtol=1e-10)
     np.testing.assert_allclose(par.filtered_probs, serial.filtered_probs, atol=1e-10)
     np.testing.assert_allclose(par.smoothed_probs, serial.smoothed_probs, atol=1e-10)
-    np.testing.assert_array_equal(
-        parallel.hmm_viterbi(log_init, trans, log_likelihoods), kernels.hmm_viterbi(log_init, trans, log_likelihoods)
-    )
-    key = jr.PRNGKey(5)  # same uniforms, same inverse-CDF rule: the same path
-    serial_ll, serial_states = kernels.hmm_posterior_sample(key, log_init, trans, log_likelihoods)
-    par_ll, par_states = parallel.hmm_posterior_sample(key, log_init, trans, log_likelihoods)
+    np.testing.assert_array_equal(par_viterbi, serial_viterbi)
     np.testing.assert_array_equal(par_states, serial_states)
     np.testing.assert_allclose(par_ll, serial_ll, rtol=1e-10)
 
 
 def test_serial_matches_parallel_float32():
     log_init, trans, log_likelihoods = (
-        jnp.asarray(a, jnp.float32) for a in random_hmm(np.random.default_rng(12), 4, 1000)
+        jnp.asarray(a, jnp.float32) for a in random_hmm(np.random.default_rng(12), 4, 300)
     )
     serial = kernels.hmm_smoother(log_init, trans, log_likelihoods)
     par = parallel.hmm_smoother(log_init, trans, log_likelihoods)
@@ -169,35 +174,33 @@ def test_serial_matches_parallel_float32():
 @pytest.mark.parametrize("module", MODULES.values(), ids=MODULES.keys())
 def test_masked_padding_frames_change_nothing(x64, module):
     """Frames with log-likelihood 0 (padding) append predictions and leave the real frames' posterior alone."""
-    log_init, trans, log_likelihoods = random_hmm(np.random.default_rng(13), 3, 50)
-    padded = np.concatenate([log_likelihoods, np.zeros((10, 3))])
-    real = module.hmm_smoother(log_init, trans, log_likelihoods)
-    with_padding = module.hmm_smoother(log_init, trans, padded)
+    log_init, trans, log_likelihoods = random_hmm(np.random.default_rng(13), 3, 15)
+    padded = np.concatenate([log_likelihoods, np.zeros((5, 3))])  # same shape as the impossible-frame test
+    key = jr.PRNGKey(0)
+    real, real_viterbi, real_ll, _ = run_all(module, key, log_init, trans, log_likelihoods)
+    with_padding, padded_viterbi, padded_ll, _ = run_all(module, key, log_init, trans, padded)
     np.testing.assert_allclose(with_padding.marginal_loglik, real.marginal_loglik, rtol=1e-12)
-    np.testing.assert_allclose(with_padding.filtered_probs[:50], real.filtered_probs, atol=1e-12)
-    np.testing.assert_allclose(with_padding.smoothed_probs[:50], real.smoothed_probs, atol=1e-12)
-    predicted = real.filtered_probs[-1] @ np.linalg.matrix_power(trans, 10)
+    np.testing.assert_allclose(padded_ll, real_ll, rtol=1e-12)
+    np.testing.assert_allclose(with_padding.filtered_probs[:15], real.filtered_probs, atol=1e-12)
+    np.testing.assert_allclose(with_padding.smoothed_probs[:15], real.smoothed_probs, atol=1e-12)
+    predicted = real.filtered_probs[-1] @ np.linalg.matrix_power(trans, 5)
     np.testing.assert_allclose(with_padding.filtered_probs[-1], predicted, atol=1e-12)
-    np.testing.assert_array_equal(module.hmm_viterbi(log_init, trans, padded)[:50], module.hmm_viterbi(log_init, trans, log_likelihoods))
+    np.testing.assert_array_equal(padded_viterbi[:15], real_viterbi)
 
 
-def test_unroll_does_not_change_results():
-    log_init, trans, log_likelihoods = random_hmm(np.random.default_rng(14), 4, 101)
+def test_unroll_does_not_change_results(x64):
+    log_init, trans, log_likelihoods = random_hmm(np.random.default_rng(14), 3, 20)
     key = jr.PRNGKey(2)
-    for unroll in (2, 5):
-        np.testing.assert_allclose(
-            kernels.hmm_smoother(log_init, trans, log_likelihoods, unroll=unroll).smoothed_probs,
-            kernels.hmm_smoother(log_init, trans, log_likelihoods).smoothed_probs,
-            atol=1e-6,
-        )
-        np.testing.assert_array_equal(
-            kernels.hmm_posterior_sample(key, log_init, trans, log_likelihoods, unroll=unroll)[1],
-            kernels.hmm_posterior_sample(key, log_init, trans, log_likelihoods)[1],
-        )
-        np.testing.assert_array_equal(
-            kernels.hmm_viterbi(log_init, trans, log_likelihoods, unroll=unroll),
-            kernels.hmm_viterbi(log_init, trans, log_likelihoods),
-        )
+
+    @jax.jit
+    def unrolled(key, log_init, trans, log_likelihoods):
+        smoothed = kernels.hmm_smoother(log_init, trans, log_likelihoods, unroll=3)
+        viterbi = kernels.hmm_viterbi(log_init, trans, log_likelihoods, unroll=3)
+        return smoothed, viterbi, *kernels.hmm_posterior_sample(key, log_init, trans, log_likelihoods, unroll=3)
+
+    expected = run_all(kernels, key, log_init, trans, log_likelihoods)
+    for got, want in zip(jax.tree.leaves(unrolled(key, log_init, trans, log_likelihoods)), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------------
@@ -228,7 +231,7 @@ def _outputs(result):
 @pytest.mark.parametrize("module", MODULES.values(), ids=MODULES.keys())
 @pytest.mark.parametrize("name", ["hmm_filter", "hmm_smoother", "hmm_posterior_sample", "hmm_viterbi"])
 def test_jit_vmap_over_batch_of_parameters(module, name):
-    batch = [random_hmm(np.random.default_rng(seed), 3, 30) for seed in range(4)]
+    batch = [random_hmm(np.random.default_rng(seed), 3, 8) for seed in range(4)]
     log_init = jnp.asarray(np.stack([b[0] for b in batch]), jnp.float32)
     trans = jnp.asarray(np.stack([b[1] for b in batch]), jnp.float32)
     log_likelihoods = jnp.asarray(batch[0][2], jnp.float32)

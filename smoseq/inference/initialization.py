@@ -9,7 +9,6 @@ and keeps the start whose short Gibbs run reaches the highest log probability.
 """
 
 import numpy as np
-from scipy.cluster.vq import kmeans2
 
 
 def window_usage(syllables: np.ndarray, mask: np.ndarray, n_syllables: int, window: int):
@@ -45,17 +44,44 @@ def kmeans_window_states(
     frequencies = usage / np.maximum(usage.sum(-1, keepdims=True), 1.0)
     features = np.sqrt(frequencies[valid])
     rng = np.random.default_rng(seed)
-    n_clusters = min(n_states, len(features))
     best_labels, best_inertia = None, np.inf
     for _ in range(4):
-        centroids, labels = kmeans2(features, n_clusters, minit="++", seed=rng, iter=30)
-        inertia = ((features - centroids[labels]) ** 2).sum()
+        labels, inertia = kmeans(features, n_states, rng)
         if inertia < best_inertia:
             best_labels, best_inertia = labels, inertia
     window_states = np.zeros(valid.shape, dtype=np.int32)
     window_states[valid] = best_labels
     states = np.repeat(window_states, window, axis=1)[:, : syllables.shape[1]]
     return states.astype(np.int32)
+
+
+def kmeans_plus_plus(features: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding; when every point already has a centre at distance 0, centres repeat points at random."""
+    centres = [features[rng.integers(len(features))]]
+    distances = ((features - centres[0]) ** 2).sum(1)
+    for _ in range(1, n_clusters):
+        total = distances.sum()
+        index = rng.choice(len(features), p=distances / total) if total > 0 else rng.integers(len(features))
+        centres.append(features[index])
+        distances = np.minimum(distances, ((features - features[index]) ** 2).sum(1))
+    return np.stack(centres)
+
+
+def kmeans(features: np.ndarray, n_clusters: int, rng: np.random.Generator, n_iter: int = 30):
+    """Lloyd's k-means from a k-means++ start: `(labels (M,), inertia)`."""
+    centres = kmeans_plus_plus(features, n_clusters, rng)
+    labels = np.zeros(len(features), dtype=np.int64)
+    for _ in range(n_iter):
+        new_labels = (-2.0 * features @ centres.T + (centres**2).sum(1)).argmin(1)
+        if _ > 0 and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        for k in range(n_clusters):
+            members = features[labels == k]
+            if len(members):
+                centres[k] = members.mean(0)
+    inertia = float(((features - centres[labels]) ** 2).sum())
+    return labels.astype(np.int32), inertia
 
 
 def candidate_windows(n_valid_frames: int, n_syllables: int, n_states: int) -> list[int]:
