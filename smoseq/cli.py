@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 import warnings
+from pathlib import Path
 import textwrap
 from pathlib import Path
 
@@ -175,10 +176,30 @@ def _one_line_warnings(command: str) -> None:
     warnings.showwarning = show
 
 
+def enable_compilation_cache() -> None:
+    """Keep compiled JAX programs on disk so each `smoseq` run after the first starts fast.
+
+    The folder is `$SMOSEQ_CACHE_DIR`, else `~/.cache/smoseq/jax`; set SMOSEQ_CACHE_DIR to
+    an empty string to turn the cache off.
+    """
+    folder = os.environ.get("SMOSEQ_CACHE_DIR", str(Path.home() / ".cache" / "smoseq" / "jax"))
+    if not folder:
+        return
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def main(argv=None) -> int:
     """Run the `smoseq` command; returns the exit code (set SMOSEQ_DEBUG=1 to see tracebacks)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    enable_compilation_cache()
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -224,25 +224,30 @@ def test_long_float32_filter_is_stable():
     np.testing.assert_allclose(single.filtered_probs, double.filtered_probs, atol=1e-3)
 
 
-def _outputs(result):
-    return result if isinstance(result, tuple) else (result,)
-
-
 @pytest.mark.parametrize("module", MODULES.values(), ids=MODULES.keys())
-@pytest.mark.parametrize("name", ["hmm_filter", "hmm_smoother", "hmm_posterior_sample", "hmm_viterbi"])
-def test_jit_vmap_over_batch_of_parameters(module, name):
+def test_jit_vmap_over_batch_of_parameters(module):
+    """Every kernel under one jit, vmapped over a batch of (log_init, trans) (and keys), equals unbatched calls."""
     batch = [random_hmm(np.random.default_rng(seed), 3, 8) for seed in range(4)]
     log_init = jnp.asarray(np.stack([b[0] for b in batch]), jnp.float32)
     trans = jnp.asarray(np.stack([b[1] for b in batch]), jnp.float32)
     log_likelihoods = jnp.asarray(batch[0][2], jnp.float32)
-    function = getattr(module, name)
-    if name == "hmm_posterior_sample":
-        keys = jr.split(jr.PRNGKey(0), 4)
-        batched = jax.jit(jax.vmap(function, in_axes=(0, 0, 0, None)))(keys, log_init, trans, log_likelihoods)
-        one_by_one = [function(keys[i], log_init[i], trans[i], log_likelihoods) for i in range(4)]
-    else:
-        batched = jax.jit(jax.vmap(function, in_axes=(0, 0, None)))(log_init, trans, log_likelihoods)
-        one_by_one = [function(log_init[i], trans[i], log_likelihoods) for i in range(4)]
-    for i, single in enumerate(one_by_one):
-        for batched_leaf, leaf in zip(_outputs(batched), _outputs(single), strict=True):
-            np.testing.assert_allclose(batched_leaf[i], leaf, rtol=1e-5, atol=1e-5)
+    keys = jr.split(jr.PRNGKey(0), 4)
+
+    @jax.jit
+    def batched(keys, log_init, trans):
+        over_parameters = partial(jax.vmap, in_axes=(0, 0, None))
+        return (
+            over_parameters(module.hmm_filter)(log_init, trans, log_likelihoods),
+            over_parameters(module.hmm_smoother)(log_init, trans, log_likelihoods),
+            over_parameters(module.hmm_viterbi)(log_init, trans, log_likelihoods),
+            jax.vmap(module.hmm_posterior_sample, in_axes=(0, 0, 0, None))(keys, log_init, trans, log_likelihoods),
+        )
+
+    filtered, smoothed, viterbi, (sample_logliks, states) = batched(keys, log_init, trans)
+    for i in range(4):
+        expected = run_all(module, keys[i], log_init[i], trans[i], log_likelihoods)
+        got = (smoothed, viterbi, sample_logliks, states)
+        for leaf, want in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_allclose(leaf[i], want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(filtered.filtered_probs[i], expected[0].filtered_probs, atol=1e-6)
+        np.testing.assert_allclose(filtered.marginal_loglik[i], expected[0].marginal_loglik, rtol=1e-5)

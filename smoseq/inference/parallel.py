@@ -7,9 +7,8 @@ kernels do O(T K^3) work (matrix products) instead of O(T K^2).
 
 Scan elements are kept normalised so long sequences are stable in float32:
 
-- filter: `(A, log_b)` with `M[i, j] = diag(b) A`, `M` the unnormalised product of
-  `trans[i, j] * lik_t[j]` over a block, `A` row-stochastic, `log_b[i]` the block's
-  log-likelihood given the state before it;
+- filter: `(M, log_scale)`, the product of `trans[i, j] * lik_t[j]` over a block
+  divided by its largest entry, and the log of everything divided out;
 - smoother: row-stochastic `p(z_t | z_{t+1}, obs_0..t)` composed from the end;
 - sampling and Viterbi: maps from the next state to the current one (K integers),
   composed from the end; with the same uniforms the sampler returns the serial path.
@@ -41,28 +40,27 @@ def _finite_or_zero(values):
     return jnp.where(jnp.isfinite(values), values, 0.0)
 
 
+def _scale_to_unit_max(matrices, log_scales):
+    """Divide each (K, K) matrix by its largest entry and add that entry's log to `log_scales`."""
+    top = jnp.max(matrices, axis=(-2, -1), keepdims=True)
+    top = jnp.where(top > 0, top, 1.0)
+    return matrices / top, log_scales + jnp.log(top[..., 0, 0])
+
+
 def _combine_filter_elements(earlier, later):
-    """Product of two normalised blocks `(A, log_b)`; works on any leading batch shape."""
-    earlier_probs, earlier_log_b = earlier
-    later_probs, later_log_b = later
-    shift = _finite_or_zero(jnp.max(later_log_b, axis=-1, keepdims=True))
-    later_b = jnp.exp(later_log_b - shift)
-    weighted = earlier_probs * later_b[..., None, :]
-    unnormalised = _matmul(weighted, later_probs)
-    row_sums = jnp.sum(weighted, axis=-1)
-    probs = unnormalised / jnp.where(row_sums > 0, row_sums, 1.0)[..., None]
-    return probs, earlier_log_b + jnp.log(row_sums) + shift
+    """Product of two blocks `(M, log_scale)`; works on any leading batch shape."""
+    earlier_matrix, earlier_log_scale = earlier
+    later_matrix, later_log_scale = later
+    return _scale_to_unit_max(_matmul(earlier_matrix, later_matrix), earlier_log_scale + later_log_scale)
 
 
 def _filter_elements(log_init, trans, log_likelihoods):
-    likelihoods, log_scales = scaled_likelihoods(log_likelihoods)
+    """Per-frame `M[t, i, j] = trans[i, j] * lik[t, j]` (frame 0: `init[j] * lik[0, j]` in every row)."""
+    likelihoods, frame_log_scales = scaled_likelihoods(log_likelihoods)
     num_states = trans.shape[0]
     first = jnp.broadcast_to(jnp.exp(log_init) * likelihoods[0], (num_states, num_states))
     rest = trans[None, :, :] * likelihoods[1:, None, :]
-    joint = jnp.concatenate([first[None], rest], axis=0)  # (T, K, K)
-    row_sums = jnp.sum(joint, axis=-1)
-    probs = joint / jnp.where(row_sums > 0, row_sums, 1.0)[..., None]
-    return probs, jnp.log(row_sums) + log_scales[:, None]
+    return _scale_to_unit_max(jnp.concatenate([first[None], rest], axis=0), frame_log_scales)
 
 
 @jax.jit
@@ -82,9 +80,11 @@ def hmm_filter(
         `FilterResult(marginal_loglik (), filtered_probs (T, K))`.
     """
     elements = _filter_elements(log_init, trans, log_likelihoods)
-    probs, log_b = jax.lax.associative_scan(_combine_filter_elements, elements)
-    # Every prefix starts at frame 0, whose rows are identical: read row 0.
-    return FilterResult(log_b[-1, 0], probs[:, 0, :])
+    matrices, log_scales = jax.lax.associative_scan(_combine_filter_elements, elements)
+    # Every prefix starts at frame 0, whose rows are identical: row 0 is the joint p(z_t, obs_0..t).
+    joint = matrices[:, 0, :]
+    marginal_loglik = jnp.log(jnp.sum(joint[-1])) + log_scales[-1]
+    return FilterResult(marginal_loglik, safe_normalise(joint))
 
 
 @jax.jit
@@ -114,8 +114,14 @@ def hmm_smoother(
 
 
 def _compose_backward_maps(later, earlier):
-    """`earlier[later[j]]`: state at the start of `earlier` given the state after `later`."""
-    return jnp.take_along_axis(earlier, later, axis=-1)
+    """`earlier[later[j]]`: state at the start of `earlier` given the state after `later`.
+
+    Written as a one-hot select-and-sum rather than `take_along_axis`: the same integers,
+    and a gather-free program that XLA compiles several times faster.
+    """
+    num_states = later.shape[-1]
+    hits = later[..., :, None] == jnp.arange(num_states, dtype=later.dtype)
+    return jnp.sum(jnp.where(hits, earlier[..., None, :], 0), axis=-1, dtype=later.dtype)
 
 
 def _backtrack_maps(last_states: Int[Array, " K"], maps: Int[Array, "T-1 K"]) -> Int[Array, " T"]:

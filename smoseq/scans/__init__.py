@@ -1,0 +1,1 @@
+"""Parameter scans: batched fitting, scan folders, executors, model selection (see `smoseq.scan`)."""

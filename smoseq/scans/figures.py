@@ -1,0 +1,72 @@
+"""Figures of scan selection: agreement across seeds and the evidence behind a κ suggestion."""
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..viz._inputs import new_figure
+
+
+def plot_seed_agreement(agreement, title: str = "") -> Figure:
+    """Two seed × seed matrices: Hungarian-matched accuracy and adjusted Rand index (from `seed_agreement`)."""
+    seeds = sorted(set(agreement["seed_a"]) | set(agreement["seed_b"]))
+    index = {seed: i for i, seed in enumerate(seeds)}
+    figure, axes = new_figure(7, 3.2, ncols=2)
+    for ax, column, label in zip(axes[0], ("accuracy", "adjusted_rand"), ("matched accuracy", "adjusted Rand index")):
+        matrix = np.eye(len(seeds))
+        for row in agreement.itertuples():
+            matrix[index[row.seed_a], index[row.seed_b]] = matrix[index[row.seed_b], index[row.seed_a]] = getattr(row, column)
+        image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="w" if value < 0.6 else "k")
+        ax.set_xticks(range(len(seeds)), [str(s) for s in seeds])
+        ax.set_yticks(range(len(seeds)), [str(s) for s in seeds])
+        ax.set_xlabel("seed")
+        ax.set_ylabel("seed")
+        ax.set_title(label, fontsize=9)
+        figure.colorbar(image, ax=ax, shrink=0.8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def plot_agreement_by_kappa(table) -> Figure:
+    """Mean pairwise accuracy and adjusted Rand across seeds against κ (one line per n_states)."""
+    figure, axes = new_figure(4.5, 3)
+    ax = axes[0, 0]
+    for n_states, group in table.groupby("n_states", sort=True):
+        suffix = f" (K={n_states})" if table["n_states"].nunique() > 1 else ""
+        ax.plot(group["kappa"], group["accuracy"], marker="o", ms=3, label="matched accuracy" + suffix)
+        ax.plot(group["kappa"], group["adjusted_rand"], marker="s", ms=3, ls="--", label="adjusted Rand" + suffix)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("κ (stickiness)")
+    ax.set_ylabel("agreement across seeds (mean of pairs)")
+    ax.legend(fontsize=7)
+    return figure
+
+
+def plot_kappa_suggestion(suggestion, fps: float) -> Figure:
+    """Left: real and Markov MI above the shuffle, the separation lag marked. Right: median duration vs κ."""
+    figure, axes = new_figure(9, 3, ncols=2)
+    left, right = axes[0]
+    mi = suggestion.mi
+    seconds = mi["lag"].to_numpy(float) / fps
+    left.plot(seconds, mi["real_excess"], marker="o", ms=3, label="real − shuffle")
+    left.plot(seconds, mi["markov_excess"], marker="o", ms=3, label="Markov − shuffle")
+    left.set_xscale("log")
+    left.set_xlabel("lag (s)")
+    left.set_ylabel("MI above shuffle (nats)")
+    per_kappa = suggestion.per_kappa
+    right.plot(per_kappa["kappa"], per_kappa["median_duration_s"], marker="o", ms=3, color="k")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("κ (stickiness)")
+    right.set_ylabel("median state duration (s)")
+    if suggestion.timescale_s is not None:
+        for ax in (left,):
+            ax.axvline(suggestion.timescale_s, color="tab:red", ls="--", lw=1, label=f"separation {suggestion.timescale_s:.3g} s")
+        right.axhline(suggestion.timescale_s, color="tab:red", ls="--", lw=1)
+        right.axvline(suggestion.kappa, color="tab:red", lw=1, label=f"suggested κ {suggestion.kappa:.4g}")
+        right.legend(fontsize=7)
+    left.legend(fontsize=7)
+    return figure

@@ -1,0 +1,182 @@
+"""The scan folder: what it holds, how models are named, and the plan of batches.
+
+    SCAN/recordings.npz          names + syllables of every recording (written once, no pickle)
+    SCAN/scan.json               settings shared by every model, and the batches (see below)
+    SCAN/models/<name>/          one fit folder per model (DESIGN §5) + summary.json (its row)
+    SCAN/summary.csv             every model's row, rebuilt after each run and by `smoseq select`
+
+A model is named `K{K}_kappa{κ}_seed{s}` (κ to 4 significant digits, e.g. `K10_kappa2.637e5_seed3`).
+A batch (models fitted by one vmapped program) is fixed the first time it is planned and
+stored in scan.json, so a re-run fits an interrupted batch with exactly the same members
+and gets bit-identical results; models added to the grid later form new batches.
+"""
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import InputError, ModelFileError
+from .._files import atomic_savez, atomic_write_json
+from ..io import read_json
+
+RECORDINGS_FILE = "recordings.npz"
+SCAN_FILE = "scan.json"
+SUMMARY_FILE = "summary.csv"
+MODELS_DIR = "models"
+ROW_FILE = "summary.json"
+FORMAT_NAME = "smoseq-scan"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """What every model of a scan shares; a re-run must use the same settings."""
+
+    n_iters: int = 100
+    heldout_folds: int = 0
+    fps: float = 120.0
+    emissions: str = "low_rank"
+    beta: float = 1.0
+    sigma_base: float = 1.0
+    sigma_bias: float = 1.0
+    emission_beta: float = 1.0
+    seg_length: int | None = None
+    seg_overlap: int = 30
+    method: str = "auto"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the grid; `fold` is the held-out fold (None: fitted on every recording)."""
+
+    n_states: int
+    kappa: float
+    seed: int
+    fold: int | None = None
+
+    @property
+    def name(self) -> str:
+        return model_name(self.n_states, self.kappa, self.seed)
+
+
+def kappa_text(kappa: float) -> str:
+    """κ to 4 significant digits without `+` or leading exponent zeros: 1000, 2.637e5, 1e7."""
+    text = f"{kappa:.4g}"
+    mantissa, _, exponent = text.partition("e")
+    return mantissa if not exponent else f"{mantissa}e{int(exponent)}"
+
+
+def model_name(n_states: int, kappa: float, seed: int) -> str:
+    return f"K{n_states}_kappa{kappa_text(kappa)}_seed{seed}"
+
+
+def fold_of(seed: int, heldout_folds: int) -> int | None:
+    """Held-out scheme: the model with seed s leaves out fold `s mod F` (None without folds)."""
+    return seed % heldout_folds if heldout_folds else None
+
+
+def fold_recordings(names, heldout_folds: int, fold: int | None) -> tuple[list[str], list[str]]:
+    """`(training, held_out)` names: fold f holds the recordings at sorted positions i with i mod F == f."""
+    names = sorted(names)
+    if fold is None:
+        return names, []
+    held_out = [name for i, name in enumerate(names) if i % heldout_folds == fold]
+    return [name for name in names if name not in held_out], held_out
+
+
+def model_folder(scan_dir, name: str) -> Path:
+    return Path(scan_dir) / MODELS_DIR / name
+
+
+def data_fingerprint(recordings: dict) -> str:
+    """sha256 (16 hex digits) of recording names and syllables."""
+    digest = hashlib.sha256()
+    for name in sorted(recordings):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(recordings[name], dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def write_recordings(scan_dir, recordings: dict) -> None:
+    names = sorted(recordings)
+    atomic_savez(
+        Path(scan_dir) / RECORDINGS_FILE,
+        names=np.array(names, dtype=str),
+        **{f"syllables_{i}": np.asarray(recordings[name], dtype=np.int32) for i, name in enumerate(names)},
+    )
+
+
+def read_recordings(scan_dir) -> dict:
+    """The recordings a scan was started with (loaded without pickle)."""
+    from ..fitio import _read_npz
+
+    arrays = _read_npz(Path(scan_dir) / RECORDINGS_FILE)
+    if "names" not in arrays or arrays["names"].dtype.kind != "U":
+        raise ModelFileError(f"{Path(scan_dir) / RECORDINGS_FILE}: no recording names")
+    return {name: arrays[f"syllables_{i}"] for i, name in enumerate(arrays["names"].tolist())}
+
+
+def read_scan_file(scan_dir) -> dict | None:
+    path = Path(scan_dir) / SCAN_FILE
+    if not path.exists():
+        return None
+    description = read_json(path)
+    if description.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path}: not a smoseq scan file")
+    return description
+
+
+def settings_from(description: dict) -> ScanSettings:
+    return ScanSettings(**description["settings"])
+
+
+def start_scan_folder(scan_dir, recordings: dict, settings: ScanSettings) -> dict:
+    """Create or re-open a scan folder; refuse one started on other data or with other settings."""
+    scan_dir = Path(scan_dir)
+    if scan_dir.exists() and not scan_dir.is_dir():
+        raise InputError(f"{scan_dir}: exists and is not a folder")
+    fingerprint = data_fingerprint(recordings)
+    description = read_scan_file(scan_dir)
+    if description is None:
+        if scan_dir.exists() and any(p.name != RECORDINGS_FILE and not p.name.startswith(".") for p in scan_dir.iterdir()):
+            raise InputError(f"{scan_dir}: not empty and not a scan folder; choose another --out")
+        scan_dir.mkdir(parents=True, exist_ok=True)
+        write_recordings(scan_dir, recordings)
+        description = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "data_fingerprint": fingerprint,
+                       "settings": asdict(settings), "batches": []}  # fmt: skip
+        atomic_write_json(scan_dir / SCAN_FILE, description)
+        return description
+    if description.get("data_fingerprint") != fingerprint:
+        raise InputError(f"{scan_dir}: holds a scan of different recordings; choose another --out")
+    stored = description["settings"]
+    changed = [f"{key} {stored.get(key)!r} -> {value!r}" for key, value in asdict(settings).items() if stored.get(key) != value]
+    if changed:
+        raise InputError(f"{scan_dir}: was started with other settings ({'; '.join(changed)}); choose another --out")
+    return description
+
+
+def plan_batches(scan_dir, description: dict, specs: list[ModelSpec], batch_size) -> list[dict]:
+    """Every batch holding a model of `specs`, planning new batches for models not yet in one.
+
+    New models are grouped by (K, fold), ordered by κ then seed, and cut into batches of
+    `batch_size(n_states, fold)` models. The updated plan is written to scan.json.
+    """
+    batches = description["batches"]
+    planned = {name for batch in batches for name in batch["models"]}
+    new = [spec for spec in specs if spec.name not in planned]
+    groups: dict = {}
+    for spec in sorted(new, key=lambda s: (s.n_states, -1 if s.fold is None else s.fold, s.kappa, s.seed)):
+        groups.setdefault((spec.n_states, spec.fold), []).append(spec)
+    for (n_states, fold), members in groups.items():
+        size = batch_size(n_states, fold)
+        for first in range(0, len(members), size):
+            chunk = members[first : first + size]
+            batches.append({"n_states": n_states, "fold": fold,
+                            "models": [m.name for m in chunk], "kappas": [m.kappa for m in chunk],
+                            "seeds": [m.seed for m in chunk]})  # fmt: skip
+    if new:
+        atomic_write_json(Path(scan_dir) / SCAN_FILE, description)
+    wanted = {spec.name for spec in specs}
+    return [batch for batch in batches if wanted.intersection(batch["models"])]

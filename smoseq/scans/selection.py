@@ -1,0 +1,249 @@
+"""Choosing among a scan's models: the summary table, best seed, agreement across seeds, a κ suggestion.
+
+Nothing here changes a fit or picks a κ for the user: `suggest_kappa` returns a
+suggestion together with the evidence it rests on.
+"""
+
+import itertools
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .._errors import InputError, ModelFileError
+from .._files import atomic_write_text
+from ..fitio import is_complete_fit, load_states
+from ..io import read_json
+from ..metrics import compare_states, get_adjusted_rand
+from .layout import MODELS_DIR, ROW_FILE, SUMMARY_FILE, read_recordings, read_scan_file
+
+SUMMARY_COLUMNS = (
+    "kappa", "n_states", "seed", "final_log_prob", "median_duration_frames", "median_duration_s",
+    "n_states_used", "heldout_loglik_per_frame", "seconds", "fit_folder", "fold", "n_iters", "error",
+)  # fmt: skip
+
+
+def load_summary(scan_dir, write: bool = True) -> pd.DataFrame:
+    """Every model's row (complete fits, and failed ones with their `error`), sorted; rewrites summary.csv.
+
+    Columns: `SUMMARY_COLUMNS`. `fold` is -1 for models fitted on every recording and
+    `heldout_loglik_per_frame` NaN when held-out scoring was not requested.
+    """
+    scan_dir = Path(scan_dir)
+    if read_scan_file(scan_dir) is None:
+        raise InputError(f"{scan_dir}: not a scan folder (no scan.json)")
+    rows = []
+    for folder in sorted((scan_dir / MODELS_DIR).glob("*/")):
+        row_path = folder / ROW_FILE
+        if row_path.is_file() and (is_complete_fit(folder) or _failed(row_path)):
+            rows.append(read_json(row_path))
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    summary = summary.sort_values(["n_states", "kappa", "seed"], kind="stable").reset_index(drop=True)
+    if write:
+        atomic_write_text(scan_dir / SUMMARY_FILE, summary.to_csv(index=False))
+    return summary
+
+
+def _failed(row_path: Path) -> bool:
+    try:
+        return bool(read_json(row_path).get("error"))
+    except ModelFileError:
+        return False
+
+
+def _rows_at(summary: pd.DataFrame, kappa: float, n_states: int | None) -> pd.DataFrame:
+    rows = summary[np.isclose(summary["kappa"].to_numpy(float), float(kappa), rtol=1e-6, atol=0)]
+    if n_states is not None:
+        rows = rows[rows["n_states"] == n_states]
+    if len(rows) == 0:
+        available = ", ".join(f"{k:.4g}" for k in sorted(summary["kappa"].unique()))
+        raise InputError(f"no models with kappa {kappa:.6g}" + (f" and {n_states} states" if n_states else "") + f"; kappas: {available}")
+    if rows["n_states"].nunique() > 1:
+        raise InputError(f"models with kappa {kappa:.6g} have several n_states {sorted(rows['n_states'].unique())}; pass n_states")
+    ok = rows[rows["error"].fillna("") == ""] if "error" in rows else rows
+    if len(ok) == 0:
+        raise InputError(f"every model with kappa {kappa:.6g} failed: {rows['error'].iloc[0]}")
+    return ok
+
+
+def best_seed(summary: pd.DataFrame, kappa: float, n_states: int | None = None, by: str | None = None) -> pd.Series:
+    """The row of the best seed at κ: highest final log probability.
+
+    When the seeds were fitted on different recordings (held-out folds) their log
+    probabilities are not comparable, so `by` defaults to `heldout_loglik_per_frame`
+    there. The returned row carries `ranked_by`.
+    """
+    rows = _rows_at(summary, kappa, n_states)
+    if by is None:
+        several_folds = "fold" in rows and rows["fold"].nunique() > 1
+        by = "heldout_loglik_per_frame" if several_folds else "final_log_prob"
+    if by not in rows or rows[by].isna().all():
+        raise InputError(f"the summary has no {by!r} values for kappa {kappa:.6g}")
+    best = rows.loc[rows[by].idxmax()].copy()
+    best["ranked_by"] = by
+    return best
+
+
+def seed_agreement(scan_dir, kappa: float, n_states: int | None = None, downsample: int = 10) -> pd.DataFrame:
+    """Pairwise agreement of the seeds at κ: Hungarian-matched accuracy and adjusted Rand index.
+
+    States are the fitted states of each model when all seeds saw the same recordings,
+    else (held-out folds) each model's Viterbi states of every recording (`attrs["basis"]`).
+
+    Returns:
+        One row per pair: `seed_a`, `seed_b`, `accuracy`, `adjusted_rand`.
+    """
+    scan_dir = Path(scan_dir)
+    rows = _rows_at(load_summary(scan_dir, write=False), kappa, n_states)
+    if len(rows) < 2:
+        raise InputError(f"kappa {kappa:.6g} has only {len(rows)} fitted seed; agreement needs two")
+    same_data = "fold" not in rows or rows["fold"].nunique() == 1
+    states = {int(r.seed): _states_of(scan_dir / r.fit_folder, scan_dir, same_data) for r in rows.itertuples()}
+    k = int(rows["n_states"].iloc[0])
+    pairs = []
+    for a, b in itertools.combinations(sorted(states), 2):
+        accuracy = compare_states(states[a], states[b], k).accuracy
+        pairs.append({"seed_a": a, "seed_b": b, "accuracy": accuracy,
+                      "adjusted_rand": get_adjusted_rand(states[a], states[b], downsample)})  # fmt: skip
+    table = pd.DataFrame(pairs, columns=["seed_a", "seed_b", "accuracy", "adjusted_rand"])
+    table.attrs["basis"] = "fitted states" if same_data else "Viterbi states of every recording"
+    return table
+
+
+def _states_of(folder: Path, scan_dir: Path, fitted: bool) -> dict:
+    if not is_complete_fit(folder):
+        raise ModelFileError(f"{folder}: not a complete fit")
+    if fitted:
+        return load_states(folder)
+    from ..fitio import load_fit
+    from ..fitting import predict_states
+
+    return predict_states(load_fit(folder).model, read_recordings(scan_dir))
+
+
+class MITimescale(NamedTuple):
+    """Where real and Markov lagged MI separate (see `mi_separation_lag`).
+
+    lag: the separation lag in frames (None when the curves never separate).
+    evidence: per lag — `lag`, `real_excess`, `markov_excess` (nats above the shuffle),
+        `ratio` (real / Markov excess), `separated`.
+    """
+
+    lag: float | None
+    evidence: pd.DataFrame
+
+
+def mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor: float = 2.0) -> MITimescale:
+    """The shortest lag at which the real MI's excess over the shuffle is ≥ `factor` × the Markov excess.
+
+    Excesses are means over sequences (rows) minus the shuffle: `R(l) = real − shuffle`,
+    `M(l) = markov − shuffle`. The separation lag is the smallest l with `R(l) > 0` and
+    `R(l) ≥ factor · max(M(l), 0)`: beyond it, more than half (for factor 2) of the
+    long-range dependence in the real syllables is not explained by a first-order Markov
+    chain, i.e. something slower — the hidden states — carries it.
+    """
+    lags = np.asarray(lags, dtype=float)
+    curves = [np.asarray(c, dtype=float) for c in (real_mi, markov_mi, shuffle_mi)]
+    curves = [c.mean(0) if c.ndim == 2 else c for c in curves]
+    if any(c.shape != lags.shape for c in curves) or lags.ndim != 1 or lags.size == 0:
+        raise InputError(f"lags and MI curves must have matching lengths, got {lags.shape} and {[c.shape for c in curves]}")
+    if not factor > 1:
+        raise InputError(f"factor must be > 1, got {factor}")
+    real_excess, markov_excess = curves[0] - curves[2], curves[1] - curves[2]
+    separated = (real_excess > 0) & (real_excess >= factor * np.maximum(markov_excess, 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(markov_excess > 0, real_excess / markov_excess, np.inf)
+    order = np.argsort(lags)
+    evidence = pd.DataFrame({"lag": lags[order], "real_excess": real_excess[order], "markov_excess": markov_excess[order],
+                             "ratio": ratio[order], "separated": separated[order]})  # fmt: skip
+    hits = evidence.loc[evidence["separated"], "lag"]
+    return MITimescale(float(hits.iloc[0]) if len(hits) else None, evidence)
+
+
+class KappaSuggestion(NamedTuple):
+    """A suggested κ and the evidence for it; never applied by smoseq itself.
+
+    kappa: the suggestion (None when the MI curves never separate within the lags measured).
+    timescale_frames, timescale_s: the MI separation lag.
+    median_duration_s: the median state duration (median over seeds) at the suggested κ.
+    per_kappa: for every κ, `median_duration_frames`, `median_duration_s` (medians over
+        seeds) and `log_distance` = |log(duration / timescale)|.
+    mi: the `MITimescale` evidence table.
+    message: a one-paragraph explanation to show the user.
+    """
+
+    kappa: float | None
+    timescale_frames: float | None
+    timescale_s: float | None
+    median_duration_s: float | None
+    per_kappa: pd.DataFrame
+    mi: pd.DataFrame
+    message: str
+
+
+def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_states: int | None = None,
+                  factor: float = 2.0) -> KappaSuggestion:  # fmt: skip
+    """The κ whose median state duration is closest, on a log scale, to the MI separation timescale.
+
+    The timescale is `mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor)`
+    (lags in frames). For every κ the median over seeds of `median_duration_frames` is
+    compared with it; the κ minimising |log(duration / timescale)| is suggested.
+
+    Args:
+        summary: a scan summary (`load_summary`).
+        lags: lags in frames; real_mi, markov_mi, shuffle_mi: (n_lags,) or (n_sequences, n_lags)
+            as written by `smoseq mi` (mi.npz).
+        fps: frames per second, to report seconds.
+        n_states: restrict to models with this K (required when the scan has several).
+        factor: see `mi_separation_lag`.
+    """
+    if not fps > 0:
+        raise InputError(f"fps must be > 0, got {fps}")
+    rows = summary[summary["error"].fillna("") == ""] if "error" in summary else summary
+    if n_states is not None:
+        rows = rows[rows["n_states"] == n_states]
+    if rows["n_states"].nunique() > 1:
+        raise InputError(f"the scan has several n_states {sorted(rows['n_states'].unique())}; pass n_states")
+    if len(rows) == 0:
+        raise InputError("no fitted models" + (f" with {n_states} states" if n_states else "") + " in the summary")
+    timescale = mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor)
+    per_kappa = rows.groupby("kappa", sort=True)[["median_duration_frames", "median_duration_s"]].median().reset_index()
+    if timescale.lag is None:
+        longest = float(np.max(lags)) / fps
+        message = (f"real and Markov MI never separate (real excess ≥ {factor:g}× Markov excess) at the lags measured "
+                   f"(up to {longest:.3g} s): no κ suggested; measure longer lags or choose κ from the scan figure")  # fmt: skip
+        per_kappa["log_distance"] = math.nan
+        return KappaSuggestion(None, None, None, None, per_kappa, timescale.evidence, message)
+    with np.errstate(divide="ignore"):
+        distance = np.abs(np.log(per_kappa["median_duration_frames"].to_numpy(float) / timescale.lag))
+    per_kappa["log_distance"] = distance
+    if not np.isfinite(distance).any():
+        raise InputError("no model has a positive median state duration")
+    best = per_kappa.iloc[int(np.nanargmin(np.where(np.isfinite(distance), distance, np.nan)))]
+    seconds = timescale.lag / fps
+    message = (
+        f"suggested kappa {best['kappa']:.4g}: its median state duration {best['median_duration_s']:.3g} s is the "
+        f"closest to {seconds:.3g} s, the shortest lag at which the real syllables' MI above the shuffle is at least "
+        f"{factor:g}x the Markov surrogates' (a suggestion only: check the scan figure and seed agreement)"
+    )
+    return KappaSuggestion(float(best["kappa"]), timescale.lag, seconds, float(best["median_duration_s"]),
+                           per_kappa, timescale.evidence, message)  # fmt: skip
+
+
+def agreement_by_kappa(scan_dir, summary: pd.DataFrame | None = None, downsample: int = 10) -> pd.DataFrame:
+    """Mean pairwise agreement across seeds for every (n_states, κ) with at least two fitted seeds.
+
+    Columns: `n_states`, `kappa`, `n_seeds`, `accuracy`, `adjusted_rand` (means over pairs).
+    """
+    summary = load_summary(scan_dir, write=False) if summary is None else summary
+    fitted = summary[summary["error"].fillna("") == ""]
+    rows = []
+    for (n_states, kappa), group in fitted.groupby(["n_states", "kappa"], sort=True):
+        if len(group) < 2:
+            continue
+        pairs = seed_agreement(scan_dir, kappa, n_states, downsample)
+        rows.append({"n_states": n_states, "kappa": kappa, "n_seeds": len(group),
+                     "accuracy": pairs["accuracy"].mean(), "adjusted_rand": pairs["adjusted_rand"].mean()})  # fmt: skip
+    return pd.DataFrame(rows, columns=["n_states", "kappa", "n_seeds", "accuracy", "adjusted_rand"])
