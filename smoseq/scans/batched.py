@@ -171,7 +171,7 @@ def chunk_size(n_models, prepared: Prepared, n_states, n_iters, method, max_batc
     budget = available_memory_bytes() / 2 if memory_budget is None else float(memory_budget)
     n_sequences, n_timesteps = prepared.data.syllables.shape
     per_model = model_footprint_bytes(n_sequences, n_timesteps, n_states, prepared.n_syllables, n_iters, method)
-    fitting = max(int(budget // per_model), 1)
+    fitting = max(int(min(budget / per_model, n_models)), 1)
     return max(min(n_models, fitting, max_batch or n_models), 1)
 
 
