@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--min-lag", type=float, default=1.0, help="shortest lag in seconds")
     mi.add_argument("--max-lag", type=float, default=300.0, help="longest lag in seconds")
     mi.add_argument("--seed", type=int, default=0)
+    mi.add_argument(
+        "--bias-correction", choices=["miller-madow"], default=None,
+        help="correct the plug-in estimate's small-sample bias (default: none, as published)",
+    )
     mi.add_argument("--force", action="store_true")
 
     fit = _add_command(

@@ -77,7 +77,7 @@ def lag_frames(fps: float, min_lag_s: float, max_lag_s: float, n_lags: int) -> n
     return np.maximum(lags, 1)
 
 
-def run_mutual_information(syllables: dict, fps, out: Path, n_lags=40, min_lag=1.0, max_lag=300.0, seed=0):
+def run_mutual_information(syllables: dict, fps, out: Path, n_lags=40, min_lag=1.0, max_lag=300.0, seed=0, bias_correction=None):
     from . import batch
     from .metrics import lagged_mutual_information
     from .viz import plot_lagged_mi
@@ -88,7 +88,7 @@ def run_mutual_information(syllables: dict, fps, out: Path, n_lags=40, min_lag=1
     lags = lags[lags < longest]
     if len(lags) == 0:
         raise InputError(f"recordings are too short ({longest} frames) for lags of {min_lag} s or more")
-    real, markov, shuffle = lagged_mutual_information(seqs, mask, lags, key=seed)
+    real, markov, shuffle = lagged_mutual_information(seqs, mask, lags, key=seed, bias_correction=bias_correction)
     atomic_savez(out / "mi.npz", lags=lags, fps=np.array(fps), real=np.asarray(real), markov=np.asarray(markov), shuffle=np.asarray(shuffle))
     figure_path = _save_figure(plot_lagged_mi(lags, real, markov, shuffle, fps), out / "lagged_mi.png")
     return figure_path
@@ -97,7 +97,9 @@ def run_mutual_information(syllables: dict, fps, out: Path, n_lags=40, min_lag=1
 def mutual_information(args) -> None:
     recordings = _load(args.data)
     out = _prepare_output(args.out, args.force, "mi.npz")
-    figure = run_mutual_information(recordings.syllables, args.fps, out, args.n_lags, args.min_lag, args.max_lag, args.seed)
+    figure = run_mutual_information(
+        recordings.syllables, args.fps, out, args.n_lags, args.min_lag, args.max_lag, args.seed, args.bias_correction
+    )
     _say(f"wrote {out / 'mi.npz'} and {figure}")
 
 

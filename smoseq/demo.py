@@ -46,8 +46,8 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     mi_dir = directory / "mi"
     mi_dir.mkdir(exist_ok=True)
     longest_s = max(len(s) for s in recordings.syllables.values()) / fps
-    mi_figure = commands.run_mutual_information(recordings.syllables, fps, mi_dir, 40, 1.0, min(300.0, longest_s / 2), seed)
-    say(f"[2/6] lagged mutual information -> {mi_figure}")
+    mi_figure = commands.run_mutual_information(recordings.syllables, fps, mi_dir, 40, 1.0, min(300.0, longest_s / 2), seed, "miller-madow")
+    say(f"[2/6] lagged mutual information (Miller-Madow bias-corrected) -> {mi_figure}")
 
     fit_dir = directory / "fit"
     fit_dir.mkdir(exist_ok=True)
@@ -67,7 +67,7 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
 
     movie_dir = fit_dir / "grid_movies"
     movie_dir.mkdir(exist_ok=True)
-    movie_args = SimpleNamespace(rows=3, cols=4, max_duration=int(5 * fps), window_size=160, min_duration=int(fps), labels=True, seed=seed)
+    movie_args = SimpleNamespace(rows=3, cols=4, max_duration=int(5 * fps), window_size=96, min_duration=int(fps), labels=True, seed=seed)
     commands.run_movies(result.states, recordings, movie_dir, movie_args)
     movies = sorted(movie_dir.glob("*.mp4"))
     say(f"[5/6] {len(movies)} grid movies -> {movie_dir}")
@@ -106,7 +106,7 @@ def _ground_truth_figures(fit_dir: Path, states: dict, truth: dict):
     _, _, accuracy = compare_states(true, fitted)
     figures_dir = fit_dir / "figures"
     written = [
-        commands._save_figure(plot_confusion(true, fitted), figures_dir / "confusion_vs_ground_truth.png"),
-        commands._save_figure(plot_alluvial(true, fitted), figures_dir / "alluvial_vs_ground_truth.png"),
+        commands._save_figure(plot_confusion(true, fitted, labels=("ground truth", "fitted")), figures_dir / "confusion_vs_ground_truth.png"),
+        commands._save_figure(plot_alluvial(true, fitted, labels=("ground truth", "fitted")), figures_dir / "alluvial_vs_ground_truth.png"),
     ]
     return written, float(accuracy)

@@ -29,6 +29,18 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+__all__ = [
+    "FilterResult",
+    "SmootherResult",
+    "hmm_filter",
+    "hmm_smoother",
+    "hmm_posterior_sample",
+    "hmm_viterbi",
+    "posterior_uniforms",
+    "inverse_cdf_index",
+    "sample_backward",
+]
+
 DEFAULT_UNROLL = 1
 
 
@@ -353,7 +365,7 @@ def _shift_to_zero_max(scores: Float[Array, " K"]) -> Float[Array, " K"]:
 
 def _backtrack(deltas: Float[Array, "T K"], log_trans: Float[Array, "K K"], unroll: int) -> Int[Array, " T"]:
     last_state = jnp.argmax(deltas[-1]).astype(jnp.int32)
-    log_trans_columns = jnp.asarray(log_trans).T
+    log_trans_columns = log_trans.T
 
     def step(next_state, delta):
         state = jnp.argmax(delta + log_trans_columns[next_state]).astype(jnp.int32)

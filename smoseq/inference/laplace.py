@@ -67,8 +67,8 @@ def _raised(base, biases):
     return raise_dim(base, 1), raise_dim(raise_dim(biases, 0), 1)
 
 
-def _logits(base, biases) -> Float[Array, "K S S"]:
-    raised_base, raised_biases = _raised(base, biases)
+def _logits(raised_base, raised_biases) -> Float[Array, "K S S"]:
+    """`logits[k, i, :] = B[i, :] + C[k, :]`."""
     return raised_base[None, :, :] + raised_biases[:, None, :]
 
 
@@ -76,7 +76,7 @@ def transition_probs(
     base: Float[Array, "S S-1"], biases: Float[Array, "K-1 S-1"]
 ) -> Float[Array, "K S S"]:
     """Syllable transition matrices `P_k[i, :] = softmax(B[i, :] + C[k, :])`."""
-    return jax.nn.softmax(_logits(base, biases), axis=-1)
+    return jax.nn.softmax(_logits(*_raised(base, biases)), axis=-1)
 
 
 def emission_log_posterior(
@@ -103,7 +103,7 @@ def emission_log_posterior(
         Scalar log posterior (up to a constant independent of the parameters).
     """
     raised_base, raised_biases = _raised(base, biases)
-    log_probs = jax.nn.log_softmax(_logits(base, biases), axis=-1)
+    log_probs = jax.nn.log_softmax(_logits(raised_base, raised_biases), axis=-1)
     log_likelihood = jnp.sum(counts.astype(log_probs.dtype) * log_probs)
     log_prior = jnp.sum(norm.logpdf(raised_base / sigma_base)) + jnp.sum(
         norm.logpdf(raised_biases / sigma_bias)
@@ -305,10 +305,13 @@ def _project_diagonal(weights: Float[Array, "*batch S"]) -> Float[Array, "*batch
     left, right, diagonal = _projected_diagonal_parts(weights)
     upper = jnp.einsum("...a,b->...ab", left, right)
     strict = jnp.triu(upper, 1) + jnp.tril(jnp.swapaxes(upper, -1, -2), -1)
-    return strict + jnp.einsum("...a,ab->...ab", diagonal, jnp.eye(right.shape[0], dtype=right.dtype))
+    identity = jnp.eye(right.shape[0], dtype=right.dtype)
+    return strict + jnp.einsum("...a,ab->...ab", diagonal, identity)
 
 
-def _project_diagonal_interleaved(weights: Float[Array, "S K-1 S"]) -> Float[Array, "S S-1 K-1 S-1"]:
+def _project_diagonal_interleaved(
+    weights: Float[Array, "S K-1 S"],
+) -> Float[Array, "S S-1 K-1 S-1"]:
     """`out[i, a, m, b] = (E_Sᵀ diag(weights[i, m]) E_S)[a, b]`, written in one pass."""
     left, right, diagonal = _projected_diagonal_parts(weights)  # left, diagonal: [i, m, a]
     rows = jnp.arange(right.shape[0]).reshape(1, -1, 1, 1)
@@ -623,10 +626,11 @@ def sample_low_rank_emissions(
     `N(mode, Q⁻¹)`. With `newton_step` the centre is first moved by one Newton step
     `Q⁻¹ ∇log_post` (damped by halving if the full step does not lower the loss; not
     taken if no step does), which reuses the factorisation and makes the centre far
-    more accurate than the optimizer's stopping point at no noticeable cost. An unconverged search still yields a draw: check `info.converged`.
+    more accurate than the optimizer's stopping point at little cost. An unconverged
+    search still yields a draw: check `info.converged`.
 
-    Jittable (`optimizer`, `max_iters`, `tol`, `newton_step` static) and
-    `jax.vmap`-able over a batch of models; `sigma_base` and `sigma_bias` may be traced.
+    Jittable (`optimizer`, `max_iters`, `newton_step` static) and `jax.vmap`-able over a
+    batch of models; `sigma_base`, `sigma_bias` and `tol` may be traced.
 
     Args:
         key: PRNG key for the draw.

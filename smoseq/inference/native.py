@@ -364,7 +364,7 @@ def _viterbi_callback(log_init, trans, tables, syllables, mask):
 
 
 def _float_dtype(*arrays):
-    return jnp.result_type(*(a.dtype for a in arrays))
+    return jax.dtypes.canonicalize_dtype(jnp.result_type(*(jnp.asarray(a).dtype for a in arrays)))
 
 
 def _require_native():

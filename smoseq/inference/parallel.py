@@ -104,7 +104,6 @@ def hmm_smoother(
         `SmootherResult(marginal_loglik (), filtered_probs (T, K), smoothed_probs (T, K))`.
     """
     marginal_loglik, filtered_probs = hmm_filter(log_init, trans, log_likelihoods)
-    trans = jnp.asarray(trans)
     # backward_conditionals[t, j, i] = p(z_t = i | z_{t+1} = j, obs_0..t)
     backward_conditionals = safe_normalise(filtered_probs[:-1, None, :] * trans.T[None, :, :])
     last = jnp.broadcast_to(filtered_probs[-1], trans.shape)
@@ -119,8 +118,7 @@ def _compose_backward_maps(later, earlier):
     Written as a one-hot select-and-sum rather than `take_along_axis`: the same integers,
     and a gather-free program that XLA compiles several times faster.
     """
-    num_states = later.shape[-1]
-    hits = later[..., :, None] == jnp.arange(num_states, dtype=later.dtype)
+    hits = jax.nn.one_hot(later, later.shape[-1], dtype=jnp.bool_)  # hits[..., j, i] = later[j] == i
     return jnp.sum(jnp.where(hits, earlier[..., None, :], 0), axis=-1, dtype=later.dtype)
 
 
@@ -155,7 +153,6 @@ def hmm_posterior_sample(
     num_timesteps, num_states = log_likelihoods.shape
     uniforms = posterior_uniforms(key, num_timesteps, log_likelihoods.dtype)
     marginal_loglik, filtered_probs = hmm_filter(log_init, trans, log_likelihoods)
-    trans = jnp.asarray(trans)
     # weights[t, j, i] = filtered[t, i] * trans[i, j]
     weights = filtered_probs[:-1, None, :] * trans.T[None, :, :]
     maps = inverse_cdf_index(weights, jnp.broadcast_to(uniforms[:-1, None], (num_timesteps - 1, num_states)))
@@ -187,7 +184,6 @@ def hmm_viterbi(
     """
     num_states = trans.shape[0]
     log_trans = jnp.log(trans)
-    log_likelihoods = jnp.asarray(log_likelihoods)
     first = jnp.broadcast_to(log_init + log_likelihoods[0], (num_states, num_states))
     rest = log_trans[None] + log_likelihoods[1:, None, :]
     elements = jnp.concatenate([first[None], rest], axis=0)
