@@ -21,8 +21,9 @@ Memory: XLA's own accounting of the compiled full update (arguments + outputs + 
 and the process's peak resident set.
 
 Run: `.venv/bin/python benchmarks/bench_laplace.py [--sizes 50 100] [--repeats 5]`.
-Times are the median (and min) of `--repeats` runs after a warm-up; the machine's load
-average is printed because other processes inflate wall times.
+Times are the median (and min) wall time of `--repeats` runs after a warm-up, plus the
+median CPU time (all threads) for the full update and (c); the machine's load average is
+printed because other processes inflate wall times.
 """
 
 import os
@@ -175,7 +176,7 @@ def bench_optimizer(name, optimizer, tol, counts, counts_next, references, repea
         f"{reference.gap(newton_centre(counts, cold_mode)):8.3f} | {_timing(warm)} "
         f"{reference_next.gap(warm['result'].params):8.2f} "
         f"{reference_next.gap(full['result'][2].mode):8.3f} | "
-        f"{full['median'] * 1e3:6.0f} ms ({full['min'] * 1e3:4.0f})"
+        f"{full['median'] * 1e3:6.0f} ms ({full['min'] * 1e3:4.0f}) {full['cpu'] * 1e3:5.0f} cpu"
     )
 
 
@@ -206,7 +207,7 @@ def bench_size(size: int, tols: list[float], repeats: int) -> None:
     print(f"\nK = {NUM_STATES}, S = {size}: D = {dim}, {int(counts.sum()):,} transitions, "
           f"data-driven start {start_gap:,.0f} nats above the mode")
     header = (f"{'optimizer':11s} {'tol':>6s} | {'(a) cold':>22s} {'gap':>8s} {'+Newton':>8s} | "
-              f"{'(b) warm':>22s} {'gap':>8s} {'+Newton':>8s} | {'full (b)':>16s}")
+              f"{'(b) warm':>22s} {'gap':>8s} {'+Newton':>8s} | {'full (b)':>26s}")
     print(header + "\n" + "-" * len(header))
     for name, optimizer in OPTIMIZERS.items():
         for tol in tols:

@@ -18,6 +18,7 @@ import optax
 from tqdm.auto import tqdm
 
 from ._errors import InputError
+from ._threads import single_threaded_blas, with_single_threaded_blas
 from .data import as_recordings, batch, unbatch, validate_syllables
 from .inference.gibbs import GibbsState, build_kernel
 from .inference.initialization import candidate_windows, kmeans_window_states
@@ -192,11 +193,17 @@ def predict_states(model: HHMM, recordings, method: str = "viterbi", kernel: Met
     if method not in ("viterbi", "marginals"):
         raise InputError(f"method must be 'viterbi' or 'marginals', got {method!r}")
     prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=0, n_syllables=model.n_syllables)
+    with single_threaded_blas():
+        values = _predicted_values(model, prepared, method, kernel)
+    return unbatch(values, prepared.keys, prepared.bounds)
+
+
+def _predicted_values(model, prepared, method, kernel):
     if method == "viterbi":
         values = np.asarray(viterbi_states(model, prepared.data, kernel))
     else:
         values = np.asarray(smoothed_probs(model, prepared.data, kernel))
-    return unbatch(values, prepared.keys, prepared.bounds)
+    return values
 
 
 def heldout_loglik_per_frame(model: HHMM, recordings, kernel: Method = "auto") -> float:
@@ -218,6 +225,7 @@ def _check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bia
             raise InputError(f"{name} must be > 0, got {value!r}")
 
 
+@with_single_threaded_blas
 def fit(
     recordings,
     n_states: int = 10,

@@ -25,6 +25,7 @@ import optax
 from jax.scipy.stats import norm
 
 from . import _facade
+from ._threads import with_single_threaded_blas
 from ._embedding import lower_dim, raise_dim
 from .models import HHMM, LowRankEmissions, ModeSearch, Normal, StickyTransitions, emission_counts, transition_counts
 from .models.priors import dirichlet_log_prob
@@ -103,6 +104,7 @@ def log_params_prob(params: dict, hypparams: dict):
     return emission_log_prob + dirichlet_log_prob(jnp.asarray(params["trans_probs"]), concentration).sum()
 
 
+@with_single_threaded_blas
 def marginal_loglik(data: dict, params: dict, parallel: bool = False):
     """log p(syllables | params), hidden states summed out (sum over sequences)."""
     return _facade.marginal_loglik(params_to_model, data, params, parallel)
@@ -145,6 +147,7 @@ def _compiled_resample(n_states: int, n_syllables: int, max_iters: int, learning
     return jax.jit(run)
 
 
+@with_single_threaded_blas
 def resample_params(seed, data: dict, states, hypparams: dict, params: dict | None = None):
     """Draw params | states: `(params, losses)`.
 
@@ -183,11 +186,13 @@ def resample_params(seed, data: dict, states, hypparams: dict, params: dict | No
     return new_params, np.asarray(losses)[: int(n_steps)]
 
 
+@with_single_threaded_blas
 def resample_states(seed, data: dict, params: dict, parallel: bool = False):
     """Exact posterior draw of states: `(states (N, T), marginal_loglik)`."""
     return _facade.resample_states(params_to_model, seed, data, params, parallel)
 
 
+@with_single_threaded_blas
 def initialize_params(data: dict, hypparams: dict, states=None, seed=None) -> dict:
     """Params from given initial states (one draw of params | states), else from the prior."""
     seed = jr.key(0) if seed is None else seed
@@ -202,21 +207,25 @@ class _Flavour:
     log_params_prob = staticmethod(log_params_prob)
 
 
+@with_single_threaded_blas
 def fit_gibbs(data, hypparams, init_params, init_states=None, seed=None, num_iters=100, parallel=False):
     """Gibbs sampling from `init_params` (and `init_states` if given): `(params, states, log_joints)`."""
     return _facade.fit_gibbs(_Flavour, data, hypparams, init_params, init_states, seed, num_iters, parallel)
 
 
+@with_single_threaded_blas
 def smoothed_states(data: dict, params: dict, parallel: bool = False):
     """p(z_t = k | syllables), shape (N, T, K)."""
     return _facade.smoothed_states(params_to_model, data, params, parallel)
 
 
+@with_single_threaded_blas
 def filtered_states(data: dict, params: dict, parallel: bool = False):
     """p(z_t = k | syllables up to t), shape (N, T, K)."""
     return _facade.filtered_states(params_to_model, data, params, parallel)
 
 
+@with_single_threaded_blas
 def predicted_states(data: dict, params: dict):
     """Viterbi path per sequence, shape (N, T)."""
     return _facade.predicted_states(params_to_model, data, params)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import jax.random as jr
 
 from . import _facade
+from ._threads import with_single_threaded_blas
 from .models import HHMM, Dirichlet, FullRankEmissions, StickyTransitions, emission_counts, transition_counts
 from .models.priors import dirichlet_log_prob
 
@@ -68,6 +69,7 @@ def log_params_prob(params: dict, hypparams: dict):
     return emission_log_prob + dirichlet_log_prob(jnp.asarray(params["trans_probs"]), concentration).sum()
 
 
+@with_single_threaded_blas
 def marginal_loglik(data: dict, params: dict, parallel: bool = False):
     return _facade.marginal_loglik(params_to_model, data, params, parallel)
 
@@ -100,6 +102,7 @@ def _compiled_resample(n_states: int, n_syllables: int):
     return jax.jit(run)
 
 
+@with_single_threaded_blas
 def resample_params(seed, data: dict, states, hypparams: dict, params: dict | None = None) -> dict:
     """Exact conjugate draw of params | states (`params` is accepted for symmetry and unused).
 
@@ -115,10 +118,12 @@ def resample_params(seed, data: dict, states, hypparams: dict, params: dict | No
     return {"emissions": emissions, "trans_probs": trans}
 
 
+@with_single_threaded_blas
 def resample_states(seed, data: dict, params: dict, parallel: bool = False):
     return _facade.resample_states(params_to_model, seed, data, params, parallel)
 
 
+@with_single_threaded_blas
 def initialize_params(data: dict, hypparams: dict, states=None, seed=None) -> dict:
     seed = jr.key(0) if seed is None else seed
     if states is not None:
@@ -132,19 +137,23 @@ class _Flavour:
     log_params_prob = staticmethod(log_params_prob)
 
 
+@with_single_threaded_blas
 def fit_gibbs(data, hypparams, init_params, init_states=None, seed=None, num_iters=100, parallel=False):
     """Gibbs sampling: `(params, states, log_joints)`."""
     return _facade.fit_gibbs(_Flavour, data, hypparams, init_params, init_states, seed, num_iters, parallel)
 
 
+@with_single_threaded_blas
 def smoothed_states(data: dict, params: dict, parallel: bool = False):
     return _facade.smoothed_states(params_to_model, data, params, parallel)
 
 
+@with_single_threaded_blas
 def filtered_states(data: dict, params: dict, parallel: bool = False):
     return _facade.filtered_states(params_to_model, data, params, parallel)
 
 
+@with_single_threaded_blas
 def predicted_states(data: dict, params: dict):
     return _facade.predicted_states(params_to_model, data, params)
 

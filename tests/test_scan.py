@@ -1,0 +1,221 @@
+"""Parameter scans: batched fits, scan folders and executors, interrupted scans, selection, CLI.
+
+Every scan here has the same shapes (4 recordings × 300 frames, S = 8, K = 3, batches of 4
+models), so the batched Gibbs step compiles once for the whole module.
+"""
+
+import json
+
+import jax
+import jax.random as jr
+import numpy as np
+import pandas as pd
+import pytest
+
+import smoseq as sm
+import smoseq.scans.jobs as scan_jobs
+from smoseq.cli import main
+from smoseq.fitting import prepare_data
+from smoseq.models import low_rank_hhmm
+from smoseq.scan import (
+    ScanSettings,
+    best_seed,
+    fit_models,
+    load_summary,
+    mi_separation_lag,
+    run_scan,
+    seed_agreement,
+    seed_initial_states,
+    suggest_kappa,
+)
+
+N_STATES, KAPPAS, SEEDS, ITERS = 3, [10.0, 1000.0], [0, 1], 3
+SCAN_ARGS = ["--kappas", "10:1000:2", "--seeds", "2", "--n-states", "3", "--iters", str(ITERS)]
+
+
+@pytest.fixture(scope="module")
+def recordings():
+    truth = low_rank_hhmm(jr.key(0), N_STATES, 8, kappa=300.0)
+    _, syllables = truth.simulate(jr.key(1), 4, 300)
+    return {f"rec{i}": np.asarray(syllables[i]) for i in range(4)}
+
+
+@pytest.fixture(scope="module")
+def data_dir(recordings, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    for name, syllables in recordings.items():
+        pd.DataFrame({"syllable": syllables}).to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference_scan(data_dir, tmp_path_factory):
+    """An uninterrupted scan run through the CLI (inline executor)."""
+    folder = tmp_path_factory.mktemp("reference") / "scan"
+    assert main(["scan", str(data_dir), "--out", str(folder), *SCAN_ARGS]) == 0
+    return folder
+
+
+def _leaves(model):
+    return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(model)]
+
+
+def test_batched_fits_equal_separate_fits(recordings):
+    kappas, seeds = [10.0, 10.0, 1000.0, 1000.0], [0, 1, 0, 1]
+    batched = fit_models(recordings, N_STATES, kappas, seeds, ITERS, progress=False)
+    prepared = prepare_data(recordings)
+    for kappa, seed, result in zip(kappas, seeds, batched):
+        _, start = seed_initial_states(prepared, N_STATES, seed)
+        alone = sm.fit(recordings, N_STATES, kappa, ITERS, seed, init_states=start, progress=False)
+        for name in recordings:
+            np.testing.assert_array_equal(result.states[name], alone.states[name])
+        np.testing.assert_array_equal(result.history, alone.history)
+        np.testing.assert_allclose(result.log_probs, alone.log_probs, rtol=1e-5)
+        for a, b in zip(_leaves(result.model), _leaves(alone.model)):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        assert result.hyperparameters == alone.hyperparameters
+        assert result.info["batch_size"] == 4
+
+
+def test_scan_with_submitit_local_executor_completes_and_rerun_fits_nothing(data_dir, tmp_path, capsys):
+    scan = tmp_path / "scan"
+    arguments = ["scan", str(data_dir), "--out", str(scan), *SCAN_ARGS, "--heldout-folds", "2", "--executor", "submitit-local"]
+    assert main(arguments) == 0
+    summary = pd.read_csv(scan / "summary.csv")
+    assert len(summary) == 4 and set(zip(summary.kappa, summary.seed)) == {(k, s) for k in KAPPAS for s in SEEDS}
+    assert (summary.fold == summary.seed % 2).all()
+    assert np.isfinite(summary.heldout_loglik_per_frame).all() and (summary.heldout_loglik_per_frame < 0).all()
+    assert all(sm.load_fit(scan / folder).log_probs.shape == (ITERS,) for folder in summary.fit_folder)
+    trained_on = {len(sm.load_fit(scan / folder).states) for folder in summary.fit_folder}
+    assert trained_on == {2}  # 4 recordings, 2 folds: each model sees 2
+    stamps = {p: p.stat().st_mtime_ns for p in scan.glob("models/*/fit.json")}
+    capsys.readouterr()
+    assert main(arguments) == 0
+    assert "4 models: 4 complete, 0 to fit in 0 batches, 0 jobs" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in scan.glob("models/*/fit.json")} == stamps
+
+
+def test_interrupted_scan_finishes_with_the_results_of_an_uninterrupted_one(recordings, reference_scan, tmp_path, monkeypatch):
+    scan = tmp_path / "scan"
+    options = dict(n_states=[N_STATES], kappas=KAPPAS, seeds=SEEDS, settings=ScanSettings(n_iters=ITERS), say=lambda m: None)
+    real_save, saved = scan_jobs.save_fit, []
+
+    def save_then_die(result, folder, overwrite=False):
+        if len(saved) == 2:
+            raise KeyboardInterrupt  # killed while the batch's fit folders are being written
+        real_save(result, folder, overwrite)
+        saved.append(folder)
+
+    monkeypatch.setattr(scan_jobs, "save_fit", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_scan(recordings, scan, **options)
+    assert len(list(scan.glob("models/*/fit.json"))) == 2 and len(list(scan.glob("models/*"))) == 3
+    monkeypatch.setattr(scan_jobs, "save_fit", real_save)
+    resumed = run_scan(recordings, scan, **options)
+    reference = load_summary(reference_scan)
+    columns = ["kappa", "n_states", "seed", "final_log_prob", "median_duration_frames", "n_states_used", "fit_folder"]
+    pd.testing.assert_frame_equal(resumed[columns], reference[columns])
+    for folder in reference.fit_folder:
+        a, b = sm.load_fit(scan / folder), sm.load_fit(reference_scan / folder)
+        np.testing.assert_array_equal(a.log_probs, b.log_probs)
+        for x, y in zip(_leaves(a.model), _leaves(b.model)):
+            np.testing.assert_array_equal(x, y)
+        for name in b.states:
+            np.testing.assert_array_equal(a.states[name], b.states[name])
+
+
+def _hand_made_summary():
+    rows = []
+    durations = {1e3: [1, 1, 2], 1e4: [3, 3, 4], 1e5: [5, 6, 5], 1e6: [90, 110, 100]}
+    log_probs = {1e3: [-10.0, -9.0, -11.0], 1e4: [-5.0, -7.0, -4.0], 1e5: [-3.0, -2.0, -8.0], 1e6: [-6.0, -6.5, -7.0]}
+    for kappa in durations:
+        for seed in range(3):
+            rows.append({"kappa": kappa, "n_states": 5, "seed": seed, "final_log_prob": log_probs[kappa][seed],
+                         "median_duration_frames": float(durations[kappa][seed]), "fold": -1, "error": ""})  # fmt: skip
+    summary = pd.DataFrame(rows)
+    summary["median_duration_s"] = summary["median_duration_frames"] / 10.0
+    summary["heldout_loglik_per_frame"] = np.nan
+    return summary
+
+
+def test_selection_helpers_on_a_hand_made_summary():
+    summary = _hand_made_summary()
+    assert best_seed(summary, 1e4)["seed"] == 2
+    assert best_seed(summary, 1e5, n_states=5)["seed"] == 1
+    assert best_seed(summary, 1e5)["ranked_by"] == "final_log_prob"
+    with pytest.raises(sm.InputError, match="no models with kappa 2000"):
+        best_seed(summary, 2e3)
+
+    # shuffle 0.01 everywhere; Markov excess halves each lag; real excess decays slower:
+    # real/Markov excess = 1, 1.6, 2.4, ... so the curves separate at lag 4 frames.
+    lags = np.array([1, 2, 4, 8, 16, 32])
+    shuffle = np.full(6, 0.01)
+    markov = shuffle + np.array([1.0, 0.5, 0.25, 0.1, 0.05, 0.0])
+    real = shuffle + np.array([1.0, 0.8, 0.6, 0.5, 0.4, 0.3])
+    timescale = mi_separation_lag(lags, np.stack([real, real]), markov, shuffle)
+    assert timescale.lag == 4.0
+    assert timescale.evidence["separated"].tolist() == [False, False, True, True, True, True]
+    # per-κ median durations (over seeds): 1, 3, 5, 100 frames; |log(d / 4)| is smallest for 5 (κ = 1e5)
+    suggestion = suggest_kappa(summary, lags, real, markov, shuffle, fps=10.0)
+    assert suggestion.kappa == 1e5 and suggestion.timescale_s == pytest.approx(0.4)
+    assert suggestion.median_duration_s == pytest.approx(0.5)
+    np.testing.assert_allclose(suggestion.per_kappa["log_distance"], np.abs(np.log(np.array([1, 3, 5, 100]) / 4)))
+    assert "suggested kappa 1e+05" in suggestion.message
+    never = suggest_kappa(summary, lags, markov, markov, shuffle, fps=10.0)
+    assert never.kappa is None and "never separate" in never.message
+
+
+def test_best_seed_ranks_by_heldout_likelihood_when_seeds_saw_different_recordings():
+    summary = _hand_made_summary()
+    summary["fold"] = summary["seed"] % 2
+    summary["heldout_loglik_per_frame"] = np.arange(len(summary), dtype=float)[::-1]
+    best = best_seed(summary, 1e4)
+    assert best["ranked_by"] == "heldout_loglik_per_frame" and best["seed"] == 0
+
+
+def test_cli_scan_and_select_end_to_end(reference_scan, data_dir, tmp_path, capsys):
+    summary = pd.read_csv(reference_scan / "summary.csv")
+    assert len(summary) == 4 and summary.error.isna().all()
+    assert summary.heldout_loglik_per_frame.isna().all()
+    assert (summary.median_duration_s == summary.median_duration_frames / 120).all()
+    assert ((summary.n_states_used >= 1) & (summary.n_states_used <= N_STATES)).all()
+    assert json.loads((reference_scan / "scan.json").read_text())["batches"][0]["models"] == [
+        "K3_kappa10_seed0", "K3_kappa10_seed1", "K3_kappa1000_seed0", "K3_kappa1000_seed1"
+    ]  # fmt: skip
+    mi = tmp_path / "mi"
+    assert main(["mi", str(data_dir), "--out", str(mi), "--min-lag", "0.01", "--max-lag", "1", "--n-lags", "8"]) == 0
+    capsys.readouterr()
+    assert main(["select", str(reference_scan), "--kappa", "1000", "--mi", str(mi)]) == 0
+    out = capsys.readouterr().out
+    assert "best seed at kappa 1000" in out and "agreement across seeds" in out
+    assert "suggested kappa" in out or "no κ suggested" in out
+    figures = {p.name for p in (reference_scan / "selection").iterdir()}
+    assert {"scan.png", "agreement_K3_kappa1000.png", "kappa_suggestion.png"} <= figures
+    pairs = seed_agreement(reference_scan, 1000.0, N_STATES)
+    assert len(pairs) == 1 and 0 <= pairs.accuracy[0] <= 1 and -1 <= pairs.adjusted_rand[0] <= 1
+    assert main(["select", str(reference_scan)]) == 0
+    assert (reference_scan / "selection" / "agreement.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--kappas", "abc"], "--kappas must be"),
+        (["--kappas", "10:1000:2", "--heldout-folds", "5"], "needs at least 5 recordings"),
+        (["--kappas", "10:1000:2", "--heldout-folds", "1"], "--heldout-folds must be an integer >= 2"),
+        (["--kappas", "10:1000:2", "--seeds", "0"], "--seeds must be at least 1"),
+        (["--kappas", "1000,1000.1"], "equal to 4 significant digits"),
+        (["--kappas", "10:1000:2", "--executor", "processes", "--workers", "0"], "workers must be an integer >= 1"),
+    ],
+)
+def test_bad_scan_arguments_are_one_line_errors(data_dir, tmp_path, capsys, extra, message):
+    assert main(["scan", str(data_dir), "--out", str(tmp_path / "scan"), *extra]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+def test_rerun_with_other_settings_or_a_non_scan_folder_is_refused(reference_scan, data_dir, tmp_path, capsys):
+    assert main(["scan", str(data_dir), "--out", str(reference_scan), *SCAN_ARGS[:-1], "7"]) == 2
+    assert "was started with other settings (n_iters 3 -> 7)" in capsys.readouterr().err
+    assert main(["select", str(tmp_path)]) == 2
+    assert "not a scan folder" in capsys.readouterr().err
