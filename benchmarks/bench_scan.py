@@ -28,6 +28,7 @@ import jax.random as jr
 import numpy as np
 
 import smoseq as sm
+from smoseq._threads import single_threaded_blas
 from smoseq.fitting import compiled_kernel, default_mode_search, prepare_data
 from smoseq.inference import laplace
 from smoseq.inference.gibbs import resample_params
@@ -72,8 +73,12 @@ def _sequential(recordings, kappas, seeds, starts, n_iters):
         sm.fit(recordings, N_STATES, float(kappa), n_iters, int(seed), init_states=start, progress=False)
 
 
-def _batched(recordings, kappas, seeds, starts, n_iters):
-    fit_models(recordings, N_STATES, kappas, seeds, n_iters, init_states=starts, max_batch=len(kappas), progress=False)
+def _batched(strategy):
+    def run(recordings, kappas, seeds, starts, n_iters):
+        fit_models(recordings, N_STATES, kappas, seeds, n_iters, init_states=starts, max_batch=len(kappas),
+                   strategy=strategy, progress=False)  # fmt: skip
+
+    return run
 
 
 def _timed(function, *args) -> tuple[float, float]:
@@ -87,23 +92,26 @@ def throughput(recordings, n_models: int, n_iters: int, rounds: int) -> float:
     kappas, seeds = _grid(n_models)
     prepared = prepare_data(recordings)
     starts = [seed_initial_states(prepared, N_STATES, int(s))[1] for s in seeds]
-    print(f"warming up (compiling the single and the {n_models}-model batched step) ...", flush=True)
-    _sequential(recordings, kappas[:1], seeds[:1], starts[:1], 1)
-    _batched(recordings, kappas, seeds, starts, 1)
+    print(f"warming up (compiling the single and the {n_models}-model batched steps) ...", flush=True)
+    runners = {"sequential (sm.fit per model)": _sequential}
+    for strategy in ("vmap", "split"):
+        runners[f"fit_models M={n_models} {strategy}"] = _batched(strategy)
+    for runner in runners.values():
+        runner(recordings, kappas[:1] if runner is _sequential else kappas, seeds, starts, 1)
     work = n_models * n_iters
-    rates = {"sequential (sm.fit per model)": [], f"batched (fit_models, M={n_models})": []}
+    rates = {name: [] for name in runners}
     for round_index in range(rounds):
-        for (name, runner) in zip(rates, (_sequential, _batched)):
+        for name, runner in runners.items():
             wall, cpu = _timed(runner, recordings, kappas, seeds, starts, n_iters)
             rates[name].append(work / wall)
             print(f"round {round_index + 1} {name:32s} {wall:7.1f} s wall, {cpu:7.1f} s CPU: "
                   f"{work / wall:.3f} model-iterations/s ({wall / work:.3f} s each, CPU {cpu / work:.3f} s)", flush=True)  # fmt: skip
-    best = {name: max(values) for name, values in rates.items()}
-    sequential, batched = best.values()
-    print(f"throughput ratio batched / sequential (best rounds): {batched / sequential:.2f} (budget >= 2)")
-    per_round = [b / s for s, b in zip(*rates.values())]
-    print("per round: " + ", ".join(f"{r:.2f}" for r in per_round))
-    return batched
+    names = list(rates)
+    for name in names[1:]:
+        ratios = [b / s for s, b in zip(rates[names[0]], rates[name])]
+        print(f"throughput ratio {name} / sequential: best rounds {max(rates[name]) / max(rates[names[0]]):.2f}, "
+              f"per round " + ", ".join(f"{r:.2f}" for r in ratios) + " (budget >= 2)")  # fmt: skip
+    return max(max(rates[name]) for name in names[1:])
 
 
 def scan_budget(recordings, rate: float | None, full: bool) -> None:
@@ -146,7 +154,7 @@ def profile(recordings, n_models: int) -> None:
     starts = [seed_initial_states(prepared, N_STATES, int(s)) for s in seeds]
     priors = dict(beta=1.0, emissions="low_rank", sigma_base=1.0, sigma_bias=1.0, emission_beta=1.0)
     mode_search, method = default_mode_search(), resolve_method("auto")
-    run = _BatchRun(prepared, N_STATES, list(kappas), list(seeds), starts, priors, mode_search, method, 0)
+    run = _BatchRun(prepared, N_STATES, list(kappas), list(seeds), starts, priors, mode_search, method, "vmap", 0)
     run.iterate(3, "raise", False, None)  # past the first, slowest mode searches
     batch, single = run.state, jax.tree.map(lambda leaf: leaf[0], run.state)
     keys = jr.split(jr.key(0), n_models)
@@ -234,7 +242,8 @@ def main() -> None:
     if args.memory:
         memory(recordings)
     if args.profile:
-        profile(recordings, args.models)
+        with single_threaded_blas():  # as fit and fit_models run
+            profile(recordings, args.models)
     rate = None if args.skip_ratio else throughput(recordings, args.models, args.iters, args.rounds)
     if rate is not None or args.full:
         scan_budget(recordings, rate, args.full)

@@ -113,3 +113,25 @@ def test_resume_from_checkpoint_is_bit_identical(simulated, tmp_path):
 def test_impossible_hyperparameters_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         sm.fit({"a": np.array([0, 1, 2, 1])}, progress=False, **kwargs)
+
+
+def test_non_finite_iteration_is_rolled_back_and_retried(simulated, monkeypatch):
+    import smoseq.fitting as fitting
+
+    _, _, recordings = simulated
+    small = {"r0": recordings["r0"][:600]}
+    real_step = fitting.compiled_kernel(fitting.default_mode_search(), "auto")
+    calls = {"n": 0}
+
+    def flaky_step(key, state, data):
+        calls["n"] += 1
+        new_state, info = real_step(key, state, data)
+        if calls["n"] == 3:  # the first main-loop iteration after 2 initialisation steps
+            info = info._replace(log_prob=jnp.array(jnp.nan))
+        return new_state, info
+
+    monkeypatch.setattr(fitting, "compiled_kernel", lambda mode_search, method: flaky_step if mode_search is fitting.default_mode_search() else real_step)
+    result = sm.fit(small, n_states=2, n_iters=3, progress=False, n_init_iters=2, init_states=None)
+    faults = result.info["numerical_faults"]
+    assert faults and faults[0]["recovered"] and faults[0]["attempt"] == 1
+    assert np.isfinite(result.log_probs).all()

@@ -21,8 +21,9 @@ and a draw is `mode + L⁻ᵀ z` by block back-substitution. The dense
 
 Performance note: the small Cholesky and triangular kernels run in the LAPACK that jaxlib
 borrows from SciPy (OpenBLAS). With OpenBLAS's default threading, on a busy 2-core
-machine each 99 × 99 call can take ~10 ms instead of ~0.05 ms; run with
-`OPENBLAS_NUM_THREADS=1` (set before Python starts) for stable timings.
+machine each 99 × 99 call can take ~10 ms instead of ~0.05 ms: call this module inside
+`smoseq._threads.single_threaded_blas()` (the fit loop does) or with
+`OPENBLAS_NUM_THREADS=1`.
 """
 
 from typing import Callable, NamedTuple
@@ -403,30 +404,13 @@ def _solve_lower(lower, rhs):
     return jax.vmap(solve)(lower, rhs)
 
 
-_SCHUR_PANELS = 2  # measured: 2 panels beat 1 and 3+ at S = 100 on the 2-core box
-
-
-def _lower_gram(stacked: Float[Array, "R M"], num_panels: int) -> Float[Array, "M M"]:
-    """A matrix whose lower triangle is `stackedᵀ stacked` (upper triangle: zeros).
-
-    Row panel p is one big matmul with the columns up to its diagonal block, so only
-    (num_panels + 1) / (2 num_panels) of the full product's flops are spent.
-    """
-    width = stacked.shape[-1]
-    edges = [round(width * p / num_panels) for p in range(num_panels + 1)]
-    panels = []
-    for start, stop in zip(edges[:-1], edges[1:]):
-        panel = stacked[:, start:stop].T @ stacked[:, :stop]
-        panels.append(jnp.pad(panel, ((0, 0), (0, width - stop))))
-    return jnp.concatenate(panels, axis=0)
-
-
 def factorize_precision(precision: LaplacePrecision) -> LaplaceFactor:
     """Block Cholesky factorisation of a structured precision.
 
-    The cost is dominated by the Schur product `Σ_i W_iᵀ W_i`, done as a few big matmuls
-    over the stacked (S(S-1), M) array, lower triangle only. A block that is not
-    numerically positive definite gives NaNs (`LaplaceInfo.factor_ok` reports it).
+    The cost is dominated by the Schur product `Σ_i W_iᵀ W_i`, done as one big matmul
+    of the stacked (S(S-1), M) array with itself. (Computing only its lower triangle in
+    column panels saves flops but not time on CPU: the panel slices are copied.) A block
+    that is not numerically positive definite gives NaNs (`LaplaceInfo.factor_ok`).
 
     Args:
         precision: the blocks of Q.
@@ -442,10 +426,8 @@ def factorize_precision(precision: LaplacePrecision) -> LaplaceFactor:
     # with M right-hand sides.
     solved_cross = _solve_lower(base_cholesky, identity) @ precision.cross_blocks
     stacked = solved_cross.reshape(-1, solved_cross.shape[-1])
-    schur = precision.bias_block - _lower_gram(stacked, _SCHUR_PANELS)
-    schur_cholesky = jax.lax.linalg.cholesky(schur, symmetrize_input=False)
-    return LaplaceFactor(base_cholesky, solved_cross, schur_cholesky)
-
+    schur = precision.bias_block - stacked.T @ stacked
+    return LaplaceFactor(base_cholesky, solved_cross, jnp.linalg.cholesky(schur))
 
 
 def _split(flat, size):

@@ -11,6 +11,7 @@ rounding: vmapped reductions may differ in the last bits).
 
 import time
 from functools import lru_cache
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -20,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._errors import InputError
+from .._threads import with_single_threaded_blas
 from ..data import unbatch
 from ..fitting import (
     MAX_RETRIES,
@@ -36,29 +38,77 @@ from ..fitting import (
     prepare_data,
     starting_model,
 )
-from ..inference.gibbs import GibbsState, build_kernel
+from ..inference.gibbs import GibbsInfo, GibbsState, build_kernel, resample_params
 from ..inference.initialization import candidate_windows, kmeans_window_states
-from ..inference.states import Method, resolve_method
+from ..inference.states import Method, resolve_method, sample_states
 from ..models import ModeSearch
 from .memory import available_memory_bytes, model_footprint_bytes
 
-__all__ = ["fit_models", "batched_kernel", "seed_initial_states"]
+__all__ = ["fit_models", "batched_kernel", "resolve_strategy", "seed_initial_states"]
+
+
+Strategy = Literal["auto", "vmap", "split"]
+
+
+def resolve_strategy(strategy: Strategy) -> str:
+    """`auto`: `split` on CPU, `vmap` on accelerators (see `batched_kernel`)."""
+    if strategy not in ("auto", "vmap", "split"):
+        raise InputError(f"strategy must be 'auto', 'vmap' or 'split', got {strategy!r}")
+    if strategy == "auto":
+        return "split" if jax.default_backend() == "cpu" else "vmap"
+    return strategy
 
 
 @lru_cache(maxsize=16)
-def batched_kernel(mode_search: ModeSearch | None, method: str):
+def batched_kernel(mode_search: ModeSearch | None, method: str, strategy: str = "vmap"):
     """`step(keys (M,), state (M, ...), data) -> (state, info, finite (M,))`, jitted, built once per process.
+
+    Strategies (same keys, same draws up to float rounding):
+    - `vmap`: `jax.vmap` of the whole Gibbs step (`build_kernel`): one batched program,
+      the right choice on GPUs.
+    - `split`: the parameter update runs model by model inside the program
+      (`lax.map`), the state sampling for all models at once (vmapped: one native call over
+      every model's sequences). On CPU, vmapping the parameter update costs more than
+      looping (batched scatter-adds for the counts, and a vmapped mode search runs every
+      model for as many optimizer steps as the slowest needs): see benchmarks/bench_scan.py.
 
     `finite[m]` is False when model m's log probability or any parameter is not finite.
     """
-    step = build_kernel(mode_search, method)
+    if strategy == "vmap":
+        vmapped = eqx.filter_vmap(build_kernel(mode_search, method), in_axes=(0, 0, None))
+    else:
+        vmapped = _split_step(mode_search, method)
 
     def batched_step(keys, state: GibbsState, data):
-        new_state, info = eqx.filter_vmap(step, in_axes=(0, 0, None))(keys, state, data)
+        new_state, info = vmapped(keys, state, data)
         finite = jax.vmap(_all_finite)(new_state.model) & jnp.isfinite(info.log_prob)
         return new_state, info, finite
 
     return eqx.filter_jit(batched_step)
+
+
+def _split_step(mode_search, method):
+    """The Gibbs step of `build_kernel` for a batch: parameters model by model, states vmapped."""
+
+    def step(keys, state: GibbsState, data):
+        subkeys = jax.vmap(jr.split)(keys)  # as build_kernel: k_params, k_states = jr.split(key)
+        k_params, k_states = subkeys[:, 0], subkeys[:, 1]
+
+        def update(args):
+            key, model, states = args
+            return resample_params(key, model, data, states, mode_search)
+
+        model, emission_info = jax.lax.map(update, (k_params, state.model, state.states))
+
+        def sample(key, model):
+            states, logliks = sample_states(key, model, data, method)
+            return states, logliks.sum(), model.log_prior()
+
+        states, marginal, log_prior = eqx.filter_vmap(sample)(k_states, model)
+        info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
+        return GibbsState(model, states), info
+
+    return step
 
 
 def _all_finite(model) -> jax.Array:
@@ -84,6 +134,7 @@ def seed_initial_states(prepared: Prepared, n_states: int, seed: int) -> tuple[s
     return f"kmeans-window-{window}", kmeans_window_states(syllables, mask, n_states, prepared.n_syllables, window, seed)
 
 
+@with_single_threaded_blas
 def fit_models(
     recordings,
     n_states: int,
@@ -101,9 +152,11 @@ def fit_models(
     method: Method = "auto",
     seg_length=None,
     seg_overlap: int = 30,
+    n_syllables: int | None = None,
     history_segment: int = 0,
     max_batch: int | None = None,
     memory_budget: float | None = None,
+    strategy: Strategy = "auto",
     on_failure: str = "raise",
     progress: bool = True,
     on_iteration=None,
@@ -125,8 +178,12 @@ def fit_models(
             every model (an (N, T) array or dict per recording), or a list of them, one per model.
         emissions, beta, sigma_base, sigma_bias, emission_beta, mode_search, method,
             seg_length, seg_overlap, history_segment: as for `sm.fit`.
+        n_syllables: S (default: largest syllable in the data + 1); give it when models
+            fitted on part of the recordings must score the rest.
         max_batch: most models per compiled batch (default: all that fit in memory).
         memory_budget: bytes a chunk may use (default: half the available RAM).
+        strategy: how the step is batched, `vmap` or `split` (see `batched_kernel`);
+            `auto` is `split` on CPU and `vmap` on accelerators.
         on_failure: `"raise"` a `FitError` when a model's log probability stays non-finite
             after `sm.fit`'s retries, or `"report"`: freeze that model and return its
             result with `info["error"]` set and the log probabilities it reached.
@@ -142,9 +199,10 @@ def fit_models(
         raise InputError(f"on_failure must be 'raise' or 'report', got {on_failure!r}")
     for kappa in kappas:
         _check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
-    prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap)
+    prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables)
     mode_search = default_mode_search() if mode_search is None else mode_search
     method = resolve_method(method)
+    strategy = resolve_strategy(strategy)
     hyperparameters = {
         "n_states": int(n_states), "n_syllables": int(prepared.n_syllables), "beta": float(beta),
         "sigma_base": float(sigma_base), "sigma_bias": float(sigma_bias), "emission_beta": float(emission_beta),
@@ -158,7 +216,7 @@ def fit_models(
     for first in range(0, len(kappas), chunk):
         members = range(first, min(first + chunk, len(kappas)))
         run = _BatchRun(prepared, n_states, [kappas[m] for m in members], [seeds[m] for m in members],
-                        [starts[m] for m in members], priors, mode_search, method, history_segment)  # fmt: skip
+                        [starts[m] for m in members], priors, mode_search, method, strategy, history_segment)  # fmt: skip
         run.iterate(n_iters, on_failure, progress, on_iteration)
         results += run.results({**hyperparameters})
     return results
@@ -216,9 +274,9 @@ def _put(tree, index: int, value):
 class _BatchRun:
     """One chunk of models: their batched state, and what is recorded per iteration."""
 
-    def __init__(self, prepared, n_states, kappas, seeds, starts, priors, mode_search, method, history_segment):
+    def __init__(self, prepared, n_states, kappas, seeds, starts, priors, mode_search, method, strategy, history_segment):
         self.prepared, self.kappas, self.seeds = prepared, kappas, seeds
-        self.mode_search, self.method = mode_search, method
+        self.mode_search, self.method, self.strategy = mode_search, method, strategy
         data = prepared.data
         states = []
         for kappa, (_, start) in zip(kappas, starts):
@@ -238,7 +296,7 @@ class _BatchRun:
         self.seconds = 0.0
 
     def iterate(self, n_iters, on_failure, progress, on_iteration):
-        step = batched_kernel(self.mode_search, self.method)
+        step = batched_kernel(self.mode_search, self.method, self.strategy)
         data = self.prepared.data
         started = time.perf_counter()
         bar = tqdm(range(n_iters), desc=f"Fitting {len(self.kappas)} models", disable=not progress)
@@ -247,7 +305,8 @@ class _BatchRun:
             new_state, info, finite = step(keys, self.state, data)
             finite = np.asarray(finite)
             log_probs = np.asarray(info.log_prob, dtype=float)
-            losses = [np.asarray(info.emission_losses[m])[: int(info.emission_steps[m])] for m in range(len(finite))]
+            all_losses, steps = np.asarray(info.emission_losses), np.asarray(info.emission_steps)
+            losses = [all_losses[m, : steps[m]] for m in range(len(finite))]
             for m in np.flatnonzero(~finite):
                 new_state = self._repair(m, keys, iteration, new_state, log_probs, losses, on_failure)
             self.state = new_state
@@ -295,7 +354,7 @@ class _BatchRun:
         for m in range(size):
             info = {
                 "init": self.init_names[m], "numerical_faults": self.faults[m], "fit_seconds": self.seconds / size,
-                "batch_size": size, "batch_seconds": self.seconds,
+                "batch_size": size, "batch_seconds": self.seconds, "batch_strategy": self.strategy,
             }  # fmt: skip
             if self.errors[m] is not None:
                 info["error"] = self.errors[m]

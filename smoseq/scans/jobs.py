@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import atomic_write_json
+from .._threads import with_single_threaded_blas
 from ..fitio import is_complete_fit, save_fit
 from ..fitting import heldout_loglik_per_frame
 from ..metrics import get_durations, get_frequencies
@@ -33,6 +34,7 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+@with_single_threaded_blas
 def run_scan_job(scan_dir: str, batches: list, label: str = "job") -> list:
     """Fit every batch of one job (skipping batches whose models are all complete); returns the new rows.
 
@@ -77,6 +79,7 @@ def _run_batch(scan_dir: Path, recordings: dict, settings: ScanSettings, batch: 
         method=settings.method,
         seg_length=settings.seg_length,
         seg_overlap=settings.seg_overlap,
+        n_syllables=max(int(max(np.max(x) for x in recordings.values())) + 1, 2),
         max_batch=len(names),
         memory_budget=math.inf,  # the batch was sized when it was planned
         on_failure="report",
