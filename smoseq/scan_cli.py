@@ -86,10 +86,15 @@ def run_scan_command(args) -> None:
     )  # fmt: skip
     settings = ScanSettings(n_iters=args.iters, heldout_folds=args.heldout_folds, fps=args.fps, emissions=args.emissions)
     recordings = load_recordings(args.data).syllables
-    summary = run_scan(
-        recordings, Path(args.out), n_states=n_states, kappas=kappas, seeds=seeds, settings=settings, executor=executor,
-        max_batch=args.max_batch, memory_budget=None if args.memory_gb is None else args.memory_gb * 1e9, say=_say,
-    )  # fmt: skip
+    try:
+        summary = run_scan(
+            recordings, Path(args.out), n_states=n_states, kappas=kappas, seeds=seeds, settings=settings,
+            executor=executor, max_batch=args.max_batch,
+            memory_budget=None if args.memory_gb is None else args.memory_gb * 1e9, say=_say,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        _say("interrupted: complete models are kept; run the same command again to fit the rest")
+        raise
     if summary is None:
         _say(f"jobs submitted; when they finish: smoseq select {args.out} (or re-run this command to fit what is missing)")
         return

@@ -61,7 +61,8 @@ def brute_force_posterior(log_init, trans, log_likelihoods):
         counts = np.bincount(paths[:, t], weights, minlength=num_states)
         return counts / counts.sum()
 
-    filtered = np.stack([marginals(t, np.exp(prefix_scores[:, t] - prefix_scores[:, t].max())) for t in range(num_timesteps)])
+    prefix_weights = np.exp(prefix_scores - prefix_scores.max(axis=0))
+    filtered = np.stack([marginals(t, prefix_weights[:, t]) for t in range(num_timesteps)])
     smoothed = np.stack([marginals(t, posterior) for t in range(num_timesteps)])
     return {
         "marginal_loglik": marginal,
@@ -125,7 +126,8 @@ def test_matches_brute_force(x64, module, case):
 @pytest.mark.parametrize("with_zeros", [False, True], ids=["dense", "zeros"])
 def test_posterior_sampler_chi_square(x64, module, with_zeros):
     num_states, num_timesteps, num_samples = 3, 4, 20_000
-    log_init, trans, log_likelihoods = random_hmm(np.random.default_rng(7), num_states, num_timesteps, with_zeros=with_zeros)
+    rng = np.random.default_rng(7)
+    log_init, trans, log_likelihoods = random_hmm(rng, num_states, num_timesteps, with_zeros=with_zeros)
     exact = brute_force_posterior(log_init, trans, log_likelihoods)
     draw = jax.jit(jax.vmap(module.hmm_posterior_sample, in_axes=(0, None, None, None)))
     _, paths = draw(jr.split(jr.PRNGKey(1), num_samples), log_init, trans, log_likelihoods)
@@ -199,7 +201,8 @@ def test_unroll_does_not_change_results(x64):
         return smoothed, viterbi, *kernels.hmm_posterior_sample(key, log_init, trans, log_likelihoods, unroll=3)
 
     expected = run_all(kernels, key, log_init, trans, log_likelihoods)
-    for got, want in zip(jax.tree.leaves(unrolled(key, log_init, trans, log_likelihoods)), jax.tree.leaves(expected), strict=True):
+    results = unrolled(key, log_init, trans, log_likelihoods)
+    for got, want in zip(jax.tree.leaves(results), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 

@@ -83,7 +83,8 @@ def test_log_likelihood_helper_matches_numpy(x64):
 
 def test_posterior_sampler_chi_square(x64):
     num_states, num_timesteps, num_samples = 3, 4, 20_000
-    log_init, trans, tables, syllables, mask = random_syllable_hmm(np.random.default_rng(2), num_states, 3, 1, num_timesteps)
+    rng = np.random.default_rng(2)
+    log_init, trans, tables, syllables, mask = random_syllable_hmm(rng, num_states, 3, 1, num_timesteps)
     tables[:, 0, 1] = [0.9, 0.05, 0.05]  # make the evidence informative
     tables /= tables.sum(axis=-1, keepdims=True)
     _, _, posterior = brute_force(log_init, trans, numpy_log_likelihoods(tables, syllables, mask)[0])
@@ -93,7 +94,8 @@ def test_posterior_sampler_chi_square(x64):
     counts = np.bincount(path_index, minlength=posterior.size)
     expected = posterior * num_samples
     large = expected >= 5
-    observed, expected = np.append(counts[large], counts[~large].sum()), np.append(expected[large], expected[~large].sum())
+    observed = np.append(counts[large], counts[~large].sum())
+    expected = np.append(expected[large], expected[~large].sum())
     assert scipy.stats.chisquare(observed[expected > 0], expected[expected > 0]).pvalue > 1e-3
 
 
@@ -114,7 +116,8 @@ def test_same_key_same_paths_as_serial_sampler(x64):
     )
     np.testing.assert_array_equal(states, serial_states)
     np.testing.assert_allclose(logliks, serial_logliks, rtol=1e-10)
-    np.testing.assert_allclose(native.filter_native(log_init, trans, tables, syllables, mask), serial_logliks, rtol=1e-10)
+    logliks_from_filter = native.filter_native(log_init, trans, tables, syllables, mask)
+    np.testing.assert_allclose(logliks_from_filter, serial_logliks, rtol=1e-10)
     serial_viterbi = jax.vmap(kernels.hmm_viterbi, in_axes=(None, None, 0))(log_init, trans, log_likelihoods)
     np.testing.assert_array_equal(native.viterbi_native(log_init, trans, tables, syllables, mask), serial_viterbi)
 
@@ -141,7 +144,8 @@ def test_appending_masked_frames_leaves_marginal_unchanged(x64):
 
 
 def test_zero_likelihood_frame_gives_minus_infinity(x64):
-    log_init, trans, tables, syllables, mask = random_syllable_hmm(np.random.default_rng(8), 3, 4, 2, 40, mask_fraction=0.0)
+    rng = np.random.default_rng(8)
+    log_init, trans, tables, syllables, mask = random_syllable_hmm(rng, 3, 4, 2, 40, mask_fraction=0.0)
     tables[:, syllables[0, 9], syllables[0, 10]] = 0.0  # sequence 0 is impossible under every state
     tables /= tables.sum(axis=-1, keepdims=True)
     logliks = native.filter_native(log_init, trans, tables, syllables, mask)
@@ -186,12 +190,11 @@ def test_jit_vmap_over_batch_of_parameters():
     logliks, viterbi, (states, sample_logliks) = batched(keys, log_init, trans)
     assert logliks.shape == (3, 4) and viterbi.shape == (3, 4, 60) and states.shape == (3, 4, 60)
     for i in range(3):
-        np.testing.assert_allclose(logliks[i], native.filter_native(log_init[i], trans[i], tables, syllables, mask), rtol=1e-6)
+        one_model = (log_init[i], trans[i], tables, syllables, mask)
+        np.testing.assert_allclose(logliks[i], native.filter_native(*one_model), rtol=1e-6)
         np.testing.assert_allclose(sample_logliks[i], logliks[i], rtol=1e-6)
-        np.testing.assert_array_equal(viterbi[i], native.viterbi_native(log_init[i], trans[i], tables, syllables, mask))
-        np.testing.assert_array_equal(
-            states[i], native.sample_states_native(keys[i], log_init[i], trans[i], tables, syllables, mask)[0]
-        )
+        np.testing.assert_array_equal(viterbi[i], native.viterbi_native(*one_model))
+        np.testing.assert_array_equal(states[i], native.sample_states_native(keys[i], *one_model)[0])
 
     # Nested: models (outer) x datasets (inner, a different mask per dataset).
     masks = jnp.asarray(rng.random((2, 4, 60)) > 0.5, jnp.float32)
@@ -199,4 +202,5 @@ def test_jit_vmap_over_batch_of_parameters():
         jax.vmap(jax.vmap(native.filter_native, in_axes=(None, None, None, None, 0)), in_axes=(0, 0, None, None, None))
     )(log_init, trans, tables, syllables, masks)
     assert nested.shape == (3, 2, 4)
-    np.testing.assert_allclose(nested[2, 1], native.filter_native(log_init[2], trans[2], tables, syllables, masks[1]), rtol=1e-6)
+    expected = native.filter_native(log_init[2], trans[2], tables, syllables, masks[1])
+    np.testing.assert_allclose(nested[2, 1], expected, rtol=1e-6)

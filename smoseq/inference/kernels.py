@@ -19,6 +19,10 @@ allowed; a frame where every state has likelihood zero gives a marginal
 log-likelihood of `-inf` (the path probability is zero), never NaN.
 
 `unroll` is the `lax.scan` unroll factor: a speed knob with no effect on results.
+Measured on 2 CPU cores (21 sequences x 50,000 frames, K = 10, vmapped): this body is
+about twice as fast as a log-space (logsumexp) body, and `unroll` 2, 4 or 8 was no
+faster than 1, so 1 is the default. Per-step dispatch of the body's fused operations,
+not arithmetic, bounds these scans on CPU; `smoseq.inference.native` avoids it.
 """
 
 from functools import partial

@@ -103,8 +103,10 @@ def _forward_two(init, trans_t, tables_t, syllables, mask, jobs, a, b, filtered_
     """
     num_timesteps, num_states = syllables.shape[1], init.shape[1]
     padding = tables_t.shape[1] - 1
-    tables_a, trans_a, syllables_a, mask_a = tables_t[jobs[a, 0]], trans_t[jobs[a, 0]], syllables[jobs[a, 1]], mask[jobs[a, 2]]
-    tables_b, trans_b, syllables_b, mask_b = tables_t[jobs[b, 0]], trans_t[jobs[b, 0]], syllables[jobs[b, 1]], mask[jobs[b, 2]]
+    tables_a, trans_a = tables_t[jobs[a, 0]], trans_t[jobs[a, 0]]
+    tables_b, trans_b = tables_t[jobs[b, 0]], trans_t[jobs[b, 0]]
+    syllables_a, mask_a = syllables[jobs[a, 1]], mask[jobs[a, 2]]
+    syllables_b, mask_b = syllables[jobs[b, 1]], mask[jobs[b, 2]]
     stride_a = 1 if filtered_a.shape[0] == num_timesteps else 0
     stride_b = 1 if filtered_b.shape[0] == num_timesteps else 0
     predicted_a, predicted_b = init[jobs[a, 0]].copy(), init[jobs[b, 0]].copy()
@@ -169,12 +171,11 @@ def _sample_two(trans_t, uniforms, jobs, a, b, filtered_a, filtered_b, states):
 
 
 @_strict
-def _viterbi_one(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, j, states):
-    """Log-space max-product of job `j` (as `kernels.hmm_viterbi`); writes `states[j]`."""
+def _viterbi_one(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, j, deltas, states):
+    """Log-space max-product of job `j` (as `kernels.hmm_viterbi`) in the (T, K) buffer `deltas`; writes `states[j]`."""
     num_timesteps, num_states = syllables.shape[1], log_init.shape[1]
     padding = log_tables_t.shape[1] - 1
     params, sequence, mask_row = jobs[j, 0], jobs[j, 1], jobs[j, 2]
-    deltas = np.empty((num_timesteps, num_states))
     top = log_init[params].max()
     for k in range(num_states):
         deltas[0, k] = log_init[params, k] - (top if np.isfinite(top) else 0.0)
@@ -229,9 +230,13 @@ def _filter_jobs(init, trans_t, tables_t, syllables, mask, jobs, logliks):
 
 
 @_parallel
-def _viterbi_jobs(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, states):
-    for j in _prange(jobs.shape[0]):
-        _viterbi_one(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, j, states)
+def _viterbi_jobs(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, num_workers, states):
+    """Jobs dealt round-robin to `num_workers` workers, each reusing one (T, K) buffer."""
+    num_jobs = jobs.shape[0]
+    for worker in _prange(num_workers):
+        deltas = np.empty((syllables.shape[1], log_init.shape[1]))
+        for j in range(worker, num_jobs, num_workers):
+            _viterbi_one(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, j, deltas, states)
 
 
 # ----------------------------------------------------------------------------------
@@ -338,6 +343,23 @@ def _batch(parameters: dict, sequences: dict) -> _Batch:
     return _Batch(parameters, sequences, {name: ndims[name] for name in {**parameters, **sequences}})
 
 
+def _float32_pair(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 -> (high, low) float32 with `high + low` equal to `values` to ~1e-14.
+
+    Callbacks return only int32 and float32: JAX canonicalises callback outputs with the
+    x64 setting of the thread that runs the callback, which under the thread-local
+    `jax.enable_x64` context is not the caller's, so a float64 output would be refused.
+    """
+    high = values.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        low = np.where(np.isfinite(high), values - high, 0.0).astype(np.float32)
+    return high, low
+
+
+def _join_float32_pair(high, low, dtype):
+    return high.astype(dtype) + low.astype(dtype)
+
+
 def _sample_callback(log_init, trans, tables, syllables, mask, uniforms):
     batch = _batch(
         _probability_parameters(log_init, trans, tables), _sequences(syllables, mask, tables.shape[-1], uniforms)
@@ -350,7 +372,7 @@ def _sample_callback(log_init, trans, tables, syllables, mask, uniforms):
         p["init"], p["trans_t"], p["tables_t"], s["syllables"], s["mask"], s["uniforms"], batch.jobs, num_workers,
         states, logliks,
     )
-    return batch.unflatten(states), batch.unflatten(logliks)
+    return (batch.unflatten(states), *_float32_pair(batch.unflatten(logliks)))
 
 
 def _filter_callback(log_init, trans, tables, syllables, mask):
@@ -358,14 +380,15 @@ def _filter_callback(log_init, trans, tables, syllables, mask):
     p, s = batch.parameters, batch.sequences
     logliks = np.empty(batch.jobs.shape[0], dtype=np.float64)
     _filter_jobs(p["init"], p["trans_t"], p["tables_t"], s["syllables"], s["mask"], batch.jobs, logliks)
-    return batch.unflatten(logliks)
+    return _float32_pair(batch.unflatten(logliks))
 
 
 def _viterbi_callback(log_init, trans, tables, syllables, mask):
     batch = _batch(_log_parameters(log_init, trans, tables), _sequences(syllables, mask, tables.shape[-1]))
     p, s = batch.parameters, batch.sequences
     states = np.empty((batch.jobs.shape[0], s["syllables"].shape[-1]), dtype=np.int32)
-    _viterbi_jobs(p["init"], p["trans_t"], p["tables_t"], s["syllables"], s["mask"], batch.jobs, states)
+    num_workers = min(numba.get_num_threads(), batch.jobs.shape[0])
+    _viterbi_jobs(p["init"], p["trans_t"], p["tables_t"], s["syllables"], s["mask"], batch.jobs, num_workers, states)
     return batch.unflatten(states)
 
 
@@ -416,15 +439,13 @@ def sample_states_native(
     dtype = _float_dtype(log_init, trans, tables)
     keys = jr.split(key, num_sequences)
     uniforms = jax.vmap(lambda k: posterior_uniforms(k, num_timesteps, dtype))(keys)
-    result_types = (
-        jax.ShapeDtypeStruct((num_sequences, num_timesteps), jnp.int32),
-        jax.ShapeDtypeStruct((num_sequences,), dtype),
-    )
-    states, logliks = jax.pure_callback(
+    loglik_type = jax.ShapeDtypeStruct((num_sequences,), jnp.float32)
+    result_types = (jax.ShapeDtypeStruct((num_sequences, num_timesteps), jnp.int32), loglik_type, loglik_type)
+    states, high, low = jax.pure_callback(
         _sample_callback, result_types, log_init, trans, tables, syllables, mask, uniforms,
         vmap_method="expand_dims",
     )
-    return states, logliks.astype(dtype)
+    return states, _join_float32_pair(high, low, dtype)
 
 
 def filter_native(
@@ -448,10 +469,12 @@ def filter_native(
     """
     _require_native()
     dtype = _float_dtype(log_init, trans, tables)
-    result_type = jax.ShapeDtypeStruct((syllables.shape[0],), dtype)
-    return jax.pure_callback(
-        _filter_callback, result_type, log_init, trans, tables, syllables, mask, vmap_method="expand_dims"
-    ).astype(dtype)
+    loglik_type = jax.ShapeDtypeStruct((syllables.shape[0],), jnp.float32)
+    high, low = jax.pure_callback(
+        _filter_callback, (loglik_type, loglik_type), log_init, trans, tables, syllables, mask,
+        vmap_method="expand_dims",
+    )
+    return _join_float32_pair(high, low, dtype)
 
 
 def viterbi_native(

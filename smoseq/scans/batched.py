@@ -1,8 +1,10 @@
-"""Fit many models of one shape in one program: a vmapped, jitted Gibbs step over a batch.
+"""Fit many models of one shape in one program: one jitted Gibbs step advances a whole batch.
 
 Models that share K, S and the data but differ in κ, priors or seed are one
-`GibbsState` PyTree with a leading model axis; `jax.vmap` of the Gibbs step
-(`smoseq.inference.gibbs.build_kernel`) advances all of them at once. Each model keeps
+`GibbsState` PyTree with a leading model axis; one jitted step built from
+`smoseq.inference.gibbs` advances all of them at once — `jax.vmap` of the whole step
+(strategy `vmap`, for GPUs), or on CPU the parameter update model by model inside the
+program and the state sampling vmapped (strategy `split`, see `batched_kernel`). Each model keeps
 `sm.fit`'s key schedule — iteration i of the model with seed s uses
 `fold_in(fold_in(key(s), 1), i)` — so `sm.fit(..., seed=s, init_states=the same
 start)` reproduces a member of a batch (states exactly, log probabilities to float
@@ -161,7 +163,7 @@ def fit_models(
     progress: bool = True,
     on_iteration=None,
 ) -> list[FitResult]:
-    """Fit one model per `(kappa, seed)` pair, advancing a batch of them with one vmapped Gibbs step.
+    """Fit one model per `(kappa, seed)` pair, advancing a batch of them with one jitted, batched Gibbs step.
 
     Models are fitted in chunks of at most `max_batch` models that fit in
     `memory_budget` bytes (see `smoseq.scans.memory.model_footprint_bytes`); each chunk

@@ -100,15 +100,8 @@ def _run_processes(scan_dir, jobs, labels, options, say) -> None:
             say(f"{futures[future]} finished ({len(rows)} models written)")
 
 
-def _submitit_executor(scan_dir, options: ExecutorOptions):
-    import submitit
-
-    folder = Path(scan_dir) / SUBMITIT_DIR / "%j"
-    if options.kind == "submitit-local":
-        executor = submitit.LocalExecutor(folder=folder)
-        executor.update_parameters(timeout_min=options.slurm_time_min)
-        return executor
-    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+def slurm_parameters(options: ExecutorOptions) -> dict:
+    """`AutoExecutor.update_parameters` arguments for the SLURM resources of `options` (unset ones left out)."""
     parameters = {
         "name": "smoseq-scan",
         "timeout_min": int(options.slurm_time_min),
@@ -118,7 +111,22 @@ def _submitit_executor(scan_dir, options: ExecutorOptions):
         "slurm_partition": options.slurm_partition,
         "slurm_array_parallelism": options.slurm_array_parallelism,
     }
-    executor.update_parameters(**{key: value for key, value in parameters.items() if value is not None})
+    return {key: value for key, value in parameters.items() if value is not None}
+
+
+def _submitit_executor(scan_dir, options: ExecutorOptions):
+    import submitit
+
+    folder = Path(scan_dir) / SUBMITIT_DIR / "%j"
+    if options.kind == "submitit-local":
+        executor = submitit.LocalExecutor(folder=folder)
+        executor.update_parameters(timeout_min=options.slurm_time_min)
+        return executor
+    try:
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    except RuntimeError as error:  # submitit checks for srun when the executor is built
+        raise InputError(f"--executor slurm: {error}") from None
+    executor.update_parameters(**slurm_parameters(options))
     return executor
 
 
