@@ -43,6 +43,10 @@ def __getattr__(name):
         from . import viz
 
         return getattr(viz, _LAZY_VIZ[name])
+    if name in ("fit_models", "run_scan", "best_seed", "suggest_kappa", "seed_agreement"):
+        from . import scan
+
+        return getattr(scan, name)
     if name in ("viz", "datasets", "scan"):
         import importlib
 
