@@ -17,7 +17,6 @@ noisy: compare the ratios of one run. Run: `.venv/bin/python benchmarks/bench_sc
 """
 
 import argparse
-import math
 import tempfile
 import time
 

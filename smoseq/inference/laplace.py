@@ -495,6 +495,10 @@ def sample_laplace(key: PRNGKeyArray, mode: PyTree, factor: LaplaceFactor) -> Py
     """
     flat_mode, unravel = ravel_pytree(mode)
     noise = jr.normal(key, flat_mode.shape, flat_mode.dtype)
+    # The barrier makes the noise solve wait for `mode` (e.g. a Newton step's own
+    # triangular solves): two LAPACK trsm calls running at once can deadlock jaxlib
+    # 0.10's 2-thread CPU pool (observed on a 2-core machine, stack in the issue note).
+    flat_mode, noise = jax.lax.optimization_barrier((flat_mode, noise))
     size = factor.base_cholesky.shape[0]
     return unravel(flat_mode + _join(*_solve_transposed(factor, *_split(noise, size))))
 
