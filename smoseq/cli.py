@@ -10,7 +10,6 @@ import sys
 import warnings
 from pathlib import Path
 import textwrap
-from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130

@@ -46,8 +46,8 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     mi_dir = directory / "mi"
     mi_dir.mkdir(exist_ok=True)
     longest_s = max(len(s) for s in recordings.syllables.values()) / fps
-    mi_figure = commands.run_mutual_information(recordings.syllables, fps, mi_dir, 40, 1.0, min(300.0, longest_s / 2), seed, "miller-madow")
-    say(f"[2/6] lagged mutual information (Miller-Madow bias-corrected) -> {mi_figure}")
+    mi_figure = commands.run_mutual_information(recordings.syllables, fps, mi_dir, 40, 1.0, min(300.0, longest_s / 2), seed)
+    say(f"[2/6] lagged mutual information -> {mi_figure}")
 
     fit_dir = directory / "fit"
     fit_dir.mkdir(exist_ok=True)

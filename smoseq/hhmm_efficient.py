@@ -26,7 +26,6 @@ from jax.scipy.stats import norm
 
 from . import _facade
 from ._threads import with_single_threaded_blas
-from ._embedding import lower_dim, raise_dim
 from .models import HHMM, LowRankEmissions, ModeSearch, Normal, StickyTransitions, emission_counts, transition_counts
 from .models.priors import dirichlet_log_prob
 

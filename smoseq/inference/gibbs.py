@@ -11,8 +11,6 @@ forward-filter backward-sample), and the log probability of the new sample.
 from typing import NamedTuple
 
 import equinox as eqx
-import jax
-import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
