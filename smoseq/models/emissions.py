@@ -153,6 +153,8 @@ class LowRankEmissions(AbstractEmissions):
 
         if mode_search is None:
             raise ValueError("LowRankEmissions.resample needs a ModeSearch (an Optax optimizer and its stopping rule)")
+        if not (type(self.base_prior) is Normal and type(self.bias_prior) is Normal):
+            return self._resample_other_priors(key, counts, mode_search)
         base, biases, info = sample_low_rank_emissions(
             key,
             counts,
@@ -164,6 +166,17 @@ class LowRankEmissions(AbstractEmissions):
             mode_search.max_iters,
             mode_search.tol,
         )
+        updated = eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))
+        return updated, EmissionInfo(info.losses, info.n_steps)
+
+    def _resample_other_priors(self, key, counts, mode_search):
+        """The Laplace update for priors other than `Normal` (e.g. `StudentT`), see `smoseq.inference.laplace_priors`."""
+        from ..inference.laplace_priors import sample_low_rank_emissions_with_priors
+
+        base, biases, info = sample_low_rank_emissions_with_priors(
+            key, counts, self.base, self.biases, self.base_prior, self.bias_prior,
+            mode_search.optimizer, mode_search.max_iters, mode_search.tol,
+        )  # fmt: skip
         updated = eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))
         return updated, EmissionInfo(info.losses, info.n_steps)
 
