@@ -14,10 +14,13 @@ has S diagonal base blocks `Q_ii` ((S-1)²), cross blocks `Q_iβ` ((S-1) × M) a
 block `Q_ββ` (M × M), M = (K-1)(S-1). It is factorised by blocks, `Q = L Lᵀ` with
 
     L = [[blockdiag(L_i), 0], [Wᵀ, L_s]],   L_i L_iᵀ = Q_ii,   W_i = L_i⁻¹ Q_iβ,
-    L_s L_sᵀ = Q_ββ − Σ_i W_iᵀ W_i            (the Schur complement, one big matmul),
+    L_s L_sᵀ = Q_ββ − Σ_i W_iᵀ W_i            (the Schur complement),
 
-and a draw is `mode + L⁻ᵀ z` by block back-substitution. The dense
-(S(S-1) + M)² matrix is never formed.
+and a draw is `mode + L⁻ᵀ z` by block back-substitution. Neither the dense
+(S(S-1) + M)² matrix nor the (S, S-1, M) cross blocks are formed: in raised coordinates
+every cross block is a sum of diagonal-plus-rank-one matrices `n_ki (diag p_ki − p_ki p_kiᵀ)`,
+which gives products with W and the Schur complement in O(K²S³) operations instead of
+the O(K²S⁴) of dense blocks.
 
 Performance note: the small Cholesky and triangular kernels run in the LAPACK that jaxlib
 borrows from SciPy (OpenBLAS). With OpenBLAS's default threading, on a busy 2-core
@@ -44,6 +47,7 @@ __all__ = [
     "LaplaceInfo",
     "LaplacePrecision",
     "ModeResult",
+    "cross_blocks",
     "dense_covariance",
     "emission_log_posterior",
     "factorize_precision",
@@ -265,17 +269,23 @@ def find_mode(
 
 
 class LaplacePrecision(NamedTuple):
-    """Blocks of `Q = −H + diagonal_boost·I` in the flattened `(base, biases)` order.
+    """`Q = −H + diagonal_boost·I` in the flattened `(base, biases)` order, by blocks.
+
+    The diagonal blocks are stored densely; the cross blocks `Q_iβ` are not: in the raised
+    coordinates each is a sum of `H_ki = diag(u_ki) − u_ki p_kiᵀ` (u = n·p), so the row
+    weights u and probabilities p define them (`cross_blocks` materialises them for small S).
 
     Attributes:
         base_blocks: (S, S-1, S-1) `Q_ii`, one per row of `base`.
-        cross_blocks: (S, S-1, M) `Q_iβ`, columns in row-major order of `biases`.
-        bias_block: (M, M) `Q_ββ`, M = (K-1)(S-1).
+        bias_block: (M, M) `Q_ββ`, M = (K-1)(S-1), rows in row-major order of `biases`.
+        row_weights: (K, S, S) `u[k, i] = n_ki p_ki`.
+        probs: (K, S, S) `p[k, i] = P_k[i, :]`.
     """
 
     base_blocks: Float[Array, "S S-1 S-1"]
-    cross_blocks: Float[Array, "S S-1 M"]
     bias_block: Float[Array, "M M"]
+    row_weights: Float[Array, "K S S"]
+    probs: Float[Array, "K S S"]
 
 
 def _projected_diagonal_parts(weights: Float[Array, "*batch S"]):
@@ -310,23 +320,17 @@ def _project_diagonal(weights: Float[Array, "*batch S"]) -> Float[Array, "*batch
     return strict + jnp.einsum("...a,ab->...ab", diagonal, identity)
 
 
-def _project_diagonal_interleaved(
-    weights: Float[Array, "S K-1 S"],
-) -> Float[Array, "S S-1 K-1 S-1"]:
-    """`out[i, a, m, b] = (E_Sᵀ diag(weights[i, m]) E_S)[a, b]`, written in one pass."""
-    left, right, diagonal = _projected_diagonal_parts(weights)  # left, diagonal: [i, m, a]
-    rows = jnp.arange(right.shape[0]).reshape(1, -1, 1, 1)
-    cols = jnp.arange(right.shape[0]).reshape(1, 1, 1, -1)
-    upper = jnp.swapaxes(left, 1, 2)[..., None] * right.reshape(1, 1, 1, -1)
-    lower = right.reshape(1, -1, 1, 1) * left[:, None, :, :]
-    on_diagonal = jnp.swapaxes(diagonal, 1, 2)[..., None]
-    return jnp.where(rows < cols, upper, jnp.where(rows > cols, lower, on_diagonal))
-
-
 def _add_to_diagonal(blocks, value):
     """`blocks + value·I` for a (stack of) square matrices."""
     identity = jnp.eye(blocks.shape[-1], dtype=blocks.dtype)
     return blocks + jnp.broadcast_to(value * identity, blocks.shape)
+
+
+def _embeddings(row_weights):
+    """`(E_K (K, K-1), E_S (S, S-1))` for (K, S, S) row weights, in their dtype."""
+    num_states, size = row_weights.shape[0], row_weights.shape[-1]
+    dtype = row_weights.dtype
+    return center_embedding(num_states).astype(dtype), center_embedding(size).astype(dtype)
 
 
 def laplace_precision(
@@ -353,30 +357,64 @@ def laplace_precision(
     Returns:
         A `LaplacePrecision`.
     """
-    num_states, size = counts.shape[0], counts.shape[-1]
-    embed_states = center_embedding(num_states).astype(base.dtype)
     probs = transition_probs(base, biases)
     row_counts = counts.astype(base.dtype).sum(axis=-1)
-    weighted = jnp.einsum("ki,kij->kij", row_counts, probs)  # n_ki p_ki
-    projected = probs @ center_embedding(size).astype(base.dtype)  # E_Sᵀ p_ki
-    weighted_projected = jnp.einsum("ki,kia->kia", row_counts, projected)
-    state_projected = jnp.einsum("km,kib->kimb", embed_states, projected)  # F[k,m] E_Sᵀ p_ki
+    weighted = row_counts[..., None] * probs  # u = n_ki p_ki
+    embed_states, embed_syllables = _embeddings(weighted)
+    projected = probs @ embed_syllables  # E_Sᵀ p_ki
+    weighted_projected = row_counts[..., None] * projected
 
     base_blocks = _project_diagonal(weighted.sum(axis=0)) - jnp.einsum(
         "kia,kib->iab", weighted_projected, projected
     )
     base_blocks = _add_to_diagonal(base_blocks, 1.0 / sigma_base**2 + diagonal_boost)
-    cross_blocks = _project_diagonal_interleaved(
-        jnp.einsum("km,kis->ims", embed_states, weighted)
-    ) - jnp.einsum("kia,kimb->iamb", weighted_projected, state_projected)
-    cross_blocks = cross_blocks.reshape(size, size - 1, -1)
     per_state = _project_diagonal(weighted.sum(axis=1)) - jnp.einsum(
         "kia,kib->kab", weighted_projected, projected
     )
     bias_block = jnp.einsum("km,kn,kab->manb", embed_states, embed_states, per_state)
-    bias_block = bias_block.reshape(cross_blocks.shape[-1], -1)
-    bias_block = _add_to_diagonal(bias_block, 1.0 / sigma_bias**2 + diagonal_boost)
-    return LaplacePrecision(base_blocks, cross_blocks, bias_block)
+    bias_dim = (counts.shape[0] - 1) * (counts.shape[-1] - 1)
+    bias_block = _add_to_diagonal(
+        bias_block.reshape(bias_dim, bias_dim), 1.0 / sigma_bias**2 + diagonal_boost
+    )
+    return LaplacePrecision(base_blocks, bias_block, weighted, probs)
+
+
+def _cross_times_bias(row_weights, probs, bias_part: Float[Array, " M"]) -> Float[Array, "S S-1"]:
+    """`Q_iβ x` for every base row i, without forming the cross blocks.
+
+    Raise x to the (K, S) bias logits c, apply `H_ki c_k = u_ki ∘ c_k − u_ki (p_ki·c_k)`,
+    sum over k and lower the result back to (S-1) per row.
+    """
+    embed_states, embed_syllables = _embeddings(row_weights)
+    num_states = row_weights.shape[0]
+    raised = embed_states @ bias_part.reshape(num_states - 1, -1) @ embed_syllables.T  # (K, S)
+    along_probs = jnp.einsum("kia,ka->ki", probs, raised)
+    applied = jnp.einsum("kia,ka->ia", row_weights, raised) - jnp.einsum(
+        "kia,ki->ia", row_weights, along_probs
+    )
+    return applied @ embed_syllables
+
+
+def _cross_transposed_times_base(row_weights, probs, base_part: Float[Array, "S S-1"]) -> Float[Array, " M"]:
+    """`Σ_i Q_βi y_i` for a base-shaped y, without forming the cross blocks."""
+    embed_states, embed_syllables = _embeddings(row_weights)
+    raised = base_part @ embed_syllables.T  # (S, S)
+    along_probs = jnp.einsum("kia,ia->ki", probs, raised)
+    applied = jnp.einsum("kia,ia->ka", row_weights, raised) - jnp.einsum(
+        "kia,ki->ka", row_weights, along_probs
+    )
+    return (embed_states.T @ applied @ embed_syllables).ravel()
+
+
+def cross_blocks(precision: LaplacePrecision) -> Float[Array, "S S-1 M"]:
+    """The dense cross blocks `Q_iβ` (S, S-1, M). For tests and small S only."""
+    size = precision.row_weights.shape[-1]
+    bias_dim = precision.bias_block.shape[0]
+    identity = jnp.eye(bias_dim, dtype=precision.bias_block.dtype)
+    columns = jax.vmap(
+        lambda unit: _cross_times_bias(precision.row_weights, precision.probs, unit)
+    )(identity)  # (M, S, S-1)
+    return jnp.moveaxis(columns, 0, -1).reshape(size, size - 1, bias_dim)
 
 
 # ----------------------------------------------------------------------------------------
@@ -387,15 +425,22 @@ def laplace_precision(
 class LaplaceFactor(NamedTuple):
     """Block Cholesky factor `L` of Q, `Q = L Lᵀ` (see the module docstring).
 
+    `W_i = L_i⁻¹ Q_iβ` is applied from the precision's row weights and probabilities
+    rather than stored.
+
     Attributes:
         base_cholesky: (S, S-1, S-1) lower-triangular `L_i`.
-        solved_cross: (S, S-1, M) `W_i = L_i⁻¹ Q_iβ`.
+        base_cholesky_inverse: (S, S-1, S-1) `L_i⁻¹`.
         schur_cholesky: (M, M) lower-triangular `L_s`.
+        row_weights: (K, S, S) as in `LaplacePrecision`.
+        probs: (K, S, S) as in `LaplacePrecision`.
     """
 
     base_cholesky: Float[Array, "S S-1 S-1"]
-    solved_cross: Float[Array, "S S-1 M"]
+    base_cholesky_inverse: Float[Array, "S S-1 S-1"]
     schur_cholesky: Float[Array, "M M"]
+    row_weights: Float[Array, "K S S"]
+    probs: Float[Array, "K S S"]
 
 
 def _solve_lower(lower, rhs):
@@ -404,13 +449,56 @@ def _solve_lower(lower, rhs):
     return jax.vmap(solve)(lower, rhs)
 
 
+def _weighted_inverse_term(row_weights, raised_inverse) -> Float[Array, "K S K S"]:
+    """`t[k,a,l,b] = Σ_i u_kia A_iab u_lib`, one (K, S) @ (S, K·S) matmul per a.
+
+    A loop over a (`lax.map`) keeps each right-hand side (S, K·S) small; materialising
+    all of them at once, as a plain einsum does, is memory-bound and ~3x slower on CPU.
+    """
+    num_states, size = row_weights.shape[0], row_weights.shape[1]
+    by_row = jnp.transpose(row_weights, (1, 0, 2))  # (i, l, b)
+
+    def for_column(args):
+        inverse_column, weights_column = args  # (i, b), (k, i)
+        right = (inverse_column[:, None, :] * by_row).reshape(size, num_states * size)
+        return weights_column @ right
+
+    columns = (jnp.transpose(raised_inverse, (1, 0, 2)), jnp.transpose(row_weights, (2, 0, 1)))
+    out = jax.lax.map(for_column, columns)  # (a, k, l·b)
+    return jnp.transpose(out.reshape(size, num_states, num_states, size), (1, 0, 2, 3))
+
+
+def _schur_correction(row_weights, probs, base_cholesky_inverse) -> Float[Array, "M M"]:
+    """`Σ_i Q_βi Q_ii⁻¹ Q_iβ` from the structure of the cross blocks.
+
+    In raised coordinates `Q_βi Q_ii⁻¹ Q_iβ` has (k, l) block `H_ki A_i H_li` with
+    `A_i = E_S Q_ii⁻¹ E_Sᵀ` and `H_ki = diag(u_ki) − u_ki p_kiᵀ`, so entry (k,a; l,b) of
+    the sum over i is `Σ_i u_kia u_lib (A_iab − q_lia − q_kib + g_ikl)` with `q = A p`
+    and `g_ikl = p_kiᵀ A_i p_li`. That costs O(K²S³) instead of the O(K²S⁴) of stacking
+    dense cross blocks; the result is then lowered to the (M, M) embedded coordinates.
+    """
+    embed_states, embed_syllables = _embeddings(row_weights)
+    whitened = base_cholesky_inverse @ embed_syllables.T  # (S, S-1, S): L_i⁻¹ E_Sᵀ
+    raised_inverse = jnp.einsum("ica,icb->iab", whitened, whitened)  # A_i (S, S, S)
+    applied = jnp.einsum("iab,kib->kia", raised_inverse, probs)  # q
+    along = jnp.einsum("kia,lia->ikl", probs, applied)  # g
+    correction = _weighted_inverse_term(row_weights, raised_inverse)
+    cross_term = jnp.einsum("kia,lia,lib->kalb", row_weights, applied, row_weights)
+    correction = correction - cross_term - jnp.transpose(cross_term, (2, 3, 0, 1))
+    along_weights = jnp.einsum("ikl,lib->iklb", along, row_weights)
+    correction = correction + jnp.einsum("kia,iklb->kalb", row_weights, along_weights)
+    lowered = jnp.einsum("kalb,ac,bd->kcld", correction, embed_syllables, embed_syllables)
+    lowered = jnp.einsum("kcld,km,ln->mcnd", lowered, embed_states, embed_states)
+    bias_dim = lowered.shape[0] * lowered.shape[1]
+    return lowered.reshape(bias_dim, bias_dim)
+
+
 def factorize_precision(precision: LaplacePrecision) -> LaplaceFactor:
     """Block Cholesky factorisation of a structured precision.
 
-    The cost is dominated by the Schur product `Σ_i W_iᵀ W_i`, done as one big matmul
-    of the stacked (S(S-1), M) array with itself. (Computing only its lower triangle in
-    column panels saves flops but not time on CPU: the panel slices are copied.) A block
-    that is not numerically positive definite gives NaNs (`LaplaceInfo.factor_ok`).
+    The Schur complement `Q_ββ − Σ_i Q_βi Q_ii⁻¹ Q_iβ` is built from the structure of
+    the cross blocks (`_schur_correction`), never from dense cross blocks. A block that
+    is not numerically positive definite gives NaNs (`LaplaceInfo.factor_ok`).
 
     Args:
         precision: the blocks of Q.
@@ -422,12 +510,13 @@ def factorize_precision(precision: LaplacePrecision) -> LaplaceFactor:
     identity = jnp.broadcast_to(
         jnp.eye(base_cholesky.shape[-1], dtype=base_cholesky.dtype), base_cholesky.shape
     )
-    # L_i⁻¹ and one batched matmul: much faster on CPU than a batched triangular solve
-    # with M right-hand sides.
-    solved_cross = _solve_lower(base_cholesky, identity) @ precision.cross_blocks
-    stacked = solved_cross.reshape(-1, solved_cross.shape[-1])
-    schur = precision.bias_block - stacked.T @ stacked
-    return LaplaceFactor(base_cholesky, solved_cross, jnp.linalg.cholesky(schur))
+    # One batched solve for L_i⁻¹, then matmuls everywhere: much faster on CPU than
+    # triangular solves with many right-hand sides, and no concurrent LAPACK calls later.
+    inverse = _solve_lower(base_cholesky, identity)
+    schur = precision.bias_block - _schur_correction(precision.row_weights, precision.probs, inverse)
+    return LaplaceFactor(
+        base_cholesky, inverse, jnp.linalg.cholesky(schur), precision.row_weights, precision.probs
+    )
 
 
 def _split(flat, size):
@@ -439,28 +528,40 @@ def _join(base_part, bias_part):
     return jnp.concatenate([base_part.ravel(), bias_part])
 
 
+def _times_inverse(factor: LaplaceFactor, base_part):
+    """`L_i⁻¹ y_i` for every row i."""
+    return jnp.einsum("iab,ib->ia", factor.base_cholesky_inverse, base_part)
+
+
+def _times_inverse_transposed(factor: LaplaceFactor, base_part):
+    """`L_i⁻ᵀ y_i` for every row i."""
+    return jnp.einsum("iba,ib->ia", factor.base_cholesky_inverse, base_part)
+
+
 def _solve_forward(factor: LaplaceFactor, rhs_base, rhs_bias):
-    """Solve `L u = g` for u, with g split into base (S, S-1) and bias (M,) parts."""
-    base_part = _solve_lower(factor.base_cholesky, rhs_base[..., None])[..., 0]
-    bias_rhs = rhs_bias - jnp.einsum("iam,ia->m", factor.solved_cross, base_part)
-    return base_part, solve_triangular(factor.schur_cholesky, bias_rhs, lower=True)
+    """Solve `L u = g` for u, with g split into base (S, S-1) and bias (M,) parts.
+
+    `u_β = L_s⁻¹ (g_β − Σ_i W_iᵀ u_i)` with `W_iᵀ u_i = Q_βi L_i⁻ᵀ L_i⁻¹ g_i`.
+    """
+    base_part = _times_inverse(factor, rhs_base)
+    through = _cross_transposed_times_base(
+        factor.row_weights, factor.probs, _times_inverse_transposed(factor, base_part)
+    )
+    return base_part, solve_triangular(factor.schur_cholesky, rhs_bias - through, lower=True)
 
 
 def _solve_transposed(factor: LaplaceFactor, rhs_base, rhs_bias):
     """Solve `Lᵀ x = z` for x, with z split into base (S, S-1) and bias (M,) parts."""
     bias_part = solve_triangular(factor.schur_cholesky, rhs_bias, lower=True, trans="T")
-    base_rhs = rhs_base - factor.solved_cross @ bias_part
-    solve = lambda a, b: jax.lax.linalg.triangular_solve(
-        a, b, left_side=True, lower=True, transpose_a=True
-    )
-    base_part = jax.vmap(solve)(factor.base_cholesky, base_rhs[..., None])[..., 0]
-    return base_part, bias_part
+    cross = _times_inverse(factor, _cross_times_bias(factor.row_weights, factor.probs, bias_part))
+    return _times_inverse_transposed(factor, rhs_base - cross), bias_part
 
 
 def _multiply_transposed(factor: LaplaceFactor, base_part, bias_part):
     """`Lᵀ x`, with x split into base (S, S-1) and bias (M,) parts."""
     base_out = jnp.einsum("iba,ib->ia", factor.base_cholesky, base_part)
-    return base_out + factor.solved_cross @ bias_part, factor.schur_cholesky.T @ bias_part
+    cross = _times_inverse(factor, _cross_times_bias(factor.row_weights, factor.probs, bias_part))
+    return base_out + cross, factor.schur_cholesky.T @ bias_part
 
 
 def solve_precision(factor: LaplaceFactor, rhs: PyTree) -> PyTree:
@@ -530,7 +631,8 @@ def dense_covariance(factor: LaplaceFactor) -> Float[Array, "D D"]:
 
     For tests and small S only: it materialises a D × D matrix, D = S(S-1) + M.
     """
-    size, _, bias_dim = factor.solved_cross.shape
+    size = factor.base_cholesky.shape[0]
+    bias_dim = factor.schur_cholesky.shape[0]
     identity = jnp.eye(size * (size - 1) + bias_dim, dtype=factor.schur_cholesky.dtype)
 
     def column(unit):
