@@ -96,8 +96,8 @@ def batch(data_dict, keys=None, seg_length=None, seg_overlap: int = 30):
         frames in that recording.
 
     Raises:
-        InputError (a `ValueError`) naming the recording if any recording is not 1-D,
-        not integer-valued, negative, NaN or shorter than 2 frames.
+        InputError: (a `ValueError`) naming the recording if any recording is not 1-D,
+            not integer-valued, negative, NaN or shorter than 2 frames.
     """
     if keys is None:
         keys = sorted(data_dict.keys())

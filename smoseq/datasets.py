@@ -171,7 +171,7 @@ def make_example(
     Returns:
         The paths written and the behaviour names (`ExampleDataset`).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> data = make_example(tempfile.mkdtemp(), n_recordings=2, duration_s=30, video=False, progress=False)
         >>> [path.name for path in data.csv_paths]

@@ -33,9 +33,9 @@ class ExecutorOptions:
         kind: one of `EXECUTORS`.
         workers: concurrent jobs for `processes` and `submitit-local` (default: one per
             two cores, at least one — each job already uses every core it is given).
-        slurm_partition, slurm_gpus, slurm_mem_gb, slurm_time_min, slurm_array_parallelism,
-            slurm_cpus: SLURM resources per job (submitit's `slurm_partition`,
-            `gpus_per_node`, `mem_gb`, `timeout_min`, `slurm_array_parallelism`, `cpus_per_task`).
+        slurm_partition, slurm_gpus, slurm_mem_gb, slurm_time_min, slurm_array_parallelism, slurm_cpus: SLURM
+            resources per job (submitit's `slurm_partition`, `gpus_per_node`, `mem_gb`,
+            `timeout_min`, `slurm_array_parallelism`, `cpus_per_task`).
         wait: wait for SLURM jobs to finish (otherwise submit and return).
     """
 
