@@ -213,7 +213,8 @@ def heldout_loglik_per_frame(model: HHMM, recordings, kernel: Method = "auto") -
     return total / float(np.asarray(prepared.data.mask).sum())
 
 
-def _check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias):
+def check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias):
+    """Raise `InputError` naming the first hyperparameter out of range (shared with scans)."""
     if not isinstance(n_states, (int, np.integer)) or n_states < 2:
         raise InputError(f"n_states must be an integer >= 2, got {n_states!r}")
     if not isinstance(n_iters, (int, np.integer)) or n_iters < 1:
@@ -283,7 +284,7 @@ def fit(
         InputError: bad recordings or hyperparameters (the message names the problem).
         FitError: the log probability became non-finite.
     """
-    _check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
+    check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
     started = time.perf_counter()
     prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap)
     data = prepared.data
@@ -329,7 +330,7 @@ def fit(
     try:
         for iteration in bar:
             iteration_key = jr.fold_in(fit_key, iteration)
-            new_state, info = _step_with_retries(step, iteration_key, state, data, mode_search, method, iteration, faults)
+            new_state, info = step_with_retries(step, iteration_key, state, data, mode_search, method, iteration, faults)
             _record(trace, info, new_state, history_row, valid, iteration)
             state, completed = new_state, iteration + 1
             bar.set_postfix(log_prob=f"{trace['log_probs'][-1]:.5g}")
@@ -374,12 +375,13 @@ def _retry_optimizer(attempt: int):
     return optax.adam(1e-2 * 0.5**attempt)
 
 
-def _finite(info, state: GibbsState) -> bool:
+def is_finite_state(info, state: GibbsState) -> bool:
+    """True when an iteration's log probability and every model parameter are finite."""
     leaves = jax.tree_util.tree_leaves(eqx.filter(state.model, eqx.is_inexact_array))
     return bool(np.isfinite(float(info.log_prob))) and all(bool(jnp.isfinite(leaf).all()) for leaf in leaves)
 
 
-def _step_with_retries(step, key, state, data, mode_search, method, iteration, faults):
+def step_with_retries(step, key, state, data, mode_search, method, iteration, faults):
     """One Gibbs step; on a non-finite result, roll back and retry with smaller optimizer steps.
 
     Each retry starts again from the last good `state` with the same key. What happened
@@ -388,12 +390,12 @@ def _step_with_retries(step, key, state, data, mode_search, method, iteration, f
     """
     new_state, info = step(key, state, data)
     attempt = 0
-    while not _finite(info, new_state) and attempt < MAX_RETRIES and mode_search is not None:
+    while not is_finite_state(info, new_state) and attempt < MAX_RETRIES and mode_search is not None:
         fallback = retry_mode_search(mode_search, attempt)
         new_state, info = compiled_kernel(fallback, method)(key, state, data)
         faults.append(
             {"iteration": int(iteration), "attempt": attempt + 1, "optimizer": f"adam({1e-2 * 0.5**attempt:g})",
-             "recovered": _finite(info, new_state)}
+             "recovered": is_finite_state(info, new_state)}
         )
         attempt += 1
     return new_state, info
@@ -413,7 +415,8 @@ def _record(trace: dict, info, state: GibbsState, history_row: int, valid, itera
     trace["emission_losses"] = np.asarray(info.emission_losses)[: int(info.emission_steps)]
 
 
-def _user_init_states(init_states, prepared: Prepared) -> np.ndarray:
+def user_init_states(init_states, prepared: Prepared) -> np.ndarray:
+    """User-given initial states (dict recording -> (T_i,), or (N, T)) laid out like `prepared`: (N, T) int32."""
     if isinstance(init_states, dict):
         per_recording = {k: np.asarray(v) for k, v in init_states.items()}
         rows = []
@@ -431,7 +434,7 @@ def _user_init_states(init_states, prepared: Prepared) -> np.ndarray:
 def _initialise(step, root_key, model, data, prepared, init_states, n_init_iters, seed):
     """The starting GibbsState: user states, or the best of several short data-driven chains."""
     if init_states is not None:
-        states = _user_init_states(init_states, prepared)
+        states = user_init_states(init_states, prepared)
         return GibbsState(starting_model(model, data, states), jnp.asarray(states)), {"init": "user"}
     candidates = initial_state_candidates(data, model.n_states, model.n_syllables, seed)
     init_key = jr.fold_in(root_key, 0)

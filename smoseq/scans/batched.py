@@ -30,10 +30,10 @@ from ..fitting import (
     FitError,
     FitResult,
     Prepared,
-    _check_hyperparameters,
-    _finite,
-    _step_with_retries,
-    _user_init_states,
+    check_hyperparameters,
+    is_finite_state,
+    step_with_retries,
+    user_init_states,
     build_prior_model,
     compiled_kernel,
     default_mode_search,
@@ -199,7 +199,7 @@ def fit_models(
     if on_failure not in ("raise", "report"):
         raise InputError(f"on_failure must be 'raise' or 'report', got {on_failure!r}")
     for kappa in kappas:
-        _check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
+        check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
     prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables)
     mode_search = default_mode_search() if mode_search is None else mode_search
     method = resolve_method(method)
@@ -255,9 +255,9 @@ def _initial_states(init_states, prepared: Prepared, n_states: int, seeds: list[
     if isinstance(init_states, (list, tuple)):
         if len(init_states) != len(seeds):
             raise InputError(f"init_states has {len(init_states)} entries for {len(seeds)} models")
-        starts = [("user", _user_init_states(states, prepared)) for states in init_states]
+        starts = [("user", user_init_states(states, prepared)) for states in init_states]
     else:
-        starts = [("user", _user_init_states(init_states, prepared))] * len(seeds)
+        starts = [("user", user_init_states(init_states, prepared))] * len(seeds)
     for _, states in starts:
         if states.min() < 0 or states.max() >= n_states:
             raise InputError(f"init_states must lie in [0, {n_states}), got values in [{states.min()}, {states.max()}]")
@@ -323,10 +323,10 @@ class _BatchRun:
         previous = _take(self.state, m)
         if self.errors[m] is None:
             single = compiled_kernel(self.mode_search, self.method)
-            retried, info = _step_with_retries(
+            retried, info = step_with_retries(
                 single, keys[m], previous, self.prepared.data, self.mode_search, self.method, iteration, self.faults[m]
             )
-            if _finite(info, retried):
+            if is_finite_state(info, retried):
                 log_probs[m] = float(info.log_prob)
                 losses[m] = np.asarray(info.emission_losses)[: int(info.emission_steps)]
                 return _put(new_state, m, retried)

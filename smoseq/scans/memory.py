@@ -6,9 +6,12 @@ M = 1 and M = 4 models at two sequence lengths, K = 10, S = 50) and is summarise
 
     bytes = 1.5 · (params(K, S) + frames · per_frame(method, K) + 2 · n_iters · T)
 
-- params: the emission update's work arrays, constant in frames. The Laplace Hessian's
-  cross blocks, C = S·(S−1)·(K−1)·(S−1) floats, dominate; measured 13.8 MB per model at
-  K = 10, S = 50, i.e. 4 bytes · (3·C + S·(S−1)² + 4·K·S²).
+- params: the emission update's work arrays, constant in frames: the raised inverses of
+  the base blocks (S³), the Schur correction in raised coordinates ((KS)², a few copies)
+  and the (M × M) bias block, its Schur complement and factor (M = (K−1)(S−1)). XLA's
+  buffers of the vmapped Laplace update measured 6.7 MB per model at K = 10, S = 50 and
+  28 MB at S = 100; the estimate 4 bytes · (2·S³ + 4·K²·S² + 3·M² + 4·K·S²) gives 7.7
+  and 35 MB.
 - per_frame (bytes per padded frame, frames = N·T): native (numba) kernel 32 — states in
   and out (int32) plus the callback's uniforms (float32, and a float64 copy) and its
   output; serial kernel 32 + 6·K (the (N, T, K) log-likelihoods and filtered
@@ -37,8 +40,10 @@ def _bytes_per_frame(method: str, n_states: int) -> float:
 def model_footprint_bytes(n_sequences: int, n_timesteps: int, n_states: int, n_syllables: int, n_iters: int, method: str) -> float:
     """Estimated bytes one more model adds to a vmapped batch (see the module docstring)."""
     frames = n_sequences * n_timesteps
-    cross = n_syllables * (n_syllables - 1) * (n_states - 1) * (n_syllables - 1)
-    params = FLOAT_BYTES * (3 * cross + n_syllables * (n_syllables - 1) ** 2 + 4 * n_states * n_syllables**2)
+    bias_dim = (n_states - 1) * (n_syllables - 1)
+    params = FLOAT_BYTES * (
+        2 * n_syllables**3 + 4 * (n_states * n_syllables) ** 2 + 3 * bias_dim**2 + 4 * n_states * n_syllables**2
+    )
     history = 2 * n_iters * n_timesteps
     return SAFETY_FACTOR * (params + frames * _bytes_per_frame(method, n_states) + history)
 
