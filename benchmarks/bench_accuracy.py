@@ -32,7 +32,8 @@ Run: `.venv/bin/python benchmarks/bench_accuracy.py [--source semi-markov text]
 `--fit-arg` passes extra keyword arguments to `sm.fit` to measure non-default settings;
 `--fit-arg kappa_scale=0.1` sets κ to 0.1 × the default (real training frames / K);
 `--fit-arg collapse_repeats=true` fits and predicts on syllable instances (repeated frames
-removed) and scores every frame by its instance's state (a diagnostic, not `sm.fit`'s API).
+removed) and scores every frame by its instance's state; `--fit-arg mask_repeats=true` fits
+batched input whose mask is 0 on frames repeating the previous syllable (both diagnostics).
 """
 
 from __future__ import annotations
@@ -426,10 +427,37 @@ class CollapsedResult:
         return expand_states(self.result.predict(instances, method=method), starts, lengths)
 
 
-def fit_recordings(train, n_states, seed, fit_args, collapse: bool):
+def mask_repeated_frames(recordings: dict):
+    """`sm.batch` output whose mask is 0 on frames that repeat the previous syllable.
+
+    Those frames then add nothing to the emission likelihood (as if a syllable's duration
+    did not depend on the state) while the hidden chain still runs through them.
+    """
+    import smoseq as sm
+
+    syllables, mask, metadata = sm.batch(recordings, seg_overlap=0)
+    mask = mask.copy()
+    mask[:, 1:] *= syllables[:, 1:] != syllables[:, :-1]
+    return syllables, mask, metadata
+
+
+class MaskedResult:
+    """A `FitResult` fitted with repeated frames masked; predicts the same way."""
+
+    def __init__(self, result):
+        self.result, self.info, self.states = result, result.info, result.states
+
+    def predict(self, recordings, method="viterbi"):
+        return self.result.predict(mask_repeated_frames(recordings), method=method)
+
+
+def fit_recordings(train, n_states, seed, fit_args, collapse: bool, mask_repeats: bool = False):
     """`sm.fit(train, n_states=K, n_iters=100, seed=seed, **fit_args)`, or the same on repeat-free instances."""
     import smoseq as sm
 
+    if mask_repeats:
+        masked = mask_repeated_frames(train)
+        return MaskedResult(sm.fit(masked, n_states=n_states, n_iters=100, seed=seed, progress=False, **fit_args))
     if not collapse:
         return sm.fit(train, n_states=n_states, n_iters=100, seed=seed, progress=False, **fit_args)
     instances, starts = collapse_repeats(train)
@@ -443,11 +471,12 @@ def fit_and_score(source, setting, seed, train, train_states, heldout, heldout_s
 
     fit_args = dict(fit_args)
     collapse = bool(fit_args.pop("collapse_repeats", False))
+    mask_repeats = bool(fit_args.pop("mask_repeats", False))
     if "kappa_scale" in fit_args:  # κ as a multiple of the default (real frames / K)
         frames = sum(len(v) for v in train.values())
         fit_args["kappa"] = fit_args.pop("kappa_scale") * frames / n_states
     started = time.perf_counter()
-    result = fit_recordings(train, n_states, seed, fit_args, collapse)
+    result = fit_recordings(train, n_states, seed, fit_args, collapse, mask_repeats)
     seconds = time.perf_counter() - started
     predicted = result.predict(heldout)
     heldout_accuracy = sm.compare_states(heldout_states, predicted, n_states=n_states).accuracy
