@@ -113,7 +113,18 @@ def load_states(folder) -> dict:
 
 
 def load_fit(folder) -> FitResult:
-    """The `FitResult` saved in `folder` (validated; nothing is unpickled)."""
+    """The `FitResult` saved in `folder` (validated; nothing is unpickled).
+
+    Args:
+        folder: a fit folder written by `FitResult.save` or `smoseq fit`.
+
+    Returns:
+        A `FitResult`: `model`, `states` (name -> (T_i,) int), `log_probs` (n_iters,),
+        `emission_losses`, `history` (n_iters, T_seg), `hyperparameters`, `info`.
+
+    Raises:
+        ModelFileError: a missing, incomplete, truncated or foreign file (the message names it).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFileError(f"{folder}: no such fit folder")

@@ -114,7 +114,15 @@ def log_joint_prob(data: dict, params: dict, hypparams: dict):
 
 
 def random_params(seed, hypparams: dict) -> dict:
-    """A draw from the prior: base, biases ~ N(0, σ²) entrywise, trans_probs rows ~ Dir(β + κ e_k)."""
+    """A draw from the prior: base, biases ~ N(0, σ²) entrywise, trans_probs rows ~ Dir(β + κ e_k).
+
+    Args:
+        seed: a JAX key or an int.
+        hypparams: needs `n_states`, `n_syllables`, the two sigmas, `trans_beta`, `trans_kappa`.
+
+    Returns:
+        A params dict: `emission_base` (S, S-1), `emission_biases` (K-1, S-1), `trans_probs` (K, K).
+    """
     K, S = int(hypparams["n_states"]), int(hypparams["n_syllables"])
     k_emit, k_trans = jr.split(_facade.as_key(seed))
     emissions = LowRankEmissions.from_prior(
@@ -160,6 +168,17 @@ def resample_params(seed, data: dict, states, hypparams: dict, params: dict | No
     `hypparams["emission_gd_iters"]` steps (fewer once converged, tolerance
     `hypparams.get("emission_gd_tol", 1e-6)`). Transitions: exact Dirichlet draw.
     `losses` is the loss of every optimizer step taken.
+
+    Args:
+        seed: a JAX key (legacy `jr.PRNGKey` or typed) or an int.
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        states: (N, T) int hidden states.
+        hypparams: the tutorial's hyperparameter dict.
+        params: the previous params dict (warm start), or None.
+
+    Returns:
+        `(params, losses)`: `{"emission_base": (S, S-1), "emission_biases": (K-1, S-1),
+        "trans_probs": (K, K)}` and (n_steps,) optimizer losses.
     """
     states, hypparams, params = _facade.order_resample_arguments(states, hypparams, params)
     K, S = int(hypparams["n_states"]), int(hypparams["n_syllables"])
@@ -187,7 +206,18 @@ def resample_params(seed, data: dict, states, hypparams: dict, params: dict | No
 
 @with_single_threaded_blas
 def resample_states(seed, data: dict, params: dict, parallel: bool = False):
-    """Exact posterior draw of states: `(states (N, T), marginal_loglik)`."""
+    """Exact posterior draw of states: `(states (N, T), marginal_loglik)`.
+
+    Args:
+        seed: a JAX key or an int.
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        params: a params dict (see `resample_params`).
+        parallel: use the parallel (associative-scan) kernels.
+
+    Returns:
+        `(states, marginal_loglik)`: (N, T) int32 states and the scalar log p(syllables | params)
+        summed over sequences.
+    """
     return _facade.resample_states(params_to_model, seed, data, params, parallel)
 
 
@@ -208,7 +238,20 @@ class _Flavour:
 
 @with_single_threaded_blas
 def fit_gibbs(data, hypparams, init_params, init_states=None, seed=None, num_iters=100, parallel=False):
-    """Gibbs sampling from `init_params` (and `init_states` if given): `(params, states, log_joints)`."""
+    """Gibbs sampling from `init_params` (and `init_states` if given): `(params, states, log_joints)`.
+
+    Args:
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        hypparams: the tutorial's hyperparameter dict.
+        init_params: a params dict to start from.
+        init_states: optional (N, T) int states to start from (default: drawn given `init_params`).
+        seed: a JAX key or an int (default 0).
+        num_iters: Gibbs iterations.
+        parallel: use the parallel kernels.
+
+    Returns:
+        `(params, states (N, T), log_joints (num_iters,))`.
+    """
     return _facade.fit_gibbs(_Flavour, data, hypparams, init_params, init_states, seed, num_iters, parallel)
 
 
@@ -231,5 +274,15 @@ def predicted_states(data: dict, params: dict):
 
 
 def simulate(seed, params: dict, n_timesteps: int, n_sequences: int):
-    """`(states, syllables)`, each (n_sequences, n_timesteps), simulated from params."""
+    """`(states, syllables)`, each (n_sequences, n_timesteps), simulated from params.
+
+    Args:
+        seed: a JAX key or an int.
+        params: a params dict (see `resample_params`).
+        n_timesteps: T.
+        n_sequences: N.
+
+    Returns:
+        `(states, syllables)`, int arrays of shape (N, T).
+    """
     return _facade.simulate(params_to_model, seed, params, n_timesteps, n_sequences)

@@ -8,6 +8,8 @@ block to block as they would for a reader.
 """
 
 import ast
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -70,6 +72,9 @@ def run_page(page: Path, folder: Path) -> subprocess.CompletedProcess:
         JAX_COMPILATION_CACHE_DIR=str(CACHE),  # the same for Python blocks
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
         PYTHONWARNINGS="ignore::DeprecationWarning",
+        # The pages' data are tiny: XLA's LLVM optimisation costs more compile time than it
+        # saves at run time (about half of a cold page's time), so it is turned off here.
+        XLA_FLAGS=f"{env.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip(),
     )
     CACHE.mkdir(parents=True, exist_ok=True)
     script = RUNNER.format(blocks=blocks)
@@ -137,7 +142,14 @@ def test_inline_commands_parse():
         commands += re.findall(r"`(smoseq [^`]+)`", page.read_text(encoding="utf-8"))
     assert commands
     for command in commands:
-        if "COMMAND" in command or len(shlex.split(command)) < 3:  # a bare command name in prose
+        words = shlex.split(command)
+        if "COMMAND" in command or len(words) < 3:  # a bare command name in prose
+            continue
+        if words[2].startswith("-"):  # an option named in prose: it must exist
+            help_text = io.StringIO()
+            with contextlib.redirect_stdout(help_text), pytest.raises(SystemExit):
+                build_parser().parse_args([words[1], "--help"])
+            assert all(word in help_text.getvalue() for word in words[2:] if word.startswith("--")), command
             continue
         try:
             build_parser().parse_args(shlex.split(command)[1:])

@@ -23,7 +23,16 @@ def run_lengths(sequence) -> tuple[np.ndarray, np.ndarray]:
 def get_durations(states, *, mask=None) -> np.ndarray:
     """Lengths (frames) of all bouts, recording by recording, in recording order.
 
-    Example:
+    Args:
+        states: recording name -> (T_i,) int states (a dict), a list of such arrays, or
+            one (N, T) array of segments.
+        mask: optional, the same layout as `states`; frames where it is 0 are left out
+            (e.g. the padding of `sm.batch`).
+
+    Returns:
+        (n_bouts,) int lengths of the maximal runs of one state, in order.
+
+    Examples:
         >>> get_durations({"a": np.array([1, 1, 2, 2, 2, 3]), "b": np.array([3, 0, 0, 0, 1])})
         array([2, 3, 1, 1, 3, 1])
 
@@ -38,8 +47,16 @@ def get_durations(states, *, mask=None) -> np.ndarray:
 def get_frequencies(states, num_states: int | None = None, runlength: bool = False, *, mask=None) -> np.ndarray:
     """Fraction of frames (or, with `runlength=True`, of bouts) in each state.
 
-    Returns a float array of length `num_states` (default: largest state + 1) summing to 1
-    (all zeros if there are no frames).
+    Args:
+        states: recording name -> (T_i,) int states (a dict), a list of such arrays, or
+            one (N, T) array of segments.
+        mask: optional, the same layout as `states`; frames where it is 0 are left out
+            (e.g. the padding of `sm.batch`).
+        num_states: K (default: largest state + 1).
+        runlength: count bouts instead of frames.
+
+    Returns:
+        (K,) float fractions summing to 1 (all zeros if there are no frames).
     """
     segments = as_segments(states, mask)
     num_states = count_categories(segments, num_states, "states")
@@ -61,7 +78,17 @@ def _pairs(segments: Segments, bouts: bool) -> tuple[np.ndarray, np.ndarray]:
 def get_frame_transition_counts(states, num_states: int | None = None, *, mask=None) -> np.ndarray:
     """`counts[i, j]`: number of frames t (within one recording) with `z_{t-1} = i, z_t = j`.
 
-    The diagonal holds the frames a state continues; int64, shape `(num_states, num_states)`.
+    The diagonal holds the frames a state continues.
+
+    Args:
+        states: recording name -> (T_i,) int states (a dict), a list of such arrays, or
+            one (N, T) array of segments.
+        mask: optional, the same layout as `states`; frames where it is 0 are left out
+            (e.g. the padding of `sm.batch`).
+        num_states: K (default: largest state + 1).
+
+    Returns:
+        (K, K) int64 counts.
     """
     segments = as_segments(states, mask)
     num_states = count_categories(segments, num_states, "states")
@@ -78,6 +105,17 @@ def get_bout_transition_matrix(
     `matrix[i, j]` (i ≠ j) is the number of times a bout of `i` is followed by a bout of
     `j`; the diagonal is 0. With `normalize=True` (default) each row is divided by its sum,
     giving `P(next state = j | leaving i)`; a state that is never left has a row of zeros.
+
+    Args:
+        states: recording name -> (T_i,) int states (a dict), a list of such arrays, or
+            one (N, T) array of segments.
+        mask: optional, the same layout as `states`; frames where it is 0 are left out
+            (e.g. the padding of `sm.batch`).
+        num_states: K (default: largest state + 1).
+        normalize: divide each row by its sum.
+
+    Returns:
+        (K, K) float probabilities (`normalize=True`) or int64 counts.
     """
     segments = as_segments(states, mask)
     num_states = count_categories(segments, num_states, "states")
@@ -97,6 +135,17 @@ def state_summary_table(states, num_states: int | None = None, *, fps: float | N
     frames) and, if `fps` is given, `median_duration_s`. Every state `0..num_states-1`
     appears for every recording, so the table joins directly with a per-recording sheet
     (group, genotype, ...) on `recording`.
+
+    Args:
+        states: recording name -> (T_i,) int states (a dict), a list of such arrays, or
+            one (N, T) array of segments.
+        mask: optional, the same layout as `states`; frames where it is 0 are left out
+            (e.g. the padding of `sm.batch`).
+        num_states: K (default: largest state + 1).
+        fps: frame rate; adds `median_duration_s`.
+
+    Returns:
+        A `pandas.DataFrame` with (recordings × K) rows.
     """
     segments = as_segments(states, mask)
     num_states = count_categories(segments, num_states, "states")
