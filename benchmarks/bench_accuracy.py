@@ -2,7 +2,7 @@
 
 Protocol (the one the requirement is checked with): fit on training recordings with
 `sm.fit(train, n_states=K, n_iters=100)` and every other argument at its default,
-then `result.predict(heldout)` (Viterbi) on separate held-out recordings, and score with
+then `result.predict(heldout)` (default: most probable state per frame) on separate held-out recordings, and score with
 `sm.compare_states` (Hungarian-matched accuracy against the true states).
 Targets: ≥ 0.93 on semi-Markov synthetic data, ≥ 0.90 on real text whose state is its
 language.
@@ -20,7 +20,7 @@ Two data sources, both built here (nothing is downloaded at run time):
   `apt-get install fortunes fortunes-de fortunes-es fortunes-it fortunes-br`
   (English, German, Spanish, Italian, Portuguese).
 
-Columns: `heldout`, accuracy of `result.predict(heldout)` (Viterbi, the default); `marg`,
+Columns: `heldout`, accuracy of `result.predict(heldout)` (its default method, the most probable state per frame); `marg`,
 of the per-frame argmax of `result.predict(heldout, method="marginals")`; `train`, of the
 fit's own (last-sample) training states; `superv`, the held-out accuracy of a
 full-rank frame-level HMM whose parameters are counted from the true training states
@@ -542,7 +542,7 @@ def summarise(outcomes: list[Outcome]) -> None:
         if rows:
             acc = np.array([o.heldout_accuracy for o in rows])
             marg = np.array([o.marginal_accuracy for o in rows])
-            print(f"{source}: Viterbi mean {acc.mean():.3f}, min {acc.min():.3f}, "
+            print(f"{source}: default predict mean {acc.mean():.3f}, min {acc.min():.3f}, "
                   f"{(acc >= target).sum()}/{len(acc)} runs ≥ {target}; "
                   f"marginal argmax mean {marg.mean():.3f}, min {marg.min():.3f}, "
                   f"{(marg >= target).sum()}/{len(marg)} runs ≥ {target}")

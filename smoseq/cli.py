@@ -119,13 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-figures", action="store_true")
 
     apply = _add_command(
-        subparsers, "apply", "hidden states of new recordings under a saved model (Viterbi or marginals)",
+        subparsers, "apply", "hidden states of new recordings under a saved model (most probable state per frame)",
         "smoseq apply fit new_data --out new_states", commands.apply,
     )
     apply.add_argument("fit", help="fit folder")
     apply.add_argument("data", help="folder of recording CSVs or a results.h5")
     apply.add_argument("--out", required=True)
     apply.add_argument("--marginals", action="store_true", help="also write posterior probabilities per frame")
+    apply.add_argument(
+        "--viterbi", action="store_true", help="write the single most probable path instead of the most probable state per frame"
+    )
     apply.add_argument("--force", action="store_true")
 
     movies = _add_command(

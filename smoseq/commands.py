@@ -222,7 +222,6 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
 
 def apply(args) -> None:
     from .fitio import load_fit
-    from .fitting import predict_states
 
     result = load_fit(args.fit)
     recordings = _load(args.data)
@@ -233,8 +232,8 @@ def apply(args) -> None:
                 f"{recordings.sources[name]}: uses syllable {int(syllables.max())} but the model in "
                 f"{args.fit} knows only {n_syllables} syllables (0..{n_syllables - 1})"
             )
-    states = predict_states(result.model, recordings.syllables, method="viterbi")
-    marginals = predict_states(result.model, recordings.syllables, method="marginals") if args.marginals else None
+    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable")
+    marginals = result.predict(recordings.syllables, method="marginals") if args.marginals else None
     out = _prepare_output(args.out, args.force, "states.npz")
     names = list(states)
     atomic_savez(out / "states.npz", names=np.array(names, dtype=str), **{f"states_{i}": states[n] for i, n in enumerate(names)})

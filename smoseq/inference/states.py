@@ -23,19 +23,52 @@ class SyllableData(eqx.Module):
 
     Attributes:
         syllables: (N, T) int32 syllable per frame.
-        mask: (N, T) float, 1 for real frames and 0 for padding.
+        mask: (N, T) float, 1 for real frames and 0 for padding. The hidden chain's
+            frames: transition counts and per-frame normalisations use it.
+        evidence: (N, T) float or None, which frames' syllable transitions are scored
+            by the emissions (None: every real frame, i.e. `mask`); see `without_repeats`.
     """
 
     syllables: Int[Array, "N T"]
     mask: Float[Array, "N T"]
+    evidence: Float[Array, "N T"] | None
 
-    def __init__(self, syllables, mask):
+    def __init__(self, syllables, mask, evidence=None):
         self.syllables = jnp.asarray(syllables, dtype=jnp.int32)
         self.mask = jnp.asarray(mask, dtype=float)
+        self.evidence = None if evidence is None else jnp.asarray(evidence, dtype=float)
 
     def __check_init__(self):
         if self.syllables.shape != self.mask.shape or self.syllables.ndim != 2:
             raise ValueError(f"syllables and mask must both be (N, T); got {self.syllables.shape}, {self.mask.shape}")
+        if self.evidence is not None and self.evidence.shape != self.mask.shape:
+            raise ValueError(f"evidence must be (N, T) like the mask; got {self.evidence.shape}")
+
+    @property
+    def emission_mask(self) -> Float[Array, "N T"]:
+        """(N, T) weight of each frame's emission term: `evidence`, or `mask` when None."""
+        return self.mask if self.evidence is None else self.evidence
+
+
+def without_repeats(data: SyllableData) -> SyllableData:
+    """The same data with frames that repeat the previous frame's syllable carrying no evidence.
+
+    Keypoint-MoSeq syllables last several frames, and how long a syllable lasts says
+    little about the high-level state; scored frame by frame, the self-transitions
+    swamp the informative syllable changes. With this evidence mask a state is judged
+    by which syllable follows which, while the hidden chain still runs through every
+    frame (durations in frames, κ per frame). Frame 0 never carries evidence anyway.
+
+    Args:
+        data: `SyllableData` (N, T).
+
+    Returns:
+        `SyllableData` with `evidence = mask · 1[x_t ≠ x_{t-1}]` (frame 0 keeps `mask`).
+    """
+    changed = jnp.concatenate(
+        [jnp.ones_like(data.syllables[:, :1], dtype=bool), data.syllables[:, 1:] != data.syllables[:, :-1]], axis=1
+    )
+    return SyllableData(data.syllables, data.mask, data.mask * changed)
 
 
 def resolve_method(method: Method) -> str:
@@ -56,10 +89,10 @@ def sample_states(
     method = resolve_method(method)
     if method == "native":
         return native.sample_states_native(
-            key, model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.mask
+            key, model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.emission_mask
         )
     sampler = kernels.hmm_posterior_sample if method == "serial" else parallel.hmm_posterior_sample
-    log_likelihoods = model.log_likelihoods(data.syllables, data.mask)
+    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
     keys = jr.split(key, data.syllables.shape[0])
     logliks, states = jax.vmap(sampler, in_axes=(0, None, None, 0))(
         keys, model.log_init(), model.transitions.probs, log_likelihoods
@@ -72,10 +105,10 @@ def marginal_logliks(model: HHMM, data: SyllableData, method: Method = "auto") -
     method = resolve_method(method)
     if method == "native":
         return native.filter_native(
-            model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.mask
+            model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.emission_mask
         )
     filter_fn = kernels.hmm_filter if method == "serial" else parallel.hmm_filter
-    log_likelihoods = model.log_likelihoods(data.syllables, data.mask)
+    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
     result = jax.vmap(filter_fn, in_axes=(None, None, 0))(model.log_init(), model.transitions.probs, log_likelihoods)
     return result.marginal_loglik
 
@@ -89,9 +122,9 @@ def viterbi_states(model: HHMM, data: SyllableData, method: Method = "auto") -> 
     method = resolve_method(method)
     if method == "native":
         return native.viterbi_native(
-            model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.mask
+            model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.emission_mask
         )
-    log_likelihoods = model.log_likelihoods(data.syllables, data.mask)
+    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
     viterbi = _kernel_module(method).hmm_viterbi
     paths = jax.vmap(viterbi, in_axes=(None, None, 0))(model.log_init(), model.transitions.probs, log_likelihoods)
     return paths.astype(jnp.int32)
@@ -100,7 +133,7 @@ def viterbi_states(model: HHMM, data: SyllableData, method: Method = "auto") -> 
 def smoothed_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> Float[Array, "N T K"]:
     """p(z_t = k | all syllables of the sequence) for every frame."""
     method = "serial" if resolve_method(method) == "native" else resolve_method(method)
-    log_likelihoods = model.log_likelihoods(data.syllables, data.mask)
+    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
     smoother = _kernel_module(method).hmm_smoother
     result = jax.vmap(smoother, in_axes=(None, None, 0))(model.log_init(), model.transitions.probs, log_likelihoods)
     return result.smoothed_probs
@@ -109,7 +142,7 @@ def smoothed_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> 
 def filtered_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> Float[Array, "N T K"]:
     """p(z_t = k | syllables up to t) for every frame."""
     method = "serial" if resolve_method(method) == "native" else resolve_method(method)
-    log_likelihoods = model.log_likelihoods(data.syllables, data.mask)
+    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
     filter_fn = _kernel_module(method).hmm_filter
     result = jax.vmap(filter_fn, in_axes=(None, None, 0))(model.log_init(), model.transitions.probs, log_likelihoods)
     return result.filtered_probs

@@ -30,6 +30,7 @@ from ..fitting import (
     FitError,
     FitResult,
     Prepared,
+    Repeats,
     check_hyperparameters,
     is_finite_state,
     step_with_retries,
@@ -154,6 +155,7 @@ def fit_models(
     method: Method = "auto",
     seg_length=None,
     seg_overlap: int = 30,
+    repeats: Repeats = "ignore",
     n_syllables: int | None = None,
     history_segment: int = 0,
     max_batch: int | None = None,
@@ -178,7 +180,8 @@ def fit_models(
         n_iters: Gibbs iterations per model.
         init_states: `None` (data-driven per seed, `seed_initial_states`), one start for
             every model (an (N, T) array or dict per recording), or a list of them, one per model.
-        emissions, beta, sigma_base, sigma_bias, emission_beta, mode_search, method, seg_length, seg_overlap, history_segment: as for `sm.fit`.
+        emissions, beta, sigma_base, sigma_bias, emission_beta, mode_search, method, seg_length, seg_overlap,
+            repeats, history_segment: as for `sm.fit`.
         n_syllables: S (default: largest syllable in the data + 1); give it when models
             fitted on part of the recordings must score the rest.
         max_batch: most models per compiled batch (default: all that fit in memory).
@@ -200,7 +203,9 @@ def fit_models(
         raise InputError(f"on_failure must be 'raise' or 'report', got {on_failure!r}")
     for kappa in kappas:
         check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
-    prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables)
+    prepared = prepare_data(
+        recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables, repeats=repeats
+    )
     mode_search = default_mode_search() if mode_search is None else mode_search
     method = resolve_method(method)
     strategy = resolve_strategy(strategy)
@@ -209,6 +214,7 @@ def fit_models(
         "sigma_base": float(sigma_base), "sigma_bias": float(sigma_bias), "emission_beta": float(emission_beta),
         "emissions": emissions if isinstance(emissions, str) else type(emissions).__name__, "n_iters": int(n_iters),
         "seg_length": None if seg_length is None else int(seg_length), "seg_overlap": int(seg_overlap),
+        "repeats": repeats,
     }  # fmt: skip
     starts = _initial_states(init_states, prepared, n_states, seeds)
     priors = dict(beta=beta, emissions=emissions, sigma_base=sigma_base, sigma_bias=sigma_bias, emission_beta=emission_beta)

@@ -134,7 +134,7 @@ def _write_model(scan_dir: Path, name: str, result, fold, scored: dict, fps: flo
     folder = model_folder(scan_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
     failed = "error" in result.info
-    heldout = heldout_loglik_per_frame(result.model, scored) if scored and not failed else math.nan
+    heldout = heldout_loglik_per_frame(result.model, scored, repeats=result.repeats) if scored and not failed else math.nan
     row = summary_row(result, name, fold, heldout, fps)
     atomic_write_json(folder / ROW_FILE, row)
     if failed:

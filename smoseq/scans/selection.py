@@ -118,9 +118,8 @@ def _states_of(folder: Path, scan_dir: Path, fitted: bool) -> dict:
     if fitted:
         return load_states(folder)
     from ..fitio import load_fit
-    from ..fitting import predict_states
 
-    return predict_states(load_fit(folder).model, read_recordings(scan_dir))
+    return load_fit(folder).predict(read_recordings(scan_dir))
 
 
 class MITimescale(NamedTuple):
