@@ -180,8 +180,8 @@ def fit_models(
         n_iters: Gibbs iterations per model.
         init_states: `None` (data-driven per seed, `seed_initial_states`), one start for
             every model (an (N, T) array or dict per recording), or a list of them, one per model.
-        emissions, beta, sigma_base, sigma_bias, emission_beta, mode_search, method, seg_length, seg_overlap,
-            repeats, history_segment: as for `sm.fit`.
+        emissions, beta, sigma_base, sigma_bias, emission_beta, mode_search, method, seg_length, seg_overlap, repeats, history_segment: as
+            for `sm.fit`.
         n_syllables: S (default: largest syllable in the data + 1); give it when models
             fitted on part of the recordings must score the rest.
         max_batch: most models per compiled batch (default: all that fit in memory).
