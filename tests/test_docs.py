@@ -126,7 +126,8 @@ def test_reference_builds(tmp_path):
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-6000:]
+    hint = "(griffe reads Google-style docstrings: a grouped `a, b: text` Args entry must keep its names on one line)"
+    assert result.returncode == 0, f"{result.stderr[-6000:]}\n{hint}"
     assert (tmp_path / "site" / "reference" / "api" / "index.html").is_file()
     assert "heldout_loglik_per_frame" in (tmp_path / "site" / "reference" / "api" / "index.html").read_text()
 
