@@ -71,7 +71,9 @@ def test_batched_fits_equal_separate_fits(recordings):
         for name in recordings:
             np.testing.assert_array_equal(result.states[name], alone.states[name])
         np.testing.assert_array_equal(result.history, alone.history)
-        np.testing.assert_allclose(result.log_probs, alone.log_probs, rtol=1e-5)
+        # float32: the batched program fuses the Laplace update differently, so the draws
+        # differ in their last bits and the log probabilities by ~1e-5 relative
+        np.testing.assert_allclose(result.log_probs, alone.log_probs, rtol=1e-4)
         # the emission mode search stops wherever float rounding puts it within its tolerance
         for a, b in zip(_leaves(result.model), _leaves(alone.model)):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-2)

@@ -48,7 +48,7 @@ def resample_params(
 ):
     """Draw emissions | states and transitions | states; returns (model, emission info)."""
     k_emit, k_trans = jr.split(key)
-    counts = emission_counts(data.syllables, data.mask, states, model.n_states, model.n_syllables)
+    counts = emission_counts(data.syllables, data.emission_mask, states, model.n_states, model.n_syllables)
     emissions, emission_info = model.emissions.resample(k_emit, counts, mode_search)
     transitions = model.transitions.resample(k_trans, transition_counts(states, data.mask, model.n_states))
     return HHMM(emissions, transitions), emission_info
