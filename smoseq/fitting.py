@@ -189,7 +189,15 @@ class FitResult:
         return self.model.n_states
 
     def save(self, folder, overwrite: bool = False) -> None:
-        """Write the fit folder (DESIGN §5); see `smoseq.fitio.save_fit`."""
+        """Write the fit folder (DESIGN §5); see `smoseq.fitio.save_fit`.
+
+        Args:
+            folder: path of the fit folder to write (str or `Path`).
+            overwrite: replace an existing fit folder at `folder`.
+
+        Returns:
+            None; the files are written to `folder`.
+        """
         from .fitio import save_fit
 
         save_fit(self, folder, overwrite=overwrite)
@@ -203,8 +211,14 @@ class FitResult:
         """Hidden states of (new) recordings under this model, scored as the fit scored its data.
 
         Args:
-            recordings: recording name -> syllables (T_i,).
-            method: see `predict_states`.
+            recordings: recording name -> syllables (T_i,) int.
+            method: `most_probable`, `viterbi` or `marginals`; see `predict_states`.
+            kernel: `auto`, `native`, `serial` or `parallel`.
+            seg_length: optional batching of long recordings.
+
+        Returns:
+            recording name -> (T_i,) int states, or (T_i, K) float probabilities for
+            `marginals`. Uses the fit's `repeats` setting (`FitResult.repeats`).
         """
         return predict_states(
             self.model, recordings, method=method, kernel=kernel, seg_length=seg_length, repeats=self.repeats
@@ -261,6 +275,21 @@ def heldout_loglik_per_frame(model: HHMM, recordings, kernel: Method = "auto", r
 
     `repeats` must be the fit's (`FitResult.repeats`): the likelihoods of the two
     settings score different evidence and are not comparable with each other.
+
+    Args:
+        model: a fitted `HHMM` (K states, S syllables).
+        recordings: recording name -> syllables (T_i,) int; also accepts `sm.batch`
+            output `(seqs, mask, metadata)` or `{"syllables": (N, T), "mask": (N, T)}`.
+            Each recording is one sequence (no segmenting).
+        kernel: `auto`, `native`, `serial` or `parallel` filter.
+        repeats: `"ignore"` (default) or `"model"`, as in `sm.fit`.
+
+    Returns:
+        Σ_n log p(x_n | model) divided by the number of real (unpadded) frames, summed
+        over all recordings: a Python float.
+
+    Raises:
+        InputError: bad recordings, a syllable ≥ the model's S, or a bad `repeats`.
     """
     prepared = prepare_data(recordings, seg_overlap=0, n_syllables=model.n_syllables, repeats=repeats)
     total = float(np.asarray(marginal_logliks(model, prepared.data, kernel)).sum())

@@ -58,7 +58,16 @@ def _hyper(hypparams, name, default=None):
 
 
 def params_to_model(params: dict, hypparams: dict | None = None) -> HHMM:
-    """smoseq's `HHMM` for a published-package params dict (priors from `hypparams` if given)."""
+    """smoseq's `HHMM` for a published-package params dict (priors from `hypparams` if given).
+
+    Args:
+        params: `{"emission_base": (S, S-1), "emission_biases": (K-1, S-1), "trans_probs": (K, K)}`.
+        hypparams: optional dict; `emission_base_sigma`, `emission_biases_sigma`,
+            `trans_beta` and `trans_kappa` are read from it (defaults 1, 1, 1, 0).
+
+    Returns:
+        An `HHMM` with `LowRankEmissions` and `StickyTransitions`.
+    """
     hypparams = hypparams or {}
     emissions = LowRankEmissions(
         jnp.asarray(params["emission_base"]),
@@ -73,6 +82,14 @@ def params_to_model(params: dict, hypparams: dict | None = None) -> HHMM:
 
 
 def model_to_params(model: HHMM) -> dict:
+    """The published-package params dict of a low-rank `HHMM` (inverse of `params_to_model`).
+
+    Args:
+        model: an `HHMM` with `LowRankEmissions`.
+
+    Returns:
+        `{"emission_base": (S, S-1), "emission_biases": (K-1, S-1), "trans_probs": (K, K)}`.
+    """
     return {
         "emission_base": model.emissions.base,
         "emission_biases": model.emissions.biases,
@@ -81,18 +98,51 @@ def model_to_params(model: HHMM) -> dict:
 
 
 def get_syllable_trans_probs(emission_base, emission_biases):
-    """Per-state syllable transition tables (K, S, S) from low-rank parameters."""
+    """Per-state syllable transition tables (K, S, S) from low-rank parameters.
+
+    Args:
+        emission_base: (S, S-1) float shared logits, in the zero-sum embedding (`smoseq._embedding`).
+        emission_biases: (K-1, S-1) float per-state biases, embedded along both axes.
+
+    Returns:
+        (K, S, S) float: entry `[k, i, j]` is p(x_t = j | x_{t-1} = i, z_t = k); rows sum to 1.
+    """
     return LowRankEmissions(emission_base, emission_biases).transition_tables()
 
 
 def obs_log_likelihoods(data: dict, params: dict):
-    """log p(x_t | x_{t-1}, z_t = k), shape (N, T, K); 0 at the first and masked frames."""
+    """log p(x_t | x_{t-1}, z_t = k), shape (N, T, K); 0 at the first and masked frames.
+
+    Args:
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        params: a params dict (see `resample_params`).
+
+    Returns:
+        (N, T, K) float log-likelihoods.
+
+    Raises:
+        KeyError: `data` lacks `syllables` or `mask`.
+    """
     data = _facade.as_data(data)
     return params_to_model(params).log_likelihoods(data.syllables, data.mask)
 
 
 def log_params_prob(params: dict, hypparams: dict):
-    """log prior of params, in the published package's convention (normal densities of x/σ)."""
+    """log prior of params, in the published package's convention (normal densities of x/σ).
+
+    Σ log N(base/σ_base) + Σ log N(biases/σ_bias) + Σ_k log Dir(trans row k | β + κ e_k)
+    (the normal terms omit the −log σ Jacobian, as the published package does).
+
+    Args:
+        params: a params dict (see `resample_params`).
+        hypparams: needs `emission_base_sigma`, `emission_biases_sigma`, `trans_beta`, `trans_kappa`.
+
+    Returns:
+        Scalar float.
+
+    Raises:
+        KeyError: a needed hyperparameter is missing.
+    """
     K = params["trans_probs"].shape[0]
     base_sigma = _hyper(hypparams, "emission_base_sigma")
     bias_sigma = _hyper(hypparams, "emission_biases_sigma")
@@ -105,11 +155,30 @@ def log_params_prob(params: dict, hypparams: dict):
 
 @with_single_threaded_blas
 def marginal_loglik(data: dict, params: dict, parallel: bool = False):
-    """log p(syllables | params), hidden states summed out (sum over sequences)."""
+    """log p(syllables | params), hidden states summed out (sum over sequences).
+
+    Args:
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        params: a params dict (see `resample_params`).
+        parallel: use the parallel (associative-scan) filter.
+
+    Returns:
+        Scalar float: Σ_n log p(x_n | params).
+    """
     return _facade.marginal_loglik(params_to_model, data, params, parallel)
 
 
 def log_joint_prob(data: dict, params: dict, hypparams: dict):
+    """log p(syllables | params) + log p(params): `marginal_loglik` plus `log_params_prob`.
+
+    Args:
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        params: a params dict (see `resample_params`).
+        hypparams: as for `log_params_prob`.
+
+    Returns:
+        Scalar float.
+    """
     return marginal_loglik(data, params) + log_params_prob(params, hypparams)
 
 
@@ -223,7 +292,17 @@ def resample_states(seed, data: dict, params: dict, parallel: bool = False):
 
 @with_single_threaded_blas
 def initialize_params(data: dict, hypparams: dict, states=None, seed=None) -> dict:
-    """Params from given initial states (one draw of params | states), else from the prior."""
+    """Params from given initial states (one draw of params | states), else from the prior.
+
+    Args:
+        data: `{"syllables": (N, T) int, "mask": (N, T)}` (used only with `states`).
+        hypparams: the tutorial's hyperparameter dict (see `random_params`, `resample_params`).
+        states: optional (N, T) int initial states.
+        seed: a JAX key or an int (default: key 0).
+
+    Returns:
+        A params dict: `emission_base` (S, S-1), `emission_biases` (K-1, S-1), `trans_probs` (K, K).
+    """
     seed = jr.key(0) if seed is None else seed
     if states is not None:
         return resample_params(seed, data, states, hypparams)[0]
@@ -257,19 +336,45 @@ def fit_gibbs(data, hypparams, init_params, init_states=None, seed=None, num_ite
 
 @with_single_threaded_blas
 def smoothed_states(data: dict, params: dict, parallel: bool = False):
-    """p(z_t = k | syllables), shape (N, T, K)."""
+    """p(z_t = k | syllables), shape (N, T, K).
+
+    Args:
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        params: a params dict (see `resample_params`).
+        parallel: use the parallel (associative-scan) smoother.
+
+    Returns:
+        (N, T, K) float smoothed posterior probabilities.
+    """
     return _facade.smoothed_states(params_to_model, data, params, parallel)
 
 
 @with_single_threaded_blas
 def filtered_states(data: dict, params: dict, parallel: bool = False):
-    """p(z_t = k | syllables up to t), shape (N, T, K)."""
+    """p(z_t = k | syllables up to t), shape (N, T, K).
+
+    Args:
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        params: a params dict (see `resample_params`).
+        parallel: use the parallel (associative-scan) filter.
+
+    Returns:
+        (N, T, K) float filtered probabilities.
+    """
     return _facade.filtered_states(params_to_model, data, params, parallel)
 
 
 @with_single_threaded_blas
 def predicted_states(data: dict, params: dict):
-    """Viterbi path per sequence, shape (N, T)."""
+    """Viterbi path per sequence, shape (N, T).
+
+    Args:
+        data: `{"syllables": (N, T) int, "mask": (N, T)}`.
+        params: a params dict (see `resample_params`).
+
+    Returns:
+        (N, T) int32 most probable state path of each sequence.
+    """
     return _facade.predicted_states(params_to_model, data, params)
 
 
