@@ -202,7 +202,21 @@ def enable_compilation_cache() -> None:
 
 
 def main(argv=None) -> int:
-    """Run the `smoseq` command; returns the exit code (set SMOSEQ_DEBUG=1 to see tracebacks)."""
+    """Run the `smoseq` command; returns the exit code (set SMOSEQ_DEBUG=1 to see tracebacks).
+
+    Expected errors (bad input, unreadable files, a failed fit) are printed as one line
+    `smoseq COMMAND: error: ...` on stderr instead of a traceback.
+
+    Args:
+        argv: the arguments after the program name (list of str); None reads `sys.argv`.
+
+    Returns:
+        The exit code: 0 on success, 2 on bad input or a failed command (also when no
+        command is given), 130 when interrupted.
+
+    Raises:
+        SystemExit: from `argparse` on a malformed command line (code 2) or `--help` (0).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     enable_compilation_cache()

@@ -116,7 +116,17 @@ _AT_OBJECT = _OBJECT_RADIUS + 0.2  # centroid distance to the object's centre wh
 
 @dataclass(frozen=True)
 class ExampleDataset:
-    """What `make_example` wrote. Paths are aligned with `recordings` (sorted names)."""
+    """What `make_example` wrote. Paths are aligned with `recordings` (sorted names).
+
+    Attributes:
+        directory: the folder written.
+        recordings: recording names (`recording1`, `recording2`, ...).
+        csv_paths: one CSV per recording (`syllable`, `x`, `y` columns).
+        video_paths: one `.mp4` per recording; empty when written with `video=False`.
+        ground_truth_path: `ground_truth.npz` (read it with `load_ground_truth`).
+        fps: frame rate of the CSVs and videos.
+        behaviours: names of the true behaviours, indexed by the ground-truth values.
+    """
 
     directory: Path
     recordings: tuple[str, ...]
@@ -205,7 +215,19 @@ def make_example(
 
 
 def load_ground_truth(directory: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The true behaviour of every frame, per recording name (indices into `BEHAVIOURS`)."""
+    """The true behaviour of every frame, per recording name (indices into `BEHAVIOURS`).
+
+    Args:
+        directory: a folder written by `make_example` (str or path-like).
+
+    Returns:
+        dict recording name -> (T_i,) int64 behaviour index per frame, into
+        `BEHAVIOURS` (= `ExampleDataset.behaviours`).
+
+    Raises:
+        FileNotFoundError: `directory` has no `ground_truth.npz`.
+        ValueError: the file's behaviour names are not `BEHAVIOURS`.
+    """
     path = Path(directory) / GROUND_TRUTH_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no ground truth here; write an example dataset with make_example")

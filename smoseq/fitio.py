@@ -39,7 +39,23 @@ def is_complete_fit(folder) -> bool:
 
 
 def save_fit(result: FitResult, folder, overwrite: bool = False) -> None:
-    """Write `result` into `folder`; refuses to replace a complete fit unless `overwrite`."""
+    """Write `result` into `folder`; refuses to replace a complete fit unless `overwrite`.
+
+    Writes `model.eqx`, `model.json`, `states.npz`, `trace.npz` and, last, `fit.json`
+    (whose `"complete": true` marks the folder complete); see the module docstring.
+
+    Args:
+        result: a `FitResult`: `states` name -> (T_i,) int, `log_probs` (n_iters,),
+            `emission_losses`, `history` (n_iters, T_seg).
+        folder: destination folder (str or `Path`), created if missing.
+        overwrite: replace a complete fit already in `folder`.
+
+    Returns:
+        None.
+
+    Raises:
+        FileExistsError: `folder` holds a complete fit and `overwrite` is False.
+    """
     folder = Path(folder)
     if is_complete_fit(folder) and not overwrite:
         raise FileExistsError(f"{folder}: already holds a fit; pass overwrite=True (CLI: --force) to replace it")
@@ -100,7 +116,17 @@ def _read_npz(path: Path) -> dict:
 
 
 def load_states(folder) -> dict:
-    """recording name -> (T_i,) int states from `states.npz`."""
+    """recording name -> (T_i,) int states from `states.npz`.
+
+    Args:
+        folder: a fit folder (str or `Path`).
+
+    Returns:
+        dict recording name -> (T_i,) int states, in the saved order.
+
+    Raises:
+        ModelFileError: `states.npz` is missing, truncated, or lacks names or states.
+    """
     path = Path(folder) / "states.npz"
     arrays = _read_npz(path)
     if "names" not in arrays or arrays["names"].dtype.kind != "U":

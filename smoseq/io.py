@@ -140,7 +140,24 @@ def model_from_bytes(data: bytes, description: dict, source: str) -> HHMM:
 
 
 def save_model(model: HHMM, folder, extra: dict | None = None) -> None:
-    """Write `model.eqx` and then `model.json` into `folder` (created if missing)."""
+    """Write `model.eqx` and then `model.json` into `folder` (created if missing).
+
+    Each file is written atomically; `model.json` comes last, so a folder with a
+    `model.json` has its parameters.
+
+    Args:
+        model: an `HHMM` with `LowRankEmissions` or `FullRankEmissions` and priors
+            `Normal`, `StudentT` or `Dirichlet`.
+        folder: destination folder (str or `Path`).
+        extra: optional JSON-serialisable entries merged into `model.json` (e.g.
+            hyperparameters).
+
+    Returns:
+        None; writes `folder/model.eqx` (array leaves) and `folder/model.json` (structure).
+
+    Raises:
+        TypeError: a custom emission module or prior that `model.json` cannot describe.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     description = describe_model(model) | (extra or {})
@@ -159,7 +176,20 @@ def read_json(path) -> dict:
 
 
 def load_model(folder) -> tuple[HHMM, dict]:
-    """The model saved in `folder` and its description (validated before any array is read)."""
+    """The model saved in `folder` and its description (validated before any array is read).
+
+    Args:
+        folder: a folder written by `save_model` (or a fit folder), str or `Path`.
+
+    Returns:
+        `(model, description)`: the `HHMM` with its arrays as JAX arrays — low-rank
+        `base` (S, S-1) and `biases` (K-1, S-1), or full-rank `tables` (K, S, S);
+        `transitions.probs` (K, K) — and the parsed `model.json` dict.
+
+    Raises:
+        ModelFileError: the folder, `model.json` or `model.eqx` is missing, invalid,
+            of an unsupported format version, or truncated (the message names the file).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFileError(f"{folder}: no such model folder")

@@ -38,7 +38,29 @@ class Recordings:
 
 
 def load_recordings(path) -> Recordings:
-    """Recordings from a folder of per-recording CSVs, one CSV, or a keypoint-MoSeq `results.h5`."""
+    """Recordings from a folder of per-recording CSVs, one CSV, or a keypoint-MoSeq `results.h5`.
+
+    A CSV needs a `syllable` column; the recording is named after the file's stem.
+    Centroids come from `x`/`y` (or `centroid x`/`centroid y`, `centroid_x`/`centroid_y`)
+    columns and headings from a `heading` column when present. In `results.h5`, each
+    top-level group is a recording with a `syllable` dataset and optionally `centroid`
+    (T, 2) and `heading` (T,). A folder without CSVs but with exactly one `.h5` file is
+    read as that file. A video named like the recording (`.mp4`, `.avi`, `.mov`,
+    `.mkv`, `.webm`) beside the source is recorded in `videos`.
+
+    Args:
+        path: a folder of `*.csv` files, a `.csv` file, or a `.h5`/`.hdf5` file (str or `Path`).
+
+    Returns:
+        `Recordings`: `syllables` name -> (T_i,) int array; `centroids` name -> (T_i, 2)
+        float; `headings` name -> (T_i,) float; `videos` name -> `Path`; `sources`
+        name -> `Path` of the file read.
+
+    Raises:
+        InputError: a missing or unreadable path, no `syllable` column or dataset, a
+            non-integer or negative syllable, a duplicate recording name, or a centroid
+            dataset of the wrong shape (the message names the file).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
