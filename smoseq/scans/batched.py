@@ -130,6 +130,15 @@ def seed_initial_states(prepared: Prepared, n_states: int, seed: int) -> tuple[s
     k-means of windowed syllable usage (as `sm.fit`'s candidates), with window length
     `candidate_windows(...)[seed % n_candidates]` and k-means seed `seed`. There are no
     pilot chains: the seeds of a scan are its restarts, and `best_seed` picks among them.
+
+    Args:
+        prepared: batched data (`smoseq.fitting.prepare_data`): `data.syllables` and
+            `data.mask` (N, T), and `n_syllables`.
+        n_states: K, the number of k-means clusters.
+        seed: the model's seed (chooses the window and seeds k-means).
+
+    Returns:
+        `(name, states)`: a label such as `"kmeans-window-30"` and (N, T) int32 initial states.
     """
     syllables, mask = np.asarray(prepared.data.syllables), np.asarray(prepared.data.mask)
     windows = candidate_windows(int(mask.sum()), prepared.n_syllables, n_states)

@@ -61,6 +61,11 @@ class ExecutorOptions:
             raise InputError(f"slurm memory must be > 0 GB, got {self.slurm_mem_gb}")
 
     def n_workers(self) -> int:
+        """Concurrent local jobs.
+
+        Returns:
+            `workers`, or when None one per two cores (at least 1).
+        """
         return self.workers or max((os.cpu_count() or 2) // 2, 1)
 
 

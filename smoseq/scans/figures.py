@@ -7,7 +7,16 @@ from ..viz._inputs import new_figure
 
 
 def plot_seed_agreement(agreement, title: str = "") -> Figure:
-    """Two seed × seed matrices: Hungarian-matched accuracy and adjusted Rand index (from `seed_agreement`)."""
+    """Two seed × seed matrices: Hungarian-matched accuracy and adjusted Rand index (from `seed_agreement`).
+
+    Args:
+        agreement: the DataFrame of `seed_agreement` (columns `seed_a`, `seed_b`,
+            `accuracy`, `adjusted_rand`); the diagonal is drawn as 1.
+        title: optional figure title.
+
+    Returns:
+        A `matplotlib.figure.Figure` with two annotated heat maps.
+    """
     seeds = sorted(set(agreement["seed_a"]) | set(agreement["seed_b"]))
     index = {seed: i for i, seed in enumerate(seeds)}
     figure, axes = new_figure(7, 3.2, ncols=2)
@@ -30,7 +39,15 @@ def plot_seed_agreement(agreement, title: str = "") -> Figure:
 
 
 def plot_agreement_by_kappa(table) -> Figure:
-    """Mean pairwise accuracy and adjusted Rand across seeds against κ (one line per n_states)."""
+    """Mean pairwise accuracy and adjusted Rand across seeds against κ (one line per n_states).
+
+    Args:
+        table: the DataFrame of `agreement_by_kappa` (columns `n_states`, `kappa`,
+            `accuracy`, `adjusted_rand`).
+
+    Returns:
+        A `matplotlib.figure.Figure` (log-scaled κ axis).
+    """
     figure, axes = new_figure(4.5, 3)
     ax = axes[0, 0]
     for n_states, group in table.groupby("n_states", sort=True):
@@ -46,7 +63,16 @@ def plot_agreement_by_kappa(table) -> Figure:
 
 
 def plot_kappa_suggestion(suggestion, fps: float) -> Figure:
-    """Left: real and Markov MI above the shuffle, the separation lag marked. Right: median duration vs κ."""
+    """Left: real and Markov MI above the shuffle, the separation lag marked. Right: median duration vs κ.
+
+    Args:
+        suggestion: a `KappaSuggestion` (`suggest_kappa`); the separation and the
+            suggested κ are marked only when it found one.
+        fps: frames per second, to plot lags in seconds.
+
+    Returns:
+        A `matplotlib.figure.Figure` with two panels.
+    """
     figure, axes = new_figure(9, 3, ncols=2)
     left, right = axes[0]
     mi = suggestion.mi

@@ -42,6 +42,11 @@ def run_scan_job(scan_dir: str, batches: list, label: str = "job") -> list:
         scan_dir: the scan folder (holds recordings.npz and scan.json).
         batches: batch descriptions from scan.json (`n_states`, `fold`, `models`, `kappas`, `seeds`).
         label: how progress lines name this job.
+
+    Returns:
+        The summary rows (dicts with the keys of `SUMMARY_COLUMNS`) of the models this
+        call fitted, failed ones included (with `error`); each is also written to its
+        model folder, with the fit folder of every successful model.
     """
     scan_dir = Path(scan_dir)
     settings = settings_from(read_scan_file(scan_dir))

@@ -32,7 +32,18 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class ScanSettings:
-    """What every model of a scan shares; a re-run must use the same settings."""
+    """What every model of a scan shares; a re-run must use the same settings.
+
+    Attributes:
+        n_iters: Gibbs iterations per model.
+        heldout_folds: F ≥ 2 to cross-validate (the model with seed s leaves out fold
+            s mod F of the recordings, see `run_scan`), 0 for none.
+        fps: frame rate, for durations in seconds.
+        emissions: `"low_rank"` or `"full_rank"`.
+        beta, sigma_base, sigma_bias, emission_beta: prior hyperparameters, as in `sm.fit`.
+        seg_length, seg_overlap: batching of long recordings, as in `sm.fit`.
+        method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
+    """
 
     n_iters: int = 100
     heldout_folds: int = 0
@@ -69,6 +80,16 @@ def kappa_text(kappa: float) -> str:
 
 
 def model_name(n_states: int, kappa: float, seed: int) -> str:
+    """The folder name of a scan's model: `K{K}_kappa{κ}_seed{s}`.
+
+    Args:
+        n_states: K.
+        kappa: κ, written to 4 significant digits (e.g. `2.637e5`, `1000`).
+        seed: the model's seed.
+
+    Returns:
+        A string such as `K10_kappa2.637e5_seed3`.
+    """
     return f"K{n_states}_kappa{kappa_text(kappa)}_seed{seed}"
 
 
@@ -109,7 +130,17 @@ def write_recordings(scan_dir, recordings: dict) -> None:
 
 
 def read_recordings(scan_dir) -> dict:
-    """The recordings a scan was started with (loaded without pickle)."""
+    """The recordings a scan was started with (loaded without pickle).
+
+    Args:
+        scan_dir: a scan folder (holds recordings.npz).
+
+    Returns:
+        dict recording name -> (T_i,) int32 syllables, in sorted name order.
+
+    Raises:
+        ModelFileError: recordings.npz is missing, truncated, or has no names.
+    """
     from ..fitio import _read_npz
 
     arrays = _read_npz(Path(scan_dir) / RECORDINGS_FILE)

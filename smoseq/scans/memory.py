@@ -38,7 +38,20 @@ def _bytes_per_frame(method: str, n_states: int) -> float:
 
 
 def model_footprint_bytes(n_sequences: int, n_timesteps: int, n_states: int, n_syllables: int, n_iters: int, method: str) -> float:
-    """Estimated bytes one more model adds to a vmapped batch (see the module docstring)."""
+    """Estimated bytes one more model adds to a vmapped batch (see the module docstring).
+
+    Args:
+        n_sequences: N, segments of the batched data.
+        n_timesteps: T, padded frames per segment.
+        n_states: K.
+        n_syllables: S.
+        n_iters: Gibbs iterations (for the (n_iters, T) state history).
+        method: resolved state kernel, `native`, `serial` or `parallel` (anything else
+            is costed as `parallel`).
+
+    Returns:
+        The estimate in bytes (float), including the 1.5 safety factor.
+    """
     frames = n_sequences * n_timesteps
     bias_dim = (n_states - 1) * (n_syllables - 1)
     params = FLOAT_BYTES * (

@@ -23,7 +23,17 @@ DEFAULT_MAX_BATCH = 20
 
 
 def kappa_grid(text: str) -> np.ndarray:
-    """`"1e3:1e7:20"` → 20 log-spaced values from 1e3 to 1e7; `"1e3,1e4"` → those values."""
+    """`"1e3:1e7:20"` → 20 log-spaced values from 1e3 to 1e7; `"1e3,1e4"` → those values.
+
+    Args:
+        text: `LOW:HIGH:COUNT` (log-spaced, 0 < LOW ≤ HIGH, COUNT ≥ 1) or a comma list.
+
+    Returns:
+        (n_kappas,) float array of κ values.
+
+    Raises:
+        InputError: malformed text, or a value that is not a positive finite number.
+    """
     try:
         if ":" in text:
             low, high, count = text.split(":")

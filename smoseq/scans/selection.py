@@ -30,6 +30,17 @@ def load_summary(scan_dir, write: bool = True) -> pd.DataFrame:
 
     Columns: `SUMMARY_COLUMNS`. `fold` is -1 for models fitted on every recording and
     `heldout_loglik_per_frame` NaN when held-out scoring was not requested.
+
+    Args:
+        scan_dir: a scan folder (holds scan.json and `models/`).
+        write: also write the table to `scan_dir/summary.csv`.
+
+    Returns:
+        A DataFrame with one row per model (columns `SUMMARY_COLUMNS`), sorted by
+        `n_states`, `kappa`, `seed`; failed models have a non-empty `error`.
+
+    Raises:
+        InputError: `scan_dir` has no scan.json.
     """
     scan_dir = Path(scan_dir)
     if read_scan_file(scan_dir) is None:
@@ -74,6 +85,19 @@ def best_seed(summary: pd.DataFrame, kappa: float, n_states: int | None = None, 
     When the seeds were fitted on different recordings (held-out folds) their log
     probabilities are not comparable, so `by` defaults to `heldout_loglik_per_frame`
     there. The returned row carries `ranked_by`.
+
+    Args:
+        summary: a scan summary (`load_summary`).
+        kappa: the κ to choose at (matched with relative tolerance 1e-6).
+        n_states: restrict to models with this K (required when the scan has several at κ).
+        by: the summary column to maximise (default: see above).
+
+    Returns:
+        The summary row (a pandas Series) of the best fitted seed, plus `ranked_by`.
+
+    Raises:
+        InputError: no model at κ (the message lists the scan's κ values), several K
+            without `n_states`, every model at κ failed, or no values in column `by`.
     """
     rows = _rows_at(summary, kappa, n_states)
     if by is None:
@@ -92,8 +116,21 @@ def seed_agreement(scan_dir, kappa: float, n_states: int | None = None, downsamp
     States are the fitted states of each model when all seeds saw the same recordings,
     else (held-out folds) each model's Viterbi states of every recording (`attrs["basis"]`).
 
+    Args:
+        scan_dir: a scan folder.
+        kappa: the κ whose seeds to compare.
+        n_states: restrict to models with this K (required when the scan has several at κ).
+        downsample: use every `downsample`-th frame for the adjusted Rand index
+            (see `smoseq.get_adjusted_rand`); accuracy uses every frame.
+
     Returns:
-        One row per pair: `seed_a`, `seed_b`, `accuracy`, `adjusted_rand`.
+        A DataFrame with one row per pair of seeds: `seed_a`, `seed_b`, `accuracy`
+        (Hungarian-matched, see `smoseq.compare_states`), `adjusted_rand`; its
+        `attrs["basis"]` says which states were compared.
+
+    Raises:
+        InputError: fewer than two fitted seeds at κ, or no model at κ.
+        ModelFileError: a model's fit folder is incomplete or unreadable.
     """
     scan_dir = Path(scan_dir)
     rows = _rows_at(load_summary(scan_dir, write=False), kappa, n_states)
@@ -125,9 +162,11 @@ def _states_of(folder: Path, scan_dir: Path, fitted: bool) -> dict:
 class MITimescale(NamedTuple):
     """Where real and Markov lagged MI separate (see `mi_separation_lag`).
 
-    lag: the separation lag in frames (None when the curves never separate).
-    evidence: per lag — `lag`, `real_excess`, `markov_excess` (nats above the shuffle),
-        `ratio` (real / Markov excess), `separated`.
+    Attributes:
+        lag: the separation lag in frames (None when the curves never separate).
+        evidence: DataFrame, one row per lag (sorted) — `lag`, `real_excess`,
+            `markov_excess` (nats above the shuffle), `ratio` (real / Markov excess;
+            inf where the Markov excess is ≤ 0), `separated` (bool).
     """
 
     lag: float | None
@@ -142,6 +181,18 @@ def mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor: float = 2.0)
     `R(l) ≥ factor · max(M(l), 0)`: beyond it, more than half (for factor 2) of the
     long-range dependence in the real syllables is not explained by a first-order Markov
     chain, i.e. something slower — the hidden states — carries it.
+
+    Args:
+        lags: (n_lags,) lags in frames.
+        real_mi, markov_mi, shuffle_mi: (n_lags,) or (n_sequences, n_lags) float MI in nats.
+        factor: how many times the Markov excess the real excess must reach (> 1).
+
+    Returns:
+        `MITimescale(lag, evidence)`: the separation lag (float, or None) and the
+        per-lag evidence table.
+
+    Raises:
+        InputError: curves whose lengths differ from `lags`, or `factor` ≤ 1.
     """
     lags = np.asarray(lags, dtype=float)
     curves = [np.asarray(c, dtype=float) for c in (real_mi, markov_mi, shuffle_mi)]
@@ -164,13 +215,14 @@ def mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor: float = 2.0)
 class KappaSuggestion(NamedTuple):
     """A suggested κ and the evidence for it; never applied by smoseq itself.
 
-    kappa: the suggestion (None when the MI curves never separate within the lags measured).
-    timescale_frames, timescale_s: the MI separation lag.
-    median_duration_s: the median state duration (median over seeds) at the suggested κ.
-    per_kappa: for every κ, `median_duration_frames`, `median_duration_s` (medians over
-        seeds) and `log_distance` = |log(duration / timescale)|.
-    mi: the `MITimescale` evidence table.
-    message: a one-paragraph explanation to show the user.
+    Attributes:
+        kappa: the suggestion (None when the MI curves never separate within the lags measured).
+        timescale_frames, timescale_s: the MI separation lag in frames and seconds (None likewise).
+        median_duration_s: the median state duration (median over seeds) at the suggested κ.
+        per_kappa: DataFrame, for every κ: `kappa`, `median_duration_frames`,
+            `median_duration_s` (medians over seeds) and `log_distance` = |log(duration / timescale)|.
+        mi: the `MITimescale` evidence table (DataFrame).
+        message: a one-paragraph explanation to show the user.
     """
 
     kappa: float | None
@@ -192,11 +244,19 @@ def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_s
 
     Args:
         summary: a scan summary (`load_summary`).
-        lags: lags in frames; real_mi, markov_mi, shuffle_mi: (n_lags,) or (n_sequences, n_lags)
-            as written by `smoseq mi` (mi.npz).
+        lags: (n_lags,) lags in frames, as written by `smoseq mi` (mi.npz).
+        real_mi, markov_mi, shuffle_mi: (n_lags,) or (n_sequences, n_lags) float, as in mi.npz.
         fps: frames per second, to report seconds.
         n_states: restrict to models with this K (required when the scan has several).
         factor: see `mi_separation_lag`.
+
+    Returns:
+        A `KappaSuggestion`; its `kappa` is None (with an explaining `message`) when the
+        MI curves never separate at the lags measured.
+
+    Raises:
+        InputError: `fps` ≤ 0, no fitted models, several K without `n_states`, no
+            model with a positive median duration, or bad MI curves.
     """
     if not fps > 0:
         raise InputError(f"fps must be > 0, got {fps}")
@@ -235,6 +295,14 @@ def agreement_by_kappa(scan_dir, summary: pd.DataFrame | None = None, downsample
     """Mean pairwise agreement across seeds for every (n_states, κ) with at least two fitted seeds.
 
     Columns: `n_states`, `kappa`, `n_seeds`, `accuracy`, `adjusted_rand` (means over pairs).
+
+    Args:
+        scan_dir: a scan folder.
+        summary: its summary (default: `load_summary(scan_dir, write=False)`).
+        downsample: as in `seed_agreement`.
+
+    Returns:
+        A DataFrame with one row per (n_states, κ) that has at least two fitted seeds.
     """
     summary = load_summary(scan_dir, write=False) if summary is None else summary
     fitted = summary[summary["error"].fillna("") == ""]
