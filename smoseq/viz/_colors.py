@@ -13,6 +13,15 @@ def state_colors(n_states: int) -> np.ndarray:
     Up to 10 states get `tab10`; up to 20 add `tab20`'s light shades (11..20); beyond that the
     colours are spread evenly over `turbo`. State `k` has the same colour for every
     `n_states` in the same range, so figures of one model agree.
+
+    Args:
+        n_states: K, the number of colours (≥ 0).
+
+    Returns:
+        (n_states, 4) float RGBA array.
+
+    Raises:
+        ValueError: `n_states` < 0.
     """
     if n_states < 0:
         raise ValueError(f"n_states must be >= 0, got {n_states}")
@@ -24,7 +33,15 @@ def state_colors(n_states: int) -> np.ndarray:
 
 
 def state_colormap(n_states: int) -> tuple[ListedColormap, BoundaryNorm]:
-    """A discrete colormap and norm that map the integer `k` to `state_colors(n_states)[k]`."""
+    """A discrete colormap and norm that map the integer `k` to `state_colors(n_states)[k]`.
+
+    Args:
+        n_states: K (values below 1 are treated as 1).
+
+    Returns:
+        `(cmap, norm)`: a `ListedColormap` of K colours and a `BoundaryNorm` with bins
+        centred on 0..K-1, to pass as `imshow(..., cmap=cmap, norm=norm)`.
+    """
     n_states = max(n_states, 1)
     cmap = ListedColormap(state_colors(n_states), name=f"states{n_states}")
     return cmap, BoundaryNorm(np.arange(n_states + 1) - 0.5, n_states)

@@ -60,6 +60,13 @@ def plot_confusion(
             two arrays of equal shape).
         n_states1, n_states2: numbers of states (default: largest state + 1).
         labels: names of the two models.
+
+    Returns:
+        A `matplotlib.figure.Figure` with a (K1, K2) heatmap, its title the matched agreement.
+
+    Raises:
+        ValueError: the two inputs differ in recordings or lengths, are not integer
+            sequences, or hold a state ≥ `n_states1` / `n_states2`.
     """
     match = _match(states1, states2, n_states1, n_states2)
     counts = match.counts[:, match.order]
@@ -106,6 +113,13 @@ def plot_alluvial(
         n_states1, n_states2: numbers of states (default: largest state + 1).
         labels: names of the two models, written above the columns.
         min_flow: ribbons thinner than this fraction of all frames are not drawn.
+
+    Returns:
+        A `matplotlib.figure.Figure`, its title the matched agreement.
+
+    Raises:
+        ValueError: the two inputs differ in recordings or lengths, are not integer
+            sequences, or hold a state ≥ `n_states1` / `n_states2`.
     """
     match = _match(states1, states2, n_states1, n_states2)
     flows = match.counts / match.counts.sum()

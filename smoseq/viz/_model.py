@@ -21,6 +21,12 @@ def plot_syllable_tables(tables, n_cols: int = 5, relative: bool = False, vmax: 
             makes a transition more likely than the average state, blue where less.
         vmax: top of the colour scale (default: the 99th percentile of the values shown, or
             for `relative` the largest absolute log ratio, capped at 3).
+
+    Returns:
+        A `matplotlib.figure.Figure` with K (S, S) heatmaps in rows of `n_cols`.
+
+    Raises:
+        ValueError: `tables` is not (K, S, S).
     """
     tables = np.asarray(tables, dtype=float)
     if tables.ndim != 3 or tables.shape[1] != tables.shape[2]:

@@ -17,7 +17,14 @@ def plot_scan(summary) -> Figure:
 
     Args:
         summary: pandas DataFrame with one row per fitted model and at least the columns
-            `kappa`, `n_states`, `seed`, `final_log_prob`, `median_duration_s`.
+            `kappa`, `n_states`, `seed`, `final_log_prob`, `median_duration_s`
+            (e.g. `smoseq.scan.load_summary`).
+
+    Returns:
+        A `matplotlib.figure.Figure` with three panels.
+
+    Raises:
+        ValueError: `summary` lacks a needed column or has no rows.
     """
     missing = [c for c in SCAN_COLUMNS if c not in summary.columns]
     if missing:

@@ -23,6 +23,12 @@ def plot_lagged_mi(lags, real, markov, shuffle, fps: float) -> Figure:
         lags: lags in frames, shape (n_lags,).
         real, markov, shuffle: MI per sequence, shape (n_sequences, n_lags) (or (n_lags,)).
         fps: frames per second (lags are shown in seconds).
+
+    Returns:
+        A `matplotlib.figure.Figure`: one curve (mean over sequences) and ±2 SEM band per input.
+
+    Raises:
+        ValueError: an MI array whose last axis is not `lags`' length.
     """
     lags = np.asarray(lags, dtype=float)
     seconds = lags / fps
@@ -55,6 +61,12 @@ def plot_durations(states, fps: float, bins: int = 40, max_seconds: float | None
         fps: frames per second.
         bins: number of histogram bins.
         max_seconds: right end of the histogram (default: the 99th percentile).
+
+    Returns:
+        A `matplotlib.figure.Figure` with a density histogram of durations in seconds.
+
+    Raises:
+        ValueError: there are no durations.
     """
     if isinstance(states, Mapping):
         durations = get_durations(states)

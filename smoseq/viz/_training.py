@@ -37,6 +37,12 @@ def plot_emission_losses(losses, tail_from: int = 500) -> Figure:
     Args:
         losses: loss per optimizer step, shape (n_steps,), or (n_models, n_steps) for a batch.
         tail_from: first step shown in the right panel (clamped to the second half if too large).
+
+    Returns:
+        A `matplotlib.figure.Figure` with two panels, one curve per model.
+
+    Raises:
+        ValueError: `losses` is not 1-D or 2-D, or has no steps.
     """
     return _curves_with_tail(losses, tail_from, "loss", "optimizer step", "optimizer steps", (6, 2.2))
 
@@ -47,7 +53,14 @@ def plot_log_probs(log_probs, tail_from: int = 50) -> Figure:
     Args:
         log_probs: log p(params) + log p(data | params) per iteration, shape (n_iters,), or
             (n_models, n_iters) for a batch of models.
-        tail_from: first iteration shown in the right panel.
+        tail_from: first iteration shown in the right panel (outside `0..n_iters-1`:
+            the second half).
+
+    Returns:
+        A `matplotlib.figure.Figure` with two panels, one curve per model.
+
+    Raises:
+        ValueError: `log_probs` is not 1-D or 2-D, or has no iterations.
     """
     return _curves_with_tail(log_probs, tail_from, "log probability", "Gibbs iteration", "Gibbs iterations", (6, 2.2))
 
@@ -62,6 +75,12 @@ def plot_state_history(
         fps: frames per second.
         start, end: frame interval shown (default: all).
         n_states: number of states, for colours (default: largest state + 1).
+
+    Returns:
+        A `matplotlib.figure.Figure`: an (n_iters, end - start) heatmap coloured with `state_colors`.
+
+    Raises:
+        ValueError: `history` is not 2-D, the interval is empty, or a state ≥ `n_states`.
     """
     history = np.asarray(history)
     if history.ndim != 2:

@@ -23,6 +23,12 @@ def plot_frequencies(states, n_states: int | None = None, cutoff: float = 0.02) 
         states: dict recording -> states (T,) ints (or one sequence, or a 2-D array of rows).
         n_states: number of states (default: largest state + 1).
         cutoff: proportion drawn as a dashed line.
+
+    Returns:
+        A `matplotlib.figure.Figure` with two bar charts of K bars each.
+
+    Raises:
+        ValueError: states that are empty, not 1-D integer sequences, or ≥ `n_states`.
     """
     n_states = count_states(as_sequences(states), n_states)
     per_frame = get_frequencies(states, n_states)
@@ -57,6 +63,12 @@ def plot_transition_matrix(
         exclude_diagonal: blank the diagonal and renormalise the rest of each row, i.e. show
             where each state goes when it ends (useful for a sticky `π`).
         annotate: print the values in the cells (default: when K <= 12).
+
+    Returns:
+        A `matplotlib.figure.Figure` with a (K, K) heatmap of row-normalised probabilities.
+
+    Raises:
+        ValueError: `matrix` is not square.
     """
     matrix = np.array(matrix, dtype=float)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
@@ -118,6 +130,13 @@ def plot_ethogram(
         start, end: frame interval shown (default: all).
         n_states: number of states, for colours (default: largest state + 1).
         title: figure title, e.g. the recording's name.
+
+    Returns:
+        A `matplotlib.figure.Figure`: a state band above a syllable raster.
+
+    Raises:
+        ValueError: `states` and `syllables` are not 1-D of equal length, the interval is
+            empty, or a state ≥ `n_states`.
     """
     states, syllables = np.asarray(states), np.asarray(syllables)
     if states.ndim != 1 or states.shape != syllables.shape:
