@@ -19,7 +19,12 @@ from .states import Method, SyllableData, resolve_method, sample_states
 
 
 class GibbsState(eqx.Module):
-    """What the sampler carries from one iteration to the next."""
+    """What the sampler carries from one iteration to the next.
+
+    Attributes:
+        model: the current `HHMM` sample (K states, S syllables).
+        states: (N, T) int32 current hidden states of every segment.
+    """
 
     model: HHMM
     states: Int[Array, "N T"]
@@ -46,7 +51,22 @@ class GibbsInfo(NamedTuple):
 def resample_params(
     key: PRNGKeyArray, model: HHMM, data: SyllableData, states: Int[Array, "N T"], mode_search: ModeSearch | None
 ):
-    """Draw emissions | states and transitions | states; returns (model, emission info)."""
+    """Draw emissions | states and transitions | states; returns (model, emission info).
+
+    Emission counts are weighted by `data.emission_mask`, transition counts by `data.mask`.
+
+    Args:
+        key: a JAX PRNG key (split into one for emissions and one for transitions).
+        model: the current `HHMM`.
+        data: `SyllableData` (N, T).
+        states: (N, T) int hidden states.
+        mode_search: optimizer and stopping rule for emission modules that need one
+            (`LowRankEmissions` raises `ValueError` without it); ignored by conjugate ones.
+
+    Returns:
+        `(model, emission_info)`: the new `HHMM` and the emission module's `EmissionInfo`
+        (`losses` (max_iters,) and `n_steps`; empty for conjugate updates).
+    """
     k_emit, k_trans = jr.split(key)
     counts = emission_counts(data.syllables, data.emission_mask, states, model.n_states, model.n_syllables)
     emissions, emission_info = model.emissions.resample(k_emit, counts, mode_search)
@@ -61,7 +81,16 @@ def build_kernel(mode_search: ModeSearch | None = None, method: Method = "auto")
         mode_search: optimizer and stopping rule for emission modules that need one
             (`LowRankEmissions`); ignored by conjugate ones.
         method: state-sampling kernel: `native` (numba, fastest on CPU), `serial`
-            (`lax.scan`), `parallel` (`lax.associative_scan`, for GPUs) or `auto`.
+            (`lax.scan`), `parallel` (`lax.associative_scan`, for GPUs) or `auto`
+            (resolved once, when the kernel is built).
+
+    Returns:
+        `step(key, state, data) -> (GibbsState, GibbsInfo)`: draws params | states
+        (`resample_params`), then states | params; `GibbsInfo.log_prob` is
+        log p(params) + Σ_n log p(x_n | params) of the new sample.
+
+    Raises:
+        RuntimeError: `method='native'` without a working numba.
     """
     method = resolve_method(method)
 

@@ -80,7 +80,15 @@ def _logits(raised_base, raised_biases) -> Float[Array, "K S S"]:
 def transition_probs(
     base: Float[Array, "S S-1"], biases: Float[Array, "K-1 S-1"]
 ) -> Float[Array, "K S S"]:
-    """Syllable transition matrices `P_k[i, :] = softmax(B[i, :] + C[k, :])`."""
+    """Syllable transition matrices `P_k[i, :] = softmax(B[i, :] + C[k, :])`.
+
+    Args:
+        base: (S, S-1) base logits in the zero-sum basis.
+        biases: (K-1, S-1) per-state biases in the zero-sum basis (both axes).
+
+    Returns:
+        (K, S, S) float: `[k, i, j]` = p(x_t = j | x_{t-1} = i, z_t = k); rows sum to 1.
+    """
     return jax.nn.softmax(_logits(*_raised(base, biases)), axis=-1)
 
 
@@ -630,6 +638,13 @@ def dense_covariance(factor: LaplaceFactor) -> Float[Array, "D D"]:
     """The dense covariance `Q⁻¹ = L⁻ᵀ L⁻¹` rebuilt from the block factor.
 
     For tests and small S only: it materialises a D × D matrix, D = S(S-1) + M.
+
+    Args:
+        factor: a `LaplaceFactor` (`factorize_precision`).
+
+    Returns:
+        (D, D) float covariance, coordinates ordered as `base.ravel()` (S(S-1)) then the
+        M = (K-1)(S-1) bias coordinates.
     """
     size = factor.base_cholesky.shape[0]
     bias_dim = factor.schur_cholesky.shape[0]

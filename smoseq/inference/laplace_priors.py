@@ -39,6 +39,9 @@ def prior_curvature(prior, x: Array) -> Array:
     Args:
         prior: a prior object whose `log_prob` sums independent elementwise terms.
         x: the point, any shape.
+
+    Returns:
+        Array of `x`'s shape: the non-negative curvature of each element's log prior.
     """
     second = jax.grad(jax.grad(lambda value: prior.log_prob(value)))
     return jnp.maximum(-jax.vmap(second)(x.ravel()).reshape(x.shape), 0.0)

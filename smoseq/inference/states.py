@@ -85,7 +85,21 @@ def resolve_method(method: Method) -> str:
 def sample_states(
     key: PRNGKeyArray, model: HHMM, data: SyllableData, method: Method = "auto"
 ) -> tuple[Int[Array, "N T"], Float[Array, " N"]]:
-    """Exact posterior draw of hidden states per sequence, and each sequence's marginal log-likelihood."""
+    """Exact posterior draw of hidden states per sequence, and each sequence's marginal log-likelihood.
+
+    Args:
+        key: a JAX PRNG key (split into one per sequence by the JAX kernels).
+        model: an `HHMM` (K states, S syllables).
+        data: `SyllableData` (N, T); its `emission_mask` weights each frame's emission term.
+        method: `auto` (numba on CPU when available, else `serial`; `parallel` on
+            accelerators), `native`, `serial` or `parallel`.
+
+    Returns:
+        `(states, logliks)`: (N, T) int32 sampled states and (N,) float log p(x_n | params).
+
+    Raises:
+        RuntimeError: `method='native'` without a working numba.
+    """
     method = resolve_method(method)
     if method == "native":
         return native.sample_states_native(
@@ -101,7 +115,20 @@ def sample_states(
 
 
 def marginal_logliks(model: HHMM, data: SyllableData, method: Method = "auto") -> Float[Array, " N"]:
-    """log p(x_n | params) for every sequence, hidden states summed out exactly."""
+    """log p(x_n | params) for every sequence, hidden states summed out exactly.
+
+    Args:
+        model: an `HHMM` (K states, S syllables).
+        data: `SyllableData` (N, T); its `emission_mask` weights each frame's emission term.
+        method: `auto` (numba on CPU when available, else `serial`; `parallel` on
+            accelerators), `native`, `serial` or `parallel`.
+
+    Returns:
+        (N,) float marginal log-likelihoods.
+
+    Raises:
+        RuntimeError: `method='native'` without a working numba.
+    """
     method = resolve_method(method)
     if method == "native":
         return native.filter_native(
@@ -118,7 +145,20 @@ def _kernel_module(method: str):
 
 
 def viterbi_states(model: HHMM, data: SyllableData, method: Method = "auto") -> Int[Array, "N T"]:
-    """Most probable hidden-state path of every sequence."""
+    """Most probable hidden-state path of every sequence.
+
+    Args:
+        model: an `HHMM` (K states, S syllables).
+        data: `SyllableData` (N, T); its `emission_mask` weights each frame's emission term.
+        method: `auto` (numba on CPU when available, else `serial`; `parallel` on
+            accelerators), `native`, `serial` or `parallel`.
+
+    Returns:
+        (N, T) int32 Viterbi paths.
+
+    Raises:
+        RuntimeError: `method='native'` without a working numba.
+    """
     method = resolve_method(method)
     if method == "native":
         return native.viterbi_native(
@@ -131,7 +171,20 @@ def viterbi_states(model: HHMM, data: SyllableData, method: Method = "auto") -> 
 
 
 def smoothed_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> Float[Array, "N T K"]:
-    """p(z_t = k | all syllables of the sequence) for every frame."""
+    """p(z_t = k | all syllables of the sequence) for every frame.
+
+    Args:
+        model: an `HHMM` (K states, S syllables).
+        data: `SyllableData` (N, T); its `emission_mask` weights each frame's emission term.
+        method: as for `sample_states`; `native` (also when `auto` picks it) runs the
+            `serial` smoother, there being no numba smoother.
+
+    Returns:
+        (N, T, K) float smoothed probabilities; each frame's row sums to 1.
+
+    Raises:
+        RuntimeError: `method='native'` without a working numba.
+    """
     method = "serial" if resolve_method(method) == "native" else resolve_method(method)
     log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
     smoother = _kernel_module(method).hmm_smoother
@@ -140,7 +193,19 @@ def smoothed_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> 
 
 
 def filtered_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> Float[Array, "N T K"]:
-    """p(z_t = k | syllables up to t) for every frame."""
+    """p(z_t = k | syllables up to t) for every frame.
+
+    Args:
+        model: an `HHMM` (K states, S syllables).
+        data: `SyllableData` (N, T); its `emission_mask` weights each frame's emission term.
+        method: as for `smoothed_probs` (`native` runs the `serial` filter).
+
+    Returns:
+        (N, T, K) float filtered probabilities; each frame's row sums to 1.
+
+    Raises:
+        RuntimeError: `method='native'` without a working numba.
+    """
     method = "serial" if resolve_method(method) == "native" else resolve_method(method)
     log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
     filter_fn = _kernel_module(method).hmm_filter
