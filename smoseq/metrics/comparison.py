@@ -12,13 +12,14 @@ from ._inputs import as_segments, count_categories, paired_arrays
 class StateComparison(NamedTuple):
     """Result of `compare_states`; unpacks as `(confusion, permutation, accuracy)`.
 
-    confusion: `(K2, K1)`; `confusion[p, t]` = fraction of the frames labelled `p` in
-        `states2` that are labelled `t` in `states1` (rows sum to 1; rows of unused labels
-        are 0). Same orientation as the published `compare_states(true, pred)`.
-    permutation: `(K1,)`; `permutation[t]` = the `states2` label matched to `states1` label
-        `t` by the optimal one-to-one assignment, or -1 if `t` is left unmatched (K2 < K1).
-    accuracy: fraction of frames whose `states2` label is the one matched to their
-        `states1` label.
+    Attributes:
+        confusion: `(K2, K1)`; `confusion[p, t]` = fraction of the frames labelled `p` in
+            `states2` that are labelled `t` in `states1` (rows sum to 1; rows of unused labels
+            are 0). Same orientation as the published `compare_states(true, pred)`.
+        permutation: `(K1,)`; `permutation[t]` = the `states2` label matched to `states1` label
+            `t` by the optimal one-to-one assignment, or -1 if `t` is left unmatched (K2 < K1).
+        accuracy: fraction of frames whose `states2` label is the one matched to their
+            `states1` label.
     """
 
     confusion: np.ndarray
@@ -82,6 +83,13 @@ def adjusted_rand_index(labels1, labels2) -> float:
     `(Σ C(n_ij,2) − E) / (½(Σ C(a_i,2) + Σ C(b_j,2)) − E)`, `E = Σ C(a_i,2) Σ C(b_j,2) / C(n,2)`.
     1 for identical partitions (up to renaming), about 0 for independent ones. When both
     partitions are trivial in the same way (one cluster, or all singletons) it is 1.
+
+    Args:
+        labels1: (n,) int labels (any integer values; only equality matters).
+        labels2: (n,) int labels of the same items.
+
+    Returns:
+        The adjusted Rand index, a Python float ≤ 1.
     """
     labels1, labels2 = np.asarray(labels1, np.int64), np.asarray(labels2, np.int64)
     _, codes1 = np.unique(labels1, return_inverse=True)
@@ -104,6 +112,19 @@ def get_adjusted_rand(states1, states2, downsample: int = 10, *, mask=None) -> f
 
     Every `downsample`-th frame of each recording (frames 0, d, 2d, ... of each, after
     masking) is used, then all recordings are pooled. Inputs as for `compare_states`.
+
+    Args:
+        states1: reference labels: dict recording -> (T_i,) int, list of 1-D arrays, or
+            (N, T) array (numpy or jax).
+        states2: labels of the same recordings and lengths (dicts are matched by key).
+        downsample: use every `downsample`-th frame of each recording (≥ 1).
+        mask: for (N, T) array inputs, frames to compare (nonzero = compare).
+
+    Returns:
+        The adjusted Rand index (`adjusted_rand_index`) of the pooled frames, a Python float.
+
+    Raises:
+        InputError: `downsample` < 1, or inputs that do not pair up.
     """
     if int(downsample) < 1:
         raise InputError(f"downsample must be a positive integer, got {downsample}")

@@ -18,12 +18,13 @@ from ._inputs import as_segments, count_categories, paired_arrays
 class SyllableEnrichment(NamedTuple):
     """Per-state syllable and transition frequencies and their enrichment.
 
-    usage: `(K, S)`, `P(x_t = s | z_t = k)`.
-    overall_usage: `(S,)`, `P(x_t = s)`.
-    usage_enrichment: `(K, S)`, `log2(usage / overall_usage)`.
-    transitions: `(K, S, S)`, `P(x_{t-1} = i, x_t = j | z_t = k)` (joint, sums to 1 per k).
-    overall_transitions: `(S, S)`, `P(x_{t-1} = i, x_t = j)`.
-    transition_enrichment: `(K, S, S)`, `log2(transitions / overall_transitions)`.
+    Attributes:
+        usage: `(K, S)`, `P(x_t = s | z_t = k)`.
+        overall_usage: `(S,)`, `P(x_t = s)`.
+        usage_enrichment: `(K, S)`, `log2(usage / overall_usage)`.
+        transitions: `(K, S, S)`, `P(x_{t-1} = i, x_t = j | z_t = k)` (joint, sums to 1 per k).
+        overall_transitions: `(S, S)`, `P(x_{t-1} = i, x_t = j)`.
+        transition_enrichment: `(K, S, S)`, `log2(transitions / overall_transitions)`.
     """
 
     usage: np.ndarray
@@ -34,7 +35,13 @@ class SyllableEnrichment(NamedTuple):
     transition_enrichment: np.ndarray
 
     def usage_table(self) -> pd.DataFrame:
-        """Tidy table, one row per state × syllable, sorted by state then enrichment."""
+        """Tidy table, one row per state × syllable, sorted by state then enrichment.
+
+        Returns:
+            A DataFrame of K·S rows with columns `state`, `syllable`, `usage`,
+            `overall_usage`, `log2_enrichment`, sorted by state and then by decreasing
+            enrichment.
+        """
         n_states, n_syllables = self.usage.shape
         table = pd.DataFrame(
             {
@@ -91,6 +98,15 @@ def syllable_enrichment(
         n_syllables, n_states: sizes; default: largest label + 1.
         pseudo_count: added to every cell of the usage and transition counts. With 0, a
             cell never seen in a state has enrichment -inf (NaN if never seen at all).
+        mask: for 2-D array inputs, frames to use (nonzero = use).
+
+    Returns:
+        A `SyllableEnrichment`: `usage` (K, S), `overall_usage` (S,), `usage_enrichment`
+        (K, S), `transitions` (K, S, S), `overall_transitions` (S, S),
+        `transition_enrichment` (K, S, S).
+
+    Raises:
+        InputError: syllables and states that do not pair up, or labels ≥ the given sizes.
     """
     x, z = paired_arrays(syllables, states, mask, ("syllables", "states"))
     n_syllables = count_categories(as_segments(x), n_syllables, "syllables")
@@ -125,6 +141,13 @@ def syllable_enrichment_from_model(trans_probs, usage, state_weights=None) -> Sy
         usage: `(S,)` syllable usage shared by all states, or `(K, S)` per state.
         state_weights: `(K,)` state frequencies (e.g. `get_frequencies(states)`);
             default: equal weights.
+
+    Returns:
+        A `SyllableEnrichment` with the shapes listed there (K states, S syllables).
+
+    Raises:
+        InputError: `trans_probs` is not (K, S, S), or `state_weights` is not K
+            numbers with a positive sum.
     """
     trans_probs = np.asarray(trans_probs, np.float64)
     if trans_probs.ndim != 3 or trans_probs.shape[1] != trans_probs.shape[2]:

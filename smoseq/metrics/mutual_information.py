@@ -25,7 +25,13 @@ _FRAMES_PER_BLOCK = 1_000_000  # sequences prepared at once: ~40 bytes of scratc
 
 
 class LaggedMI(NamedTuple):
-    """Mutual information (nats), each `(n_sequences, n_lags)`; unpacks as a 3-tuple."""
+    """Mutual information (nats), each `(n_sequences, n_lags)`; unpacks as a 3-tuple.
+
+    Attributes:
+        real: (n_sequences, n_lags) float64 MI of the real sequences.
+        markov: (n_sequences, n_lags) float64 MI of first-order Markov surrogates.
+        shuffle: (n_sequences, n_lags) float64 MI of pairs of different sequences (chance level).
+    """
 
     real: np.ndarray
     markov: np.ndarray
