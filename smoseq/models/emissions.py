@@ -34,7 +34,13 @@ class ModeSearch(NamedTuple):
 
 
 class EmissionInfo(NamedTuple):
-    """What an emission update reports: optimizer losses (NaN after the last step) and steps taken."""
+    """What an emission update reports: optimizer losses (NaN after the last step) and steps taken.
+
+    Attributes:
+        losses: (max_iters,) float optimizer loss per step, NaN after the last step taken
+            ((0,) for conjugate updates).
+        n_steps: int scalar, optimizer steps taken (0 for conjugate updates).
+    """
 
     losses: Float[Array, " max_iters"]
     n_steps: Int[Array, ""]
@@ -43,7 +49,18 @@ class EmissionInfo(NamedTuple):
 def emission_counts(
     syllables: Int[Array, "N T"], mask: Float[Array, "N T"], states: Int[Array, "N T"], n_states: int, n_syllables: int
 ) -> Float[Array, "K S S"]:
-    """N[k, i, j] = Σ_{t≥1} mask[t]·1[z_t=k, x_{t-1}=i, x_t=j] over every sequence."""
+    """N[k, i, j] = Σ_{t≥1} mask[t]·1[z_t=k, x_{t-1}=i, x_t=j] over every sequence.
+
+    Args:
+        syllables: (N, T) int.
+        mask: (N, T) float frame weights (e.g. `SyllableData.emission_mask`).
+        states: (N, T) int hidden states.
+        n_states: K.
+        n_syllables: S.
+
+    Returns:
+        (K, S, S) float counts.
+    """
     flat = (states[:, 1:] * n_syllables + syllables[:, :-1]) * n_syllables + syllables[:, 1:]
     weights = mask[:, 1:].astype(float)
     size = n_states * n_syllables * n_syllables
@@ -56,28 +73,66 @@ class AbstractEmissions(eqx.Module):
 
     Subclasses implement `transition_tables`, `log_prior`, `resample` and `sample_prior`;
     `log_likelihoods` follows from the tables.
+
+    Attributes:
+        n_syllables: S (a static field of every subclass).
     """
 
     n_syllables: eqx.AbstractVar[int]
 
     def transition_tables(self) -> Float[Array, "K S S"]:
-        """P[k, i, j] = p(x_t = j | x_{t-1} = i, z_t = k); rows sum to 1."""
+        """P[k, i, j] = p(x_t = j | x_{t-1} = i, z_t = k); rows sum to 1.
+
+        Returns:
+            (K, S, S) float tables.
+        """
         raise NotImplementedError
 
     def log_prior(self) -> Float[Array, ""]:
+        """log p(emission parameters) under the module's priors.
+
+        Returns:
+            Scalar float.
+        """
         raise NotImplementedError
 
     def resample(
         self, key: PRNGKeyArray, counts: Float[Array, "K S S"], mode_search: ModeSearch | None
     ) -> tuple["AbstractEmissions", EmissionInfo]:
-        """A draw of the parameters given transition counts per hidden state."""
+        """A draw of the parameters given transition counts per hidden state.
+
+        Args:
+            key: a JAX PRNG key.
+            counts: (K, S, S) float counts `N[k, i, j]` (`emission_counts`).
+            mode_search: optimizer and stopping rule, for updates that search a mode;
+                None for conjugate ones.
+
+        Returns:
+            `(emissions, info)`: the updated module and an `EmissionInfo`.
+        """
         raise NotImplementedError
 
     def sample_prior(self, key: PRNGKeyArray) -> "AbstractEmissions":
+        """The same module with its parameters drawn from its priors.
+
+        Args:
+            key: a JAX PRNG key.
+
+        Returns:
+            A module of the same type, shapes and priors.
+        """
         raise NotImplementedError
 
     def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
-        """log p(x_t | x_{t-1}, z_t = k); 0 at the first frame and at masked frames."""
+        """log p(x_t | x_{t-1}, z_t = k); 0 at the first frame and at masked frames.
+
+        Args:
+            syllables: (N, T) int.
+            mask: (N, T) float; frames where it is 0 contribute 0.
+
+        Returns:
+            (N, T, K) float log-likelihoods.
+        """
         log_tables = jnp.log(self.transition_tables()).transpose(1, 2, 0)  # (S, S, K)
         per_frame = log_tables[syllables[:, :-1], syllables[:, 1:]]
         per_frame = jnp.where(mask[:, 1:, None] > 0, per_frame, 0.0)
@@ -95,6 +150,15 @@ class LowRankEmissions(AbstractEmissions):
     (K, S) is each state's additive bias on the next syllable. Priors are elementwise on
     `base` (S, S-1) and `biases` (K-1, S-1). The conditional update is a Laplace
     approximation (see `smoseq.inference.laplace`), not an exact draw.
+
+    Args:
+        base: (S, S-1) float shared logits in the zero-sum basis.
+        biases: (K-1, S-1) float per-state biases in the zero-sum basis (both axes).
+        base_prior: prior on every entry of `base` (default `Normal(1.0)`).
+        bias_prior: prior on every entry of `biases` (default `Normal(1.0)`).
+
+    Raises:
+        ValueError: shapes that are not (S, S-1) and (K-1, S-1), or S < 2 or K < 2.
     """
 
     base: Float[Array, "S S-1"]
@@ -121,7 +185,18 @@ class LowRankEmissions(AbstractEmissions):
 
     @classmethod
     def from_prior(cls, key, n_states: int, n_syllables: int, sigma_base=1.0, sigma_bias=1.0):
-        """A random draw from the prior (Normal(σ) on every entry of base and biases)."""
+        """A random draw from the prior (Normal(σ) on every entry of base and biases).
+
+        Args:
+            key: a JAX PRNG key.
+            n_states: K.
+            n_syllables: S.
+            sigma_base: σ of the `Normal` prior on `base`.
+            sigma_bias: σ of the `Normal` prior on `biases`.
+
+        Returns:
+            `LowRankEmissions` with `base` (S, S-1) and `biases` (K-1, S-1) drawn from those priors.
+        """
         base_prior, bias_prior = Normal(sigma_base), Normal(sigma_bias)
         k_base, k_bias = jr.split(key)
         return cls(
@@ -132,23 +207,63 @@ class LowRankEmissions(AbstractEmissions):
         )
 
     def logits(self) -> Float[Array, "K S S"]:
+        """Unnormalised log tables `B[i, j] + C[k, j]` (raised to S × S and K × S).
+
+        Returns:
+            (K, S, S) float logits; `transition_tables` is their softmax over the last axis.
+        """
         full_base = raise_dim(self.base, 1)
         full_biases = raise_dim(raise_dim(self.biases, 0), 1)
         return full_base[None] + full_biases[:, None]
 
     def transition_tables(self) -> Float[Array, "K S S"]:
+        """P[k, i, j] = softmax over j of `logits()[k, i]`.
+
+        Returns:
+            (K, S, S) float tables; rows sum to 1.
+        """
         return jax.nn.softmax(self.logits(), axis=-1)
 
     def log_likelihoods(self, syllables, mask):
+        """log p(x_t | x_{t-1}, z_t = k) from a log-softmax of the logits (no log of small probabilities).
+
+        Args:
+            syllables: (N, T) int.
+            mask: (N, T) float; frames where it is 0 contribute 0.
+
+        Returns:
+            (N, T, K) float; 0 at the first frame and at masked frames.
+        """
         log_tables = jax.nn.log_softmax(self.logits(), axis=-1).transpose(1, 2, 0)
         per_frame = log_tables[syllables[:, :-1], syllables[:, 1:]]
         per_frame = jnp.where(mask[:, 1:, None] > 0, per_frame, 0.0)
         return jnp.concatenate([jnp.zeros_like(per_frame[:, :1]), per_frame], axis=1)
 
     def log_prior(self) -> Float[Array, ""]:
+        """`base_prior.log_prob(base) + bias_prior.log_prob(biases)`.
+
+        Returns:
+            Scalar float.
+        """
         return self.base_prior.log_prob(self.base) + self.bias_prior.log_prob(self.biases)
 
     def resample(self, key, counts, mode_search):
+        """A Laplace-approximate draw of (base, biases) given counts, warm-started from the current values.
+
+        With `Normal` priors this is `smoseq.inference.laplace.sample_low_rank_emissions`;
+        other priors use `smoseq.inference.laplace_priors`.
+
+        Args:
+            key: a JAX PRNG key.
+            counts: (K, S, S) float counts (`emission_counts`).
+            mode_search: the optimizer and stopping rule of the mode search (required).
+
+        Returns:
+            `(emissions, info)`: updated emissions and `EmissionInfo` (`losses` (max_iters,), `n_steps`).
+
+        Raises:
+            ValueError: `mode_search` is None.
+        """
         from ..inference.laplace import sample_low_rank_emissions
 
         if mode_search is None:
@@ -181,13 +296,28 @@ class LowRankEmissions(AbstractEmissions):
         return updated, EmissionInfo(info.losses, info.n_steps)
 
     def with_data_driven_start(self, counts: Float[Array, "K S S"]) -> "LowRankEmissions":
-        """These emissions with (base, biases) set from log(counts + 0.01) (the reference's start)."""
+        """These emissions with (base, biases) set from log(counts + 0.01) (the reference's start).
+
+        Args:
+            counts: (K, S, S) float counts (`emission_counts`).
+
+        Returns:
+            `LowRankEmissions` with new `base` (S, S-1) and `biases` (K-1, S-1), same priors.
+        """
         from ..inference.laplace import initial_emission_params
 
         base, biases = initial_emission_params(counts)
         return eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))
 
     def sample_prior(self, key):
+        """These emissions with `base` and `biases` drawn from their priors.
+
+        Args:
+            key: a JAX PRNG key.
+
+        Returns:
+            `LowRankEmissions` of the same shapes and priors.
+        """
         k_base, k_bias = jr.split(key)
         return eqx.tree_at(
             lambda e: (e.base, e.biases),
@@ -200,6 +330,13 @@ class FullRankEmissions(AbstractEmissions):
     """Unconstrained tables, each row with a symmetric Dirichlet(β_e) prior (the reference's "standard" model).
 
     The conditional update is an exact conjugate draw.
+
+    Args:
+        tables: (K, S, S) float tables, every row a probability vector.
+        prior: prior on every row (default `Dirichlet(1.0)`).
+
+    Raises:
+        ValueError: `tables` is not (K, S, S).
     """
 
     tables: Float[Array, "K S S"]
@@ -218,18 +355,58 @@ class FullRankEmissions(AbstractEmissions):
 
     @classmethod
     def from_prior(cls, key, n_states: int, n_syllables: int, beta=1.0):
+        """A random draw from a symmetric Dirichlet(β) prior on every row.
+
+        Args:
+            key: a JAX PRNG key.
+            n_states: K.
+            n_syllables: S.
+            beta: concentration β_e.
+
+        Returns:
+            `FullRankEmissions` with (K, S, S) tables and prior `Dirichlet(beta)`.
+        """
         prior = Dirichlet(beta)
         return cls(prior.sample(key, (n_states, n_syllables, n_syllables)), prior)
 
     def transition_tables(self):
+        """The tables themselves.
+
+        Returns:
+            (K, S, S) float `tables`.
+        """
         return self.tables
 
     def log_prior(self):
+        """`prior.log_prob(tables)`: the sum over all K·S rows.
+
+        Returns:
+            Scalar float.
+        """
         return self.prior.log_prob(self.tables)
 
     def resample(self, key, counts, mode_search=None):
+        """Exact conjugate draw of every row from Dirichlet(counts + β).
+
+        Args:
+            key: a JAX PRNG key.
+            counts: (K, S, S) float counts (`emission_counts`).
+            mode_search: ignored.
+
+        Returns:
+            `(emissions, info)`: new (K, S, S) tables and an empty `EmissionInfo`
+            (`losses` (0,), `n_steps` 0).
+        """
         concentration = counts + self.prior.beta
         return eqx.tree_at(lambda e: e.tables, self, jr.dirichlet(key, concentration)), _no_optimizer_info()
 
     def sample_prior(self, key):
+        """These emissions with tables drawn from the prior.
+
+        Args:
+            key: a JAX PRNG key.
+
+        Returns:
+            `FullRankEmissions` with new (K, S, S) tables.
+        """
         return eqx.tree_at(lambda e: e.tables, self, self.prior.sample(key, self.tables.shape))

@@ -15,6 +15,14 @@ class HHMM(eqx.Module):
 
     p(z_1) = 1/K; p(z_t | z_{t-1}) = transitions.probs; p(x_t | x_{t-1}, z_t = k) = P_k[x_{t-1}, x_t]
     for t ≥ 2. The first frame and masked frames contribute log-likelihood 0.
+
+    Attributes:
+        emissions: an emission module (`LowRankEmissions`, `FullRankEmissions`, or another
+            `AbstractEmissions`) with K states and S syllables.
+        transitions: `StickyTransitions` with a (K, K) `probs`.
+
+    Raises:
+        ValueError: emissions and transitions disagree on K.
     """
 
     emissions: AbstractEmissions
@@ -36,15 +44,42 @@ class HHMM(eqx.Module):
         return self.emissions.n_syllables
 
     def log_init(self) -> Float[Array, " K"]:
+        """log p(z_1), uniform.
+
+        Returns:
+            (K,) float, every entry −log K.
+        """
         return jnp.full(self.n_states, -jnp.log(self.n_states))
 
     def log_prior(self) -> Float[Array, ""]:
+        """log p(params): the emission prior plus the transition prior.
+
+        Returns:
+            Scalar float.
+        """
         return self.emissions.log_prior() + self.transitions.log_prior()
 
     def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
+        """log p(x_t | x_{t-1}, z_t = k) of every frame (see `AbstractEmissions.log_likelihoods`).
+
+        Args:
+            syllables: (N, T) int.
+            mask: (N, T) float; frames where it is 0 contribute 0.
+
+        Returns:
+            (N, T, K) float; 0 at the first frame of each sequence and at masked frames.
+        """
         return self.emissions.log_likelihoods(syllables, mask)
 
     def sample_prior(self, key: PRNGKeyArray) -> "HHMM":
+        """A model of the same structure and priors with parameters drawn from the priors.
+
+        Args:
+            key: a JAX PRNG key.
+
+        Returns:
+            A new `HHMM`.
+        """
         k_emit, k_trans = jr.split(key)
         return HHMM(self.emissions.sample_prior(k_emit), self.transitions.sample_prior(k_trans))
 
@@ -54,6 +89,14 @@ class HHMM(eqx.Module):
         """Draw `(states, syllables)`, each (n_sequences, n_timesteps).
 
         z_1 and x_1 are uniform; then z_t ~ π[z_{t-1}], x_t ~ P_{z_t}[x_{t-1}].
+
+        Args:
+            key: a JAX PRNG key.
+            n_sequences: N.
+            n_timesteps: T (≥ 1).
+
+        Returns:
+            `(states, syllables)`: two (N, T) int32 arrays.
         """
         log_trans = jnp.log(self.transitions.probs)
         log_tables = jnp.log(self.emissions.transition_tables())
@@ -86,7 +129,20 @@ def low_rank_hhmm(
     sigma_base=1.0,
     sigma_bias=1.0,
 ) -> HHMM:
-    """A low-rank HHMM with parameters drawn from the prior."""
+    """A low-rank HHMM with parameters drawn from the prior.
+
+    Args:
+        key: a JAX PRNG key.
+        n_states: K.
+        n_syllables: S.
+        kappa: stickiness κ of the transition prior.
+        beta: β of the transition prior.
+        sigma_base: σ of the `Normal` prior on `base` (S, S-1).
+        sigma_bias: σ of the `Normal` prior on `biases` (K-1, S-1).
+
+    Returns:
+        An `HHMM` with `LowRankEmissions` and `StickyTransitions` (K, K).
+    """
     k_emit, k_trans = jr.split(key)
     emissions = LowRankEmissions.from_prior(k_emit, n_states, n_syllables, sigma_base, sigma_bias)
     transitions = StickyTransitions(jnp.eye(n_states), beta, kappa).sample_prior(k_trans)
@@ -94,7 +150,19 @@ def low_rank_hhmm(
 
 
 def full_rank_hhmm(key: PRNGKeyArray, n_states: int, n_syllables: int, kappa=1e4, beta=1.0, emission_beta=1.0) -> HHMM:
-    """A full-rank HHMM with parameters drawn from the prior."""
+    """A full-rank HHMM with parameters drawn from the prior.
+
+    Args:
+        key: a JAX PRNG key.
+        n_states: K.
+        n_syllables: S.
+        kappa: stickiness κ of the transition prior.
+        beta: β of the transition prior.
+        emission_beta: β_e of the symmetric Dirichlet prior on every row of the (K, S, S) tables.
+
+    Returns:
+        An `HHMM` with `FullRankEmissions` and `StickyTransitions` (K, K).
+    """
     k_emit, k_trans = jr.split(key)
     emissions = FullRankEmissions.from_prior(k_emit, n_states, n_syllables, emission_beta)
     transitions = StickyTransitions(jnp.eye(n_states), beta, kappa).sample_prior(k_trans)

@@ -12,7 +12,11 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 
 class Normal(eqx.Module):
-    """Independent zero-mean normals with standard deviation `sigma` (an array leaf)."""
+    """Independent zero-mean normals with standard deviation `sigma` (an array leaf).
+
+    Args:
+        sigma: standard deviation σ > 0 (scalar, or an array for a batch of priors).
+    """
 
     sigma: Float[Array, ""]
 
@@ -20,21 +24,49 @@ class Normal(eqx.Module):
         self.sigma = jnp.asarray(sigma, dtype=float)
 
     def log_prob(self, x: Array) -> Float[Array, ""]:
-        """Σ log N(x | 0, σ²) over every element of `x`."""
+        """Σ log N(x | 0, σ²) over every element of `x`.
+
+        Args:
+            x: float array, any shape.
+
+        Returns:
+            Scalar float.
+        """
         z = x / self.sigma
         return jnp.sum(-0.5 * z**2 - 0.5 * jnp.log(2 * jnp.pi) - jnp.log(self.sigma))
 
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Array:
+        """Independent N(0, σ²) draws.
+
+        Args:
+            key: a JAX PRNG key.
+            shape: shape of the draw.
+
+        Returns:
+            Float array of `shape`.
+        """
         return self.sigma * jr.normal(key, shape)
 
     def log_prob_unnormalised_by_sigma(self, x: Array) -> Float[Array, ""]:
-        """Σ log N(x/σ | 0, 1): the published package's convention (it omits −log σ)."""
+        """Σ log N(x/σ | 0, 1): the published package's convention (it omits −log σ).
+
+        Args:
+            x: float array, any shape.
+
+        Returns:
+            Scalar float.
+        """
         z = x / self.sigma
         return jnp.sum(-0.5 * z**2 - 0.5 * jnp.log(2 * jnp.pi))
 
 
 class StudentT(eqx.Module):
-    """Independent zero-centred Student-t priors: a heavier-tailed alternative to `Normal`."""
+    """Independent zero-centred Student-t priors: a heavier-tailed alternative to `Normal`.
+
+    Args:
+        scale: scale s > 0 of every element.
+        dof: degrees of freedom ν > 0.
+    """
 
     scale: Float[Array, ""]
     dof: Float[Array, ""]
@@ -44,6 +76,14 @@ class StudentT(eqx.Module):
         self.dof = jnp.asarray(dof, dtype=float)
 
     def log_prob(self, x: Array) -> Float[Array, ""]:
+        """Σ_e [log t_ν(x_e / s) − log s] over every element x_e of `x`.
+
+        Args:
+            x: float array, any shape.
+
+        Returns:
+            Scalar float.
+        """
         nu, z = self.dof, x / self.scale
         per_element = (
             gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * jnp.log(nu * jnp.pi) - jnp.log(self.scale)
@@ -52,6 +92,15 @@ class StudentT(eqx.Module):
         return jnp.sum(per_element)
 
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Array:
+        """Independent draws s · t_ν.
+
+        Args:
+            key: a JAX PRNG key.
+            shape: shape of the draw.
+
+        Returns:
+            Float array of `shape`.
+        """
         return self.scale * jr.t(key, self.dof, shape)
 
 
@@ -63,7 +112,11 @@ def dirichlet_log_prob(probs: Float[Array, "... n"], concentration: Float[Array,
 
 
 class Dirichlet(eqx.Module):
-    """A symmetric Dirichlet prior on each row of a probability table, concentration `beta`."""
+    """A symmetric Dirichlet prior on each row of a probability table, concentration `beta`.
+
+    Args:
+        beta: concentration β > 0 of every entry.
+    """
 
     beta: Float[Array, ""]
 
@@ -71,8 +124,25 @@ class Dirichlet(eqx.Module):
         self.beta = jnp.asarray(beta, dtype=float)
 
     def log_prob(self, probs: Float[Array, "... n"]) -> Float[Array, ""]:
+        """Σ over rows of log Dir(row | β·1).
+
+        Args:
+            probs: (..., n) float; every row along the last axis a probability vector.
+
+        Returns:
+            Scalar float.
+        """
         concentration = jnp.broadcast_to(self.beta, probs.shape)
         return dirichlet_log_prob(probs, concentration).sum()
 
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Array:
+        """Independent Dir(β·1) rows.
+
+        Args:
+            key: a JAX PRNG key.
+            shape: `(..., n)`, the shape of the draw; rows lie along the last axis.
+
+        Returns:
+            Float array of `shape` whose rows along the last axis sum to 1.
+        """
         return jr.dirichlet(key, jnp.broadcast_to(self.beta, shape))

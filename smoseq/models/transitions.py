@@ -15,6 +15,14 @@ class StickyTransitions(eqx.Module):
     Row k of `probs` has prior Dirichlet(β·1 + κ·e_k): κ (`kappa`) sets how long states
     last, β (`beta`) how evenly the rest is spread. β and κ are array leaves, so a batch
     of models with different κ is one PyTree with a leading axis.
+
+    Args:
+        probs: (K, K) float transition matrix, rows summing to 1 (row = from-state).
+        beta: β ≥ 0, the concentration added to every entry.
+        kappa: κ ≥ 0, the extra concentration on the diagonal.
+
+    Raises:
+        ValueError: `probs` is not square.
     """
 
     probs: Float[Array, "K K"]
@@ -35,25 +43,59 @@ class StickyTransitions(eqx.Module):
         return self.probs.shape[-1]
 
     def concentration(self) -> Float[Array, "K K"]:
-        """Prior Dirichlet concentration of every row: β + κ·I."""
+        """Prior Dirichlet concentration of every row: β + κ·I.
+
+        Returns:
+            (K, K) float; row k is the concentration of `probs[k]`.
+        """
         return self.beta + self.kappa * jnp.eye(self.n_states)
 
     def log_prior(self) -> Float[Array, ""]:
+        """Σ_k log Dir(probs[k] | β + κ·e_k).
+
+        Returns:
+            Scalar float.
+        """
         return dirichlet_log_prob(self.probs, self.concentration()).sum()
 
     def resample(self, key: PRNGKeyArray, counts: Float[Array, "K K"]) -> "StickyTransitions":
-        """Conjugate draw of every row from Dirichlet(β + κ·e_k + counts[k])."""
+        """Conjugate draw of every row from Dirichlet(β + κ·e_k + counts[k]).
+
+        Args:
+            key: a JAX PRNG key (split into one per row).
+            counts: (K, K) float transition counts (`transition_counts`).
+
+        Returns:
+            These transitions with new (K, K) `probs` (β and κ unchanged).
+        """
         rows = jax.vmap(jr.dirichlet)(jr.split(key, self.n_states), counts + self.concentration())
         return eqx.tree_at(lambda t: t.probs, self, rows)
 
     def sample_prior(self, key: PRNGKeyArray) -> "StickyTransitions":
+        """A draw of `probs` from the prior (`resample` with zero counts).
+
+        Args:
+            key: a JAX PRNG key.
+
+        Returns:
+            These transitions with new (K, K) `probs`.
+        """
         return self.resample(key, jnp.zeros((self.n_states, self.n_states)))
 
 
 def transition_counts(
     states: Int[Array, "N T"], mask: Float[Array, "N T"], n_states: int
 ) -> Float[Array, "K K"]:
-    """C[i, j] = Σ_t mask[t-1]·1[z_{t-1}=i, z_t=j] over every sequence."""
+    """C[i, j] = Σ_t mask[t-1]·1[z_{t-1}=i, z_t=j] over every sequence.
+
+    Args:
+        states: (N, T) int hidden states.
+        mask: (N, T) float frame weights (1 real, 0 padding).
+        n_states: K.
+
+    Returns:
+        (K, K) float counts.
+    """
     flat = states[:, :-1] * n_states + states[:, 1:]
     weights = mask[:, :-1].astype(float)
     counts = jnp.zeros(n_states * n_states, weights.dtype).at[flat.ravel()].add(weights.ravel())
