@@ -171,6 +171,9 @@ class FitResult:
         history: (n_iters, T_seg) states of one segment at every iteration (for the history figure).
         hyperparameters: what the fit was run with.
         info: timings and the initialisation chosen.
+        segment_states: (N, T) int32 final states of the batched segments, or None.
+        keys: (N,) recording name of each segment (as `sm.batch`), or None.
+        bounds: (N, 2) [start, end) frames of each segment in its recording, or None.
     """
 
     model: HHMM
@@ -356,6 +359,8 @@ def fit(
             (default: `optax.lbfgs()`, tol 1e-6, at most 200 steps).
         method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
         init_states: (N, T) initial states for batched input, or a dict per recording.
+        n_init_iters: Gibbs iterations run from each data-driven start before the best is
+            chosen (unused when `init_states` is given).
         seg_length, seg_overlap: batching (default: one segment per recording).
         repeats: `"ignore"` (default): a frame whose syllable repeats the previous
             frame's carries no evidence about the hidden state — keypoint-MoSeq

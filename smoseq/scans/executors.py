@@ -33,9 +33,12 @@ class ExecutorOptions:
         kind: one of `EXECUTORS`.
         workers: concurrent jobs for `processes` and `submitit-local` (default: one per
             two cores, at least one — each job already uses every core it is given).
-        slurm_partition, slurm_gpus, slurm_mem_gb, slurm_time_min, slurm_array_parallelism, slurm_cpus: SLURM
-            resources per job (submitit's `slurm_partition`, `gpus_per_node`, `mem_gb`,
-            `timeout_min`, `slurm_array_parallelism`, `cpus_per_task`).
+        slurm_partition: SLURM partition per job (submitit's `slurm_partition`).
+        slurm_gpus: GPUs per job (submitit's `gpus_per_node`).
+        slurm_mem_gb: memory per job in GB (submitit's `mem_gb`).
+        slurm_time_min: time limit per job in minutes (submitit's `timeout_min`).
+        slurm_array_parallelism: jobs running at once (submitit's `slurm_array_parallelism`).
+        slurm_cpus: CPUs per job (submitit's `cpus_per_task`).
         wait: wait for SLURM jobs to finish (otherwise submit and return).
     """
 

@@ -40,8 +40,12 @@ class ScanSettings:
             s mod F of the recordings, see `run_scan`), 0 for none.
         fps: frame rate, for durations in seconds.
         emissions: `"low_rank"` or `"full_rank"`.
-        beta, sigma_base, sigma_bias, emission_beta: prior hyperparameters, as in `sm.fit`.
-        seg_length, seg_overlap: batching of long recordings, as in `sm.fit`.
+        beta: β of the transition prior, as in `sm.fit`.
+        sigma_base: σ of the low-rank `base` prior, as in `sm.fit`.
+        sigma_bias: σ of the low-rank `biases` prior, as in `sm.fit`.
+        emission_beta: β_e of the full-rank emission prior, as in `sm.fit`.
+        seg_length: frames between segment starts when batching (None: one segment per recording).
+        seg_overlap: extra frames at the end of each segment.
         method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
     """
 

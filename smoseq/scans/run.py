@@ -109,6 +109,7 @@ def run_scan(
         max_batch: most models per vmapped batch (default 20).
         memory_budget: bytes a batch may use (default: half the available RAM of this
             machine, divided among local workers; on SLURM 70 % of `slurm_mem_gb`).
+        say: function called with each progress message (default `print`).
 
     Returns:
         The summary DataFrame, or None when SLURM jobs were submitted without waiting.

@@ -217,7 +217,8 @@ class KappaSuggestion(NamedTuple):
 
     Attributes:
         kappa: the suggestion (None when the MI curves never separate within the lags measured).
-        timescale_frames, timescale_s: the MI separation lag in frames and seconds (None likewise).
+        timescale_frames: the MI separation lag in frames (None likewise).
+        timescale_s: the MI separation lag in seconds (None likewise).
         median_duration_s: the median state duration (median over seeds) at the suggested κ.
         per_kappa: DataFrame, for every κ: `kappa`, `median_duration_frames`,
             `median_duration_s` (medians over seeds) and `log_distance` = |log(duration / timescale)|.

@@ -34,7 +34,8 @@ class VideoIndex(NamedTuple):
         path: the video file.
         n_frames: number of frames.
         fps: average frame rate.
-        width, height: frame size in pixels.
+        width: frame width in pixels.
+        height: frame height in pixels.
         pts: presentation timestamps in stream time base, sorted, shape (n_frames,);
             None when the stream has no timestamps (it is then read sequentially).
         keyframes: indices of the keyframes, sorted, shape (n_keyframes,).
