@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--iters", type=int, default=100, help="Gibbs iterations")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
+    fit.add_argument(
+        "--repeats", choices=["ignore", "model"], default="ignore",
+        help="frames repeating the previous syllable: no evidence (default) or scored as published",
+    )  # fmt: skip
     fit.add_argument("--parallel", action="store_true", help="use the parallel (associative scan) kernels, for GPUs")
     fit.add_argument("--fps", type=float, default=120.0, help="frame rate, for figures")
     fit.add_argument("--checkpoint-every", type=int, default=10, help="iterations between checkpoints (0: none)")

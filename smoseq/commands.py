@@ -129,6 +129,7 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
             n_iters=args.iters,
             seed=args.seed,
             emissions=args.emissions,
+            repeats=getattr(args, "repeats", "ignore"),
             method="parallel" if args.parallel else "auto",
             mode_search=_mode_search(getattr(args, "learning_rate", None)),
             checkpoint_dir=out / "checkpoints" if args.checkpoint_every > 0 else None,

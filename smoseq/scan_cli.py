@@ -32,6 +32,10 @@ def add_commands(subparsers, add_command) -> None:
                       help="cross-validate: the model with seed s leaves out fold s mod F of the recordings")  # fmt: skip
     scan.add_argument("--fps", type=float, default=120.0, help="frame rate, for durations in seconds")
     scan.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
+    scan.add_argument(
+        "--repeats", choices=["ignore", "model"], default="ignore",
+        help="frames repeating the previous syllable: no evidence (default) or scored as published",
+    )  # fmt: skip
     scan.add_argument("--max-batch", type=int, default=None, help="most models per vmapped batch (default 20)")
     scan.add_argument("--memory-gb", type=float, default=None, help="memory a batch may use (default: half the free RAM)")
     scan.add_argument("--executor", choices=["inline", "processes", "submitit-local", "slurm"], default="inline")
@@ -84,7 +88,9 @@ def run_scan_command(args) -> None:
         slurm_mem_gb=args.slurm_mem_gb, slurm_time_min=args.slurm_time_min,
         slurm_array_parallelism=args.slurm_array_parallelism, slurm_cpus=args.slurm_cpus, wait=not args.no_wait,
     )  # fmt: skip
-    settings = ScanSettings(n_iters=args.iters, heldout_folds=args.heldout_folds, fps=args.fps, emissions=args.emissions)
+    settings = ScanSettings(
+        n_iters=args.iters, heldout_folds=args.heldout_folds, fps=args.fps, emissions=args.emissions, repeats=args.repeats
+    )
     recordings = load_recordings(args.data).syllables
     try:
         summary = run_scan(

@@ -84,6 +84,7 @@ def _run_batch(scan_dir: Path, recordings: dict, settings: ScanSettings, batch: 
         method=settings.method,
         seg_length=settings.seg_length,
         seg_overlap=settings.seg_overlap,
+        repeats=settings.repeats,
         n_syllables=max(int(max(np.max(x) for x in recordings.values())) + 1, 2),
         max_batch=len(names),
         memory_budget=math.inf,  # the batch was sized when it was planned

@@ -47,6 +47,7 @@ class ScanSettings:
         seg_length: frames between segment starts when batching (None: one segment per recording).
         seg_overlap: extra frames at the end of each segment.
         method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
+        repeats: `"ignore"` or `"model"`, how frames repeating a syllable are scored, as in `sm.fit`.
     """
 
     n_iters: int = 100
@@ -60,6 +61,7 @@ class ScanSettings:
     seg_length: int | None = None
     seg_overlap: int = 30
     method: str = "auto"
+    repeats: str = "ignore"
 
 
 @dataclass(frozen=True)
