@@ -53,6 +53,7 @@ __all__ = [
     "factorize_precision",
     "find_mode",
     "initial_emission_params",
+    "laplace_draw",
     "laplace_log_density",
     "laplace_precision",
     "sample_laplace",
@@ -757,16 +758,46 @@ def sample_low_rank_emissions(
     def loss_fn(params):
         return -emission_log_posterior(*params, counts, sigma_base, sigma_bias)
 
-    search = find_mode(loss_fn, (base, biases), optimizer, max_iters, tol)
+    def factor_at(params):
+        return factorize_precision(laplace_precision(*params, counts, sigma_base, sigma_bias, diagonal_boost))
+
+    return laplace_draw(key, loss_fn, factor_at, (base, biases), optimizer, max_iters, tol, newton_step)
+
+
+def laplace_draw(
+    key: PRNGKeyArray,
+    loss_fn: Callable[[PyTree], Float[Array, ""]],
+    factor_at: Callable[[PyTree], LaplaceFactor],
+    start: PyTree,
+    optimizer: optax.GradientTransformation,
+    max_iters: int,
+    tol: float,
+    newton_step: bool = True,
+) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"], LaplaceInfo]:
+    """Mode search, block factor at the mode, optional damped Newton step, draw.
+
+    The steps of `sample_low_rank_emissions`, for any negative log posterior `loss_fn`
+    of `(base, biases)` and any `factor_at(params)` giving the block factor of its
+    precision there (e.g. `laplace_priors` for non-normal priors).
+
+    Args:
+        key: PRNG key for the draw.
+        loss_fn: negative log posterior of `(base (S, S-1), biases (K-1, S-1))`.
+        factor_at: `params -> LaplaceFactor` of the precision at `params`.
+        start: `(base, biases)` warm start of the mode search.
+        optimizer, max_iters, tol: the mode search (see `find_mode`).
+        newton_step: whether to Newton-correct the centre before drawing.
+
+    Returns:
+        `(base, biases, info)`: the draw and a `LaplaceInfo`.
+    """
+    search = find_mode(loss_fn, start, optimizer, max_iters, tol)
     mode = search.params
-    precision = laplace_precision(*mode, counts, sigma_base, sigma_bias, diagonal_boost)
-    factor = factorize_precision(precision)
+    factor = factor_at(mode)
     mode_loss = loss_fn(mode)
     if newton_step:
         mode, mode_loss = _newton_corrected(loss_fn, mode, mode_loss, factor)
     draw_base, draw_biases = sample_laplace(key, mode, factor)
-    factor_ok = jnp.all(jnp.isfinite(factor.schur_cholesky)) & jnp.all(
-        jnp.isfinite(factor.base_cholesky)
-    )
+    factor_ok = jnp.all(jnp.isfinite(factor.schur_cholesky)) & jnp.all(jnp.isfinite(factor.base_cholesky))
     info = LaplaceInfo(mode, mode_loss, search.losses, search.n_steps, search.converged, factor_ok)
     return draw_base, draw_biases, info

@@ -22,16 +22,11 @@ from .laplace import (
     LaplacePrecision,
     emission_log_posterior,
     factorize_precision,
-    find_mode,
+    laplace_draw,
     laplace_precision,
-    sample_laplace,
-    solve_precision,
 )
 
 __all__ = ["prior_curvature", "sample_low_rank_emissions_with_priors"]
-
-_STEP_SIZES = tuple(0.5**halvings for halvings in range(8))
-
 
 def prior_curvature(prior, x: Array) -> Array:
     """`−∂² log p(x_e) / ∂x_e²` for every element of `x`, clipped at 0 (shape of `x`).
@@ -100,19 +95,4 @@ def sample_low_rank_emissions_with_priors(
         curvatures = prior_curvature(base_prior, params[0]), prior_curvature(bias_prior, params[1])
         return factorize_precision(_with_prior_curvature(precision, *curvatures))
 
-    search = find_mode(loss_fn, (base, biases), optimizer, max_iters, tol)
-    mode, mode_loss = search.params, loss_fn(search.params)
-    factor = factor_at(mode)  # reused for the draw after the Newton step, as in the normal case
-    direction = solve_precision(factor, jax.grad(loss_fn)(mode))
-    step_sizes = jnp.asarray(_STEP_SIZES, dtype=mode_loss.dtype)
-    moved = lambda size: jax.tree.map(lambda p, d: p - size * d, mode, direction)
-    candidate_losses = jax.vmap(lambda size: loss_fn(moved(size)))(step_sizes)
-    candidate_losses = jnp.where(jnp.isnan(candidate_losses), jnp.inf, candidate_losses)
-    best = jnp.argmin(candidate_losses)
-    better = candidate_losses[best] < mode_loss
-    mode = moved(jnp.where(better, step_sizes[best], 0.0))
-    mode_loss = jnp.where(better, candidate_losses[best], mode_loss)
-    draw_base, draw_biases = sample_laplace(key, mode, factor)
-    factor_ok = jnp.all(jnp.isfinite(factor.schur_cholesky)) & jnp.all(jnp.isfinite(factor.base_cholesky))
-    info = LaplaceInfo(mode, mode_loss, search.losses, search.n_steps, search.converged, factor_ok)
-    return draw_base, draw_biases, info
+    return laplace_draw(key, loss_fn, factor_at, (base, biases), optimizer, max_iters, tol)
