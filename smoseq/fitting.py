@@ -6,9 +6,9 @@ runs the step with a progress bar, checkpoints, and packages the result.
 """
 
 import time
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
-from dataclasses import dataclass, field
 
 import equinox as eqx
 import jax
