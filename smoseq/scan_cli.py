@@ -55,7 +55,12 @@ def add_commands(subparsers, add_command) -> None:
     select.add_argument("scan", help="scan folder")
     select.add_argument("--kappa", type=float, default=None, help="report the best seed and seed agreement at this κ")
     select.add_argument("--n-states", type=int, default=None, help="restrict to this K")
-    select.add_argument("--mi", default=None, help="folder written by `smoseq mi` (mi.npz): suggest a κ from it")
+    select.add_argument(
+        "--mi", default=None,
+        help="folder written by `smoseq mi` (mi.npz) to suggest a κ from (default: computed from the scan's "
+        "recordings with `smoseq mi`'s defaults and written to the figure folder)",
+    )
+    select.add_argument("--no-suggestion", action="store_true", help="skip the MI curves and the κ suggestion")
     select.add_argument("--fps", type=float, default=None, help="frame rate (default: the scan's)")
     select.add_argument("--out", default=None, help=f"figure folder (default: SCAN/{SELECTION_DIR})")
 
@@ -157,7 +162,7 @@ def select_command(args) -> None:
         _say(f"failed: K={row.n_states} kappa={row.kappa:.4g} seed={row.seed}: {row.error}")
     written = [_save_figure(plot_scan(fitted), out / "scan.png")]
     written += _agreement(args, fitted, out, _save_figure)
-    if args.mi:
+    if not args.no_suggestion:
         written += _suggestion(args, fitted, fps, out, _save_figure)
     _say("wrote " + ", ".join(str(p) for p in written))
 
@@ -192,7 +197,11 @@ def _agreement(args, fitted, out: Path, save) -> list[Path]:
 def _suggestion(args, fitted, fps: float, out: Path, save) -> list[Path]:
     from .scan import plot_kappa_suggestion, suggest_kappa
 
-    mi = _read_mi(args.mi)
+    if args.mi is None:
+        written = _scan_mutual_information(args.scan, fps, out)
+        mi = _read_mi(out)
+    else:
+        written, mi = [], _read_mi(args.mi)
     mi_fps = float(mi["fps"]) if "fps" in mi else fps
     if not math.isclose(mi_fps, fps, rel_tol=1e-6):
         raise InputError(f"{args.mi}: MI was computed at {mi_fps:g} fps but the scan uses {fps:g} fps")
@@ -203,5 +212,15 @@ def _suggestion(args, fitted, fps: float, out: Path, save) -> list[Path]:
         for row in suggestion.mi.itertuples():
             marker = "  <- separation" if row.lag == suggestion.timescale_frames else ""
             _say(f"  {row.lag / fps:8.3g}  {row.real_excess:9.4f}  {row.markov_excess:9.4f}  {row.ratio:7.3g}{marker}")
-    return [save(plot_kappa_suggestion(suggestion, fps), out / "kappa_suggestion.png")]
+    return written + [save(plot_kappa_suggestion(suggestion, fps), out / "kappa_suggestion.png")]
+
+
+def _scan_mutual_information(scan, fps: float, out: Path) -> list[Path]:
+    """`smoseq mi` with its defaults on the recordings the scan was fitted to, written to `out`."""
+    from .commands import run_mutual_information
+    from .scans.layout import read_recordings
+
+    figure = run_mutual_information(read_recordings(scan), fps, out)
+    _say(f"lagged MI of the scan's recordings (as `smoseq mi` with its defaults): {out / 'mi.npz'}")
+    return [out / "mi.npz", figure]
 

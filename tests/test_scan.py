@@ -164,7 +164,15 @@ def test_selection_helpers_on_a_hand_made_summary():
     assert suggestion.kappa == 1e5 and suggestion.timescale_s == pytest.approx(0.4)
     assert suggestion.median_duration_s == pytest.approx(0.5)
     np.testing.assert_allclose(suggestion.per_kappa["log_distance"], np.abs(np.log(np.array([1, 3, 5, 100]) / 4)))
-    assert "suggested kappa 1e+05" in suggestion.message
+    assert "suggested kappa 1e+05" in suggestion.message and "extend the scan" not in suggestion.message
+    # Only the κ with 100-frame states: 25x the 4-frame timescale, at the small end of the range.
+    longest = summary[summary["kappa"] == summary["kappa"].max()]
+    too_long = suggest_kappa(longest, lags, real, markov, shuffle, fps=10.0)
+    assert "25x longer than that: extend the scan to smaller κ" in too_long.message
+    # The timescale at 32 frames (separation only at the last lag): 1-frame states are 32x too short.
+    shortest = summary[summary["kappa"] == summary["kappa"].min()]
+    late = suggest_kappa(shortest, lags, real, real * np.array([1, 1, 1, 1, 1, 0.1]), 0 * shuffle, fps=10.0)
+    assert late.timescale_frames == 32 and "32x shorter than that: extend the scan to larger κ" in late.message
     never = suggest_kappa(summary, lags, markov, markov, shuffle, fps=10.0)
     assert never.kappa is None and "never separate" in never.message
 
@@ -198,7 +206,13 @@ def test_cli_scan_and_select_end_to_end(reference_scan, data_dir, tmp_path, caps
     pairs = seed_agreement(reference_scan, 1000.0, N_STATES)
     assert len(pairs) == 1 and 0 <= pairs.accuracy[0] <= 1 and -1 <= pairs.adjusted_rand[0] <= 1
     assert main(["select", str(reference_scan)]) == 0
+    out = capsys.readouterr().out
     assert (reference_scan / "selection" / "agreement.csv").is_file()
+    # Without --mi the MI curves come from the scan's own recordings, at `smoseq mi`'s defaults.
+    assert "lagged MI of the scan's recordings" in out and ("suggested kappa" in out or "no κ suggested" in out)
+    assert {"mi.npz", "lagged_mi.png", "kappa_suggestion.png"} <= {p.name for p in (reference_scan / "selection").iterdir()}
+    assert main(["select", str(reference_scan), "--no-suggestion", "--out", str(tmp_path / "plain")]) == 0
+    assert not (tmp_path / "plain" / "mi.npz").exists() and (tmp_path / "plain" / "scan.png").is_file()
 
 
 @pytest.mark.parametrize(

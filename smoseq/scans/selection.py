@@ -287,9 +287,22 @@ def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_s
         f"suggested kappa {best['kappa']:.4g}: its median state duration {best['median_duration_s']:.3g} s is the "
         f"closest to {seconds:.3g} s, the shortest lag at which the real syllables' MI above the shuffle is at least "
         f"{factor:g}x the Markov surrogates' (a suggestion only: check the scan figure and seed agreement)"
-    )
+    ) + _range_advice(per_kappa, best, timescale.lag)
     return KappaSuggestion(float(best["kappa"]), timescale.lag, seconds, float(best["median_duration_s"]),
                            per_kappa, timescale.evidence, message)  # fmt: skip
+
+
+def _range_advice(per_kappa: pd.DataFrame, best, timescale_frames: float) -> str:
+    """A hint when even the closest κ misses the timescale by more than 2x at the edge of the scanned range."""
+    ratio = float(best["median_duration_frames"]) / timescale_frames
+    if 0.5 <= ratio <= 2.0:
+        return ""
+    durations = per_kappa["median_duration_frames"]
+    if ratio > 2.0 and best["kappa"] == per_kappa["kappa"].min() and (durations > 2.0 * timescale_frames).all():
+        return f"; every κ scanned gives states {ratio:.3g}x longer than that: extend the scan to smaller κ"
+    if ratio < 0.5 and best["kappa"] == per_kappa["kappa"].max() and (durations < 0.5 * timescale_frames).all():
+        return f"; every κ scanned gives states {1 / ratio:.3g}x shorter than that: extend the scan to larger κ"
+    return f"; even this κ misses the timescale by {max(ratio, 1 / ratio):.3g}x"
 
 
 def agreement_by_kappa(scan_dir, summary: pd.DataFrame | None = None, downsample: int = 10) -> pd.DataFrame:
