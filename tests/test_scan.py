@@ -215,6 +215,18 @@ def test_cli_scan_and_select_end_to_end(reference_scan, data_dir, tmp_path, caps
     assert not (tmp_path / "plain" / "mi.npz").exists() and (tmp_path / "plain" / "scan.png").is_file()
 
 
+def test_select_suggests_a_kappa_for_every_number_of_states(data_dir, tmp_path, capsys):
+    scan = tmp_path / "scan"
+    args = ["--kappas", "10,1000", "--seeds", "1", "--n-states", "2,3", "--iters", "2"]
+    assert main(["scan", str(data_dir), "--out", str(scan), *args]) == 0
+    capsys.readouterr()
+    assert main(["select", str(scan)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for n_states in (2, 3):
+        assert any(line.startswith(f"K={n_states}: ") and "kappa" in line for line in lines)
+        assert (scan / "selection" / f"kappa_suggestion_K{n_states}.png").is_file()
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

@@ -265,7 +265,7 @@ def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_s
     if n_states is not None:
         rows = rows[rows["n_states"] == n_states]
     if rows["n_states"].nunique() > 1:
-        raise InputError(f"the scan has several n_states {sorted(rows['n_states'].unique())}; pass n_states")
+        raise InputError(f"the scan has several n_states {sorted(int(k) for k in rows['n_states'].unique())}; pass n_states")
     if len(rows) == 0:
         raise InputError("no fitted models" + (f" with {n_states} states" if n_states else "") + " in the summary")
     timescale = mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor)
