@@ -260,3 +260,12 @@ def test_rerun_with_other_settings_or_a_non_scan_folder_is_refused(reference_sca
     assert "was started with other settings (n_iters 3 -> 7)" in capsys.readouterr().err
     assert main(["select", str(tmp_path)]) == 2
     assert "not a scan folder" in capsys.readouterr().err
+
+
+def test_slurm_without_srun_is_refused_before_anything_is_written(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no srun: not a SLURM login node
+    out = tmp_path / "scan"
+    assert main(["scan", str(data_dir), "--out", str(out), "--kappas", "10", "--executor", "slurm"]) == 2
+    error = capsys.readouterr().err
+    assert "no `srun` on this machine" in error and error.count("\n") == 1
+    assert not out.exists()

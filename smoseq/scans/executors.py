@@ -8,6 +8,7 @@ batches, label)`, a top-level function of plain arguments.
 
 import multiprocessing
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,19 @@ class ExecutorOptions:
             `workers`, or when None one per two cores (at least 1).
         """
         return self.workers or max((os.cpu_count() or 2) // 2, 1)
+
+
+def check_executor(options: ExecutorOptions) -> None:
+    """Refuse, before anything is written, an executor this machine cannot run.
+
+    Raises:
+        InputError: `slurm` where no `srun` is on the PATH (not a SLURM login node).
+    """
+    if options.kind == "slurm" and shutil.which("srun") is None:
+        raise InputError(
+            "--executor slurm: no `srun` on this machine; run the scan from a SLURM login node, "
+            "or use --executor submitit-local or processes"
+        )
 
 
 def group_jobs(batches: list, options: ExecutorOptions) -> list[list]:

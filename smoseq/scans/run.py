@@ -14,7 +14,7 @@ from ..fitio import is_complete_fit
 from ..fitting import prepare_data
 from ..inference.states import resolve_method
 from .batched import chunk_size
-from .executors import ExecutorOptions, group_jobs, run_jobs
+from .executors import ExecutorOptions, check_executor, group_jobs, run_jobs
 from .layout import ModelSpec, ScanSettings, fold_of, fold_recordings, model_folder, plan_batches, start_scan_folder
 from .memory import available_memory_bytes
 from .selection import load_summary
@@ -119,6 +119,7 @@ def run_scan(
     if not settings.fps > 0:
         raise InputError(f"fps must be > 0, got {settings.fps}")
     _check_folds(recordings, settings.heldout_folds)
+    check_executor(executor)
     specs = model_specs(n_states, kappas, seeds, settings.heldout_folds)
     prepare_data(recordings)  # validates every recording before anything is written
     description = start_scan_folder(out, recordings, settings)
