@@ -211,10 +211,11 @@ def _suggestion(args, fitted, fps: float, out: Path, save) -> list[Path]:
     }
     evidence = next(iter(suggestions.values()))  # the MI curves do not depend on K
     if evidence.timescale_s is not None:
-        _say("evidence (lag s, real excess, Markov excess, ratio):")
+        _say("evidence (lag s, real excess, its standard error across recordings, Markov excess, ratio):")
         for row in evidence.mi.itertuples():
             marker = "  <- separation" if row.lag == evidence.timescale_frames else ""
-            _say(f"  {row.lag / fps:8.3g}  {row.real_excess:9.4f}  {row.markov_excess:9.4f}  {row.ratio:7.3g}{marker}")
+            _say(f"  {row.lag / fps:8.3g}  {row.real_excess:9.4f}  {row.real_excess_se:7.4f}  {row.markov_excess:9.4f}  "
+                 f"{row.ratio:7.3g}{marker}")  # fmt: skip
     several = len(suggestions) > 1
     for n_states, suggestion in suggestions.items():
         _say((f"K={n_states}: " if several else "") + suggestion.message)

@@ -177,6 +177,22 @@ def test_selection_helpers_on_a_hand_made_summary():
     assert never.kappa is None and "never separate" in never.message
 
 
+def test_mi_separation_needs_the_real_excess_to_stand_out_of_its_noise():
+    """At long lags few pairs are left: a noisy real excess barely above 0 is no separation."""
+    lags = np.array([1, 2, 4, 8, 16])
+    shuffle = np.zeros((6, 5))
+    markov = np.tile([0.5, 0.3, 0.1, 0.02, -0.01], (6, 1))
+    real = np.tile([0.5, 0.3, 0.1, 0.02, 0.0], (6, 1))
+    real[:, -1] = [0.05, -0.04, 0.03, -0.02, 0.01, -0.01]  # mean 0.00333, sd 0.03327, standard error 0.01358
+    noisy = mi_separation_lag(lags, real, markov, shuffle)
+    assert noisy.lag is None and noisy.evidence["real_excess_se"].iloc[-1] == pytest.approx(0.01358, abs=1e-5)
+    assert mi_separation_lag(lags, real, markov, shuffle, significance=0).lag == 16  # the old rule: separated by chance
+    real[:, -1] += 0.05  # every sequence now carries the slow dependence
+    assert mi_separation_lag(lags, real, markov, shuffle).lag == 16
+    with pytest.raises(sm.InputError, match="same number of sequences"):
+        mi_separation_lag(lags, real, markov[:4], shuffle)
+
+
 def test_best_seed_ranks_by_heldout_likelihood_when_seeds_saw_different_recordings():
     summary = _hand_made_summary()
     summary["fold"] = summary["seed"] % 2
@@ -223,7 +239,7 @@ def test_select_suggests_a_kappa_for_every_number_of_states(data_dir, tmp_path, 
     assert main(["select", str(scan)]) == 0
     lines = capsys.readouterr().out.splitlines()
     for n_states in (2, 3):
-        assert any(line.startswith(f"K={n_states}: ") and "kappa" in line for line in lines)
+        assert any(line.startswith(f"K={n_states}: ") and ("suggested kappa" in line or "no κ suggested" in line) for line in lines)
         assert (scan / "selection" / f"kappa_suggestion_K{n_states}.png").is_file()
 
 

@@ -165,51 +165,73 @@ class MITimescale(NamedTuple):
     Attributes:
         lag: the separation lag in frames (None when the curves never separate).
         evidence: DataFrame, one row per lag (sorted) — `lag`, `real_excess`,
-            `markov_excess` (nats above the shuffle), `ratio` (real / Markov excess;
-            inf where the Markov excess is ≤ 0), `separated` (bool).
+            `markov_excess` (nats above the shuffle), `real_excess_se` (standard error of
+            the real excess across sequences; 0 with one sequence), `ratio` (real / Markov
+            excess; inf where the Markov excess is ≤ 0), `separated` (bool).
     """
 
     lag: float | None
     evidence: pd.DataFrame
 
 
-def mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor: float = 2.0) -> MITimescale:
+def mi_separation_lag(
+    lags, real_mi, markov_mi, shuffle_mi, factor: float = 2.0, significance: float = 2.0
+) -> MITimescale:
     """The shortest lag at which the real MI's excess over the shuffle is ≥ `factor` × the Markov excess.
 
     Excesses are means over sequences (rows) minus the shuffle: `R(l) = real − shuffle`,
-    `M(l) = markov − shuffle`. The separation lag is the smallest l with `R(l) > 0` and
-    `R(l) ≥ factor · max(M(l), 0)`: beyond it, more than half (for factor 2) of the
-    long-range dependence in the real syllables is not explained by a first-order Markov
-    chain, i.e. something slower — the hidden states — carries it.
+    `M(l) = markov − shuffle`. The separation lag is the smallest l with
+    `R(l) > significance · SE(l)` and `R(l) ≥ factor · max(M(l), 0)`, where `SE(l)` is the
+    standard error across sequences of the per-sequence real excess: beyond it, more than
+    half (for factor 2) of the long-range dependence in the real syllables is not explained
+    by a first-order Markov chain, i.e. something slower — the hidden states — carries it.
+    Requiring the real excess to stand out of its own noise keeps long lags, where few
+    pairs are left and all three curves are mostly estimation bias, from separating by chance.
 
     Args:
         lags: (n_lags,) lags in frames.
         real_mi, markov_mi, shuffle_mi: (n_lags,) or (n_sequences, n_lags) float MI in nats.
         factor: how many times the Markov excess the real excess must reach (> 1).
+        significance: how many standard errors above 0 the real excess must be (≥ 0; the
+            standard error is 0 when there is a single sequence).
 
     Returns:
         `MITimescale(lag, evidence)`: the separation lag (float, or None) and the
         per-lag evidence table.
 
     Raises:
-        InputError: curves whose lengths differ from `lags`, or `factor` ≤ 1.
+        InputError: curves whose lengths differ from `lags`, `factor` ≤ 1 or `significance` < 0.
     """
     lags = np.asarray(lags, dtype=float)
-    curves = [np.asarray(c, dtype=float) for c in (real_mi, markov_mi, shuffle_mi)]
-    curves = [c.mean(0) if c.ndim == 2 else c for c in curves]
-    if any(c.shape != lags.shape for c in curves) or lags.ndim != 1 or lags.size == 0:
-        raise InputError(f"lags and MI curves must have matching lengths, got {lags.shape} and {[c.shape for c in curves]}")
+    rows = [np.atleast_2d(np.asarray(c, dtype=float)) for c in (real_mi, markov_mi, shuffle_mi)]
+    if any(r.ndim != 2 or r.shape[1] != lags.size for r in rows) or lags.ndim != 1 or lags.size == 0:
+        raise InputError(f"lags and MI curves must have matching lengths, got {lags.shape} and {[r.shape for r in rows]}")
+    if len({r.shape[0] for r in rows} - {1}) > 1:
+        raise InputError(f"MI curves must have the same number of sequences (rows), got {[r.shape[0] for r in rows]}")
     if not factor > 1:
         raise InputError(f"factor must be > 1, got {factor}")
-    real_excess, markov_excess = curves[0] - curves[2], curves[1] - curves[2]
-    separated = (real_excess > 0) & (real_excess >= factor * np.maximum(markov_excess, 0))
+    if not significance >= 0:
+        raise InputError(f"significance must be >= 0, got {significance}")
+    real, markov, shuffle = (r.mean(0) for r in rows)
+    real_excess, markov_excess = real - shuffle, markov - shuffle
+    standard_error = _standard_error(rows[0] - rows[2])
+    separated = (real_excess > significance * standard_error) & (real_excess > 0)
+    separated &= real_excess >= factor * np.maximum(markov_excess, 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(markov_excess > 0, real_excess / markov_excess, np.inf)
     order = np.argsort(lags)
     evidence = pd.DataFrame({"lag": lags[order], "real_excess": real_excess[order], "markov_excess": markov_excess[order],
-                             "ratio": ratio[order], "separated": separated[order]})  # fmt: skip
+                             "real_excess_se": standard_error[order], "ratio": ratio[order],
+                             "separated": separated[order]})  # fmt: skip
     hits = evidence.loc[evidence["separated"], "lag"]
     return MITimescale(float(hits.iloc[0]) if len(hits) else None, evidence)
+
+
+def _standard_error(per_sequence: np.ndarray) -> np.ndarray:
+    """(n_sequences, n_lags) -> (n_lags,) standard error of the mean over sequences (0 for one row)."""
+    if per_sequence.shape[0] < 2:
+        return np.zeros(per_sequence.shape[1])
+    return per_sequence.std(axis=0, ddof=1) / np.sqrt(per_sequence.shape[0])
 
 
 class KappaSuggestion(NamedTuple):
@@ -236,10 +258,10 @@ class KappaSuggestion(NamedTuple):
 
 
 def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_states: int | None = None,
-                  factor: float = 2.0) -> KappaSuggestion:  # fmt: skip
+                  factor: float = 2.0, significance: float = 2.0) -> KappaSuggestion:  # fmt: skip
     """The κ whose median state duration is closest, on a log scale, to the MI separation timescale.
 
-    The timescale is `mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor)`
+    The timescale is `mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor, significance)`
     (lags in frames). For every κ the median over seeds of `median_duration_frames` is
     compared with it; the κ minimising |log(duration / timescale)| is suggested.
 
@@ -249,7 +271,7 @@ def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_s
         real_mi, markov_mi, shuffle_mi: (n_lags,) or (n_sequences, n_lags) float, as in mi.npz.
         fps: frames per second, to report seconds.
         n_states: restrict to models with this K (required when the scan has several).
-        factor: see `mi_separation_lag`.
+        factor, significance: see `mi_separation_lag`.
 
     Returns:
         A `KappaSuggestion`; its `kappa` is None (with an explaining `message`) when the
@@ -268,11 +290,12 @@ def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_s
         raise InputError(f"the scan has several n_states {sorted(int(k) for k in rows['n_states'].unique())}; pass n_states")
     if len(rows) == 0:
         raise InputError("no fitted models" + (f" with {n_states} states" if n_states else "") + " in the summary")
-    timescale = mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor)
+    timescale = mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor, significance)
     per_kappa = rows.groupby("kappa", sort=True)[["median_duration_frames", "median_duration_s"]].median().reset_index()
     if timescale.lag is None:
         longest = float(np.max(lags)) / fps
-        message = (f"real and Markov MI never separate (real excess ≥ {factor:g}× Markov excess) at the lags measured "
+        message = (f"real and Markov MI never separate (real excess ≥ {factor:g}× Markov excess and {significance:g} "
+                   f"standard errors above 0) at the lags measured "
                    f"(up to {longest:.3g} s): no κ suggested; measure longer lags or choose κ from the scan figure")  # fmt: skip
         per_kappa["log_distance"] = math.nan
         return KappaSuggestion(None, None, None, None, per_kappa, timescale.evidence, message)
@@ -286,7 +309,8 @@ def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_s
     message = (
         f"suggested kappa {best['kappa']:.4g}: its median state duration {best['median_duration_s']:.3g} s is the "
         f"closest to {seconds:.3g} s, the shortest lag at which the real syllables' MI above the shuffle is at least "
-        f"{factor:g}x the Markov surrogates' (a suggestion only: check the scan figure and seed agreement)"
+        f"{factor:g}x the Markov surrogates' and {significance:g} standard errors above 0 (a suggestion only: check "
+        "the scan figure and seed agreement)"
     ) + _range_advice(per_kappa, best, timescale.lag)
     return KappaSuggestion(float(best["kappa"]), timescale.lag, seconds, float(best["median_duration_s"]),
                            per_kappa, timescale.evidence, message)  # fmt: skip
