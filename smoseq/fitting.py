@@ -21,9 +21,17 @@ from tqdm.auto import tqdm
 from ._errors import InputError
 from ._threads import single_threaded_blas, with_single_threaded_blas
 from .data import as_recordings, batch, unbatch, validate_syllables
-from .inference.gibbs import GibbsState, build_kernel
+from .inference.gibbs import GibbsState, build_host_kernel, build_kernel
 from .inference.initialization import candidate_windows, kmeans_window_states
-from .inference.states import Method, SyllableData, marginal_logliks, smoothed_probs, viterbi_states, without_repeats
+from .inference.states import (
+    Method,
+    SyllableData,
+    marginal_logliks,
+    resolve_method,
+    smoothed_probs,
+    viterbi_states,
+    without_repeats,
+)
 from .models import (
     HHMM,
     Dirichlet,
@@ -55,7 +63,14 @@ def default_mode_search() -> ModeSearch:
 
 @lru_cache(maxsize=16)
 def compiled_kernel(mode_search: ModeSearch, method: str):
-    """The jitted Gibbs step for these settings, built once per process."""
+    """The Gibbs step for these settings, built once per process.
+
+    With the native sampler the state update runs on the host after a jitted parameter
+    update (`build_host_kernel`: that program can be kept by JAX's persistent compilation
+    cache); otherwise the whole step is one jitted program.
+    """
+    if resolve_method(method) == "native":
+        return build_host_kernel(mode_search)
     return eqx.filter_jit(build_kernel(mode_search, method))
 
 

@@ -11,10 +11,14 @@ forward-filter backward-sample), and the log probability of the new sample.
 from typing import NamedTuple
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..models import HHMM, ModeSearch, emission_counts, transition_counts
+from . import native
+from .kernels import posterior_uniforms
 from .states import Method, SyllableData, resolve_method, sample_states
 
 
@@ -102,5 +106,75 @@ def build_kernel(mode_search: ModeSearch | None = None, method: Method = "auto")
         marginal = logliks.sum()
         info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
         return GibbsState(model, states), info
+
+    return step
+
+
+class NativeSamplerInputs(NamedTuple):
+    """What the host-side native state sampler needs from the new parameters.
+
+    Attributes:
+        log_init: (K,) log initial state probabilities.
+        trans: (K, K) transition matrix.
+        tables: (K, S, S) syllable transition tables.
+        uniforms: (N, T) the backward-sampling uniforms `sample_states(key, ..., "native")` draws.
+    """
+
+    log_init: Float[Array, " K"]
+    trans: Float[Array, "K K"]
+    tables: Float[Array, "K S S"]
+    uniforms: Float[Array, "N T"]
+
+
+def parameter_half(mode_search: ModeSearch | None):
+    """The parameter update of a native-method Gibbs step, as a pure jittable function.
+
+    `half(key, state, data) -> (model, emission_info, log_prior, NativeSamplerInputs)`:
+    splits `key` as `build_kernel`'s step does, draws params | states (`resample_params`)
+    and the uniforms that `sample_states(k_states, model, data, "native")` would draw. With
+    `native.sample_states_host` it makes the same step as `build_kernel(mode_search,
+    "native")`, with the host call outside the compiled program (see `build_host_kernel`).
+    """
+
+    def half(key: PRNGKeyArray, state: GibbsState, data: SyllableData):
+        k_params, k_states = jr.split(key)
+        model, emission_info = resample_params(k_params, state.model, data, state.states, mode_search)
+        log_init, trans, tables = model.log_init(), model.transitions.probs, model.emissions.transition_tables()
+        num_sequences, num_timesteps = data.syllables.shape
+        dtype = jnp.result_type(log_init, trans, tables)
+        uniforms = jax.vmap(lambda k: posterior_uniforms(k, num_timesteps, dtype))(jr.split(k_states, num_sequences))
+        return model, emission_info, model.log_prior(), NativeSamplerInputs(log_init, trans, tables, uniforms)
+
+    return half
+
+
+def build_host_kernel(mode_search: ModeSearch | None = None):
+    """The native-method Gibbs step with the numba state sampler called from the host.
+
+    Same signature and, up to float rounding of the log-probability sum, the same result
+    as `eqx.filter_jit(build_kernel(mode_search, "native"))`: the jitted program holds only
+    the parameter update (`parameter_half`), so JAX's persistent compilation cache can keep
+    it between processes (a program with a host callback is never cached), which saves
+    most of the ~5 s compile at the start of every `smoseq` command. Not vmappable: batches
+    of models use `build_kernel` or `smoseq.scans.batched`.
+
+    Args:
+        mode_search: as for `build_kernel`.
+
+    Returns:
+        `step(key, state, data) -> (GibbsState, GibbsInfo)`.
+
+    Raises:
+        RuntimeError: numba is not importable.
+    """
+    half = eqx.filter_jit(parameter_half(mode_search))
+
+    def step(key: PRNGKeyArray, state: GibbsState, data: SyllableData) -> tuple[GibbsState, GibbsInfo]:
+        model, emission_info, log_prior, inputs = half(key, state, data)
+        states, logliks = native.sample_states_host(*inputs[:3], data.syllables, data.emission_mask, inputs.uniforms)
+        dtype = log_prior.dtype
+        marginal = jnp.asarray(logliks.astype(dtype).sum(dtype=dtype))
+        info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
+        return GibbsState(model, jnp.asarray(states)), info
 
     return step

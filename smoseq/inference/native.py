@@ -47,6 +47,7 @@ except Exception as error:  # pragma: no cover - depends on the environment
 __all__ = [
     "native_available",
     "sample_states_native",
+    "sample_states_host",
     "filter_native",
     "viterbi_native",
     "syllable_log_likelihoods",
@@ -446,6 +447,45 @@ def sample_states_native(
         vmap_method="expand_dims",
     )
     return states, _join_float32_pair(high, low, dtype)
+
+
+def sample_states_host(
+    log_init: Float[np.ndarray, "*M K"],
+    trans: Float[np.ndarray, "*M K K"],
+    tables: Float[np.ndarray, "*M K S S"],
+    syllables: Int[np.ndarray, "N T"],
+    mask: Float[np.ndarray, "N T"],
+    uniforms: Float[np.ndarray, "*M N T"],
+) -> tuple[np.ndarray, np.ndarray]:
+    """`sample_states_native` called from the host, outside any jitted program.
+
+    The same compiled loop and the same inverse-CDF rule: given the uniforms that
+    `sample_states_native(key, ...)` draws from `key` (`posterior_uniforms` of
+    `jr.split(key, N)`), it returns the same paths. Keeping the host call out of the
+    jitted parameter update lets JAX's persistent compilation cache store that program
+    (programs holding a host callback are never cached). Parameters may carry a leading
+    model axis `M` (the sequences are shared by every model).
+
+    Args:
+        log_init: (K,) or (M, K) log initial state probabilities.
+        trans: (K, K) or (M, K, K) transition matrices.
+        tables: (K, S, S) or (M, K, S, S) syllable transition tables.
+        syllables: (N, T) ints in [0, S).
+        mask: (N, T), nonzero on frames whose emission is scored.
+        uniforms: (N, T) or (M, N, T) in (0, 1].
+
+    Returns:
+        `(states, logliks)`: int32 (*M, N, T) and float64 (*M, N) (`-inf` for a sequence of
+        probability zero).
+    """
+    _require_native()
+    batched = np.ndim(log_init) == 2
+    if batched:
+        syllables, mask = np.asarray(syllables)[None], np.asarray(mask)[None]
+    states, high, low = _sample_callback(
+        np.asarray(log_init), np.asarray(trans), np.asarray(tables), syllables, mask, np.asarray(uniforms)
+    )
+    return states, high.astype(np.float64) + low.astype(np.float64)
 
 
 def filter_native(

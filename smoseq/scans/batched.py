@@ -41,7 +41,8 @@ from ..fitting import (
     prepare_data,
     starting_model,
 )
-from ..inference.gibbs import GibbsInfo, GibbsState, build_kernel, resample_params
+from ..inference import native
+from ..inference.gibbs import GibbsInfo, GibbsState, build_kernel, parameter_half, resample_params
 from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method, resolve_method, sample_states
 from ..models import ModeSearch
@@ -64,30 +65,35 @@ def resolve_strategy(strategy: Strategy) -> str:
 
 @lru_cache(maxsize=16)
 def batched_kernel(mode_search: ModeSearch | None, method: str, strategy: str = "vmap"):
-    """`step(keys (M,), state (M, ...), data) -> (state, info, finite (M,))`, jitted, built once per process.
+    """`step(keys (M,), state (M, ...), data) -> (state, info, finite (M,))`, compiled once per process.
 
     Strategies (same keys, same draws up to float rounding):
     - `vmap`: `jax.vmap` of the whole Gibbs step (`build_kernel`): one batched program,
       the right choice on GPUs.
     - `split`: the parameter update runs model by model inside the program
-      (`lax.map`), the state sampling for all models at once (vmapped: one native call over
-      every model's sequences). On CPU, vmapping the parameter update costs more than
+      (`lax.map`), the state sampling for all models at once (one native call over every
+      model's sequences, made from the host after the program so that JAX's persistent
+      compilation cache can keep the program; the JAX samplers are vmapped inside it).
+      On CPU, vmapping the parameter update costs more than
       looping (batched scatter-adds for the counts, and a vmapped mode search runs every
       model for as many optimizer steps as the slowest needs): see benchmarks/bench_scan.py.
 
     `finite[m]` is False when model m's log probability or any parameter is not finite.
     """
     if strategy == "vmap":
-        vmapped = eqx.filter_vmap(build_kernel(mode_search, method), in_axes=(0, 0, None))
+        vmapped = eqx.filter_jit(eqx.filter_vmap(build_kernel(mode_search, method), in_axes=(0, 0, None)))
+    elif method == "native":
+        vmapped = _split_host_step(mode_search)
     else:
-        vmapped = _split_step(mode_search, method)
+        vmapped = eqx.filter_jit(_split_step(mode_search, method))
+    finite_models = eqx.filter_jit(jax.vmap(_all_finite))
 
     def batched_step(keys, state: GibbsState, data):
         new_state, info = vmapped(keys, state, data)
-        finite = jax.vmap(_all_finite)(new_state.model) & jnp.isfinite(info.log_prob)
+        finite = finite_models(new_state.model) & jnp.isfinite(info.log_prob)
         return new_state, info, finite
 
-    return eqx.filter_jit(batched_step)
+    return batched_step
 
 
 def _split_step(mode_search, method):
@@ -110,6 +116,29 @@ def _split_step(mode_search, method):
         states, marginal, log_prior = eqx.filter_vmap(sample)(k_states, model)
         info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
         return GibbsState(model, states), info
+
+    return step
+
+
+def _split_host_step(mode_search):
+    """`_split_step` with the native sampler called from the host for every model at once.
+
+    The jitted program holds only the parameter updates (model by model, `lax.map` of
+    `parameter_half`), so JAX's persistent compilation cache can keep it between scan jobs.
+    """
+    half = parameter_half(mode_search)
+
+    @eqx.filter_jit
+    def parameters(keys, state: GibbsState, data):
+        return jax.lax.map(lambda args: half(args[0], GibbsState(args[1], args[2]), data), (keys, state.model, state.states))
+
+    def step(keys, state: GibbsState, data):
+        model, emission_info, log_prior, inputs = parameters(keys, state, data)
+        states, logliks = native.sample_states_host(*inputs[:3], data.syllables, data.emission_mask, inputs.uniforms)
+        dtype = log_prior.dtype
+        marginal = jnp.asarray(logliks.astype(dtype).sum(axis=-1, dtype=dtype))
+        info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
+        return GibbsState(model, jnp.asarray(states)), info
 
     return step
 
