@@ -190,7 +190,10 @@ def enable_compilation_cache() -> None:
     """Keep compiled JAX programs on disk so each `smoseq` run after the first starts fast.
 
     The folder is `$SMOSEQ_CACHE_DIR`, else `~/.cache/smoseq/jax`; set SMOSEQ_CACHE_DIR to
-    an empty string to turn the cache off.
+    an empty string to turn the cache off. Every program is kept (the small ones add up
+    to seconds). The setting is also exported as JAX's own environment variables, so the
+    processes a scan starts (local workers, submitit and SLURM jobs) share the cache; a
+    `JAX_COMPILATION_CACHE_DIR` set by the user wins.
     """
     folder = os.environ.get("SMOSEQ_CACHE_DIR", str(Path.home() / ".cache" / "smoseq" / "jax"))
     if not folder:
@@ -199,10 +202,12 @@ def enable_compilation_cache() -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
     except OSError:
         return
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", folder)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 
 def main(argv=None) -> int:
