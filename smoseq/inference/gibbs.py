@@ -170,11 +170,25 @@ def build_host_kernel(mode_search: ModeSearch | None = None):
     half = eqx.filter_jit(parameter_half(mode_search))
 
     def step(key: PRNGKeyArray, state: GibbsState, data: SyllableData) -> tuple[GibbsState, GibbsInfo]:
-        model, emission_info, log_prior, inputs = half(key, state, data)
-        states, logliks = native.sample_states_host(*inputs[:3], data.syllables, data.emission_mask, inputs.uniforms)
-        dtype = log_prior.dtype
-        marginal = jnp.asarray(logliks.astype(dtype).sum(dtype=dtype))
-        info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
-        return GibbsState(model, jnp.asarray(states)), info
+        return sample_states_on_host(*half(key, state, data), data)
 
     return step
+
+
+def sample_states_on_host(
+    model: HHMM, emission_info, log_prior: Float[Array, "*M"], inputs: NativeSamplerInputs, data: SyllableData
+) -> tuple[GibbsState, GibbsInfo]:
+    """The second half of a host-kernel step: states | params with `native.sample_states_host`.
+
+    Works for one model or a batch (every array of `model`, `emission_info`, `log_prior`
+    and `inputs` with a leading model axis M): the output of `parameter_half`, or of
+    `lax.map` over it.
+
+    Returns:
+        `(GibbsState(model, states (*M, N, T)), GibbsInfo)` as `build_kernel`'s step gives.
+    """
+    states, logliks = native.sample_states_host(*inputs[:3], data.syllables, data.emission_mask, inputs.uniforms)
+    dtype = log_prior.dtype
+    marginal = jnp.asarray(logliks.astype(dtype).sum(axis=-1, dtype=dtype))
+    info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
+    return GibbsState(model, jnp.asarray(states)), info

@@ -41,8 +41,14 @@ from ..fitting import (
     prepare_data,
     starting_model,
 )
-from ..inference import native
-from ..inference.gibbs import GibbsInfo, GibbsState, build_kernel, parameter_half, resample_params
+from ..inference.gibbs import (
+    GibbsInfo,
+    GibbsState,
+    build_kernel,
+    parameter_half,
+    resample_params,
+    sample_states_on_host,
+)
 from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method, resolve_method, sample_states
 from ..models import ModeSearch
@@ -133,12 +139,7 @@ def _split_host_step(mode_search):
         return jax.lax.map(lambda args: half(args[0], GibbsState(args[1], args[2]), data), (keys, state.model, state.states))
 
     def step(keys, state: GibbsState, data):
-        model, emission_info, log_prior, inputs = parameters(keys, state, data)
-        states, logliks = native.sample_states_host(*inputs[:3], data.syllables, data.emission_mask, inputs.uniforms)
-        dtype = log_prior.dtype
-        marginal = jnp.asarray(logliks.astype(dtype).sum(axis=-1, dtype=dtype))
-        info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
-        return GibbsState(model, jnp.asarray(states)), info
+        return sample_states_on_host(*parameters(keys, state, data), data)
 
     return step
 
