@@ -209,19 +209,23 @@ def _suggestion(args, fitted, fps: float, out: Path, save) -> list[Path]:
         int(n_states): suggest_kappa(fitted, mi["lags"], mi["real"], mi["markov"], mi["shuffle"], fps, n_states=int(n_states))
         for n_states in sorted(fitted["n_states"].unique())
     }
-    evidence = next(iter(suggestions.values()))  # the MI curves do not depend on K
-    if evidence.timescale_s is not None:
-        _say("evidence (lag s, real excess, its standard error across recordings, Markov excess, ratio):")
-        for row in evidence.mi.itertuples():
-            marker = "  <- separation" if row.lag == evidence.timescale_frames else ""
-            _say(f"  {row.lag / fps:8.3g}  {row.real_excess:9.4f}  {row.real_excess_se:7.4f}  {row.markov_excess:9.4f}  "
-                 f"{row.ratio:7.3g}{marker}")  # fmt: skip
+    _say_evidence(next(iter(suggestions.values())), fps)  # the MI curves do not depend on K
     several = len(suggestions) > 1
     for n_states, suggestion in suggestions.items():
         _say((f"K={n_states}: " if several else "") + suggestion.message)
         name = f"kappa_suggestion_K{n_states}.png" if several else "kappa_suggestion.png"
         written.append(save(plot_kappa_suggestion(suggestion, fps), out / name))
     return written
+
+
+def _say_evidence(suggestion, fps: float) -> None:
+    if suggestion.timescale_s is None:
+        return
+    _say("evidence (lag s, real excess, its standard error across recordings, Markov excess, ratio):")
+    for row in suggestion.mi.itertuples():
+        marker = "  <- separation" if row.lag == suggestion.timescale_frames else ""
+        _say(f"  {row.lag / fps:8.3g}  {row.real_excess:9.4f}  {row.real_excess_se:7.4f}  {row.markov_excess:9.4f}  "
+             f"{row.ratio:7.3g}{marker}")  # fmt: skip
 
 
 def _scan_mutual_information(scan, fps: float, out: Path) -> list[Path]:
