@@ -81,6 +81,21 @@ def test_batched_fits_equal_separate_fits(recordings):
         assert result.info["batch_size"] == 4
 
 
+@pytest.mark.parametrize("strategy, method", [("vmap", "native"), ("vmap", "serial"), ("split", "serial")])
+def test_every_batching_strategy_equals_separate_fits(recordings, strategy, method):
+    """The GPU layout (`vmap` of the whole step) and the JAX-sampler split, besides the CPU default."""
+    kappas, seeds = [10.0, 1000.0], [0, 1]
+    batched = fit_models(recordings, N_STATES, kappas, seeds, 2, method=method, strategy=strategy, progress=False)
+    prepared = prepare_data(recordings)
+    for kappa, seed, result in zip(kappas, seeds, batched):
+        _, start = seed_initial_states(prepared, N_STATES, seed)
+        alone = sm.fit(recordings, N_STATES, kappa, 2, seed, init_states=start, method=method, progress=False)
+        for name in recordings:
+            np.testing.assert_array_equal(result.states[name], alone.states[name])
+        np.testing.assert_allclose(result.log_probs, alone.log_probs, rtol=1e-4)
+        assert result.info["batch_strategy"] == strategy
+
+
 def test_scan_with_submitit_local_executor_completes_and_rerun_fits_nothing(data_dir, tmp_path, capsys):
     scan = tmp_path / "scan"
     arguments = ["scan", str(data_dir), "--out", str(scan), *SCAN_ARGS, "--heldout-folds", "2", "--executor", "submitit-local"]
