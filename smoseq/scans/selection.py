@@ -215,8 +215,7 @@ def mi_separation_lag(
     real, markov, shuffle = (r.mean(0) for r in rows)
     real_excess, markov_excess = real - shuffle, markov - shuffle
     standard_error = _standard_error(rows[0] - rows[2])
-    separated = (real_excess > significance * standard_error) & (real_excess > 0)
-    separated &= real_excess >= factor * np.maximum(markov_excess, 0)
+    separated = (real_excess > significance * standard_error) & (real_excess >= factor * np.maximum(markov_excess, 0))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(markov_excess > 0, real_excess / markov_excess, np.inf)
     order = np.argsort(lags)
