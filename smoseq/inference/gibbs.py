@@ -2,7 +2,9 @@
 
 A kernel is `step(key, state, data) -> (GibbsState, GibbsInfo)`: a pure, jittable
 function that also runs under `jax.vmap` over a batch of models (different κ, σ or
-seeds), which is how parameter scans fit many models in one program.
+seeds), which is how parameter scans fit many models in one program (`build_kernel`).
+`build_host_kernel` is the same step for the numba sampler with that sampler called from
+the host after the jitted parameter update (not jittable itself; what `sm.fit` runs on CPU).
 One step, given the current hidden states: emission parameters | states,
 transition matrix | states, then hidden states | parameters (exact
 forward-filter backward-sample), and the log probability of the new sample.
@@ -151,8 +153,9 @@ def parameter_half(mode_search: ModeSearch | None):
 def build_host_kernel(mode_search: ModeSearch | None = None):
     """The native-method Gibbs step with the numba state sampler called from the host.
 
-    Same signature and, up to float rounding of the log-probability sum, the same result
-    as `eqx.filter_jit(build_kernel(mode_search, "native"))`: the jitted program holds only
+    Same signature and the same result as `eqx.filter_jit(build_kernel(mode_search,
+    "native"))` up to float rounding (the parameter update is compiled as a program of its
+    own, so XLA may fuse it differently; the paths agree): the jitted program holds only
     the parameter update (`parameter_half`), so JAX's persistent compilation cache can keep
     it between processes (a program with a host callback is never cached), which saves
     most of the ~5 s compile at the start of every `smoseq` command. Not vmappable: batches
