@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from smoseq.datasets import make_example
+from smoseq.datasets.example import make_example
 
 
 def write_once(directory: Path, video: bool) -> tuple[float, float, int, int]:

@@ -26,7 +26,7 @@ def run_case(n_syllables: int, n_frames: int) -> dict:
     import numpy as np
 
     from smoseq._threads import single_threaded_blas
-    from smoseq.fitting import build_prior_model, compiled_kernel, default_mode_search, prepare_data, starting_model
+    from smoseq.fitting.single import build_prior_model, compiled_kernel, default_mode_search, prepare_data, starting_model
     from smoseq.inference.gibbs import GibbsState, resample_params
     from smoseq.inference.states import sample_states
     from smoseq.models import low_rank_hhmm

@@ -45,7 +45,7 @@ import jax.random as jr  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from smoseq.inference.laplace import (  # noqa: E402
+from smoseq.models.laplace import (  # noqa: E402
     emission_log_posterior,
     factorize_precision,
     find_mode,

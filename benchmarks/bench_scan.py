@@ -9,7 +9,7 @@ K = 10, S = 50 (synthetic HHMM data):
 - `--profile`: where a model-iteration's time goes (counts, emission mode search, Laplace
   factor and draw, state sampling), one model alone and vmapped in a batch;
 - `--memory`: XLA's buffer sizes of the compiled batched step against the estimate of
-  `smoseq.scans.memory.model_footprint_bytes`.
+  `smoseq.scan.memory.model_footprint_bytes`.
 
 Compilation is excluded (every program is warmed up first). Timings on a shared machine are
 noisy: compare the ratios of one run. Run: `.venv/bin/python benchmarks/bench_scan.py
@@ -28,13 +28,13 @@ import numpy as np
 
 import smoseq as sm
 from smoseq._threads import single_threaded_blas
-from smoseq.fitting import compiled_kernel, default_mode_search, prepare_data
-from smoseq.inference import laplace
+from smoseq.fitting.single import compiled_kernel, default_mode_search, prepare_data
+from smoseq.models import laplace
 from smoseq.inference.gibbs import resample_params
 from smoseq.inference.states import resolve_method, sample_states
 from smoseq.models import emission_counts, low_rank_hhmm, transition_counts
-from smoseq.scans.batched import _BatchRun, fit_models, seed_initial_states
-from smoseq.scans.memory import model_footprint_bytes
+from smoseq.scan.batched import _BatchRun, fit_models, seed_initial_states
+from smoseq.scan.memory import model_footprint_bytes
 
 N_RECORDINGS, N_FRAMES, N_STATES, N_SYLLABLES = 21, 50_000, 10, 50
 SCAN_KAPPAS, SCAN_SEEDS, SCAN_ITERS, SCAN_BUDGET_S = 20, 5, 100, 15 * 60
@@ -198,7 +198,7 @@ def profile(recordings, n_models: int) -> None:
 
 def memory(recordings) -> None:
     """XLA buffer sizes of the compiled batched step for M = 1 and 4 against the footprint estimate."""
-    from smoseq.fitting import build_prior_model, starting_model
+    from smoseq.fitting.single import build_prior_model, starting_model
     from smoseq.inference.gibbs import GibbsState, build_kernel
 
     mode_search = default_mode_search()

@@ -5,18 +5,18 @@
     result.states, result.log_probs, result.save("fit")
 """
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 from ._errors import InputError as InputError
 from ._errors import ModelFileError as ModelFileError
-from .data import batch as batch
-from .data import unbatch as unbatch
-from .fitting import FitError as FitError
-from .fitting import FitResult as FitResult
-from .fitting import fit as fit
-from .fitting import heldout_loglik_per_frame as heldout_loglik_per_frame
-from .fitting import predict_states as predict_states
-from .fitio import load_fit as load_fit
+from .io.batching import batch as batch
+from .io.batching import unbatch as unbatch
+from .fitting.single import FitError as FitError
+from .fitting.single import FitResult as FitResult
+from .fitting.single import fit as fit
+from .fitting.single import heldout_loglik_per_frame as heldout_loglik_per_frame
+from .fitting.single import predict_states as predict_states
+from .io.fit_folders import load_fit as load_fit
 from .models import HHMM as HHMM
 from .models import FullRankEmissions as FullRankEmissions
 from .models import LowRankEmissions as LowRankEmissions

@@ -179,7 +179,7 @@ def test_video_shorter_than_its_csv_warns_with_counts(tmp_path, capsys, fit_fold
 
 
 def test_recording_names_never_escape_the_output_folder(tmp_path, capsys):
-    from smoseq.commands import _save_syllables
+    from smoseq.cli.commands import _save_syllables
     import smoseq as sm
 
     recordings = {"../../x": np.array([0, 1, 1, 0, 2, 2] * 50), "ok": np.array([2, 1, 0] * 100)}

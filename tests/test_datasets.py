@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from smoseq import datasets
-from smoseq.datasets import BEHAVIOURS, SMALL, load_ground_truth, make_example
+from smoseq.datasets.example import BEHAVIOURS, SMALL, load_ground_truth, make_example
 
 FPS = 120
 RESTING, EXPLORING, GROOMING, INVESTIGATING, REARING = range(len(BEHAVIOURS))

@@ -116,7 +116,7 @@ def test_impossible_hyperparameters_are_refused(kwargs, message):
 
 
 def test_non_finite_iteration_is_rolled_back_and_retried(simulated, monkeypatch):
-    import smoseq.fitting as fitting
+    import smoseq.fitting.single as fitting
 
     _, _, recordings = simulated
     small = {"r0": recordings["r0"][:600]}

@@ -16,7 +16,7 @@ from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 from scipy.stats import multivariate_normal
 
-from smoseq.inference.laplace import (
+from smoseq.models.laplace import (
     cross_blocks,
     dense_covariance,
     emission_log_posterior,

@@ -6,8 +6,8 @@ import jax.random as jr
 import numpy as np
 import optax
 
-from smoseq.inference.laplace import initial_emission_params, sample_low_rank_emissions
-from smoseq.inference.laplace_priors import prior_curvature, sample_low_rank_emissions_with_priors
+from smoseq.models.laplace import initial_emission_params, sample_low_rank_emissions
+from smoseq.models.laplace_priors import prior_curvature, sample_low_rank_emissions_with_priors
 from smoseq.models import LowRankEmissions, ModeSearch, Normal, StudentT
 
 

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from smoseq.loading import load_recordings
+from smoseq.io.recordings import load_recordings
 
 
 def test_tutorial_csv_folder_with_videos(tmp_path):

@@ -14,9 +14,9 @@ import pytest
 import submitit  # noqa: F401  (imported before any test captures output: its log handlers bind to sys.stderr)
 
 import smoseq as sm
-import smoseq.scans.jobs as scan_jobs
+import smoseq.scan.jobs as scan_jobs
 from smoseq.cli import main
-from smoseq.fitting import prepare_data
+from smoseq.fitting.single import prepare_data
 from smoseq.models import low_rank_hhmm
 from smoseq.scan import (
     ScanSettings,
@@ -276,7 +276,7 @@ def test_bad_scan_arguments_are_one_line_errors(data_dir, tmp_path, capsys, extr
 
 
 def test_slurm_options_become_valid_submitit_parameters(tmp_path):
-    from smoseq.scans.executors import ExecutorOptions, slurm_parameters
+    from smoseq.scan.executors import ExecutorOptions, slurm_parameters
 
     options = ExecutorOptions("slurm", slurm_partition="gpu", slurm_gpus=1, slurm_mem_gb=32, slurm_time_min=90,
                               slurm_array_parallelism=4, slurm_cpus=8)  # fmt: skip

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 
-from smoseq.datasets import make_example
+from smoseq.datasets.example import make_example
 
 TUTORIAL = Path(__file__).parents[1] / "docs" / "tutorials" / "example_data_tutorial.py"
 RUNNER = """

@@ -159,7 +159,7 @@ def build_host_kernel(mode_search: ModeSearch | None = None):
     the parameter update (`parameter_half`), so JAX's persistent compilation cache can keep
     it between processes (a program with a host callback is never cached), which saves
     most of the ~5 s compile at the start of every `smoseq` command. Not vmappable: batches
-    of models use `build_kernel` or `smoseq.scans.batched`.
+    of models use `build_kernel` or `smoseq.scan.batched`.
 
     Args:
         mode_search: as for `build_kernel`.

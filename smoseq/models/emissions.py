@@ -25,7 +25,7 @@ class ModeSearch(NamedTuple):
     Attributes:
         optimizer: any `optax.GradientTransformation` (e.g. `optax.adam(5e-3)`, `optax.lbfgs()`).
         max_iters: cap on optimizer steps per Gibbs iteration.
-        tol: convergence tolerance of the mode search (see `smoseq.inference.laplace.find_mode`).
+        tol: convergence tolerance of the mode search (see `smoseq.models.laplace.find_mode`).
     """
 
     optimizer: optax.GradientTransformation
@@ -149,7 +149,7 @@ class LowRankEmissions(AbstractEmissions):
     `B = raise_dim(base, 1)` (S, S) is shared by every state; `C = raise_dim(raise_dim(biases, 0), 1)`
     (K, S) is each state's additive bias on the next syllable. Priors are elementwise on
     `base` (S, S-1) and `biases` (K-1, S-1). The conditional update is a Laplace
-    approximation (see `smoseq.inference.laplace`), not an exact draw.
+    approximation (see `smoseq.models.laplace`), not an exact draw.
 
     Args:
         base: (S, S-1) float shared logits in the zero-sum basis.
@@ -250,8 +250,8 @@ class LowRankEmissions(AbstractEmissions):
     def resample(self, key, counts, mode_search):
         """A Laplace-approximate draw of (base, biases) given counts, warm-started from the current values.
 
-        With `Normal` priors this is `smoseq.inference.laplace.sample_low_rank_emissions`;
-        other priors use `smoseq.inference.laplace_priors`.
+        With `Normal` priors this is `smoseq.models.laplace.sample_low_rank_emissions`;
+        other priors use `smoseq.models.laplace_priors`.
 
         Args:
             key: a JAX PRNG key.
@@ -264,7 +264,7 @@ class LowRankEmissions(AbstractEmissions):
         Raises:
             ValueError: `mode_search` is None.
         """
-        from ..inference.laplace import sample_low_rank_emissions
+        from .laplace import sample_low_rank_emissions
 
         if mode_search is None:
             raise ValueError("LowRankEmissions.resample needs a ModeSearch (an Optax optimizer and its stopping rule)")
@@ -285,8 +285,8 @@ class LowRankEmissions(AbstractEmissions):
         return updated, EmissionInfo(info.losses, info.n_steps)
 
     def _resample_other_priors(self, key, counts, mode_search):
-        """The Laplace update for priors other than `Normal` (e.g. `StudentT`), see `smoseq.inference.laplace_priors`."""
-        from ..inference.laplace_priors import sample_low_rank_emissions_with_priors
+        """The Laplace update for priors other than `Normal` (e.g. `StudentT`), see `smoseq.models.laplace_priors`."""
+        from .laplace_priors import sample_low_rank_emissions_with_priors
 
         base, biases, info = sample_low_rank_emissions_with_priors(
             key, counts, self.base, self.biases, self.base_prior, self.bias_prior,
@@ -304,7 +304,7 @@ class LowRankEmissions(AbstractEmissions):
         Returns:
             `LowRankEmissions` with new `base` (S, S-1) and `biases` (K-1, S-1), same priors.
         """
-        from ..inference.laplace import initial_emission_params
+        from .laplace import initial_emission_params
 
         base, biases = initial_emission_params(counts)
         return eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import _synthetic_video as video_io
+from . import synthetic_video as video_io
 
 __all__ = ["BEHAVIOURS", "SMALL", "ExampleDataset", "load_ground_truth", "make_example"]
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import commands
+from .output import save_figure, say, write_index
 
 TUTORIAL_KAPPA = 6e5
 TUTORIAL_FRAMES = 9_072_000  # 21 recordings of one hour at 120 fps
@@ -27,8 +28,8 @@ def scaled_kappa(n_frames: int) -> float:
 
 def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> Path:
     """Run every step into `directory`; returns the path of `index.html`."""
-    from .datasets import load_ground_truth, make_example
-    from .loading import load_recordings
+    from ..datasets.example import load_ground_truth, make_example
+    from ..io.recordings import load_recordings
 
     directory = Path(directory)
     if (directory / "index.html").exists() and not force:
@@ -81,7 +82,7 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
         f"States per recording: {csv_dir.relative_to(directory)}/ (CSV) and fit/states.npz.",
         f"Total time {time.perf_counter() - started:.0f} s.",
     ]
-    index = commands.write_index(
+    index = write_index(
         directory,
         "smoseq demo",
         [
@@ -97,8 +98,8 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
 
 
 def _ground_truth_figures(fit_dir: Path, states: dict, truth: dict):
-    from .metrics import compare_states
-    from .viz import plot_alluvial, plot_confusion
+    from ..metrics import compare_states
+    from ..viz import plot_alluvial, plot_confusion
 
     names = sorted(states)
     fitted = np.concatenate([states[n] for n in names])
@@ -106,7 +107,28 @@ def _ground_truth_figures(fit_dir: Path, states: dict, truth: dict):
     _, _, accuracy = compare_states(true, fitted)
     figures_dir = fit_dir / "figures"
     written = [
-        commands._save_figure(plot_confusion(true, fitted, labels=("ground truth", "fitted")), figures_dir / "confusion_vs_ground_truth.png"),
-        commands._save_figure(plot_alluvial(true, fitted, labels=("ground truth", "fitted")), figures_dir / "alluvial_vs_ground_truth.png"),
+        save_figure(plot_confusion(true, fitted, labels=("ground truth", "fitted")), figures_dir / "confusion_vs_ground_truth.png"),
+        save_figure(plot_alluvial(true, fitted, labels=("ground truth", "fitted")), figures_dir / "alluvial_vs_ground_truth.png"),
     ]
     return written, float(accuracy)
+
+
+def example_data(args) -> None:
+    """`smoseq example-data`: write the generated example dataset."""
+    from ..datasets.example import make_example
+
+    directory = Path(args.directory)
+    if directory.exists() and any(directory.iterdir()) and not args.force:
+        raise FileExistsError(f"{directory}: not empty; pass --force to write into it")
+    kwargs = {"fps": args.fps, "seed": args.seed, "video": not args.no_video}
+    if args.recordings is not None:
+        kwargs["n_recordings"] = args.recordings
+    if args.minutes is not None:
+        kwargs["duration_s"] = args.minutes * 60
+    dataset = make_example(directory, **kwargs)
+    say(f"wrote the example dataset to {directory} ({len(dataset.csv_paths)} recordings)")
+
+
+def demo(args) -> None:
+    """`smoseq demo`: the whole tutorial pipeline."""
+    run_demo(Path(args.directory), seed=args.seed, force=args.force, say=say)

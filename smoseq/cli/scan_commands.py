@@ -5,15 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._errors import InputError
+from .._errors import InputError
+from .output import say
 
 SELECTION_DIR = "selection"
 TABLE_COLUMNS = ["n_states", "kappa", "seed", "final_log_prob", "median_duration_s", "n_states_used",
                  "heldout_loglik_per_frame", "seconds"]  # fmt: skip
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 def add_commands(subparsers, add_command) -> None:
@@ -78,8 +75,8 @@ def _integers(text: str, what: str, count_means_range: bool) -> list[int]:
 
 
 def run_scan_command(args) -> None:
-    from .loading import load_recordings
-    from .scan import ExecutorOptions, ScanSettings, kappa_grid, run_scan
+    from ..io.recordings import load_recordings
+    from ..scan import ExecutorOptions, ScanSettings, kappa_grid, run_scan
 
     kappas = kappa_grid(args.kappas)
     seeds = _integers(args.seeds, "seeds", count_means_range=True)
@@ -101,15 +98,15 @@ def run_scan_command(args) -> None:
         summary = run_scan(
             recordings, Path(args.out), n_states=n_states, kappas=kappas, seeds=seeds, settings=settings,
             executor=executor, max_batch=args.max_batch,
-            memory_budget=None if args.memory_gb is None else args.memory_gb * 1e9, say=_say,
+            memory_budget=None if args.memory_gb is None else args.memory_gb * 1e9, say=say,
         )  # fmt: skip
     except KeyboardInterrupt:
-        _say("interrupted: complete models are kept; run the same command again to fit the rest")
+        say("interrupted: complete models are kept; run the same command again to fit the rest")
         raise
     if summary is None:
-        _say(f"jobs submitted; when they finish: smoseq select {args.out} (or re-run this command to fit what is missing)")
+        say(f"jobs submitted; when they finish: smoseq select {args.out} (or re-run this command to fit what is missing)")
         return
-    _say(f"wrote {Path(args.out) / 'summary.csv'} ({len(summary)} models); next: smoseq select {args.out}")
+    say(f"wrote {Path(args.out) / 'summary.csv'} ({len(summary)} models); next: smoseq select {args.out}")
 
 
 def _format_table(summary) -> str:
@@ -122,7 +119,7 @@ def _format_table(summary) -> str:
 
 
 def _read_mi(folder) -> dict:
-    from ._files import load_npz
+    from ..io.files import load_npz
 
     path = Path(folder) / "mi.npz" if Path(folder).is_dir() else Path(folder)
     if not path.is_file():
@@ -138,10 +135,10 @@ def _read_mi(folder) -> dict:
 
 
 def select_command(args) -> None:
-    from .commands import _prepare_output, _save_figure
-    from .scan import load_summary
-    from .scans.layout import read_scan_file, settings_from
-    from .viz import plot_scan
+    from .output import prepare_output, save_figure
+    from ..scan import load_summary
+    from ..scan.layout import read_scan_file, settings_from
+    from ..viz import plot_scan
 
     description = read_scan_file(args.scan)
     if description is None:
@@ -156,46 +153,46 @@ def select_command(args) -> None:
     if len(fitted) == 0:
         raise InputError(f"{args.scan}: no fitted models" + (f" with {args.n_states} states" if args.n_states else "") + " yet")
     fitted = fitted.assign(median_duration_s=fitted["median_duration_frames"] / fps)
-    out = _prepare_output(args.out or Path(args.scan) / SELECTION_DIR, True, ".none")
-    _say(_format_table(fitted))
+    out = prepare_output(args.out or Path(args.scan) / SELECTION_DIR, True, ".none")
+    say(_format_table(fitted))
     for row in summary[summary["error"].fillna("") != ""].itertuples():
-        _say(f"failed: K={row.n_states} kappa={row.kappa:.4g} seed={row.seed}: {row.error}")
-    written = [_save_figure(plot_scan(fitted), out / "scan.png")]
-    written += _agreement(args, fitted, out, _save_figure)
+        say(f"failed: K={row.n_states} kappa={row.kappa:.4g} seed={row.seed}: {row.error}")
+    written = [save_figure(plot_scan(fitted), out / "scan.png")]
+    written += _agreement(args, fitted, out, save_figure)
     if not args.no_suggestion:
-        written += _suggestion(args, fitted, fps, out, _save_figure)
-    _say("wrote " + ", ".join(str(p) for p in written))
+        written += _suggestion(args, fitted, fps, out, save_figure)
+    say("wrote " + ", ".join(str(p) for p in written))
 
 
 def _agreement(args, fitted, out: Path, save) -> list[Path]:
-    from .scan import agreement_by_kappa, best_seed, plot_agreement_by_kappa, plot_seed_agreement, seed_agreement
-    from .scans.layout import kappa_text
+    from ..scan import agreement_by_kappa, best_seed, plot_agreement_by_kappa, plot_seed_agreement, seed_agreement
+    from ..scan.layout import kappa_text
 
     if args.kappa is not None:
         best = best_seed(fitted, args.kappa, args.n_states)
-        _say(f"best seed at kappa {best['kappa']:.4g} (K={best['n_states']}): seed {best['seed']} "
+        say(f"best seed at kappa {best['kappa']:.4g} (K={best['n_states']}): seed {best['seed']} "
              f"({best['ranked_by']} {best[best['ranked_by']]:.6g}), fit folder {Path(args.scan) / best['fit_folder']}")  # fmt: skip
         if (np.isclose(fitted["kappa"], best["kappa"], rtol=1e-6) & (fitted["n_states"] == best["n_states"])).sum() < 2:
             return []
         pairs = seed_agreement(args.scan, best["kappa"], int(best["n_states"]))
-        _say(f"agreement across seeds ({pairs.attrs['basis']}): mean accuracy {pairs['accuracy'].mean():.3f}, "
+        say(f"agreement across seeds ({pairs.attrs['basis']}): mean accuracy {pairs['accuracy'].mean():.3f}, "
              f"mean adjusted Rand {pairs['adjusted_rand'].mean():.3f}")  # fmt: skip
         name = f"agreement_K{best['n_states']}_kappa{kappa_text(best['kappa'])}.png"
         title = f"K={best['n_states']}, κ={best['kappa']:.4g}"
         return [save(plot_seed_agreement(pairs, title), out / name)]
     table = agreement_by_kappa(args.scan, fitted)
     if len(table) == 0:
-        _say("agreement across seeds: needs at least two seeds per kappa")
+        say("agreement across seeds: needs at least two seeds per kappa")
         return []
-    from ._files import atomic_write_text
+    from ..io.files import atomic_write_text
 
     atomic_write_text(out / "agreement.csv", table.to_csv(index=False))
-    _say("agreement across seeds (mean of pairs):\n" + table.to_string(index=False, float_format="{:.3g}".format))
+    say("agreement across seeds (mean of pairs):\n" + table.to_string(index=False, float_format="{:.3g}".format))
     return [out / "agreement.csv", save(plot_agreement_by_kappa(table), out / "agreement_by_kappa.png")]
 
 
 def _suggestion(args, fitted, fps: float, out: Path, save) -> list[Path]:
-    from .scan import plot_kappa_suggestion, suggest_kappa
+    from ..scan import plot_kappa_suggestion, suggest_kappa
 
     if args.mi is None:
         written = _scan_mutual_information(args.scan, fps, out)
@@ -212,7 +209,7 @@ def _suggestion(args, fitted, fps: float, out: Path, save) -> list[Path]:
     _say_evidence(next(iter(suggestions.values())), fps)  # the MI curves do not depend on K
     several = len(suggestions) > 1
     for n_states, suggestion in suggestions.items():
-        _say((f"K={n_states}: " if several else "") + suggestion.message)
+        say((f"K={n_states}: " if several else "") + suggestion.message)
         name = f"kappa_suggestion_K{n_states}.png" if several else "kappa_suggestion.png"
         written.append(save(plot_kappa_suggestion(suggestion, fps), out / name))
     return written
@@ -221,19 +218,19 @@ def _suggestion(args, fitted, fps: float, out: Path, save) -> list[Path]:
 def _say_evidence(suggestion, fps: float) -> None:
     if suggestion.timescale_s is None:
         return
-    _say("evidence (lag s, real excess, its standard error across recordings, Markov excess, ratio):")
+    say("evidence (lag s, real excess, its standard error across recordings, Markov excess, ratio):")
     for row in suggestion.mi.itertuples():
         marker = "  <- separation" if row.lag == suggestion.timescale_frames else ""
-        _say(f"  {row.lag / fps:8.3g}  {row.real_excess:9.4f}  {row.real_excess_se:7.4f}  {row.markov_excess:9.4f}  "
+        say(f"  {row.lag / fps:8.3g}  {row.real_excess:9.4f}  {row.real_excess_se:7.4f}  {row.markov_excess:9.4f}  "
              f"{row.ratio:7.3g}{marker}")  # fmt: skip
 
 
 def _scan_mutual_information(scan, fps: float, out: Path) -> list[Path]:
     """`smoseq mi` with its defaults on the recordings the scan was fitted to, written to `out`."""
     from .commands import run_mutual_information
-    from .scans.layout import read_recordings
+    from ..scan.layout import read_recordings
 
     figure = run_mutual_information(read_recordings(scan), fps, out)
-    _say(f"lagged MI of the scan's recordings (as `smoseq mi` with its defaults): {out / 'mi.npz'}")
+    say(f"lagged MI of the scan's recordings (as `smoseq mi` with its defaults): {out / 'mi.npz'}")
     return [out / "mi.npz", figure]
 

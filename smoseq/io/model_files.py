@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import __version__
-from ._errors import ModelFileError
-from ._files import atomic_write_bytes, atomic_write_json
-from .models import (
+from .._version import __version__
+from .._errors import ModelFileError
+from .files import atomic_write_bytes, atomic_write_json
+from ..models import (
     HHMM,
     Dirichlet,
     FullRankEmissions,

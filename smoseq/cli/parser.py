@@ -45,7 +45,8 @@ def _kappa(value: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import commands, scan_cli
+    from . import commands, demo as demo_commands
+    from . import scan_commands as scan_cli
 
     parser = argparse.ArgumentParser(
         prog="smoseq",
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = _add_command(
         subparsers, "demo", "build the example dataset and run the whole tutorial pipeline on it",
-        "smoseq demo smoseq-demo", commands.demo,
+        "smoseq demo smoseq-demo", demo_commands.demo,
     )
     demo.add_argument("directory", nargs="?", default="smoseq-demo", help="output folder (default: smoseq-demo)")
     demo.add_argument("--force", action="store_true", help="replace an existing demo folder's results")
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     example = _add_command(
         subparsers, "example-data", "write the synthetic example dataset (CSVs, videos, ground truth)",
-        "smoseq example-data example_data --recordings 4 --minutes 4", commands.example_data,
+        "smoseq example-data example_data --recordings 4 --minutes 4", demo_commands.example_data,
     )
     example.add_argument("directory")
     example.add_argument("--recordings", type=int, default=None, help="number of recordings")
@@ -171,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from . import __version__
+    from .._version import __version__
 
     return f"smoseq {__version__}"
 
@@ -232,8 +233,8 @@ def main(argv=None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return EXIT_BAD_INPUT
-    from ._errors import InputError, ModelFileError
-    from .fitting import FitError
+    from .._errors import InputError, ModelFileError
+    from ..fitting.single import FitError
 
     if os.environ.get("SMOSEQ_DEBUG"):
         args.handler(args)

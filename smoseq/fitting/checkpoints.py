@@ -17,9 +17,9 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import ModelFileError
-from ._files import atomic_savez, atomic_write_json, atomic_write_text, load_npz
-from .inference.gibbs import GibbsState
+from .._errors import ModelFileError
+from ..io.files import atomic_savez, atomic_write_json, atomic_write_text, load_npz
+from ..inference.gibbs import GibbsState
 
 
 class Checkpointer:

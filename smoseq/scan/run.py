@@ -10,8 +10,8 @@ import math
 import numpy as np
 
 from .._errors import InputError
-from ..fitio import is_complete_fit
-from ..fitting import prepare_data
+from ..io.fit_folders import is_complete_fit
+from ..fitting.single import prepare_data
 from ..inference.states import resolve_method
 from .batched import chunk_size
 from .executors import ExecutorOptions, check_executor, group_jobs, run_jobs

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError, ModelFileError
-from .._files import atomic_savez, atomic_write_json
-from ..io import read_json
+from ..io.files import atomic_savez, atomic_write_json
+from ..io.model_files import read_json
 
 RECORDINGS_FILE = "recordings.npz"
 SCAN_FILE = "scan.json"
@@ -147,9 +147,9 @@ def read_recordings(scan_dir) -> dict:
     Raises:
         ModelFileError: recordings.npz is missing, truncated, or has no names.
     """
-    from ..fitio import _read_npz
+    from ..io.fit_folders import read_npz
 
-    arrays = _read_npz(Path(scan_dir) / RECORDINGS_FILE)
+    arrays = read_npz(Path(scan_dir) / RECORDINGS_FILE)
     if "names" not in arrays or arrays["names"].dtype.kind != "U":
         raise ModelFileError(f"{Path(scan_dir) / RECORDINGS_FILE}: no recording names")
     return {name: arrays[f"syllables_{i}"] for i, name in enumerate(arrays["names"].tolist())}

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InputError, ModelFileError
-from .._files import atomic_write_text
-from ..fitio import is_complete_fit, load_states
-from ..io import read_json
+from ..io.files import atomic_write_text
+from ..io.fit_folders import is_complete_fit, load_states
+from ..io.model_files import read_json
 from ..metrics import compare_states, get_adjusted_rand
 from .layout import MODELS_DIR, ROW_FILE, SUMMARY_FILE, read_recordings, read_scan_file
 
@@ -154,7 +154,7 @@ def _states_of(folder: Path, scan_dir: Path, fitted: bool) -> dict:
         raise ModelFileError(f"{folder}: not a complete fit")
     if fitted:
         return load_states(folder)
-    from ..fitio import load_fit
+    from ..io.fit_folders import load_fit
 
     return load_fit(folder).predict(read_recordings(scan_dir))
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_write_json
+from ..io.files import atomic_write_json
 from .._threads import with_single_threaded_blas
-from ..fitio import is_complete_fit, save_fit
-from ..fitting import heldout_loglik_per_frame
+from ..io.fit_folders import is_complete_fit, save_fit
+from ..fitting.single import heldout_loglik_per_frame
 from ..metrics import get_durations, get_frequencies
 from .batched import fit_models
 from .layout import (
@@ -113,7 +113,7 @@ def _progress_printer(label: str, started: float):
 
 
 def summary_row(result, name: str, fold, heldout_score: float, fps: float) -> dict:
-    """One model's row of summary.csv (see `smoseq.scans.selection.SUMMARY_COLUMNS`)."""
+    """One model's row of summary.csv (see `smoseq.scan.selection.SUMMARY_COLUMNS`)."""
     failed = "error" in result.info
     durations = get_durations(result.states) if not failed else np.zeros(0)
     median_frames = float(np.median(durations)) if durations.size else math.nan

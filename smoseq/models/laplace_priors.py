@@ -1,6 +1,6 @@
 """Laplace draw of the low-rank emissions under any elementwise priors (e.g. `StudentT`).
 
-`smoseq.inference.laplace.sample_low_rank_emissions` is specialised to normal priors
+`smoseq.models.laplace.sample_low_rank_emissions` is specialised to normal priors
 (its loss and Hessian take the prior standard deviations). This module serves every other
 prior object with the methods of `smoseq.models.priors` (`log_prob(x)` summing over
 independent elements): the mode search uses `log_prob` itself, and the prior's share of

@@ -3,7 +3,7 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..viz._inputs import new_figure
+from ._inputs import new_figure
 
 
 def plot_seed_agreement(agreement, title: str = "") -> Figure:

@@ -18,12 +18,12 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ._errors import InputError
-from ._threads import single_threaded_blas, with_single_threaded_blas
-from .data import as_recordings, batch, unbatch, validate_syllables
-from .inference.gibbs import GibbsState, build_host_kernel, build_kernel
-from .inference.initialization import candidate_windows, kmeans_window_states
-from .inference.states import (
+from .._errors import InputError
+from .._threads import single_threaded_blas, with_single_threaded_blas
+from ..io.batching import as_recordings, batch, unbatch, validate_syllables
+from ..inference.gibbs import GibbsState, build_host_kernel, build_kernel
+from ..inference.initialization import candidate_windows, kmeans_window_states
+from ..inference.states import (
     Method,
     SyllableData,
     marginal_logliks,
@@ -32,7 +32,7 @@ from .inference.states import (
     viterbi_states,
     without_repeats,
 )
-from .models import (
+from ..models import (
     HHMM,
     Dirichlet,
     FullRankEmissions,
@@ -54,7 +54,7 @@ class FitInterrupted(KeyboardInterrupt):
 
 @lru_cache(maxsize=1)
 def default_mode_search() -> ModeSearch:
-    """L-BFGS from Optax, warm-started each iteration; see `smoseq.inference.laplace.find_mode`.
+    """L-BFGS from Optax, warm-started each iteration; see `smoseq.models.laplace.find_mode`.
 
     One shared instance, so every fit with the default reuses one compiled Gibbs step.
     """
@@ -207,7 +207,7 @@ class FitResult:
         return self.model.n_states
 
     def save(self, folder, overwrite: bool = False) -> None:
-        """Write the fit folder (DESIGN §5); see `smoseq.fitio.save_fit`.
+        """Write the fit folder (DESIGN §5); see `smoseq.io.fit_folders.save_fit`.
 
         Args:
             folder: path of the fit folder to write (str or `Path`).
@@ -216,7 +216,7 @@ class FitResult:
         Returns:
             None; the files are written to `folder`.
         """
-        from .fitio import save_fit
+        from ..io.fit_folders import save_fit
 
         save_fit(self, folder, overwrite=overwrite)
 
@@ -387,7 +387,7 @@ def fit(
             self-transitions included, as the published package does.
         history_segment: which segment's states to record at every iteration.
         progress: show a progress bar.
-        checkpoint_dir, checkpoint_every, resume: see `smoseq.checkpoints`.
+        checkpoint_dir, checkpoint_every, resume: see `smoseq.fitting.checkpoints`.
 
     Returns:
         A `FitResult`.

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from .._errors import InputError
 from .._threads import with_single_threaded_blas
-from ..data import unbatch
-from ..fitting import (
+from ..io.batching import unbatch
+from ..fitting.single import (
     MAX_RETRIES,
     FitError,
     FitResult,
@@ -162,7 +162,7 @@ def seed_initial_states(prepared: Prepared, n_states: int, seed: int) -> tuple[s
     pilot chains: the seeds of a scan are its restarts, and `best_seed` picks among them.
 
     Args:
-        prepared: batched data (`smoseq.fitting.prepare_data`): `data.syllables` and
+        prepared: batched data (`smoseq.fitting.single.prepare_data`): `data.syllables` and
             `data.mask` (N, T), and `n_syllables`.
         n_states: K, the number of k-means clusters.
         seed: the model's seed (chooses the window and seeds k-means).
@@ -207,7 +207,7 @@ def fit_models(
     """Fit one model per `(kappa, seed)` pair, advancing a batch of them with one jitted, batched Gibbs step.
 
     Models are fitted in chunks of at most `max_batch` models that fit in
-    `memory_budget` bytes (see `smoseq.scans.memory.model_footprint_bytes`); each chunk
+    `memory_budget` bytes (see `smoseq.scan.memory.model_footprint_bytes`); each chunk
     is one compiled program. Every model keeps `sm.fit`'s key schedule, so its result does
     not depend on which models share its chunk beyond float rounding of vmapped reductions.
 

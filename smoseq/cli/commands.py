@@ -4,50 +4,22 @@ Inputs are read and validated before any output folder is created, so bad input
 leaves nothing behind.
 """
 
-import html
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ._errors import InputError, ModelFileError
-from ._files import atomic_savez, atomic_write_text, unique_safe_filenames
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
+from .._errors import InputError, ModelFileError
+from ..io.files import atomic_savez, atomic_write_text, unique_safe_filenames
+from .output import prepare_output, save_figure, say
 
 
 def _load(data_path):
-    from .loading import check_centroids, load_recordings
+    from ..io.recordings import check_centroids, load_recordings
 
     recordings = load_recordings(data_path)
     check_centroids(recordings)
     return recordings
-
-
-def _prepare_output(folder, force: bool, marker: str) -> Path:
-    """Create `folder` (refusing to replace results marked by `marker` unless `force`)."""
-    folder = Path(folder)
-    if (folder / marker).exists() and not force:
-        raise FileExistsError(f"{folder}: already holds results; pass --force to replace them")
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder}: exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / ".smoseq-write-test"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError:
-        raise InputError(f"{folder}: cannot write to this folder") from None
-    return folder
-
-
-def _save_figure(figure, path: Path) -> Path:
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    figure.savefig(temporary, dpi=120, bbox_inches="tight")
-    temporary.replace(path)
-    return path
 
 
 def _save_syllables(folder: Path, syllables: dict) -> None:
@@ -60,9 +32,9 @@ def _save_syllables(folder: Path, syllables: dict) -> None:
 
 
 def _load_syllables(folder: Path) -> dict:
-    from .fitio import _read_npz
+    from ..io.fit_folders import read_npz
 
-    arrays = _read_npz(folder / "syllables.npz")
+    arrays = read_npz(folder / "syllables.npz")
     return {name: arrays[f"syllables_{i}"] for i, name in enumerate(arrays["names"].tolist())}
 
 
@@ -78,9 +50,9 @@ def lag_frames(fps: float, min_lag_s: float, max_lag_s: float, n_lags: int) -> n
 
 
 def run_mutual_information(syllables: dict, fps, out: Path, n_lags=40, min_lag=1.0, max_lag=300.0, seed=0, bias_correction=None):
-    from . import batch
-    from .metrics import lagged_mutual_information
-    from .viz import plot_lagged_mi
+    from .. import batch
+    from ..metrics import lagged_mutual_information
+    from ..viz import plot_lagged_mi
 
     seqs, mask, _ = batch(syllables)
     longest = int(mask.sum(1).max())
@@ -90,17 +62,17 @@ def run_mutual_information(syllables: dict, fps, out: Path, n_lags=40, min_lag=1
         raise InputError(f"recordings are too short ({longest} frames) for lags of {min_lag} s or more")
     real, markov, shuffle = lagged_mutual_information(seqs, mask, lags, key=seed, bias_correction=bias_correction)
     atomic_savez(out / "mi.npz", lags=lags, fps=np.array(fps), real=np.asarray(real), markov=np.asarray(markov), shuffle=np.asarray(shuffle))
-    figure_path = _save_figure(plot_lagged_mi(lags, real, markov, shuffle, fps), out / "lagged_mi.png")
+    figure_path = save_figure(plot_lagged_mi(lags, real, markov, shuffle, fps), out / "lagged_mi.png")
     return figure_path
 
 
 def mutual_information(args) -> None:
     recordings = _load(args.data)
-    out = _prepare_output(args.out, args.force, "mi.npz")
+    out = prepare_output(args.out, args.force, "mi.npz")
     figure = run_mutual_information(
         recordings.syllables, args.fps, out, args.n_lags, args.min_lag, args.max_lag, args.seed, args.bias_correction
     )
-    _say(f"wrote {out / 'mi.npz'} and {figure}")
+    say(f"wrote {out / 'mi.npz'} and {figure}")
 
 
 # ----------------------------------------------------------------------------- fit
@@ -111,7 +83,7 @@ def _mode_search(learning_rate):
         return None
     import optax
 
-    from .models import ModeSearch
+    from ..models import ModeSearch
 
     if not learning_rate > 0:
         raise InputError(f"--learning-rate must be > 0, got {learning_rate}")
@@ -119,7 +91,7 @@ def _mode_search(learning_rate):
 
 
 def run_fit(syllables: dict, out: Path, args, progress=True):
-    from .fitting import FitInterrupted, fit
+    from ..fitting.single import FitInterrupted, fit
 
     try:
         result = fit(
@@ -146,7 +118,7 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
 
 
 def fit(args) -> None:
-    from .fitio import is_complete_fit
+    from ..io.fit_folders import is_complete_fit
 
     recordings = _load(args.data)
     _check_fit_arguments(args)
@@ -155,17 +127,17 @@ def fit(args) -> None:
         raise FileExistsError(f"{out}: already holds a fit; pass --force to replace it")
     if args.force and not args.resume:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    out = _prepare_output(out, True, "fit.json")
+    out = prepare_output(out, True, "fit.json")
     try:
         result = run_fit(recordings.syllables, out, args)
     except KeyboardInterrupt as interrupt:
         detail = str(interrupt) or "no checkpoint was written"
-        _say(f"interrupted: {detail}; resume with: smoseq fit {args.data} --out {args.out} --resume")
+        say(f"interrupted: {detail}; resume with: smoseq fit {args.data} --out {args.out} --resume")
         raise
-    _say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g})")
+    say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g})")
     if not args.no_figures:
         written = write_fit_figures(out, result, recordings.syllables, args.fps)
-        _say(f"wrote {len(written)} figures to {out / 'figures'}")
+        say(f"wrote {len(written)} figures to {out / 'figures'}")
 
 
 def _check_fit_arguments(args) -> None:
@@ -185,8 +157,8 @@ def _check_fit_arguments(args) -> None:
 
 def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
     """Every figure of a fit, as PNGs in `folder/figures`."""
-    from . import viz
-    from .metrics import get_bout_transition_matrix
+    from .. import viz
+    from ..metrics import get_bout_transition_matrix
 
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
@@ -214,7 +186,7 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
     for name, draw in drawings.items():
         if name == "emission_losses" and len(result.emission_losses) == 0:
             continue
-        written.append(_save_figure(draw(), figures_dir / f"{name}.png"))
+        written.append(save_figure(draw(), figures_dir / f"{name}.png"))
     return written
 
 
@@ -222,7 +194,7 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
 
 
 def apply(args) -> None:
-    from .fitio import load_fit
+    from ..io.fit_folders import load_fit
 
     result = load_fit(args.fit)
     recordings = _load(args.data)
@@ -235,7 +207,7 @@ def apply(args) -> None:
             )
     states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable")
     marginals = result.predict(recordings.syllables, method="marginals") if args.marginals else None
-    out = _prepare_output(args.out, args.force, "states.npz")
+    out = prepare_output(args.out, args.force, "states.npz")
     names = list(states)
     atomic_savez(out / "states.npz", names=np.array(names, dtype=str), **{f"states_{i}": states[n] for i, n in enumerate(names)})
     if marginals is not None:
@@ -244,27 +216,27 @@ def apply(args) -> None:
             names=np.array(names, dtype=str),
             **{f"marginals_{i}": np.asarray(marginals[n], dtype=np.float32) for i, n in enumerate(names)},
         )
-    _say(f"wrote states of {len(names)} recordings to {out / 'states.npz'}")
+    say(f"wrote states of {len(names)} recordings to {out / 'states.npz'}")
 
 
 def export(args) -> None:
     import pandas as pd
 
-    from .fitio import load_fit
+    from ..io.fit_folders import load_fit
 
     result = load_fit(args.fit)
     syllables = _load_syllables(Path(args.fit))
-    out = _prepare_output(args.out or Path(args.fit) / "csv", args.force, ".exported")
+    out = prepare_output(args.out or Path(args.fit) / "csv", args.force, ".exported")
     stems = unique_safe_filenames(result.states)
     for name, states in result.states.items():
         table = pd.DataFrame({"frame": np.arange(len(states)), "syllable": syllables[name], "state": states})
         atomic_write_text(out / f"{stems[name]}.csv", table.to_csv(index=False))
     atomic_write_text(out / ".exported", "complete\n")
-    _say(f"wrote {len(stems)} CSV files to {out}")
+    say(f"wrote {len(stems)} CSV files to {out}")
 
 
 def plot(args) -> None:
-    from .fitio import load_fit
+    from ..io.fit_folders import load_fit
 
     folder = Path(args.fit)
     result = load_fit(folder)
@@ -275,11 +247,11 @@ def plot(args) -> None:
         syllables = None
     written = write_fit_figures(folder, result, syllables, fps)
     if args.out:
-        out = _prepare_output(args.out, True, ".none")
+        out = prepare_output(args.out, True, ".none")
         for path in written:
             shutil.copy2(path, out / path.name)
         written = [out / p.name for p in written]
-    _say(f"wrote {len(written)} figures: " + ", ".join(str(p) for p in written))
+    say(f"wrote {len(written)} figures: " + ", ".join(str(p) for p in written))
 
 
 # ----------------------------------------------------------------------------- movies
@@ -287,7 +259,7 @@ def plot(args) -> None:
 
 def check_movie_inputs(states: dict, recordings) -> None:
     """Every recording has a decodable video and a centroid track, before anything is written."""
-    from .viz import index_video
+    from ..viz import index_video
 
     for name in states:
         source = recordings.sources.get(name, name)
@@ -299,7 +271,7 @@ def check_movie_inputs(states: dict, recordings) -> None:
 
 
 def run_movies(states: dict, recordings, out: Path, args):
-    from .viz import generate_grid_movies
+    from ..viz import generate_grid_movies
 
     check_movie_inputs(states, recordings)
     return generate_grid_movies(
@@ -318,7 +290,7 @@ def run_movies(states: dict, recordings, out: Path, args):
 
 
 def movies(args) -> None:
-    from .fitio import load_fit
+    from ..io.fit_folders import load_fit
 
     result = load_fit(args.fit)
     recordings = _load(args.videos)
@@ -326,52 +298,6 @@ def movies(args) -> None:
     if unknown:
         raise InputError(f"{args.videos}: has no recording {unknown[0]!r} that the fit in {args.fit} was made on")
     check_movie_inputs(result.states, recordings)
-    out = _prepare_output(args.out or Path(args.fit) / "grid_movies", True, ".none")
+    out = prepare_output(args.out or Path(args.fit) / "grid_movies", True, ".none")
     instances = run_movies(result.states, recordings, out, args)
-    _say(f"wrote {len(instances)} grid movies to {out}")
-
-
-# ----------------------------------------------------------------------------- example data and demo
-
-
-def example_data(args) -> None:
-    from .datasets import make_example
-
-    directory = Path(args.directory)
-    if directory.exists() and any(directory.iterdir()) and not args.force:
-        raise FileExistsError(f"{directory}: not empty; pass --force to write into it")
-    kwargs = {"fps": args.fps, "seed": args.seed, "video": not args.no_video}
-    if args.recordings is not None:
-        kwargs["n_recordings"] = args.recordings
-    if args.minutes is not None:
-        kwargs["duration_s"] = args.minutes * 60
-    dataset = make_example(directory, **kwargs)
-    _say(f"wrote the example dataset to {directory} ({len(dataset.csv_paths)} recordings)")
-
-
-def demo(args) -> None:
-    from .demo import run_demo
-
-    run_demo(Path(args.directory), seed=args.seed, force=args.force, say=_say)
-
-
-def write_index(folder: Path, title: str, sections: list[tuple[str, list[Path]]], movies: list[Path], notes: list[str]) -> Path:
-    """A self-contained `index.html` showing every figure and linking the movies."""
-    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto} img{max-width:100%;border:1px solid #ddd}"
-             " figure{display:inline-block;margin:8px;vertical-align:top;max-width:520px}</style>",
-             f"<h1>{html.escape(title)}</h1>"]
-    parts += [f"<p>{html.escape(note)}</p>" for note in notes]
-    for heading, figures in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
-        for figure in figures:
-            relative = html.escape(figure.relative_to(folder).as_posix())
-            parts.append(f"<figure><img src='{relative}' alt='{relative}'><figcaption>{relative}</figcaption></figure>")
-    if movies:
-        parts.append("<h2>Grid movies</h2><ul>")
-        for movie in movies:
-            relative = html.escape(movie.relative_to(folder).as_posix())
-            parts.append(f"<li><a href='{relative}'>{relative}</a><br><video src='{relative}' controls width='480'></video></li>")
-        parts.append("</ul>")
-    atomic_write_text(folder / "index.html", "\n".join(parts) + "\n")
-    return folder / "index.html"
+    say(f"wrote {len(instances)} grid movies to {out}")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from ._errors import ModelFileError
-from ._files import atomic_savez, atomic_write_json, load_npz
-from .fitting import FitResult
-from .io import load_model, read_json, save_model
+from .._version import __version__
+from .._errors import ModelFileError
+from .files import atomic_savez, atomic_write_json, load_npz
+from ..fitting.single import FitResult
+from .model_files import load_model, read_json, save_model
 
 
 def data_fingerprint(states_or_syllables: dict) -> str:
@@ -104,7 +104,8 @@ def _jsonable(value):
     return value
 
 
-def _read_npz(path: Path) -> dict:
+def read_npz(path: Path) -> dict:
+    """`load_npz` with a `ModelFileError` naming the file when it is missing, refused or truncated."""
     if not path.is_file():
         raise ModelFileError(f"{path}: missing")
     try:
@@ -128,7 +129,7 @@ def load_states(folder) -> dict:
         ModelFileError: `states.npz` is missing, truncated, or lacks names or states.
     """
     path = Path(folder) / "states.npz"
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     if "names" not in arrays or arrays["names"].dtype.kind != "U":
         raise ModelFileError(f"{path}: no recording names")
     names = arrays["names"].tolist()
@@ -159,7 +160,7 @@ def load_fit(folder) -> FitResult:
         raise ModelFileError(f"{folder / 'fit.json'}: the fit was not completely written")
     model, description = load_model(folder)
     states = load_states(folder)
-    trace = _read_npz(folder / "trace.npz")
+    trace = read_npz(folder / "trace.npz")
     return FitResult(
         model=model,
         states=states,

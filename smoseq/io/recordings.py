@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._errors import InputError
-from .data import validate_syllables
+from .._errors import InputError
+from .batching import validate_syllables
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 _CENTROID_COLUMNS = (("x", "y"), ("centroid x", "centroid y"), ("centroid_x", "centroid_y"))

@@ -1,1 +1,0 @@
-"""Parameter scans: batched fitting, scan folders, executors, model selection (see `smoseq.scan`)."""
