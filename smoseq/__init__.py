@@ -11,12 +11,13 @@ from ._errors import InputError as InputError
 from ._errors import ModelFileError as ModelFileError
 from .io.batching import batch as batch
 from .io.batching import unbatch as unbatch
-from .fitting.single import FitError as FitError
-from .fitting.single import FitResult as FitResult
-from .fitting.single import fit as fit
-from .fitting.single import heldout_loglik_per_frame as heldout_loglik_per_frame
-from .fitting.single import predict_states as predict_states
-from .io.fit_folders import load_fit as load_fit
+from .fitting import FitError as FitError
+from .fitting import FitResult as FitResult
+from .fitting import fit as fit
+from .fitting import fit_models as fit_models
+from .fitting import heldout_loglik_per_frame as heldout_loglik_per_frame
+from .fitting import load_fit as load_fit
+from .fitting import predict_states as predict_states
 from .models import HHMM as HHMM
 from .models import FullRankEmissions as FullRankEmissions
 from .models import LowRankEmissions as LowRankEmissions
@@ -43,7 +44,7 @@ def __getattr__(name):
         from . import viz
 
         return getattr(viz, _LAZY_VIZ[name])
-    if name in ("fit_models", "run_scan", "best_seed", "suggest_kappa", "seed_agreement"):
+    if name in ("run_scan", "best_seed", "suggest_kappa", "seed_agreement"):
         from . import scan
 
         return getattr(scan, name)

@@ -87,7 +87,7 @@ def _mode_search(learning_rate):
 
     if not learning_rate > 0:
         raise InputError(f"--learning-rate must be > 0, got {learning_rate}")
-    return ModeSearch(optax.adam(learning_rate), max_iters=1000, tol=1e-6)
+    return ModeSearch(optax.adam(learning_rate), max_iters=1000, tol=1e-6, name=f"adam({learning_rate:g})")
 
 
 def run_fit(syllables: dict, out: Path, args, progress=True):
@@ -194,7 +194,7 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
 
 
 def apply(args) -> None:
-    from ..io.fit_folders import load_fit
+    from ..fitting import load_fit
 
     result = load_fit(args.fit)
     recordings = _load(args.data)
@@ -222,7 +222,7 @@ def apply(args) -> None:
 def export(args) -> None:
     import pandas as pd
 
-    from ..io.fit_folders import load_fit
+    from ..fitting import load_fit
 
     result = load_fit(args.fit)
     syllables = _load_syllables(Path(args.fit))
@@ -236,7 +236,7 @@ def export(args) -> None:
 
 
 def plot(args) -> None:
-    from ..io.fit_folders import load_fit
+    from ..fitting import load_fit
 
     folder = Path(args.fit)
     result = load_fit(folder)
@@ -290,7 +290,7 @@ def run_movies(states: dict, recordings, out: Path, args):
 
 
 def movies(args) -> None:
-    from ..io.fit_folders import load_fit
+    from ..fitting import load_fit
 
     result = load_fit(args.fit)
     recordings = _load(args.videos)

@@ -234,7 +234,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     from .._errors import InputError, ModelFileError
-    from ..fitting.single import FitError
+    from ..fitting import FitError
 
     if os.environ.get("SMOSEQ_DEBUG"):
         args.handler(args)

@@ -1,8 +1,10 @@
-"""Fitting: `sm.fit` and `sm.fit_models` on one loop, `FitResult`, prediction, checkpoints."""
+"""Fitting: `sm.fit` and `sm.fit_models` on one loop (`loop.Chains`), `FitResult`, prediction, checkpoints."""
 
-from .single import FitError as FitError
+from .batch import fit_models as fit_models
+from .loop import FitError as FitError
+from .result import FitResult as FitResult
+from .result import load_fit as load_fit
+from .prediction import heldout_loglik_per_frame as heldout_loglik_per_frame
+from .prediction import predict_states as predict_states
 from .single import FitInterrupted as FitInterrupted
-from .single import FitResult as FitResult
 from .single import fit as fit
-from .single import heldout_loglik_per_frame as heldout_loglik_per_frame
-from .single import predict_states as predict_states

@@ -20,6 +20,7 @@ import numpy as np
 from .._errors import ModelFileError
 from ..io.files import atomic_savez, atomic_write_json, atomic_write_text, load_npz
 from ..inference.gibbs import GibbsState
+from .loop import ChainTrace
 
 
 class Checkpointer:
@@ -34,7 +35,7 @@ class Checkpointer:
     def due(self, completed: int, total: int) -> bool:
         return self.every > 0 and (completed % self.every == 0 or completed == total)
 
-    def save(self, state: GibbsState, trace: dict, init_info: dict, completed: int) -> Path:
+    def save(self, state: GibbsState, trace: ChainTrace, init_info: dict, completed: int) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / f"ckpt-{completed:06d}"
         staging = self.directory / f".ckpt-{completed:06d}.tmp"
@@ -45,14 +46,15 @@ class Checkpointer:
         (staging / "state.eqx").write_bytes(buffer.getvalue())
         atomic_savez(
             staging / "trace.npz",
-            log_probs=np.asarray(trace["log_probs"], dtype=float),
-            emission_losses=np.asarray(trace["emission_losses"], dtype=float),
-            history=np.stack(trace["history"]) if trace["history"] else np.zeros((0, 0), np.int16),
+            log_probs=np.asarray(trace.log_probs[:completed], dtype=float),
+            emission_losses=np.asarray(trace.emission_losses, dtype=float),
+            history=trace.history_array(0)[:completed],
         )
         atomic_write_json(
             staging / "checkpoint.json",
-            {"iteration": completed, "hyperparameters": self.hyperparameters, "init_info": init_info},
-        )
+            {"iteration": completed, "hyperparameters": self.hyperparameters, "init_info": init_info,
+             "numerical_faults": trace.faults},
+        )  # fmt: skip
         _fsync_directory(staging)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
@@ -76,7 +78,7 @@ class Checkpointer:
         return self.directory / name
 
     def load(self, model, data):
-        """`(state, trace, init_info)` from the latest checkpoint, or None if there is none."""
+        """`(state, ChainTrace, init_info)` from the latest checkpoint, or None if there is none."""
         folder = self.latest()
         if folder is None:
             return None
@@ -96,11 +98,12 @@ class Checkpointer:
             arrays = load_npz(folder / "trace.npz")
         except Exception as error:
             raise ModelFileError(f"{folder}: checkpoint unreadable ({type(error).__name__})") from None
-        trace = {
-            "log_probs": arrays["log_probs"].tolist(),
-            "emission_losses": arrays["emission_losses"],
-            "history": list(arrays["history"]),
-        }
+        trace = ChainTrace(
+            log_probs=arrays["log_probs"].tolist(),
+            history=list(arrays["history"]),
+            emission_losses=arrays["emission_losses"],
+            faults=list(meta.get("numerical_faults", [])),
+        )
         return state, trace, meta.get("init_info", {})
 
 

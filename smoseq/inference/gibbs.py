@@ -1,27 +1,44 @@
-"""Blocked Gibbs sampling for the HHMM (DESIGN §2).
+"""Blocked Gibbs sampling for the HHMM (DESIGN §2): one kernel, every execution strategy.
 
-A kernel is `step(key, state, data) -> (GibbsState, GibbsInfo)`: a pure, jittable
-function that also runs under `jax.vmap` over a batch of models (different κ, σ or
-seeds), which is how parameter scans fit many models in one program (`build_kernel`).
-`build_host_kernel` is the same step for the numba sampler with that sampler called from
-the host after the jitted parameter update (not jittable itself; what `sm.fit` runs on CPU).
-One step, given the current hidden states: emission parameters | states,
-transition matrix | states, then hidden states | parameters (exact
-forward-filter backward-sample), and the log probability of the new sample.
+A kernel is `step(key, state, data) -> (GibbsState, GibbsInfo)` (BlackJAX's contract).
+One step, given the current hidden states: every component's parameters | states (each
+component computes its own statistics and draws its own update, `HHMM.resample`), then
+the hidden states | parameters (exact forward-filter backward-sample), and the log
+probability of the new sample. `build_kernel` makes that step for one chain or for a
+batch of chains (one per model: different κ, priors or seeds), in four strategies:
+
+- `fused`: one pure function (jit it, vmap it); the state sampler of `method` inside.
+- `host`: the parameter update jitted, then the numba state sampler called from the host
+  (`method='native'` only). A program holding a host callback is never kept by JAX's
+  persistent compilation cache; this one is, which saves the ~5 s compile of every process.
+- `vmap`: a batch of chains, `jax.vmap` of the fused step (the choice on GPUs).
+- `split`: a batch of chains, the parameter updates chain by chain (`lax.map`) and the
+  states of every chain at once (one host call of the numba sampler for `native`,
+  vmapped JAX samplers otherwise) — the choice on CPUs.
+
+Every strategy draws the same random numbers from the same keys, so a chain's path does
+not depend on how it was run (up to float rounding of fused or vmapped reductions).
+`GibbsInfo` is assembled in one place, `_gibbs_info`.
 """
 
-from typing import NamedTuple
+from functools import lru_cache
+from typing import Literal, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..models import HHMM, ModeSearch, emission_counts, transition_counts
+from ..models import HHMM, EmissionInfo, ModeSearch, SyllableData
 from . import native
 from .kernels import posterior_uniforms
-from .states import Method, SyllableData, resolve_method, sample_states
+from .states import Method, kernel_inputs, resolve_method, sample_states
+
+Strategy = Literal["fused", "host", "vmap", "split"]
+STRATEGIES = ("fused", "host", "vmap", "split")
+BATCH_STRATEGIES = ("vmap", "split")
 
 
 class GibbsState(eqx.Module):
@@ -54,144 +71,177 @@ class GibbsInfo(NamedTuple):
     emission_steps: Int[Array, ""]
 
 
-def resample_params(
-    key: PRNGKeyArray, model: HHMM, data: SyllableData, states: Int[Array, "N T"], mode_search: ModeSearch | None
-):
-    """Draw emissions | states and transitions | states; returns (model, emission info).
-
-    Emission counts are weighted by `data.emission_mask`, transition counts by `data.mask`.
+def init(model: HHMM, states: Int[Array, "N T"], data: SyllableData) -> GibbsState:
+    """The state a chain starts from: `states`, and `model` with data-driven emission parameters for them.
 
     Args:
-        key: a JAX PRNG key (split into one for emissions and one for transitions).
-        model: the current `HHMM`.
+        model: an `HHMM` whose priors and shapes define the fit (its parameter values are
+            replaced by the first step; `HHMM.with_data_driven_start` sets a starting point
+            where the emissions support one).
+        states: (N, T) int initial hidden states.
         data: `SyllableData` (N, T).
-        states: (N, T) int hidden states.
-        mode_search: optimizer and stopping rule for emission modules that need one
-            (`LowRankEmissions` raises `ValueError` without it); ignored by conjugate ones.
 
     Returns:
-        `(model, emission_info)`: the new `HHMM` and the emission module's `EmissionInfo`
-        (`losses` (max_iters,) and `n_steps`; empty for conjugate updates).
+        A `GibbsState`.
     """
-    k_emit, k_trans = jr.split(key)
-    counts = emission_counts(data.syllables, data.emission_mask, states, model.n_states, model.n_syllables)
-    emissions, emission_info = model.emissions.resample(k_emit, counts, mode_search)
-    transitions = model.transitions.resample(k_trans, transition_counts(states, data.mask, model.n_states))
-    return HHMM(emissions, transitions), emission_info
+    states = jnp.asarray(states, dtype=jnp.int32)
+    return GibbsState(model.with_data_driven_start(states, data), states)
 
 
-def build_kernel(mode_search: ModeSearch | None = None, method: Method = "auto"):
-    """A Gibbs step `step(key, state, data) -> (GibbsState, GibbsInfo)` (pure; jit and vmap it).
+def _gibbs_info(marginal_loglik, log_prior, emission_info: EmissionInfo) -> GibbsInfo:
+    """The one place a `GibbsInfo` is made (for one chain or, leaf by leaf, for a batch)."""
+    return GibbsInfo(marginal_loglik + log_prior, marginal_loglik, log_prior, emission_info.losses, emission_info.n_steps)
 
-    Args:
-        mode_search: optimizer and stopping rule for emission modules that need one
-            (`LowRankEmissions`); ignored by conjugate ones.
-        method: state-sampling kernel: `native` (numba, fastest on CPU), `serial`
-            (`lax.scan`), `parallel` (`lax.associative_scan`, for GPUs) or `auto`
-            (resolved once, when the kernel is built).
 
-    Returns:
-        `step(key, state, data) -> (GibbsState, GibbsInfo)`: draws params | states
-        (`resample_params`), then states | params; `GibbsInfo.log_prob` is
-        log p(params) + Σ_n log p(x_n | params) of the new sample.
+def _draw_parameters(key: PRNGKeyArray, state: GibbsState, data: SyllableData, mode_search):
+    """Parameters | states, and the key of the state draw: `(model, emission_info, k_states)`."""
+    k_params, k_states = jr.split(key)
+    model, emission_info = state.model.resample(k_params, state.states, data, mode_search)
+    return model, emission_info, k_states
 
-    Raises:
-        RuntimeError: `method='native'` without a working numba.
-    """
-    method = resolve_method(method)
 
+def _fused_step(mode_search: ModeSearch | None, method: str):
     def step(key: PRNGKeyArray, state: GibbsState, data: SyllableData) -> tuple[GibbsState, GibbsInfo]:
-        k_params, k_states = jr.split(key)
-        model, emission_info = resample_params(k_params, state.model, data, state.states, mode_search)
+        model, emission_info, k_states = _draw_parameters(key, state, data, mode_search)
         states, logliks = sample_states(k_states, model, data, method)
-        log_prior = model.log_prior()
-        marginal = logliks.sum()
-        info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
-        return GibbsState(model, states), info
+        return GibbsState(model, states), _gibbs_info(logliks.sum(), model.log_prior(), emission_info)
 
     return step
 
 
-class NativeSamplerInputs(NamedTuple):
-    """What the host-side native state sampler needs from the new parameters.
+class HostSamplerInputs(NamedTuple):
+    """What the host-side native state sampler needs from the new parameters (a leading chain axis in batches).
 
     Attributes:
         log_init: (K,) log initial state probabilities.
-        trans: (K, K) transition matrix.
-        tables: (K, S, S) syllable transition tables.
-        uniforms: (N, T) the backward-sampling uniforms `sample_states(key, ..., "native")` draws.
+        trans: (K, K) shared or (N, K, K) per-sequence transition matrices.
+        tables: (K, S, S) syllable transition tables, or None when the emissions are not table lookups.
+        log_likelihoods: (N, T, K) per-frame log-likelihoods when `tables` is None, else None.
+        uniforms: (N, T) the backward-sampling uniforms the native sampler draws from the state key.
     """
 
     log_init: Float[Array, " K"]
-    trans: Float[Array, "K K"]
-    tables: Float[Array, "K S S"]
+    trans: Float[Array, "K K"] | Float[Array, "N K K"]
+    tables: Float[Array, "K S S"] | None
+    log_likelihoods: Float[Array, "N T K"] | None
     uniforms: Float[Array, "N T"]
 
 
-def parameter_half(mode_search: ModeSearch | None):
-    """The parameter update of a native-method Gibbs step, as a pure jittable function.
-
-    `half(key, state, data) -> (model, emission_info, log_prior, NativeSamplerInputs)`:
-    splits `key` as `build_kernel`'s step does, draws params | states (`resample_params`)
-    and the uniforms that `sample_states(k_states, model, data, "native")` would draw. With
-    `native.sample_states_host` it makes the same step as `build_kernel(mode_search,
-    "native")`, with the host call outside the compiled program (see `build_host_kernel`).
-    """
+def _parameter_half(mode_search: ModeSearch | None):
+    """The jittable half of a host step: `(model, emission_info, log_prior, HostSamplerInputs)`."""
 
     def half(key: PRNGKeyArray, state: GibbsState, data: SyllableData):
-        k_params, k_states = jr.split(key)
-        model, emission_info = resample_params(k_params, state.model, data, state.states, mode_search)
-        log_init, trans, tables = model.log_init(), model.transitions.probs, model.emissions.transition_tables()
+        model, emission_info, k_states = _draw_parameters(key, state, data, mode_search)
+        inputs = kernel_inputs(model, data, "native")
         num_sequences, num_timesteps = data.syllables.shape
-        dtype = jnp.result_type(log_init, trans, tables)
+        dtype = jnp.result_type(inputs.log_init, inputs.trans)
         uniforms = jax.vmap(lambda k: posterior_uniforms(k, num_timesteps, dtype))(jr.split(k_states, num_sequences))
-        return model, emission_info, model.log_prior(), NativeSamplerInputs(log_init, trans, tables, uniforms)
+        return model, emission_info, model.log_prior(), HostSamplerInputs(*inputs, uniforms)
 
     return half
 
 
-def build_host_kernel(mode_search: ModeSearch | None = None):
-    """The native-method Gibbs step with the numba state sampler called from the host.
+def _states_on_host(model, emission_info, log_prior, inputs: HostSamplerInputs, data: SyllableData):
+    """The host half: states | params with the numba sampler, for one chain or a batch (leading chain axis)."""
+    states, logliks = native.sample_states_host(
+        inputs.log_init, inputs.trans, inputs.tables, data.syllables, data.emission_mask, inputs.uniforms,
+        log_likelihoods=inputs.log_likelihoods,
+    )  # fmt: skip
+    dtype = log_prior.dtype
+    marginal = jnp.asarray(np.asarray(logliks).astype(dtype).sum(axis=-1, dtype=dtype))
+    return GibbsState(model, jnp.asarray(states)), _gibbs_info(marginal, log_prior, emission_info)
 
-    Same signature and the same result as `eqx.filter_jit(build_kernel(mode_search,
-    "native"))` up to float rounding (the parameter update is compiled as a program of its
-    own, so XLA may fuse it differently; the paths agree): the jitted program holds only
-    the parameter update (`parameter_half`), so JAX's persistent compilation cache can keep
-    it between processes (a program with a host callback is never cached), which saves
-    most of the ~5 s compile at the start of every `smoseq` command. Not vmappable: batches
-    of models use `build_kernel` or `smoseq.scan.batched`.
 
-    Args:
-        mode_search: as for `build_kernel`.
-
-    Returns:
-        `step(key, state, data) -> (GibbsState, GibbsInfo)`.
-
-    Raises:
-        RuntimeError: numba is not importable.
-    """
-    half = eqx.filter_jit(parameter_half(mode_search))
+def _host_step(mode_search: ModeSearch | None):
+    half = eqx.filter_jit(_parameter_half(mode_search))
 
     def step(key: PRNGKeyArray, state: GibbsState, data: SyllableData) -> tuple[GibbsState, GibbsInfo]:
-        return sample_states_on_host(*half(key, state, data), data)
+        return _states_on_host(*half(key, state, data), data)
 
     return step
 
 
-def sample_states_on_host(
-    model: HHMM, emission_info, log_prior: Float[Array, "*M"], inputs: NativeSamplerInputs, data: SyllableData
-) -> tuple[GibbsState, GibbsInfo]:
-    """The second half of a host-kernel step: states | params with `native.sample_states_host`.
+def _split_step(mode_search: ModeSearch | None, method: str):
+    """A batch: parameter updates chain by chain (`lax.map`), states of every chain at once."""
+    if method == "native":
+        half = _parameter_half(mode_search)
 
-    Works for one model or a batch (every array of `model`, `emission_info`, `log_prior`
-    and `inputs` with a leading model axis M): the output of `parameter_half`, or of
-    `lax.map` over it.
+        @eqx.filter_jit
+        def parameters(keys, state: GibbsState, data):
+            return jax.lax.map(lambda args: half(args[0], GibbsState(args[1], args[2]), data), (keys, state.model, state.states))
+
+        return lambda keys, state, data: _states_on_host(*parameters(keys, state, data), data)
+
+    @eqx.filter_jit
+    def step(keys, state: GibbsState, data):
+        def update(args):
+            return _draw_parameters(args[0], GibbsState(args[1], args[2]), data, mode_search)
+
+        model, emission_info, k_states = jax.lax.map(update, (keys, state.model, state.states))
+
+        def sample(key, model):
+            states, logliks = sample_states(key, model, data, method)
+            return states, logliks.sum(), model.log_prior()
+
+        states, marginal, log_prior = eqx.filter_vmap(sample)(k_states, model)
+        return GibbsState(model, states), _gibbs_info(marginal, log_prior, emission_info)
+
+    return step
+
+
+def build_kernel(mode_search: ModeSearch | None = None, method: Method = "auto", strategy: Strategy = "fused"):
+    """A Gibbs step for one chain, or for a batch of chains, in the given execution strategy.
+
+    Args:
+        mode_search: optimizer and stopping rule for emission updates that search a mode
+            (`LowRankEmissions`); ignored by conjugate ones.
+        method: state-sampling kernel: `native` (numba, fastest on CPU), `serial`
+            (`lax.scan`), `parallel` (`lax.associative_scan`, for GPUs) or `auto`
+            (resolved once, when the kernel is built).
+        strategy: `fused` (default: a pure `step(key, state, data)` to jit and vmap),
+            `host` (one chain, compiled, numba sampler from the host; `native` only),
+            `vmap` or `split` (a batch: `step(keys (M,), state (M, ...), data)`, compiled).
+            See the module docstring.
 
     Returns:
-        `(GibbsState(model, states (*M, N, T)), GibbsInfo)` as `build_kernel`'s step gives.
+        `step(key_or_keys, state, data) -> (GibbsState, GibbsInfo)`: draws params | states
+        (`HHMM.resample`), then states | params; `GibbsInfo.log_prob` is
+        log p(params) + Σ_n log p(x_n | params) of the new sample (one per chain in a batch).
+
+    Raises:
+        ValueError: an unknown strategy, or `host` with a method other than `native`.
+        RuntimeError: `method='native'` without a working numba.
     """
-    states, logliks = native.sample_states_host(*inputs[:3], data.syllables, data.emission_mask, inputs.uniforms)
-    dtype = log_prior.dtype
-    marginal = jnp.asarray(logliks.astype(dtype).sum(axis=-1, dtype=dtype))
-    info = GibbsInfo(marginal + log_prior, marginal, log_prior, emission_info.losses, emission_info.n_steps)
-    return GibbsState(model, jnp.asarray(states)), info
+    method = resolve_method(method)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+    if strategy == "fused":
+        return _fused_step(mode_search, method)
+    if strategy == "host":
+        if method != "native":
+            raise ValueError(f"the host strategy runs the native sampler; method is {method!r}")
+        return _host_step(mode_search)
+    if strategy == "vmap":
+        return eqx.filter_jit(eqx.filter_vmap(_fused_step(mode_search, method), in_axes=(0, 0, None)))
+    return _split_step(mode_search, method)
+
+
+def single_chain_strategy(method: str) -> str:
+    """The fastest strategy for one chain: `host` for the native sampler, else the jitted `fused` step."""
+    return "host" if resolve_method(method) == "native" else "fused"
+
+
+def batch_strategy(strategy: str = "auto") -> str:
+    """`auto` is `split` on CPU and `vmap` on accelerators; otherwise `strategy` itself (`vmap` or `split`)."""
+    if strategy == "auto":
+        return "split" if jax.default_backend() == "cpu" else "vmap"
+    if strategy not in BATCH_STRATEGIES:
+        raise ValueError(f"a batch strategy must be 'auto', 'vmap' or 'split', got {strategy!r}")
+    return strategy
+
+
+@lru_cache(maxsize=32)
+def compiled_kernel(mode_search: ModeSearch | None, method: str, strategy: str):
+    """`build_kernel(mode_search, method, strategy)`, compiled (the fused step jitted), built once per process."""
+    step = build_kernel(mode_search, method, strategy)
+    return eqx.filter_jit(step) if strategy == "fused" else step

@@ -1,17 +1,27 @@
-"""Compiled CPU kernels (numba) for the syllable HHMM, callable from jitted JAX code.
+"""Compiled CPU kernels (numba) for HMM inference, callable from jitted JAX code.
 
-In the syllable HHMM the likelihood of hidden state k at frame t >= 1 is a table
-lookup, `tables[k, x[t-1], x[t]]` (a probability), when `mask[t]` is 1, and 1
-otherwise; frame 0 always contributes 1. The hidden chain runs through masked frames.
-These kernels do the lookup inside one compiled loop per sequence (float64
-accumulators, a normalisation every step, sequences spread over cores with
-`numba.prange`), instead of materialising the (N, T, K) log-likelihoods and scanning.
+Two kinds of evidence:
 
-Equivalence with the JAX kernels (`smoseq.inference.kernels`), for the same inputs and
-`log_likelihoods = syllable_log_likelihoods(tables, syllables, mask)`:
+- **tables** (the syllable HHMM): the likelihood of hidden state k at frame t >= 1 is a
+  table lookup, `tables[k, x[t-1], x[t]]` (a probability), when `mask[t]` is nonzero,
+  and 1 otherwise; frame 0 always contributes 1. The hidden chain runs through masked
+  frames. The lookup happens inside the compiled loop, instead of materialising the
+  (N, T, K) log-likelihoods.
+- **dense log-likelihoods** (`log_likelihoods=`, any HMM): `log_likelihoods[n, t, k]` on
+  every frame, as the JAX kernels take them; `syllables` and `mask` then only give
+  shapes. The forward pass uses per-frame scaled likelihoods `exp(ll[t] - max_k ll[t])`
+  (float64, computed on the host before the loop) and adds the log scales back.
 
-- `filter_native(...)[n] == hmm_filter(log_init, trans, log_likelihoods[n]).marginal_loglik`;
-- `viterbi_native(...)[n] == hmm_viterbi(log_init, trans, log_likelihoods[n])`;
+The transition matrix is either shared, (K, K), or one per sequence, (N, K, K).
+Each kernel runs one compiled loop per sequence (float64 accumulators, a normalisation
+every step, sequences spread over cores with `numba.prange`).
+
+Equivalence with the JAX kernels (`smoseq.inference.kernels`), for the same inputs,
+`trans[n]` the matrix of sequence n (the shared one when (K, K)) and, on the table
+path, `log_likelihoods = syllable_log_likelihoods(tables, syllables, mask)`:
+
+- `filter_native(...)[n] == hmm_filter(log_init, trans[n], log_likelihoods[n]).marginal_loglik`;
+- `viterbi_native(...)[n] == hmm_viterbi(log_init, trans[n], log_likelihoods[n])`;
 - `sample_states_native(key, ...)` returns, path for path,
   `vmap(hmm_posterior_sample)(jr.split(key, N), log_init, trans, log_likelihoods)`:
   the uniforms are drawn from the JAX key outside the callback exactly as the serial
@@ -27,6 +37,7 @@ kernels.
 """
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,9 +85,23 @@ else:  # pragma: no cover - the kernels below stay plain (and unused) Python
 
 
 # ----------------------------------------------------------------------------------
-# Compiled loops. Layouts: `jobs[j] = (parameter set, syllable row, mask row, uniform row)`;
-# `tables_t[p, i, j, k] = tables[k, i, j]` padded with a row and column S of ones
-# (zeros for log tables), looked up on frames that carry no evidence (t = 0, masked).
+# Compiled loops. A job is one (parameter set, sequence) pair; `jobs[j, column]` is the
+# row job j reads in each array, one column per array family:
+_JOB_PARAMETERS = 0  # init, tables_t: the parameter set (flattened vmap batch index)
+_JOB_TRANS = 1  # trans_t: the sequence's (K, K) transition matrix
+_JOB_SYLLABLES = 2  # syllables
+_JOB_MASK = 3  # mask
+_JOB_UNIFORMS = 4  # uniforms (sampling only)
+_JOB_FRAMES = 5  # frames (dense path only)
+_NUM_JOB_COLUMNS = 6
+# Columns of arrays a call does not use are 0 and index a one-row placeholder.
+#
+# Layouts: `trans_t[r] = trans[n].T`; `tables_t[p, i, j, k] = tables[k, i, j]` padded with
+# a row and column S of ones (zeros for log tables), looked up on frames that carry no
+# evidence (t = 0, masked); `frames[r, t, k]` the dense path's per-frame scaled
+# likelihoods (forward pass) or log-likelihoods (Viterbi). `dense` is loop-invariant:
+# it picks `frames` or the table lookup once per frame, so the table path runs the
+# same arithmetic as without it.
 # Numba passes arrays to functions with reference counting, so per-frame work is
 # written inline rather than in per-frame helper calls.
 
@@ -94,29 +119,57 @@ def _add_log_normaliser(total, scale, log_total):
     return scale, -math.inf
 
 
+@_parallel
+def _scale_frames(log_likelihoods, scaled, log_scales):
+    """`scaled[r, t] = exp(log_likelihoods[r, t] - m)` with `m` the frame's maximum, 0 when not
+    finite (as `kernels.scaled_likelihoods`); `log_scales[r]` is the sum of the row's `m`."""
+    num_rows, num_timesteps, num_states = log_likelihoods.shape
+    for r in _prange(num_rows):
+        total = 0.0
+        for t in range(num_timesteps):
+            top = -math.inf
+            for k in range(num_states):
+                top = max(top, log_likelihoods[r, t, k])
+            if not np.isfinite(top):
+                top = 0.0
+            total += top
+            for k in range(num_states):
+                scaled[r, t, k] = math.exp(log_likelihoods[r, t, k] - top)
+        log_scales[r] = total
+
+
 @_fast
-def _forward_two(init, trans_t, tables_t, syllables, mask, jobs, a, b, filtered_a, filtered_b, logliks):
+def _forward_two(
+    init, trans_t, tables_t, frames, syllables, mask, jobs, dense, a, b, filtered_a, filtered_b, logliks
+):
     """Normalised forward passes of jobs `a` and `b` (may be equal), interleaved.
 
     Two independent dependency chains in one loop keep the core busy: ~1.7x the
     throughput of one chain. `filtered_*` are (T, K) to keep every filtered vector or
-    (1, K) to keep only the last. Writes `logliks[a]` and `logliks[b]`.
+    (1, K) to keep only the last. Writes `logliks[a]` and `logliks[b]` (without the
+    dense path's frame scales).
     """
-    num_timesteps, num_states = syllables.shape[1], init.shape[1]
+    num_timesteps = frames.shape[1] if dense else syllables.shape[1]
+    num_states = init.shape[1]
     padding = tables_t.shape[1] - 1
-    tables_a, trans_a = tables_t[jobs[a, 0]], trans_t[jobs[a, 0]]
-    tables_b, trans_b = tables_t[jobs[b, 0]], trans_t[jobs[b, 0]]
-    syllables_a, mask_a = syllables[jobs[a, 1]], mask[jobs[a, 2]]
-    syllables_b, mask_b = syllables[jobs[b, 1]], mask[jobs[b, 2]]
+    tables_a, trans_a = tables_t[jobs[a, _JOB_PARAMETERS]], trans_t[jobs[a, _JOB_TRANS]]
+    tables_b, trans_b = tables_t[jobs[b, _JOB_PARAMETERS]], trans_t[jobs[b, _JOB_TRANS]]
+    syllables_a, mask_a = syllables[jobs[a, _JOB_SYLLABLES]], mask[jobs[a, _JOB_MASK]]
+    syllables_b, mask_b = syllables[jobs[b, _JOB_SYLLABLES]], mask[jobs[b, _JOB_MASK]]
+    frames_a, frames_b = frames[jobs[a, _JOB_FRAMES]], frames[jobs[b, _JOB_FRAMES]]
     stride_a = 1 if filtered_a.shape[0] == num_timesteps else 0
     stride_b = 1 if filtered_b.shape[0] == num_timesteps else 0
-    predicted_a, predicted_b = init[jobs[a, 0]].copy(), init[jobs[b, 0]].copy()
+    predicted_a = init[jobs[a, _JOB_PARAMETERS]].copy()
+    predicted_b = init[jobs[b, _JOB_PARAMETERS]].copy()
     joint_a, joint_b = np.empty(num_states), np.empty(num_states)
     scale_a, scale_b, log_total_a, log_total_b = 1.0, 1.0, 0.0, 0.0
     for t in range(num_timesteps):
-        evidence_a, evidence_b = t > 0 and mask_a[t], t > 0 and mask_b[t]
-        likelihoods_a = tables_a[syllables_a[t - 1], syllables_a[t]] if evidence_a else tables_a[padding, padding]
-        likelihoods_b = tables_b[syllables_b[t - 1], syllables_b[t]] if evidence_b else tables_b[padding, padding]
+        if dense:
+            likelihoods_a, likelihoods_b = frames_a[t], frames_b[t]
+        else:
+            evidence_a, evidence_b = t > 0 and mask_a[t], t > 0 and mask_b[t]
+            likelihoods_a = tables_a[syllables_a[t - 1], syllables_a[t]] if evidence_a else tables_a[padding, padding]
+            likelihoods_b = tables_b[syllables_b[t - 1], syllables_b[t]] if evidence_b else tables_b[padding, padding]
         total_a, total_b = 0.0, 0.0
         for k in range(num_states):
             joint_a[k] = predicted_a[k] * likelihoods_a[k]
@@ -150,20 +203,20 @@ def _sample_two(trans_t, uniforms, jobs, a, b, filtered_a, filtered_b, states):
     reproduces the first pass's prefix sums bit for bit.
     """
     num_timesteps, num_states = filtered_a.shape
-    params_a, draws_a = jobs[a, 0], jobs[a, 3]
-    params_b, draws_b = jobs[b, 0], jobs[b, 3]
+    trans_row_a, draws_a = jobs[a, _JOB_TRANS], jobs[a, _JOB_UNIFORMS]
+    trans_row_b, draws_b = jobs[b, _JOB_TRANS], jobs[b, _JOB_UNIFORMS]
     state_a, state_b = -1, -1  # -1: no next state yet, weights are the filtered probabilities
     for t in range(num_timesteps - 1, -1, -1):
         total_a, total_b = 0.0, 0.0
         for k in range(num_states):
-            total_a += filtered_a[t, k] * (trans_t[params_a, state_a, k] if state_a >= 0 else 1.0)
-            total_b += filtered_b[t, k] * (trans_t[params_b, state_b, k] if state_b >= 0 else 1.0)
+            total_a += filtered_a[t, k] * (trans_t[trans_row_a, state_a, k] if state_a >= 0 else 1.0)
+            total_b += filtered_b[t, k] * (trans_t[trans_row_b, state_b, k] if state_b >= 0 else 1.0)
         threshold_a = uniforms[draws_a, t] * total_a
         threshold_b = uniforms[draws_b, t] * total_b
         running_a, running_b, index_a, index_b = 0.0, 0.0, 0, 0
         for k in range(num_states):
-            running_a += filtered_a[t, k] * (trans_t[params_a, state_a, k] if state_a >= 0 else 1.0)
-            running_b += filtered_b[t, k] * (trans_t[params_b, state_b, k] if state_b >= 0 else 1.0)
+            running_a += filtered_a[t, k] * (trans_t[trans_row_a, state_a, k] if state_a >= 0 else 1.0)
+            running_b += filtered_b[t, k] * (trans_t[trans_row_b, state_b, k] if state_b >= 0 else 1.0)
             index_a += running_a < threshold_a
             index_b += running_b < threshold_b
         state_a, state_b = index_a, index_b
@@ -172,23 +225,32 @@ def _sample_two(trans_t, uniforms, jobs, a, b, filtered_a, filtered_b, states):
 
 
 @_strict
-def _viterbi_one(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, j, deltas, states):
+def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, dense, j, deltas, states):
     """Log-space max-product of job `j` (as `kernels.hmm_viterbi`) in the (T, K) buffer `deltas`; writes `states[j]`."""
-    num_timesteps, num_states = syllables.shape[1], log_init.shape[1]
+    num_timesteps, num_states = states.shape[1], log_init.shape[1]
     padding = log_tables_t.shape[1] - 1
-    params, sequence, mask_row = jobs[j, 0], jobs[j, 1], jobs[j, 2]
-    top = log_init[params].max()
+    params, trans_row = jobs[j, _JOB_PARAMETERS], jobs[j, _JOB_TRANS]
+    sequence, mask_row, frame_row = jobs[j, _JOB_SYLLABLES], jobs[j, _JOB_MASK], jobs[j, _JOB_FRAMES]
+    top = -math.inf
     for k in range(num_states):
-        deltas[0, k] = log_init[params, k] - (top if np.isfinite(top) else 0.0)
+        deltas[0, k] = log_init[params, k] + (frames[frame_row, 0, k] if dense else 0.0)
+        top = max(top, deltas[0, k])
+    if np.isfinite(top):
+        for k in range(num_states):
+            deltas[0, k] -= top
     for t in range(1, num_timesteps):
-        previous = syllables[sequence, t - 1] if mask[mask_row, t] else padding
-        current = syllables[sequence, t] if mask[mask_row, t] else padding
+        if dense:
+            log_likelihoods = frames[frame_row, t]
+        else:
+            previous = syllables[sequence, t - 1] if mask[mask_row, t] else padding
+            current = syllables[sequence, t] if mask[mask_row, t] else padding
+            log_likelihoods = log_tables_t[params, previous, current]
         top = -math.inf
         for k in range(num_states):
             best = -math.inf
             for i in range(num_states):
-                best = max(best, deltas[t - 1, i] + log_trans_t[params, k, i])
-            deltas[t, k] = best + log_tables_t[params, previous, current, k]
+                best = max(best, deltas[t - 1, i] + log_trans_t[trans_row, k, i])
+            deltas[t, k] = best + log_likelihoods[k]
             top = max(top, deltas[t, k])
         if np.isfinite(top):
             for k in range(num_states):
@@ -197,7 +259,7 @@ def _viterbi_one(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, j, 
     for t in range(num_timesteps - 1, -1, -1):
         best, best_index = -math.inf, 0
         for i in range(num_states):
-            score = deltas[t, i] + (log_trans_t[params, state, i] if state >= 0 else 0.0)
+            score = deltas[t, i] + (log_trans_t[trans_row, state, i] if state >= 0 else 0.0)
             if score > best:
                 best, best_index = score, i
         state = best_index
@@ -205,51 +267,66 @@ def _viterbi_one(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, j, 
 
 
 @_parallel
-def _sample_jobs(init, trans_t, tables_t, syllables, mask, uniforms, jobs, num_workers, states, logliks):
+def _sample_jobs(init, trans_t, tables_t, frames, syllables, mask, uniforms, jobs, dense, num_workers, states, logliks):
     """Pairs of jobs dealt round-robin to `num_workers` workers (one per thread).
 
     Each worker reuses one pair of filtered buffers: on long sequences fresh pages cost
     more than the arithmetic (1.7x slower at 432,000 frames with a buffer per pair).
     """
-    num_timesteps, num_states, num_jobs = syllables.shape[1], init.shape[1], jobs.shape[0]
+    num_timesteps, num_states, num_jobs = states.shape[1], init.shape[1], jobs.shape[0]
     num_pairs = (num_jobs + 1) // 2
     for worker in _prange(num_workers):
         filtered = np.empty((2, num_timesteps, num_states))
         for pair in range(worker, num_pairs, num_workers):
             a, b = 2 * pair, min(2 * pair + 1, num_jobs - 1)
-            _forward_two(init, trans_t, tables_t, syllables, mask, jobs, a, b, filtered[0], filtered[1], logliks)
+            _forward_two(
+                init, trans_t, tables_t, frames, syllables, mask, jobs, dense, a, b, filtered[0], filtered[1], logliks
+            )
             _sample_two(trans_t, uniforms, jobs, a, b, filtered[0], filtered[1], states)
 
 
 @_parallel
-def _filter_jobs(init, trans_t, tables_t, syllables, mask, jobs, logliks):
+def _filter_jobs(init, trans_t, tables_t, frames, syllables, mask, jobs, dense, logliks):
     num_states, num_jobs = init.shape[1], jobs.shape[0]
     for pair in _prange((num_jobs + 1) // 2):
         a, b = 2 * pair, min(2 * pair + 1, num_jobs - 1)
         last_a, last_b = np.empty((1, num_states)), np.empty((1, num_states))
-        _forward_two(init, trans_t, tables_t, syllables, mask, jobs, a, b, last_a, last_b, logliks)
+        _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, dense, a, b, last_a, last_b, logliks)
 
 
 @_parallel
-def _viterbi_jobs(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, num_workers, states):
+def _viterbi_jobs(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, dense, num_workers, states):
     """Jobs dealt round-robin to `num_workers` workers, each reusing one (T, K) buffer."""
     num_jobs = jobs.shape[0]
     for worker in _prange(num_workers):
-        deltas = np.empty((syllables.shape[1], log_init.shape[1]))
+        deltas = np.empty((states.shape[1], log_init.shape[1]))
         for j in range(worker, num_jobs, num_workers):
-            _viterbi_one(log_init, log_trans_t, log_tables_t, syllables, mask, jobs, j, deltas, states)
+            _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, dense, j, deltas, states)
 
 
 # ----------------------------------------------------------------------------------
 # Host side: vmapped batches -> flat jobs.
+
+# Base (unbatched) ndim of each callback array, and the job column of each sequence array.
+_PARAMETER_NDIMS = {"init": 1, "tables_t": 3}
+_SEQUENCE_NDIMS = {"trans_t": 3, "syllables": 2, "mask": 2, "uniforms": 2, "frames": 3}
+_SEQUENCE_COLUMNS = {
+    "trans_t": _JOB_TRANS,
+    "syllables": _JOB_SYLLABLES,
+    "mask": _JOB_MASK,
+    "uniforms": _JOB_UNIFORMS,
+    "frames": _JOB_FRAMES,
+}
 
 
 class _Batch:
     """Flattens the leading (vmap) axes of callback arguments into per-sequence jobs.
 
     Under `vmap_method="expand_dims"` every argument gains one leading axis per vmap
-    level, of size 1 when that argument is not batched. Parameters are broadcast over
-    the batch (they are small); sequence arrays are indexed, not copied.
+    level, of size 1 when that argument is not batched. Parameters (one per model) are
+    broadcast over the batch (they are small); sequence arrays, (*batch, N, ...) with
+    any trailing shape, are flattened to (rows, ...) and indexed through their own job
+    column, not copied.
     """
 
     def __init__(self, parameters: dict, sequences: dict, base_ndims: dict):
@@ -260,7 +337,10 @@ class _Batch:
         (self.num_axes,) = num_batch_axes
         self.shape = np.broadcast_shapes(*(a.shape[: self.num_axes] for a in arrays.values()))
         self.size = math.prod(self.shape)
-        self.num_sequences = sequences["syllables"].shape[-2]
+        lengths = {name: value.shape[self.num_axes] for name, value in sequences.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"native kernel inputs disagree on the number of sequences: {lengths}")
+        (self.num_sequences,) = set(lengths.values())
         self.parameters = {
             name: _readonly(
                 np.broadcast_to(value, self.shape + value.shape[self.num_axes :]).reshape(
@@ -269,18 +349,20 @@ class _Batch:
             )
             for name, value in parameters.items()
         }
-        self.sequences = {name: _readonly(value.reshape((-1, value.shape[-1]))) for name, value in sequences.items()}
+        self.sequences = {
+            name: _readonly(value.reshape((-1,) + value.shape[self.num_axes + 1 :])) for name, value in sequences.items()
+        }
         self.jobs = self._jobs({name: value.shape[: self.num_axes] for name, value in sequences.items()})
 
     def _jobs(self, sequence_batch_shapes: dict) -> np.ndarray:
-        """(B*N, 1 + len(sequences)) int64: parameter set, then a row of each sequence array."""
-        batch = np.arange(self.size)
+        """(B*N, _NUM_JOB_COLUMNS) int64: the parameter set, then a row of each sequence array (0 if absent)."""
         within = np.arange(self.num_sequences)
-        columns = [np.repeat(batch, self.num_sequences)]
-        for batch_shape in sequence_batch_shapes.values():
+        jobs = np.zeros((self.size * self.num_sequences, _NUM_JOB_COLUMNS), dtype=np.int64)
+        jobs[:, _JOB_PARAMETERS] = np.repeat(np.arange(self.size), self.num_sequences)
+        for name, batch_shape in sequence_batch_shapes.items():
             rows = np.broadcast_to(np.arange(math.prod(batch_shape)).reshape(batch_shape), self.shape).reshape(-1)
-            columns.append((rows[:, None] * self.num_sequences + within[None, :]).reshape(-1))
-        return _readonly(np.stack(columns, axis=1).astype(np.int64))
+            jobs[:, _SEQUENCE_COLUMNS[name]] = (rows[:, None] * self.num_sequences + within[None, :]).reshape(-1)
+        return _readonly(jobs)
 
     def unflatten(self, per_job: np.ndarray) -> np.ndarray:
         return per_job.reshape(self.shape + (self.num_sequences,) + per_job.shape[1:])
@@ -291,6 +373,13 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     view = np.ascontiguousarray(array).view()
     view.flags.writeable = False
     return view
+
+
+# Stand-ins for the arrays of the path not taken (never read; same numba types as the real ones).
+_NO_FRAMES = _readonly(np.zeros((1, 1, 1)))
+_NO_SYLLABLES = _readonly(np.zeros((1, 1), dtype=np.int32))
+_NO_MASK = _readonly(np.zeros((1, 1), dtype=bool))
+_NO_UNIFORMS = _readonly(np.zeros((1, 1)))
 
 
 def _as_syllables(syllables, num_syllables: int) -> np.ndarray:
@@ -311,37 +400,76 @@ def _padded_tables_t(tables: np.ndarray, pad_value: float) -> np.ndarray:
     return np.pad(tables_t, pad, constant_values=pad_value)
 
 
-def _probability_parameters(log_init, trans, tables) -> dict:
-    return {
-        "init": np.exp(np.asarray(log_init, dtype=np.float64)),
-        "trans_t": np.swapaxes(np.asarray(trans, dtype=np.float64), -1, -2),
-        "tables_t": _padded_tables_t(tables, 1.0),
-    }
+class _Inputs(NamedTuple):
+    """The compiled loops' arguments for one callback, batched into jobs."""
+
+    batch: _Batch
+    dense: bool
+    init: np.ndarray
+    trans_t: np.ndarray
+    tables_t: np.ndarray
+    frames: np.ndarray
+    syllables: np.ndarray
+    mask: np.ndarray
+    uniforms: np.ndarray
+    log_scales: np.ndarray | None  # dense forward path: per frames row, the sum of the frame scales
+
+    def loops_arguments(self) -> tuple:
+        """`(init, trans_t, tables_t, frames, syllables, mask)`, the leading arguments of every loop."""
+        return self.init, self.trans_t, self.tables_t, self.frames, self.syllables, self.mask
+
+    def add_log_scales(self, logliks: np.ndarray) -> np.ndarray:
+        """Per-job marginals of the scaled forward pass -> true marginals (no-op on the table path)."""
+        if self.log_scales is not None:
+            logliks += self.log_scales[self.batch.jobs[:, _JOB_FRAMES]]
+        return logliks
 
 
-def _log_parameters(log_init, trans, tables) -> dict:
+def _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms=None, *, log_space: bool) -> _Inputs:
+    """Callback arguments -> `_Inputs`: probabilities for the forward pass, logs for Viterbi.
+
+    `trans` is (*batch, N, K, K); `tables` (*batch, K, S, S) with `syllables`, `mask`
+    (*batch, N, T) on the table path, `log_likelihoods` (*batch, N, T, K) on the dense
+    path (then `tables`, `syllables` and `mask` are None).
+    """
+    dense = log_likelihoods is not None
     with np.errstate(divide="ignore"):
-        return {
-            "init": np.asarray(log_init, dtype=np.float64),
-            "trans_t": np.log(np.swapaxes(np.asarray(trans, dtype=np.float64), -1, -2)),
-            "tables_t": np.log(_padded_tables_t(tables, 1.0)),
-        }
-
-
-def _sequences(syllables, mask, num_syllables: int, uniforms=None) -> dict:
-    sequences = {"syllables": _as_syllables(syllables, num_syllables), "mask": np.asarray(mask) != 0}
+        trans_t = np.swapaxes(np.asarray(trans, dtype=np.float64), -1, -2)
+        init = np.asarray(log_init, dtype=np.float64)
+        parameters = {"init": init if log_space else np.exp(init)}
+        sequences = {"trans_t": np.log(trans_t) if log_space else trans_t}
+        if dense:
+            sequences["frames"] = np.asarray(log_likelihoods)
+        else:
+            tables_t = _padded_tables_t(tables, 1.0)
+            parameters["tables_t"] = np.log(tables_t) if log_space else tables_t
+            sequences["syllables"] = _as_syllables(syllables, np.shape(tables)[-1])
+            sequences["mask"] = np.asarray(mask) != 0
     if uniforms is not None:
         sequences["uniforms"] = np.asarray(uniforms, dtype=np.float64)
-    return sequences
-
-
-_PARAMETER_NDIMS = {"init": 1, "trans_t": 2, "tables_t": 3}
-_SEQUENCE_NDIMS = {"syllables": 2, "mask": 2, "uniforms": 2}
-
-
-def _batch(parameters: dict, sequences: dict) -> _Batch:
     ndims = {**_PARAMETER_NDIMS, **_SEQUENCE_NDIMS}
-    return _Batch(parameters, sequences, {name: ndims[name] for name in {**parameters, **sequences}})
+    batch = _Batch(parameters, sequences, {name: ndims[name] for name in {**parameters, **sequences}})
+    p, s = batch.parameters, batch.sequences
+    frames, log_scales = _NO_FRAMES, None
+    if dense and log_space:
+        frames = _readonly(s["frames"].astype(np.float64, copy=False))
+    elif dense:
+        frames = np.empty(s["frames"].shape)
+        log_scales = np.empty(s["frames"].shape[0])
+        _scale_frames(s["frames"], frames, log_scales)
+        frames = _readonly(frames)
+    return _Inputs(
+        batch=batch,
+        dense=dense,
+        init=p["init"],
+        trans_t=s["trans_t"],
+        tables_t=_readonly(np.zeros((batch.size, 1, 1, 1))) if dense else p["tables_t"],
+        frames=frames,
+        syllables=s.get("syllables", _NO_SYLLABLES),
+        mask=s.get("mask", _NO_MASK),
+        uniforms=s.get("uniforms", _NO_UNIFORMS),
+        log_scales=log_scales,
+    )
 
 
 def _float32_pair(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -361,36 +489,33 @@ def _join_float32_pair(high, low, dtype):
     return high.astype(dtype) + low.astype(dtype)
 
 
-def _sample_callback(log_init, trans, tables, syllables, mask, uniforms):
-    batch = _batch(
-        _probability_parameters(log_init, trans, tables), _sequences(syllables, mask, tables.shape[-1], uniforms)
-    )
-    p, s = batch.parameters, batch.sequences
-    states = np.empty((batch.jobs.shape[0], s["syllables"].shape[-1]), dtype=np.int32)
-    logliks = np.empty(batch.jobs.shape[0], dtype=np.float64)
-    num_workers = min(numba.get_num_threads(), (batch.jobs.shape[0] + 1) // 2)
-    _sample_jobs(
-        p["init"], p["trans_t"], p["tables_t"], s["syllables"], s["mask"], s["uniforms"], batch.jobs, num_workers,
-        states, logliks,
-    )
-    return (batch.unflatten(states), *_float32_pair(batch.unflatten(logliks)))
+def _sample_callback(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms):
+    inputs = _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms, log_space=False)
+    jobs = inputs.batch.jobs
+    states = np.empty((jobs.shape[0], inputs.uniforms.shape[-1]), dtype=np.int32)
+    logliks = np.empty(jobs.shape[0], dtype=np.float64)
+    num_workers = min(numba.get_num_threads(), (jobs.shape[0] + 1) // 2)
+    _sample_jobs(*inputs.loops_arguments(), inputs.uniforms, jobs, inputs.dense, num_workers, states, logliks)
+    logliks = inputs.add_log_scales(logliks)
+    return (inputs.batch.unflatten(states), *_float32_pair(inputs.batch.unflatten(logliks)))
 
 
-def _filter_callback(log_init, trans, tables, syllables, mask):
-    batch = _batch(_probability_parameters(log_init, trans, tables), _sequences(syllables, mask, tables.shape[-1]))
-    p, s = batch.parameters, batch.sequences
-    logliks = np.empty(batch.jobs.shape[0], dtype=np.float64)
-    _filter_jobs(p["init"], p["trans_t"], p["tables_t"], s["syllables"], s["mask"], batch.jobs, logliks)
-    return _float32_pair(batch.unflatten(logliks))
+def _filter_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
+    inputs = _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, log_space=False)
+    logliks = np.empty(inputs.batch.jobs.shape[0], dtype=np.float64)
+    _filter_jobs(*inputs.loops_arguments(), inputs.batch.jobs, inputs.dense, logliks)
+    logliks = inputs.add_log_scales(logliks)
+    return _float32_pair(inputs.batch.unflatten(logliks))
 
 
-def _viterbi_callback(log_init, trans, tables, syllables, mask):
-    batch = _batch(_log_parameters(log_init, trans, tables), _sequences(syllables, mask, tables.shape[-1]))
-    p, s = batch.parameters, batch.sequences
-    states = np.empty((batch.jobs.shape[0], s["syllables"].shape[-1]), dtype=np.int32)
-    num_workers = min(numba.get_num_threads(), batch.jobs.shape[0])
-    _viterbi_jobs(p["init"], p["trans_t"], p["tables_t"], s["syllables"], s["mask"], batch.jobs, num_workers, states)
-    return batch.unflatten(states)
+def _viterbi_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
+    inputs = _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, log_space=True)
+    jobs = inputs.batch.jobs
+    num_timesteps = inputs.frames.shape[1] if inputs.dense else inputs.syllables.shape[1]
+    states = np.empty((jobs.shape[0], num_timesteps), dtype=np.int32)
+    num_workers = min(numba.get_num_threads(), jobs.shape[0])
+    _viterbi_jobs(*inputs.loops_arguments(), jobs, inputs.dense, num_workers, states)
+    return inputs.batch.unflatten(states)
 
 
 # ----------------------------------------------------------------------------------
@@ -409,53 +534,102 @@ def _require_native():
         )
 
 
+def _check_evidence(tables, log_likelihoods, sequence_shape: tuple, num_states: int, max_batch_axes: int = 0) -> None:
+    """Exactly one of `tables` and `log_likelihoods`; the latter (N, T, K) after at most `max_batch_axes` axes."""
+    if (tables is None) == (log_likelihoods is None):
+        given = "both were given" if tables is not None else "neither was given"
+        raise ValueError(
+            "the native kernels take exactly one of `tables` ((K, S, S) syllable transition tables) and "
+            f"`log_likelihoods` ((N, T, K) per-frame log-likelihoods, with tables=None); {given}"
+        )
+    shape = tuple(np.shape(log_likelihoods))
+    if log_likelihoods is not None and (shape[-3:] != (*sequence_shape, num_states) or len(shape) > 3 + max_batch_axes):
+        raise ValueError(
+            f"log_likelihoods must have shape (N, T, K) = {(*sequence_shape, num_states)} "
+            f"(syllables/uniforms give N, T; log_init gives K); got {shape}"
+        )
+
+
+def _check_trans(trans_shape: tuple, num_sequences: int, num_states: int) -> bool:
+    """True for one matrix per sequence, (N, K, K); False for a shared (K, K) one."""
+    if tuple(trans_shape) == (num_states, num_states):
+        return False
+    if tuple(trans_shape) == (num_sequences, num_states, num_states):
+        return True
+    raise ValueError(
+        f"trans must be (K, K) = {(num_states, num_states)} (shared) or (N, K, K) = "
+        f"{(num_sequences, num_states, num_states)} (one per sequence); got {tuple(trans_shape)}"
+    )
+
+
+def _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
+    """Checks, and the callback's (log_init, trans (N, K, K), tables, syllables, mask, log_likelihoods)."""
+    num_sequences, num_states = np.shape(syllables)[0], np.shape(log_init)[-1]
+    _check_evidence(tables, log_likelihoods, tuple(np.shape(syllables)), num_states)
+    if not _check_trans(np.shape(trans), num_sequences, num_states):
+        trans = jnp.broadcast_to(trans, (num_sequences, num_states, num_states))
+    if log_likelihoods is not None:
+        return log_init, trans, None, None, None, log_likelihoods
+    return log_init, trans, tables, syllables, mask, None
+
+
 def sample_states_native(
     key: PRNGKeyArray,
     log_init: Float[Array, " K"],
-    trans: Float[Array, "K K"],
-    tables: Float[Array, "K S S"],
+    trans: Float[Array, "*N K K"],
+    tables: Float[Array, "K S S"] | None,
     syllables: Int[Array, "N T"],
     mask: Float[Array, "N T"],
+    *,
+    log_likelihoods: Float[Array, "N T K"] | None = None,
 ) -> tuple[Int[Array, "N T"], Float[Array, " N"]]:
     """Forward-filter backward-sample the hidden states of every sequence (numba).
 
     Equal, path for path, to `vmap(kernels.hmm_posterior_sample)(jr.split(key, N), ...)`
-    on `syllable_log_likelihoods(tables, syllables, mask)`.
+    on `log_likelihoods` (or `syllable_log_likelihoods(tables, syllables, mask)`), with
+    `trans` shared or mapped over sequences.
 
     Args:
         key: a JAX PRNG key; split into one key per sequence.
         log_init: log initial state probabilities, shape (K,).
-        trans: hidden-state transition matrix, shape (K, K).
+        trans: hidden-state transition matrix, shape (K, K), or one per sequence, (N, K, K).
         tables: syllable transition probabilities per state, `tables[k, i, j] = P_k[i, j]`,
-            shape (K, S, S).
-        syllables: ints in [0, S), shape (N, T).
-        mask: 1 for real frames, 0 for padding, shape (N, T).
+            shape (K, S, S); None when `log_likelihoods` is given.
+        syllables: ints in [0, S), shape (N, T) (only its shape is used with `log_likelihoods`).
+        mask: 1 for real frames, 0 for padding, shape (N, T) (unused with `log_likelihoods`).
+        log_likelihoods: per-frame `log p(obs_t | z_t = k)`, shape (N, T, K), used on every
+            frame (put 0 where a frame carries no evidence); instead of `tables`.
 
     Returns:
         `(states (N, T) int32, marginal_logliks (N,))`; a sequence of probability zero
         has marginal log-likelihood `-inf`.
+
+    Raises:
+        ValueError: both or neither of `tables` and `log_likelihoods`, or inconsistent shapes.
     """
     _require_native()
     num_sequences, num_timesteps = syllables.shape
-    dtype = _float_dtype(log_init, trans, tables)
+    arguments = _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
+    dtype = _float_dtype(log_init, trans, tables if log_likelihoods is None else log_likelihoods)
     keys = jr.split(key, num_sequences)
     uniforms = jax.vmap(lambda k: posterior_uniforms(k, num_timesteps, dtype))(keys)
     loglik_type = jax.ShapeDtypeStruct((num_sequences,), jnp.float32)
     result_types = (jax.ShapeDtypeStruct((num_sequences, num_timesteps), jnp.int32), loglik_type, loglik_type)
     states, high, low = jax.pure_callback(
-        _sample_callback, result_types, log_init, trans, tables, syllables, mask, uniforms,
-        vmap_method="expand_dims",
+        _sample_callback, result_types, *arguments, uniforms, vmap_method="expand_dims"
     )
     return states, _join_float32_pair(high, low, dtype)
 
 
 def sample_states_host(
     log_init: Float[np.ndarray, "*M K"],
-    trans: Float[np.ndarray, "*M K K"],
-    tables: Float[np.ndarray, "*M K S S"],
+    trans: Float[np.ndarray, "*MN K K"],
+    tables: Float[np.ndarray, "*M K S S"] | None,
     syllables: Int[np.ndarray, "N T"],
     mask: Float[np.ndarray, "N T"],
     uniforms: Float[np.ndarray, "*M N T"],
+    *,
+    log_likelihoods: Float[np.ndarray, "*M N T K"] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`sample_states_native` called from the host, outside any jitted program.
 
@@ -464,84 +638,116 @@ def sample_states_host(
     `jr.split(key, N)`), it returns the same paths. Keeping the host call out of the
     jitted parameter update lets JAX's persistent compilation cache store that program
     (programs holding a host callback are never cached). Parameters may carry a leading
-    model axis `M` (the sequences are shared by every model).
+    model axis `M` (when `log_init` is (M, K); the sequences are shared by every model,
+    `uniforms` and `log_likelihoods` may be per model).
 
     Args:
         log_init: (K,) or (M, K) log initial state probabilities.
-        trans: (K, K) or (M, K, K) transition matrices.
-        tables: (K, S, S) or (M, K, S, S) syllable transition tables.
-        syllables: (N, T) ints in [0, S).
-        mask: (N, T), nonzero on frames whose emission is scored.
+        trans: (K, K), (N, K, K), (M, K, K) or (M, N, K, K) transition matrices: shared
+            or one per sequence, per model when `log_init` is (M, K).
+        tables: (K, S, S) or (M, K, S, S) syllable transition tables; None when
+            `log_likelihoods` is given.
+        syllables: (N, T) ints in [0, S) (unused with `log_likelihoods`).
+        mask: (N, T), nonzero on frames whose emission is scored (unused with `log_likelihoods`).
         uniforms: (N, T) or (M, N, T) in (0, 1].
+        log_likelihoods: (N, T, K) or (M, N, T, K) per-frame log-likelihoods, instead of `tables`.
 
     Returns:
         `(states, logliks)`: int32 (*M, N, T) and float64 (*M, N) (`-inf` for a sequence of
         probability zero).
+
+    Raises:
+        ValueError: both or neither of `tables` and `log_likelihoods`, or inconsistent shapes.
     """
     _require_native()
     batched = np.ndim(log_init) == 2
-    if batched:
-        syllables, mask = np.asarray(syllables)[None], np.asarray(mask)[None]
-    states, high, low = _sample_callback(
-        np.asarray(log_init), np.asarray(trans), np.asarray(tables), syllables, mask, np.asarray(uniforms)
-    )
+    log_init, trans, uniforms = np.asarray(log_init), np.asarray(trans), np.asarray(uniforms)
+    num_sequences, num_timesteps = uniforms.shape[-2:]
+    num_states = log_init.shape[-1]
+    _check_evidence(tables, log_likelihoods, (num_sequences, num_timesteps), num_states, max_batch_axes=int(batched))
+    if not _check_trans(trans.shape[batched:], num_sequences, num_states):
+        trans = np.broadcast_to(trans[..., None, :, :], trans.shape[:-2] + (num_sequences, num_states, num_states))
+    if batched and uniforms.ndim == 2:
+        uniforms = uniforms[None]
+    if log_likelihoods is not None:
+        log_likelihoods = np.asarray(log_likelihoods)
+        if batched and log_likelihoods.ndim == 3:
+            log_likelihoods = log_likelihoods[None]
+        arguments = (None, None, None, log_likelihoods)
+    else:
+        syllables, mask = np.asarray(syllables), np.asarray(mask)
+        if batched:
+            syllables, mask = syllables[None], mask[None]
+        arguments = (np.asarray(tables), syllables, mask, None)
+    states, high, low = _sample_callback(log_init, trans, *arguments, uniforms)
     return states, high.astype(np.float64) + low.astype(np.float64)
 
 
 def filter_native(
     log_init: Float[Array, " K"],
-    trans: Float[Array, "K K"],
-    tables: Float[Array, "K S S"],
+    trans: Float[Array, "*N K K"],
+    tables: Float[Array, "K S S"] | None,
     syllables: Int[Array, "N T"],
     mask: Float[Array, "N T"],
+    *,
+    log_likelihoods: Float[Array, "N T K"] | None = None,
 ) -> Float[Array, " N"]:
     """Marginal log-likelihood `log p(x_n | params)` of every sequence (numba forward filter).
 
     Args:
         log_init: shape (K,).
-        trans: shape (K, K).
-        tables: shape (K, S, S).
-        syllables: shape (N, T).
-        mask: shape (N, T).
+        trans: shape (K, K), or (N, K, K) for one matrix per sequence.
+        tables: shape (K, S, S); None when `log_likelihoods` is given.
+        syllables: shape (N, T) (only its shape is used with `log_likelihoods`).
+        mask: shape (N, T) (unused with `log_likelihoods`).
+        log_likelihoods: shape (N, T, K), instead of `tables` (see `sample_states_native`).
 
     Returns:
         Shape (N,); `-inf` for a sequence of probability zero.
+
+    Raises:
+        ValueError: both or neither of `tables` and `log_likelihoods`, or inconsistent shapes.
     """
     _require_native()
-    dtype = _float_dtype(log_init, trans, tables)
+    arguments = _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
+    dtype = _float_dtype(log_init, trans, tables if log_likelihoods is None else log_likelihoods)
     loglik_type = jax.ShapeDtypeStruct((syllables.shape[0],), jnp.float32)
     high, low = jax.pure_callback(
-        _filter_callback, (loglik_type, loglik_type), log_init, trans, tables, syllables, mask,
-        vmap_method="expand_dims",
+        _filter_callback, (loglik_type, loglik_type), *arguments, vmap_method="expand_dims"
     )
     return _join_float32_pair(high, low, dtype)
 
 
 def viterbi_native(
     log_init: Float[Array, " K"],
-    trans: Float[Array, "K K"],
-    tables: Float[Array, "K S S"],
+    trans: Float[Array, "*N K K"],
+    tables: Float[Array, "K S S"] | None,
     syllables: Int[Array, "N T"],
     mask: Float[Array, "N T"],
+    *,
+    log_likelihoods: Float[Array, "N T K"] | None = None,
 ) -> Int[Array, "N T"]:
     """Most probable hidden-state path of every sequence (numba, log-space max-product).
 
     Args:
         log_init: shape (K,).
-        trans: shape (K, K).
-        tables: shape (K, S, S).
-        syllables: shape (N, T).
-        mask: shape (N, T).
+        trans: shape (K, K), or (N, K, K) for one matrix per sequence.
+        tables: shape (K, S, S); None when `log_likelihoods` is given.
+        syllables: shape (N, T) (only its shape is used with `log_likelihoods`).
+        mask: shape (N, T) (unused with `log_likelihoods`).
+        log_likelihoods: shape (N, T, K), instead of `tables` (see `sample_states_native`).
 
     Returns:
         int32 states, shape (N, T); ties go to the lowest state index, as in
         `kernels.hmm_viterbi`.
+
+    Raises:
+        ValueError: both or neither of `tables` and `log_likelihoods`, or inconsistent shapes.
     """
     _require_native()
+    arguments = _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
     result_type = jax.ShapeDtypeStruct(syllables.shape, jnp.int32)
-    return jax.pure_callback(
-        _viterbi_callback, result_type, log_init, trans, tables, syllables, mask, vmap_method="expand_dims"
-    )
+    return jax.pure_callback(_viterbi_callback, result_type, *arguments, vmap_method="expand_dims")
 
 
 def syllable_log_likelihoods(

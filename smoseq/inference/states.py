@@ -1,74 +1,27 @@
 """Hidden states given parameters: posterior draws, marginal likelihood, Viterbi, marginals.
 
 Batched over sequences; each function picks a kernel by `method`: `native` (numba on
-CPU), `serial` (`lax.scan`) or `parallel` (`lax.associative_scan`).
+CPU), `serial` (`lax.scan`) or `parallel` (`lax.associative_scan`). Every kernel gets its
+arrays from the model's components — `log_init()`, `transition_matrices(data)` (one shared
+(K, K) matrix or one per sequence) and the emission log-likelihoods — so any component
+gives the same posterior on every method. The native kernel looks syllable transitions up
+in the emission tables when the emissions are plain table lookups (`lookup_tables`), and
+reads the (N, T, K) log-likelihoods otherwise.
 """
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..models import HHMM
+from ..models import HHMM, lookup_tables
+from ..models import SyllableData as SyllableData
+from ..models import without_repeats as without_repeats
 from . import kernels, native, parallel
 
 Method = Literal["auto", "native", "serial", "parallel"]
-
-
-class SyllableData(eqx.Module):
-    """Padded syllables and their mask, as the sampler consumes them.
-
-    Attributes:
-        syllables: (N, T) int32 syllable per frame.
-        mask: (N, T) float, 1 for real frames and 0 for padding. The hidden chain's
-            frames: transition counts and per-frame normalisations use it.
-        evidence: (N, T) float or None, which frames' syllable transitions are scored
-            by the emissions (None: every real frame, i.e. `mask`); see `without_repeats`.
-    """
-
-    syllables: Int[Array, "N T"]
-    mask: Float[Array, "N T"]
-    evidence: Float[Array, "N T"] | None
-
-    def __init__(self, syllables, mask, evidence=None):
-        self.syllables = jnp.asarray(syllables, dtype=jnp.int32)
-        self.mask = jnp.asarray(mask, dtype=float)
-        self.evidence = None if evidence is None else jnp.asarray(evidence, dtype=float)
-
-    def __check_init__(self):
-        if self.syllables.shape != self.mask.shape or self.syllables.ndim != 2:
-            raise ValueError(f"syllables and mask must both be (N, T); got {self.syllables.shape}, {self.mask.shape}")
-        if self.evidence is not None and self.evidence.shape != self.mask.shape:
-            raise ValueError(f"evidence must be (N, T) like the mask; got {self.evidence.shape}")
-
-    @property
-    def emission_mask(self) -> Float[Array, "N T"]:
-        """(N, T) weight of each frame's emission term: `evidence`, or `mask` when None."""
-        return self.mask if self.evidence is None else self.evidence
-
-
-def without_repeats(data: SyllableData) -> SyllableData:
-    """The same data with frames that repeat the previous frame's syllable carrying no evidence.
-
-    Keypoint-MoSeq syllables last several frames, and how long a syllable lasts says
-    little about the high-level state; scored frame by frame, the self-transitions
-    swamp the informative syllable changes. With this evidence mask a state is judged
-    by which syllable follows which, while the hidden chain still runs through every
-    frame (durations in frames, κ per frame). Frame 0 never carries evidence anyway.
-
-    Args:
-        data: `SyllableData` (N, T).
-
-    Returns:
-        `SyllableData` with `evidence = mask · 1[x_t ≠ x_{t-1}]` (frame 0 keeps `mask`).
-    """
-    changed = jnp.concatenate(
-        [jnp.ones_like(data.syllables[:, :1], dtype=bool), data.syllables[:, 1:] != data.syllables[:, :-1]], axis=1
-    )
-    return SyllableData(data.syllables, data.mask, data.mask * changed)
 
 
 def resolve_method(method: Method) -> str:
@@ -80,6 +33,46 @@ def resolve_method(method: Method) -> str:
     if jax.default_backend() != "cpu":
         return "parallel"
     return "native" if native.native_available() else "serial"
+
+
+class KernelInputs(NamedTuple):
+    """The arrays a kernel sees, taken from the model's components.
+
+    Attributes:
+        log_init: (K,) log initial state probabilities.
+        trans: (K, K) transition matrix shared by every sequence, or (N, K, K) one per sequence.
+        tables: (K, S, S) syllable transition tables when the emissions are plain table
+            lookups (the native kernel's fast path), else None.
+        log_likelihoods: (N, T, K) per-frame log-likelihoods, or None when `tables` is given
+            to the native kernel (built only where a kernel needs them).
+    """
+
+    log_init: Float[Array, " K"]
+    trans: Float[Array, "K K"] | Float[Array, "N K K"]
+    tables: Float[Array, "K S S"] | None
+    log_likelihoods: Float[Array, "N T K"] | None
+
+
+def kernel_inputs(model: HHMM, data: SyllableData, method: str) -> KernelInputs:
+    """`KernelInputs` of `model` on `data` for a resolved `method` (`native`, `serial`, `parallel`).
+
+    Args:
+        model: an `HHMM`.
+        data: `SyllableData` (N, T).
+        method: the kernel that will consume them.
+
+    Returns:
+        `KernelInputs`; the (N, T, K) log-likelihoods are computed unless the native kernel
+        can look the syllables up in the tables.
+    """
+    tables = lookup_tables(model.emissions) if method == "native" else None
+    log_likelihoods = None if tables is not None else model.log_likelihoods(data.syllables, data.emission_mask)
+    return KernelInputs(model.log_init(), model.transition_matrices(data), tables, log_likelihoods)
+
+
+def _sequence_axis(trans) -> int | None:
+    """vmap axis of the transition matrices over sequences: 0 when there is one per sequence."""
+    return 0 if trans.ndim == 3 else None
 
 
 def sample_states(
@@ -101,15 +94,16 @@ def sample_states(
         RuntimeError: `method='native'` without a working numba.
     """
     method = resolve_method(method)
+    inputs = kernel_inputs(model, data, method)
     if method == "native":
         return native.sample_states_native(
-            key, model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.emission_mask
-        )
+            key, inputs.log_init, inputs.trans, inputs.tables, data.syllables, data.emission_mask,
+            log_likelihoods=inputs.log_likelihoods,
+        )  # fmt: skip
     sampler = kernels.hmm_posterior_sample if method == "serial" else parallel.hmm_posterior_sample
-    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
     keys = jr.split(key, data.syllables.shape[0])
-    logliks, states = jax.vmap(sampler, in_axes=(0, None, None, 0))(
-        keys, model.log_init(), model.transitions.probs, log_likelihoods
+    logliks, states = jax.vmap(sampler, in_axes=(0, None, _sequence_axis(inputs.trans), 0))(
+        keys, inputs.log_init, inputs.trans, inputs.log_likelihoods
     )
     return states.astype(jnp.int32), logliks
 
@@ -130,18 +124,23 @@ def marginal_logliks(model: HHMM, data: SyllableData, method: Method = "auto") -
         RuntimeError: `method='native'` without a working numba.
     """
     method = resolve_method(method)
+    inputs = kernel_inputs(model, data, method)
     if method == "native":
         return native.filter_native(
-            model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.emission_mask
-        )
-    filter_fn = kernels.hmm_filter if method == "serial" else parallel.hmm_filter
-    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
-    result = jax.vmap(filter_fn, in_axes=(None, None, 0))(model.log_init(), model.transitions.probs, log_likelihoods)
-    return result.marginal_loglik
+            inputs.log_init, inputs.trans, inputs.tables, data.syllables, data.emission_mask,
+            log_likelihoods=inputs.log_likelihoods,
+        )  # fmt: skip
+    return _per_sequence(_kernel_module(method).hmm_filter, inputs).marginal_loglik
 
 
 def _kernel_module(method: str):
     return kernels if method == "serial" else parallel
+
+
+def _per_sequence(kernel, inputs: KernelInputs):
+    """`kernel(log_init, trans, log_likelihoods)` vmapped over sequences (and over matrices, when per sequence)."""
+    in_axes = (None, _sequence_axis(inputs.trans), 0)
+    return jax.vmap(kernel, in_axes=in_axes)(inputs.log_init, inputs.trans, inputs.log_likelihoods)
 
 
 def viterbi_states(model: HHMM, data: SyllableData, method: Method = "auto") -> Int[Array, "N T"]:
@@ -160,14 +159,13 @@ def viterbi_states(model: HHMM, data: SyllableData, method: Method = "auto") -> 
         RuntimeError: `method='native'` without a working numba.
     """
     method = resolve_method(method)
+    inputs = kernel_inputs(model, data, method)
     if method == "native":
         return native.viterbi_native(
-            model.log_init(), model.transitions.probs, model.emissions.transition_tables(), data.syllables, data.emission_mask
-        )
-    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
-    viterbi = _kernel_module(method).hmm_viterbi
-    paths = jax.vmap(viterbi, in_axes=(None, None, 0))(model.log_init(), model.transitions.probs, log_likelihoods)
-    return paths.astype(jnp.int32)
+            inputs.log_init, inputs.trans, inputs.tables, data.syllables, data.emission_mask,
+            log_likelihoods=inputs.log_likelihoods,
+        )  # fmt: skip
+    return _per_sequence(_kernel_module(method).hmm_viterbi, inputs).astype(jnp.int32)
 
 
 def smoothed_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> Float[Array, "N T K"]:
@@ -186,10 +184,7 @@ def smoothed_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> 
         RuntimeError: `method='native'` without a working numba.
     """
     method = "serial" if resolve_method(method) == "native" else resolve_method(method)
-    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
-    smoother = _kernel_module(method).hmm_smoother
-    result = jax.vmap(smoother, in_axes=(None, None, 0))(model.log_init(), model.transitions.probs, log_likelihoods)
-    return result.smoothed_probs
+    return _per_sequence(_kernel_module(method).hmm_smoother, kernel_inputs(model, data, method)).smoothed_probs
 
 
 def filtered_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> Float[Array, "N T K"]:
@@ -207,7 +202,4 @@ def filtered_probs(model: HHMM, data: SyllableData, method: Method = "auto") -> 
         RuntimeError: `method='native'` without a working numba.
     """
     method = "serial" if resolve_method(method) == "native" else resolve_method(method)
-    log_likelihoods = model.log_likelihoods(data.syllables, data.emission_mask)
-    filter_fn = _kernel_module(method).hmm_filter
-    result = jax.vmap(filter_fn, in_axes=(None, None, 0))(model.log_init(), model.transitions.probs, log_likelihoods)
-    return result.filtered_probs
+    return _per_sequence(_kernel_module(method).hmm_filter, kernel_inputs(model, data, method)).filtered_probs

@@ -1,4 +1,4 @@
-"""The fit folder (DESIGN §5): save a `FitResult` and load it back, never unpickling.
+"""The fit folder (DESIGN §5): write a fit and read its parts back, never unpickling.
 
     model.eqx     array leaves of the model (equinox.tree_serialise_leaves)
     model.json    structure, hyperparameters, package version, data fingerprint
@@ -16,7 +16,6 @@ import numpy as np
 from .._version import __version__
 from .._errors import ModelFileError
 from .files import atomic_savez, atomic_write_json, load_npz
-from ..fitting.single import FitResult
 from .model_files import load_model, read_json, save_model
 
 
@@ -38,7 +37,7 @@ def is_complete_fit(folder) -> bool:
         return False
 
 
-def save_fit(result: FitResult, folder, overwrite: bool = False) -> None:
+def save_fit(result, folder, overwrite: bool = False) -> None:
     """Write `result` into `folder`; refuses to replace a complete fit unless `overwrite`.
 
     Writes `model.eqx`, `model.json`, `states.npz`, `trace.npz` and, last, `fit.json`
@@ -139,18 +138,22 @@ def load_states(folder) -> dict:
     return {name: arrays[f"states_{i}"] for i, name in enumerate(names)}
 
 
-def load_fit(folder) -> FitResult:
-    """The `FitResult` saved in `folder` (validated; nothing is unpickled).
+def read_fit(folder, components=()) -> dict:
+    """Every part of the fit saved in `folder`, validated; nothing is unpickled or imported.
 
     Args:
         folder: a fit folder written by `FitResult.save` or `smoseq fit`.
+        components: classes of user components the model holds (see
+            `smoseq.io.model_files.load_model`).
 
     Returns:
-        A `FitResult`: `model`, `states` (name -> (T_i,) int), `log_probs` (n_iters,),
-        `emission_losses`, `history` (n_iters, T_seg), `hyperparameters`, `info`.
+        A dict of `FitResult`'s fields: `model`, `states` (name -> (T_i,) int),
+        `log_probs` (n_iters,), `emission_losses`, `history` (n_iters, T_seg),
+        `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`.
 
     Raises:
-        ModelFileError: a missing, incomplete, truncated or foreign file (the message names it).
+        ModelFileError: a missing, incomplete, truncated or foreign file, or a component
+            class that was not passed (the message names the file and the class).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -158,18 +161,17 @@ def load_fit(folder) -> FitResult:
     fit_json = read_json(folder / "fit.json")
     if not fit_json.get("complete"):
         raise ModelFileError(f"{folder / 'fit.json'}: the fit was not completely written")
-    model, description = load_model(folder)
-    states = load_states(folder)
+    model, description = load_model(folder, components)
     trace = read_npz(folder / "trace.npz")
-    return FitResult(
-        model=model,
-        states=states,
-        log_probs=trace.get("log_probs", np.zeros(0)),
-        emission_losses=trace.get("emission_losses", np.zeros(0)),
-        history=trace.get("history", np.zeros((0, 0), np.int16)),
-        hyperparameters=fit_json.get("hyperparameters", description.get("hyperparameters", {})),
-        info=fit_json.get("info", {}),
-        segment_states=trace.get("segment_states"),
-        keys=trace.get("keys"),
-        bounds=trace.get("bounds"),
-    )
+    return {
+        "model": model,
+        "states": load_states(folder),
+        "log_probs": trace.get("log_probs", np.zeros(0)),
+        "emission_losses": trace.get("emission_losses", np.zeros(0)),
+        "history": trace.get("history", np.zeros((0, 0), np.int16)),
+        "hyperparameters": fit_json.get("hyperparameters", description.get("hyperparameters", {})),
+        "info": fit_json.get("info", {}),
+        "segment_states": trace.get("segment_states"),
+        "keys": trace.get("keys"),
+        "bounds": trace.get("bounds"),
+    }

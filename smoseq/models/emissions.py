@@ -6,6 +6,7 @@ syllable j following syllable i. The Gibbs sampler needs only the methods of
 module and no change to inference code.
 """
 
+import abc
 from typing import NamedTuple
 
 import equinox as eqx
@@ -16,6 +17,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._embedding import raise_dim
+from .data import SyllableData
 from .priors import Dirichlet, Normal
 
 
@@ -26,11 +28,13 @@ class ModeSearch(NamedTuple):
         optimizer: any `optax.GradientTransformation` (e.g. `optax.adam(5e-3)`, `optax.lbfgs()`).
         max_iters: cap on optimizer steps per Gibbs iteration.
         tol: convergence tolerance of the mode search (see `smoseq.models.laplace.find_mode`).
+        name: a label for records (fit.json), e.g. "lbfgs"; empty: recorded as "custom".
     """
 
     optimizer: optax.GradientTransformation
     max_iters: int = 1000
     tol: float = 1e-6
+    name: str = ""
 
 
 class EmissionInfo(NamedTuple):
@@ -69,16 +73,88 @@ def emission_counts(
 
 
 class AbstractEmissions(eqx.Module):
-    """Interface of an emission module (K hidden states, S syllables).
+    """Interface of an emission component (K hidden states, S syllables).
 
-    Subclasses implement `transition_tables`, `log_prior`, `resample` and `sample_prior`;
-    `log_likelihoods` follows from the tables.
+    An emission component scores every frame: `log_likelihoods(syllables, mask)` (N, T, K)
+    is all the kernels see, so a subclass may score frames however it likes. It owns its
+    parameters and priors (`log_prior`, `sample_prior`), the sufficient statistics its
+    update needs (`statistics(states, data)`) and the update itself (`resample`).
+    Components whose likelihoods are lookups in (K, S, S) syllable transition tables
+    subclass `AbstractTableEmissions` instead, which lets the native kernel do the lookups.
 
     Attributes:
+        n_states: K (a static field of every subclass).
         n_syllables: S (a static field of every subclass).
     """
 
+    n_states: eqx.AbstractVar[int]
     n_syllables: eqx.AbstractVar[int]
+
+    @abc.abstractmethod
+    def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
+        """log p(x_t | x_{<t}, z_t = k) of every frame; 0 at frames that carry no evidence.
+
+        Args:
+            syllables: (N, T) int.
+            mask: (N, T) float emission mask (`SyllableData.emission_mask`); frames where it
+                is 0 must contribute 0, as must the first frame of every sequence.
+
+        Returns:
+            (N, T, K) float log-likelihoods.
+        """
+
+    @abc.abstractmethod
+    def log_prior(self) -> Float[Array, ""]:
+        """log p(emission parameters) under the component's priors (scalar)."""
+
+    @abc.abstractmethod
+    def sample_prior(self, key: PRNGKeyArray) -> "AbstractEmissions":
+        """The same component with its parameters drawn from its priors (same type, shapes, priors)."""
+
+    @abc.abstractmethod
+    def statistics(self, states: Int[Array, "N T"], data: SyllableData):
+        """The sufficient statistics `resample` needs from the hidden states and data (any PyTree)."""
+
+    @abc.abstractmethod
+    def resample(self, key: PRNGKeyArray, statistics, mode_search: ModeSearch | None = None) -> tuple["AbstractEmissions", EmissionInfo]:
+        """A draw of the parameters given `statistics(states, data)`.
+
+        Args:
+            key: a JAX PRNG key.
+            statistics: what `statistics` returned.
+            mode_search: the optimizer and stopping rule, for updates that search a mode;
+                conjugate updates ignore it.
+
+        Returns:
+            `(emissions, info)`: the updated component and an `EmissionInfo`
+            (`no_optimizer_info()` for updates without an optimizer).
+        """
+
+    def with_data_driven_start(self, statistics) -> "AbstractEmissions":
+        """Parameters to start a chain from, given the statistics of the initial states.
+
+        The default keeps the current parameters (the first Gibbs step replaces them);
+        `LowRankEmissions` sets its logits from the counts, as the reference does.
+        """
+        return self
+
+
+class AbstractTableEmissions(AbstractEmissions):
+    """Emissions that are syllable transition tables: `p(x_t = j | x_{t-1} = i, z_t = k) = P_k[i, j]`.
+
+    Subclasses give `log_tables()` (K, S, S); the likelihoods are lookups in them (do not
+    override `log_likelihoods`: a subclass that does is scored by its own likelihoods on
+    every kernel, and the native kernel then reads the (N, T, K) log-likelihoods instead
+    of the tables). The statistics are the counts `emission_counts` (K, S, S).
+    """
+
+    @abc.abstractmethod
+    def log_tables(self) -> Float[Array, "K S S"]:
+        """log P[k, i, j]; every row normalised in probability.
+
+        Returns:
+            (K, S, S) float.
+        """
 
     def transition_tables(self) -> Float[Array, "K S S"]:
         """P[k, i, j] = p(x_t = j | x_{t-1} = i, z_t = k); rows sum to 1.
@@ -86,45 +162,10 @@ class AbstractEmissions(eqx.Module):
         Returns:
             (K, S, S) float tables.
         """
-        raise NotImplementedError
-
-    def log_prior(self) -> Float[Array, ""]:
-        """log p(emission parameters) under the module's priors.
-
-        Returns:
-            Scalar float.
-        """
-        raise NotImplementedError
-
-    def resample(
-        self, key: PRNGKeyArray, counts: Float[Array, "K S S"], mode_search: ModeSearch | None
-    ) -> tuple["AbstractEmissions", EmissionInfo]:
-        """A draw of the parameters given transition counts per hidden state.
-
-        Args:
-            key: a JAX PRNG key.
-            counts: (K, S, S) float counts `N[k, i, j]` (`emission_counts`).
-            mode_search: optimizer and stopping rule, for updates that search a mode;
-                None for conjugate ones.
-
-        Returns:
-            `(emissions, info)`: the updated module and an `EmissionInfo`.
-        """
-        raise NotImplementedError
-
-    def sample_prior(self, key: PRNGKeyArray) -> "AbstractEmissions":
-        """The same module with its parameters drawn from its priors.
-
-        Args:
-            key: a JAX PRNG key.
-
-        Returns:
-            A module of the same type, shapes and priors.
-        """
-        raise NotImplementedError
+        return jnp.exp(self.log_tables())
 
     def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
-        """log p(x_t | x_{t-1}, z_t = k); 0 at the first frame and at masked frames.
+        """`log_tables()[k, x_{t-1}, x_t]`; 0 at the first frame and at masked frames.
 
         Args:
             syllables: (N, T) int.
@@ -133,17 +174,50 @@ class AbstractEmissions(eqx.Module):
         Returns:
             (N, T, K) float log-likelihoods.
         """
-        log_tables = jnp.log(self.transition_tables()).transpose(1, 2, 0)  # (S, S, K)
+        log_tables = self.log_tables().transpose(1, 2, 0)  # (S, S, K)
         per_frame = log_tables[syllables[:, :-1], syllables[:, 1:]]
         per_frame = jnp.where(mask[:, 1:, None] > 0, per_frame, 0.0)
         return jnp.concatenate([jnp.zeros_like(per_frame[:, :1]), per_frame], axis=1)
 
+    def statistics(self, states: Int[Array, "N T"], data: SyllableData) -> Float[Array, "K S S"]:
+        """Syllable transition counts per hidden state over frames with evidence.
 
-def _no_optimizer_info() -> EmissionInfo:
+        Args:
+            states: (N, T) int hidden states.
+            data: `SyllableData` (N, T); its `emission_mask` weights each frame.
+
+        Returns:
+            (K, S, S) float counts `N[k, i, j]` (`emission_counts`).
+        """
+        return emission_counts(data.syllables, data.emission_mask, states, self.n_states, self.n_syllables)
+
+
+def lookup_tables(emissions: AbstractEmissions) -> Float[Array, "K S S"] | None:
+    """The (K, S, S) probability tables the likelihoods of `emissions` are lookups in, or None.
+
+    None unless `emissions` is an `AbstractTableEmissions` whose `log_likelihoods` is the
+    table lookup itself: a subclass that overrides `log_likelihoods` is scored by its own
+    method, so kernels must not use its tables.
+
+    Args:
+        emissions: any emission component.
+
+    Returns:
+        (K, S, S) float tables, or None.
+    """
+    if isinstance(emissions, AbstractTableEmissions) and (
+        type(emissions).log_likelihoods is AbstractTableEmissions.log_likelihoods
+    ):
+        return emissions.transition_tables()
+    return None
+
+
+def no_optimizer_info() -> EmissionInfo:
+    """The `EmissionInfo` of an update without an optimizer: no losses, 0 steps."""
     return EmissionInfo(losses=jnp.zeros((0,)), n_steps=jnp.array(0, dtype=jnp.int32))
 
 
-class LowRankEmissions(AbstractEmissions):
+class LowRankEmissions(AbstractTableEmissions):
     """Low-rank tables `P_k[i, :] = softmax(B[i, :] + C[k, :])` (the reference's "efficient" model).
 
     `B = raise_dim(base, 1)` (S, S) is shared by every state; `C = raise_dim(raise_dim(biases, 0), 1)`
@@ -224,20 +298,13 @@ class LowRankEmissions(AbstractEmissions):
         """
         return jax.nn.softmax(self.logits(), axis=-1)
 
-    def log_likelihoods(self, syllables, mask):
-        """log p(x_t | x_{t-1}, z_t = k) from a log-softmax of the logits (no log of small probabilities).
-
-        Args:
-            syllables: (N, T) int.
-            mask: (N, T) float; frames where it is 0 contribute 0.
+    def log_tables(self) -> Float[Array, "K S S"]:
+        """log P[k, i, j]: a log-softmax of the logits (no log of small probabilities).
 
         Returns:
-            (N, T, K) float; 0 at the first frame and at masked frames.
+            (K, S, S) float.
         """
-        log_tables = jax.nn.log_softmax(self.logits(), axis=-1).transpose(1, 2, 0)
-        per_frame = log_tables[syllables[:, :-1], syllables[:, 1:]]
-        per_frame = jnp.where(mask[:, 1:, None] > 0, per_frame, 0.0)
-        return jnp.concatenate([jnp.zeros_like(per_frame[:, :1]), per_frame], axis=1)
+        return jax.nn.log_softmax(self.logits(), axis=-1)
 
     def log_prior(self) -> Float[Array, ""]:
         """`base_prior.log_prob(base) + bias_prior.log_prob(biases)`.
@@ -326,17 +393,24 @@ class LowRankEmissions(AbstractEmissions):
         )
 
 
-class FullRankEmissions(AbstractEmissions):
-    """Unconstrained tables, each row with a symmetric Dirichlet(β_e) prior (the reference's "standard" model).
+class FullRankEmissions(AbstractTableEmissions):
+    """Unconstrained tables, each row with a Dirichlet prior (the reference's "standard" model).
 
-    The conditional update is an exact conjugate draw.
+    The conditional update is an exact conjugate draw: the prior must be conjugate to the
+    counts, i.e. have a `posterior_concentration(counts)` method giving the Dirichlet
+    concentration of every row's posterior (`Dirichlet` has it, with a scalar β_e or an
+    array of concentrations broadcasting against (K, S, S)). A prior without one (e.g.
+    `StudentT`) is refused: it has no conjugate update; write an emission component of
+    your own for it.
 
     Args:
         tables: (K, S, S) float tables, every row a probability vector.
-        prior: prior on every row (default `Dirichlet(1.0)`).
+        prior: prior on every row (default `Dirichlet(1.0)`): an object with `log_prob`,
+            `sample` and `posterior_concentration`.
 
     Raises:
         ValueError: `tables` is not (K, S, S).
+        TypeError: `prior` has no conjugate Dirichlet update.
     """
 
     tables: Float[Array, "K S S"]
@@ -352,6 +426,13 @@ class FullRankEmissions(AbstractEmissions):
     def __check_init__(self):
         if self.tables.shape[-2] != self.tables.shape[-1]:
             raise ValueError(f"tables must be (K, S, S), got {self.tables.shape}")
+        if not callable(getattr(self.prior, "posterior_concentration", None)):
+            raise TypeError(
+                f"FullRankEmissions draws its tables from their conjugate Dirichlet posterior, so its prior needs "
+                f"a posterior_concentration(counts) method (as smoseq.models.Dirichlet has); "
+                f"{type(self.prior).__name__} has none. For a non-conjugate prior, write an emission component "
+                "of your own (docs/custom-variants.md)"
+            )
 
     @classmethod
     def from_prior(cls, key, n_states: int, n_syllables: int, beta=1.0):
@@ -377,6 +458,14 @@ class FullRankEmissions(AbstractEmissions):
         """
         return self.tables
 
+    def log_tables(self):
+        """log of the tables.
+
+        Returns:
+            (K, S, S) float.
+        """
+        return jnp.log(self.tables)
+
     def log_prior(self):
         """`prior.log_prob(tables)`: the sum over all K·S rows.
 
@@ -386,7 +475,7 @@ class FullRankEmissions(AbstractEmissions):
         return self.prior.log_prob(self.tables)
 
     def resample(self, key, counts, mode_search=None):
-        """Exact conjugate draw of every row from Dirichlet(counts + β).
+        """Exact conjugate draw of every row from its Dirichlet posterior (`prior.posterior_concentration(counts)`).
 
         Args:
             key: a JAX PRNG key.
@@ -397,8 +486,8 @@ class FullRankEmissions(AbstractEmissions):
             `(emissions, info)`: new (K, S, S) tables and an empty `EmissionInfo`
             (`losses` (0,), `n_steps` 0).
         """
-        concentration = counts + self.prior.beta
-        return eqx.tree_at(lambda e: e.tables, self, jr.dirichlet(key, concentration)), _no_optimizer_info()
+        concentration = jnp.broadcast_to(self.prior.posterior_concentration(counts), counts.shape)
+        return eqx.tree_at(lambda e: e.tables, self, jr.dirichlet(key, concentration)), no_optimizer_info()
 
     def sample_prior(self, key):
         """These emissions with tables drawn from the prior.

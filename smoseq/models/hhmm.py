@@ -6,34 +6,55 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .emissions import AbstractEmissions, FullRankEmissions, LowRankEmissions
-from .transitions import StickyTransitions
+from .data import SyllableData
+from .emissions import AbstractEmissions, AbstractTableEmissions, EmissionInfo, FullRankEmissions, LowRankEmissions, ModeSearch
+from .initial import AbstractInitialState, UniformInitialState
+from .transitions import AbstractTransitions, StickyTransitions
 
 
 class HHMM(eqx.Module):
-    """Hidden states z_t (K) follow `transitions`; syllables x_t follow `emissions`' table of z_t.
+    """A hierarchical HMM: an initial state, transitions and emissions, each a component.
 
-    p(z_1) = 1/K; p(z_t | z_{t-1}) = transitions.probs; p(x_t | x_{t-1}, z_t = k) = P_k[x_{t-1}, x_t]
-    for t ≥ 2. The first frame and masked frames contribute log-likelihood 0.
+    Hidden states z_t (K) start from `initial` and follow `transitions`; syllables are
+    scored by `emissions` given z_t. With the built-ins: p(z_1) = 1/K;
+    p(z_t | z_{t-1}) = `transitions.probs`; p(x_t | x_{t-1}, z_t = k) = P_k[x_{t-1}, x_t] for
+    t ≥ 2, the first frame and masked frames contributing log-likelihood 0.
 
-    Attributes:
-        emissions: an emission module (`LowRankEmissions`, `FullRankEmissions`, or another
-            `AbstractEmissions`) with K states and S syllables.
-        transitions: `StickyTransitions` with a (K, K) `probs`.
+    The model only composes: each component owns its parameters, prior, statistics and
+    update, and the kernels see the arrays `log_init()`, `transition_matrices(data)` and
+    `log_likelihoods(...)`.
+
+    Args:
+        emissions: an `AbstractEmissions` (`LowRankEmissions`, `FullRankEmissions`, or yours).
+        transitions: an `AbstractTransitions` (`StickyTransitions`, or yours).
+        initial: an `AbstractInitialState` (default `UniformInitialState(K)`).
 
     Raises:
-        ValueError: emissions and transitions disagree on K.
+        TypeError: a component that does not implement its interface.
+        ValueError: components that disagree on K.
     """
 
     emissions: AbstractEmissions
-    transitions: StickyTransitions
+    transitions: AbstractTransitions
+    initial: AbstractInitialState
+
+    def __init__(self, emissions, transitions, initial=None):
+        self.emissions = emissions
+        self.transitions = transitions
+        self.initial = UniformInitialState(transitions.n_states) if initial is None else initial
 
     def __check_init__(self):
-        emission_states = getattr(self.emissions, "n_states", self.transitions.n_states)
-        if emission_states != self.transitions.n_states:
-            raise ValueError(
-                f"emissions have {emission_states} states but transitions have {self.transitions.n_states}"
-            )
+        for name, interface in (
+            ("emissions", AbstractEmissions), ("transitions", AbstractTransitions), ("initial", AbstractInitialState)
+        ):
+            component = getattr(self, name)
+            if not isinstance(component, interface):
+                raise TypeError(
+                    f"HHMM {name} must be an {interface.__name__} (smoseq.models), got {type(component).__name__}"
+                )
+        sizes = {name: getattr(self, name).n_states for name in ("emissions", "transitions", "initial")}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"components disagree on the number of states: {sizes}")
 
     @property
     def n_states(self) -> int:
@@ -44,23 +65,34 @@ class HHMM(eqx.Module):
         return self.emissions.n_syllables
 
     def log_init(self) -> Float[Array, " K"]:
-        """log p(z_1), uniform.
+        """log p(z_1) (`initial.log_probs()`).
 
         Returns:
-            (K,) float, every entry −log K.
+            (K,) float.
         """
-        return jnp.full(self.n_states, -jnp.log(self.n_states))
+        return self.initial.log_probs()
+
+    def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"] | Float[Array, "N K K"]:
+        """The hidden-state transition matrix of every sequence (`transitions.transition_matrices`).
+
+        Args:
+            data: `SyllableData` (N, T).
+
+        Returns:
+            (K, K) float shared by every sequence, or (N, K, K) one per sequence.
+        """
+        return self.transitions.transition_matrices(data)
 
     def log_prior(self) -> Float[Array, ""]:
-        """log p(params): the emission prior plus the transition prior.
+        """log p(params): the sum of the three components' log priors.
 
         Returns:
             Scalar float.
         """
-        return self.emissions.log_prior() + self.transitions.log_prior()
+        return self.emissions.log_prior() + self.transitions.log_prior() + self.initial.log_prior()
 
     def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
-        """log p(x_t | x_{t-1}, z_t = k) of every frame (see `AbstractEmissions.log_likelihoods`).
+        """log p(x_t | x_{<t}, z_t = k) of every frame (`emissions.log_likelihoods`).
 
         Args:
             syllables: (N, T) int.
@@ -71,6 +103,45 @@ class HHMM(eqx.Module):
         """
         return self.emissions.log_likelihoods(syllables, mask)
 
+    def resample(
+        self, key: PRNGKeyArray, states: Int[Array, "N T"], data: SyllableData, mode_search: ModeSearch | None = None
+    ) -> tuple["HHMM", EmissionInfo]:
+        """Every component's parameters drawn given the hidden states: one key and one update each.
+
+        Each component computes its own statistics from `(states, data)` and draws from
+        its conditional (`resample(key, statistics, ...)`).
+
+        Args:
+            key: a JAX PRNG key (split into one per component).
+            states: (N, T) int hidden states.
+            data: `SyllableData` (N, T).
+            mode_search: optimizer and stopping rule for emission updates that search a
+                mode (`LowRankEmissions` needs one); ignored by conjugate ones.
+
+        Returns:
+            `(model, emission_info)`: the new `HHMM` and the emission update's `EmissionInfo`.
+        """
+        k_emit, k_trans, k_init = jr.split(key, 3)
+        emissions, emission_info = self.emissions.resample(
+            k_emit, self.emissions.statistics(states, data), mode_search
+        )
+        transitions, _ = self.transitions.resample(k_trans, self.transitions.statistics(states, data))
+        initial, _ = self.initial.resample(k_init, self.initial.statistics(states, data))
+        return HHMM(emissions, transitions, initial), emission_info
+
+    def with_data_driven_start(self, states: Int[Array, "N T"], data: SyllableData) -> "HHMM":
+        """This model with emission parameters set from the statistics of `states`, where the emissions support it.
+
+        Args:
+            states: (N, T) int initial hidden states.
+            data: `SyllableData` (N, T).
+
+        Returns:
+            An `HHMM` (see `AbstractEmissions.with_data_driven_start`).
+        """
+        emissions = self.emissions.with_data_driven_start(self.emissions.statistics(states, data))
+        return eqx.tree_at(lambda m: m.emissions, self, emissions)
+
     def sample_prior(self, key: PRNGKeyArray) -> "HHMM":
         """A model of the same structure and priors with parameters drawn from the priors.
 
@@ -80,15 +151,18 @@ class HHMM(eqx.Module):
         Returns:
             A new `HHMM`.
         """
-        k_emit, k_trans = jr.split(key)
-        return HHMM(self.emissions.sample_prior(k_emit), self.transitions.sample_prior(k_trans))
+        k_emit, k_trans, k_init = jr.split(key, 3)
+        return HHMM(
+            self.emissions.sample_prior(k_emit), self.transitions.sample_prior(k_trans), self.initial.sample_prior(k_init)
+        )
 
     def simulate(
         self, key: PRNGKeyArray, n_sequences: int, n_timesteps: int
     ) -> tuple[Int[Array, "N T"], Int[Array, "N T"]]:
         """Draw `(states, syllables)`, each (n_sequences, n_timesteps).
 
-        z_1 and x_1 are uniform; then z_t ~ π[z_{t-1}], x_t ~ P_{z_t}[x_{t-1}].
+        z_1 ~ `log_init()` and x_1 uniform; then z_t ~ π[z_{t-1}] (each sequence's own
+        matrix when the transitions give one per sequence), x_t ~ P_{z_t}[x_{t-1}].
 
         Args:
             key: a JAX PRNG key.
@@ -97,13 +171,23 @@ class HHMM(eqx.Module):
 
         Returns:
             `(states, syllables)`: two (N, T) int32 arrays.
-        """
-        log_trans = jnp.log(self.transitions.probs)
-        log_tables = jnp.log(self.emissions.transition_tables())
 
-        def one_sequence(key):
+        Raises:
+            TypeError: emissions that are not syllable transition tables (`AbstractTableEmissions`).
+        """
+        if not isinstance(self.emissions, AbstractTableEmissions):
+            raise TypeError(
+                f"simulate draws syllables from transition tables; {type(self.emissions).__name__} is not an "
+                "AbstractTableEmissions"
+            )
+        shapes = SyllableData(jnp.zeros((n_sequences, n_timesteps), jnp.int32), jnp.ones((n_sequences, n_timesteps)))
+        log_trans = jnp.log(self.transition_matrices(shapes))
+        log_trans = jnp.broadcast_to(log_trans, (n_sequences,) + log_trans.shape[-2:])
+        log_init, log_tables = self.log_init(), self.emissions.log_tables()
+
+        def one_sequence(key, log_trans):
             k_z0, k_x0, k_steps = jr.split(key, 3)
-            z0 = jr.randint(k_z0, (), 0, self.n_states)
+            z0 = jr.categorical(k_z0, log_init)
             x0 = jr.randint(k_x0, (), 0, self.n_syllables)
 
             def step(carry, step_key):
@@ -116,7 +200,7 @@ class HHMM(eqx.Module):
             _, (zs, xs) = jax.lax.scan(step, (z0, x0), jr.split(k_steps, n_timesteps - 1))
             return jnp.concatenate([z0[None], zs]), jnp.concatenate([x0[None], xs])
 
-        states, syllables = jax.vmap(one_sequence)(jr.split(key, n_sequences))
+        states, syllables = jax.vmap(one_sequence)(jr.split(key, n_sequences), log_trans)
         return states.astype(jnp.int32), syllables.astype(jnp.int32)
 
 

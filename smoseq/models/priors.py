@@ -112,10 +112,11 @@ def dirichlet_log_prob(probs: Float[Array, "... n"], concentration: Float[Array,
 
 
 class Dirichlet(eqx.Module):
-    """A symmetric Dirichlet prior on each row of a probability table, concentration `beta`.
+    """A Dirichlet prior on each row of a probability table, concentration `beta`.
 
     Args:
-        beta: concentration β > 0 of every entry.
+        beta: concentration β > 0 of every entry: a scalar (symmetric), or an array that
+            broadcasts against the table (e.g. (S,) for one concentration per next syllable).
     """
 
     beta: Float[Array, ""]
@@ -134,6 +135,17 @@ class Dirichlet(eqx.Module):
         """
         concentration = jnp.broadcast_to(self.beta, probs.shape)
         return dirichlet_log_prob(probs, concentration).sum()
+
+    def posterior_concentration(self, counts: Float[Array, "... n"]) -> Float[Array, "... n"]:
+        """The concentration of each row's conjugate posterior given its counts: β + counts.
+
+        Args:
+            counts: (..., n) float counts, one row per probability vector.
+
+        Returns:
+            (..., n) float concentrations.
+        """
+        return counts + self.beta
 
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Array:
         """Independent Dir(β·1) rows.

@@ -1,4 +1,6 @@
-"""The sticky Markov chain over hidden states (DESIGN §1)."""
+"""How hidden states follow each other: the transition interface and the sticky Markov chain (DESIGN §1)."""
+
+import abc
 
 import equinox as eqx
 import jax
@@ -6,10 +8,44 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .data import SyllableData
 from .priors import dirichlet_log_prob
 
 
-class StickyTransitions(eqx.Module):
+class AbstractTransitions(eqx.Module):
+    """Interface of a transition component: the hidden chain's matrices, prior and update.
+
+    The kernels only see `transition_matrices(data)`: one (K, K) matrix shared by every
+    sequence, or one per sequence (N, K, K) (e.g. one matrix per experimental group).
+
+    Attributes:
+        n_states: K (a static field or property of every subclass).
+    """
+
+    n_states: eqx.AbstractVar[int]
+
+    @abc.abstractmethod
+    def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"] | Float[Array, "N K K"]:
+        """p(z_t = j | z_{t-1} = i) of every sequence: (K, K) shared, or (N, K, K); rows sum to 1."""
+
+    @abc.abstractmethod
+    def log_prior(self) -> Float[Array, ""]:
+        """log p(parameters) under the component's prior."""
+
+    @abc.abstractmethod
+    def sample_prior(self, key: PRNGKeyArray) -> "AbstractTransitions":
+        """The same component with its parameters drawn from its prior."""
+
+    @abc.abstractmethod
+    def statistics(self, states: Int[Array, "N T"], data: SyllableData):
+        """The sufficient statistics `resample` needs from the hidden states (any PyTree of arrays)."""
+
+    @abc.abstractmethod
+    def resample(self, key: PRNGKeyArray, statistics) -> tuple["AbstractTransitions", object]:
+        """A draw of the parameters given `statistics(states, data)`: `(component, info)` (info any PyTree)."""
+
+
+class StickyTransitions(AbstractTransitions):
     """Hidden-state transition matrix with a sticky Dirichlet prior.
 
     Row k of `probs` has prior Dirichlet(β·1 + κ·e_k): κ (`kappa`) sets how long states
@@ -50,6 +86,29 @@ class StickyTransitions(eqx.Module):
         """
         return self.beta + self.kappa * jnp.eye(self.n_states)
 
+    def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"]:
+        """The one (K, K) matrix every sequence follows.
+
+        Args:
+            data: `SyllableData` (unused: the matrix is shared).
+
+        Returns:
+            (K, K) float `probs`.
+        """
+        return self.probs
+
+    def statistics(self, states: Int[Array, "N T"], data: SyllableData) -> Float[Array, "K K"]:
+        """Transition counts over real frames (`transition_counts` with `data.mask`).
+
+        Args:
+            states: (N, T) int hidden states.
+            data: `SyllableData` (N, T).
+
+        Returns:
+            (K, K) float counts.
+        """
+        return transition_counts(states, data.mask, self.n_states)
+
     def log_prior(self) -> Float[Array, ""]:
         """Σ_k log Dir(probs[k] | β + κ·e_k).
 
@@ -58,18 +117,18 @@ class StickyTransitions(eqx.Module):
         """
         return dirichlet_log_prob(self.probs, self.concentration()).sum()
 
-    def resample(self, key: PRNGKeyArray, counts: Float[Array, "K K"]) -> "StickyTransitions":
+    def resample(self, key: PRNGKeyArray, counts: Float[Array, "K K"]) -> tuple["StickyTransitions", None]:
         """Conjugate draw of every row from Dirichlet(β + κ·e_k + counts[k]).
 
         Args:
             key: a JAX PRNG key (split into one per row).
-            counts: (K, K) float transition counts (`transition_counts`).
+            counts: (K, K) float transition counts (`statistics`).
 
         Returns:
-            These transitions with new (K, K) `probs` (β and κ unchanged).
+            `(transitions, None)`: new (K, K) `probs` (β and κ unchanged), and no info.
         """
         rows = jax.vmap(jr.dirichlet)(jr.split(key, self.n_states), counts + self.concentration())
-        return eqx.tree_at(lambda t: t.probs, self, rows)
+        return eqx.tree_at(lambda t: t.probs, self, rows), None
 
     def sample_prior(self, key: PRNGKeyArray) -> "StickyTransitions":
         """A draw of `probs` from the prior (`resample` with zero counts).
@@ -80,7 +139,7 @@ class StickyTransitions(eqx.Module):
         Returns:
             These transitions with new (K, K) `probs`.
         """
-        return self.resample(key, jnp.zeros((self.n_states, self.n_states)))
+        return self.resample(key, jnp.zeros((self.n_states, self.n_states)))[0]
 
 
 def transition_counts(

@@ -10,8 +10,8 @@ footprint), `layout` (the scan folder), `jobs` and `executors` (running the grid
 `run` (`run_scan`) and `selection` (choosing κ and a seed); the figures live in `smoseq.viz`.
 """
 
-from .batched import fit_models as fit_models
-from .batched import seed_initial_states as seed_initial_states
+from ..fitting.batch import fit_models as fit_models
+from ..fitting.batch import seed_initial_states as seed_initial_states
 from .executors import EXECUTORS as EXECUTORS
 from .executors import ExecutorOptions as ExecutorOptions
 from .executors import ScanJobError as ScanJobError
@@ -22,7 +22,7 @@ from .jobs import run_scan_job as run_scan_job
 from .layout import ScanSettings as ScanSettings
 from .layout import model_name as model_name
 from .layout import read_recordings as read_recordings
-from .memory import model_footprint_bytes as model_footprint_bytes
+from ..fitting.memory import model_footprint_bytes as model_footprint_bytes
 from .run import kappa_grid as kappa_grid
 from .run import run_scan as run_scan
 from .selection import KappaSuggestion as KappaSuggestion

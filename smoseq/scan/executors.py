@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import InputError
-from ..fitting.single import FitError
+from ..fitting import FitError
 from .jobs import run_scan_job
 
 EXECUTORS = ("inline", "processes", "submitit-local", "slurm")

@@ -14,9 +14,9 @@ import numpy as np
 from ..io.files import atomic_write_json
 from .._threads import with_single_threaded_blas
 from ..io.fit_folders import is_complete_fit, save_fit
-from ..fitting.single import heldout_loglik_per_frame
+from ..fitting import heldout_loglik_per_frame
 from ..metrics import get_durations, get_frequencies
-from .batched import fit_models
+from ..fitting.batch import fit_models
 from .layout import (
     ROW_FILE,
     ScanSettings,

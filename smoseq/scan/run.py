@@ -11,12 +11,12 @@ import numpy as np
 
 from .._errors import InputError
 from ..io.fit_folders import is_complete_fit
-from ..fitting.single import prepare_data
+from ..fitting.data import prepare_data
 from ..inference.states import resolve_method
-from .batched import chunk_size
+from ..fitting.batch import chunk_size
 from .executors import ExecutorOptions, check_executor, group_jobs, run_jobs
 from .layout import ModelSpec, ScanSettings, fold_of, fold_recordings, model_folder, plan_batches, start_scan_folder
-from .memory import available_memory_bytes
+from ..fitting.memory import available_memory_bytes
 from .selection import load_summary
 
 DEFAULT_MAX_BATCH = 20

@@ -154,7 +154,7 @@ def _states_of(folder: Path, scan_dir: Path, fitted: bool) -> dict:
         raise ModelFileError(f"{folder}: not a complete fit")
     if fitted:
         return load_states(folder)
-    from ..io.fit_folders import load_fit
+    from ..fitting import load_fit
 
     return load_fit(folder).predict(read_recordings(scan_dir))
 

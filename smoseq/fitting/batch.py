@@ -1,0 +1,253 @@
+"""`sm.fit_models`: many models of one shape fitted together, one batched Gibbs step for all.
+
+Models that share K, S and the data but differ in κ, priors or seed are one
+`GibbsState` PyTree with a leading model axis, advanced by one batched kernel
+(`smoseq.inference.gibbs.build_kernel`, strategy `vmap` or `split`) inside the same loop
+as `sm.fit` (`smoseq.fitting.loop.Chains`). Each model keeps `sm.fit`'s key schedule —
+iteration i of the model with seed s uses `fold_in(fold_in(key(s), 1), i)` — so
+`sm.fit(..., seed=s, init_states=the same start)` reproduces a member of a batch (states
+exactly, log probabilities to float rounding: vmapped reductions may differ in the last bits).
+"""
+
+import time
+from typing import Literal
+
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from .._errors import InputError
+from .._threads import with_single_threaded_blas
+from ..inference import gibbs
+from ..inference.gibbs import batch_strategy
+from ..inference.initialization import candidate_windows, kmeans_window_states
+from ..inference.states import Method, resolve_method
+from ..io.batching import unbatch
+from ..models import ModeSearch
+from .components import build_prior_model, check_hyperparameters, component_hyperparameters
+from .data import Prepared, Repeats, prepare_data, user_init_states
+from .loop import Chains, Sampler, default_mode_search, default_retry, describe_mode_search, stack_chains, take_chain
+from .memory import available_memory_bytes, model_footprint_bytes
+from .result import FitResult
+
+__all__ = ["fit_models", "seed_initial_states", "chunk_size"]
+
+Strategy = Literal["auto", "vmap", "split"]
+
+
+def seed_initial_states(prepared: Prepared, n_states: int, seed: int) -> tuple[str, np.ndarray]:
+    """The data-driven start of the model with this seed: `(name, states (N, T) int32)`.
+
+    k-means of windowed syllable usage (as `sm.fit`'s candidates), with window length
+    `candidate_windows(...)[seed % n_candidates]` and k-means seed `seed`. There are no
+    pilot chains: the seeds of a scan are its restarts, and `best_seed` picks among them.
+
+    Args:
+        prepared: batched data (`smoseq.fitting.single.prepare_data`): `data.syllables` and
+            `data.mask` (N, T), and `n_syllables`.
+        n_states: K, the number of k-means clusters.
+        seed: the model's seed (chooses the window and seeds k-means).
+
+    Returns:
+        `(name, states)`: a label such as `"kmeans-window-30"` and (N, T) int32 initial states.
+    """
+    syllables, mask = np.asarray(prepared.data.syllables), np.asarray(prepared.data.mask)
+    windows = candidate_windows(int(mask.sum()), prepared.n_syllables, n_states)
+    window = windows[seed % len(windows)]
+    return f"kmeans-window-{window}", kmeans_window_states(syllables, mask, n_states, prepared.n_syllables, window, seed)
+
+
+@with_single_threaded_blas
+def fit_models(
+    recordings,
+    n_states: int,
+    kappas,
+    seeds,
+    n_iters: int = 100,
+    *,
+    init_states=None,
+    emissions="low_rank",
+    transitions="sticky",
+    initial="uniform",
+    beta: float = 1.0,
+    sigma_base: float = 1.0,
+    sigma_bias: float = 1.0,
+    emission_beta: float = 1.0,
+    mode_search: ModeSearch | None = None,
+    retry: ModeSearch | None = None,
+    method: Method = "auto",
+    seg_length=None,
+    seg_overlap: int = 30,
+    repeats: Repeats = "ignore",
+    n_syllables: int | None = None,
+    history_segment: int = 0,
+    max_batch: int | None = None,
+    memory_budget: float | None = None,
+    strategy: Strategy = "auto",
+    on_failure: str = "raise",
+    progress: bool = True,
+    on_iteration=None,
+) -> list[FitResult]:
+    """Fit one model per `(kappa, seed)` pair, advancing a batch of them with one jitted, batched Gibbs step.
+
+    Models are fitted in chunks of at most `max_batch` models that fit in
+    `memory_budget` bytes (see `smoseq.scan.memory.model_footprint_bytes`); each chunk
+    is one compiled program. Every model keeps `sm.fit`'s key schedule, so its result does
+    not depend on which models share its chunk beyond float rounding of vmapped reductions.
+
+    Args:
+        recordings: as for `sm.fit` (dict name -> syllables, or batched arrays).
+        n_states: K, shared by every model.
+        kappas: stickiness per model; broadcast against `seeds` (a scalar serves all).
+        seeds: integer seed per model; broadcast against `kappas`.
+        n_iters: Gibbs iterations per model.
+        init_states: `None` (data-driven per seed, `seed_initial_states`), one start for
+            every model (an (N, T) array or dict per recording), or a list of them, one per model.
+        emissions, transitions, initial, beta, sigma_base, sigma_bias, emission_beta, mode_search, retry,
+            method, seg_length, seg_overlap, repeats, history_segment: as for `sm.fit` (with a
+            transitions component of your own, `kappas` only labels the models: pass one
+            value per model, e.g. zeros, and put the prior in the component).
+        n_syllables: S (default: largest syllable in the data + 1); give it when models
+            fitted on part of the recordings must score the rest.
+        max_batch: most models per compiled batch (default: all that fit in memory).
+        memory_budget: bytes a chunk may use (default: half the available RAM).
+        strategy: how the step is batched, `vmap` or `split` (see `smoseq.inference.gibbs`);
+            `auto` is `split` on CPU and `vmap` on accelerators.
+        on_failure: `"raise"` a `FitError` when a model's log probability stays non-finite
+            after `sm.fit`'s retries, or `"report"`: freeze that model and return its
+            result with `info["error"]` set and the log probabilities it reached.
+        progress: show a progress bar per chunk.
+        on_iteration: optional `callback(iteration, n_iters, log_probs (M,))` after every
+            iteration of a chunk (used by scan jobs to print progress).
+
+    Returns:
+        One `FitResult` per model, in the order of the broadcast `(kappas, seeds)`.
+    """
+    kappas, seeds = _model_grid(kappas, seeds)
+    if on_failure not in ("raise", "report"):
+        raise InputError(f"on_failure must be 'raise' or 'report', got {on_failure!r}")
+    for kappa in kappas:
+        check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
+    prepared = prepare_data(
+        recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables, repeats=repeats
+    )
+    sampler = Sampler(
+        default_mode_search() if mode_search is None else mode_search,
+        resolve_method(method),
+        default_retry() if retry is None else retry,
+    )
+    try:
+        strategy = batch_strategy(strategy)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    models = [
+        build_prior_model(n_states, prepared.n_syllables, kappa, beta, emissions, sigma_base, sigma_bias,
+                          emission_beta, transitions, initial)
+        for kappa in kappas
+    ]  # fmt: skip
+    hyperparameters = {
+        "n_states": int(n_states), "n_syllables": int(prepared.n_syllables), "beta": float(beta),
+        "sigma_base": float(sigma_base), "sigma_bias": float(sigma_bias), "emission_beta": float(emission_beta),
+        "emissions": emissions if isinstance(emissions, str) else type(emissions).__name__, "n_iters": int(n_iters),
+        "seg_length": None if seg_length is None else int(seg_length), "seg_overlap": int(seg_overlap),
+        "repeats": repeats, "mode_search": describe_mode_search(sampler.mode_search),
+        "retry": describe_mode_search(sampler.retry),
+    }  # fmt: skip
+    starts = _initial_states(init_states, prepared, n_states, seeds)
+    chunk = chunk_size(len(kappas), prepared, n_states, n_iters, sampler.method, max_batch, memory_budget)
+    results = []
+    for first in range(0, len(kappas), chunk):
+        members = range(first, min(first + chunk, len(kappas)))
+        results += _fit_chunk(
+            prepared, [models[m] for m in members], [kappas[m] for m in members], [seeds[m] for m in members],
+            [starts[m] for m in members], sampler, strategy, n_iters, history_segment, on_failure, progress,
+            on_iteration, hyperparameters,
+        )  # fmt: skip
+    return results
+
+
+def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_iters, history_segment, on_failure,
+               progress, on_iteration, hyperparameters) -> list[FitResult]:  # fmt: skip
+    """One compiled batch of models: `Chains` run for `n_iters`, then one `FitResult` per model."""
+    data = prepared.data
+    state = stack_chains([gibbs.init(model, start, data) for model, (_, start) in zip(models, starts)])
+    fit_keys = jnp.stack([jr.fold_in(jr.key(seed), 1) for seed in seeds])
+    labels = [f"kappa={kappa:.6g} seed={seed}" for kappa, seed in zip(kappas, seeds)]
+    history_row = min(history_segment, data.syllables.shape[0] - 1)
+    chains = Chains(state, fit_keys, data, sampler, strategy, labels, history_row)
+    report = None if on_iteration is None else (lambda chains, i: on_iteration(i, n_iters, _last_log_probs(chains)))
+    started = time.perf_counter()
+    chains.run(range(n_iters), on_failure, progress, desc=f"Fitting {len(models)} models", after_iteration=report)
+    seconds = time.perf_counter() - started
+    segment_states = np.asarray(chains.state.states)
+    results = []
+    for m, trace in enumerate(chains.traces):
+        info = {
+            "init": starts[m][0], "numerical_faults": trace.faults, "fit_seconds": seconds / len(models),
+            "batch_size": len(models), "batch_seconds": seconds, "batch_strategy": strategy,
+        }  # fmt: skip
+        if trace.error is not None:
+            info["error"] = trace.error
+        model = take_chain(chains.state.model, m)
+        results.append(
+            FitResult(
+                model=model,
+                states=unbatch(segment_states[m], prepared.keys, prepared.bounds),
+                log_probs=np.asarray(trace.log_probs),
+                emission_losses=np.asarray(trace.emission_losses),
+                history=trace.history_array(int(chains.valid.sum())),
+                hyperparameters={**hyperparameters, "kappa": kappas[m], "seed": seeds[m],
+                                 "components": component_hyperparameters(model)},  # fmt: skip
+                info=info,
+                segment_states=segment_states[m],
+                keys=prepared.keys,
+                bounds=prepared.bounds,
+            )
+        )
+    return results
+
+
+def _last_log_probs(chains: Chains) -> np.ndarray:
+    """(M,) the latest log probability of every chain (NaN for a frozen one)."""
+    return np.array([trace.log_probs[-1] if trace.error is None else np.nan for trace in chains.traces])
+
+
+def chunk_size(n_models, prepared: Prepared, n_states, n_iters, method, max_batch=None, memory_budget=None) -> int:
+    """Models per compiled batch: `max_batch`, or fewer if their estimated footprint exceeds the budget."""
+    if max_batch is not None and (not isinstance(max_batch, (int, np.integer)) or max_batch < 1):
+        raise InputError(f"max_batch must be a positive integer, got {max_batch!r}")
+    budget = available_memory_bytes() / 2 if memory_budget is None else float(memory_budget)
+    n_sequences, n_timesteps = prepared.data.syllables.shape
+    per_model = model_footprint_bytes(n_sequences, n_timesteps, n_states, prepared.n_syllables, n_iters, method)
+    fitting = max(int(min(budget / per_model, n_models)), 1)
+    return max(min(n_models, fitting, max_batch or n_models), 1)
+
+
+def _model_grid(kappas, seeds) -> tuple[list[float], list[int]]:
+    try:
+        kappa_array, seed_array = np.broadcast_arrays(np.atleast_1d(kappas), np.atleast_1d(seeds))
+    except ValueError:
+        raise InputError(f"kappas and seeds must have the same length (or one be a scalar), got {np.shape(kappas)} and {np.shape(seeds)}") from None
+    if kappa_array.ndim != 1 or len(kappa_array) == 0:
+        raise InputError("kappas and seeds must be 1-D and non-empty")
+    if seed_array.dtype.kind not in "iu" or (seed_array < 0).any():
+        raise InputError(f"seeds must be non-negative integers, got {seed_array.tolist()}")
+    if kappa_array.dtype.kind not in "iuf":
+        raise InputError(f"kappas must be numbers, got {kappa_array.tolist()}")
+    return [float(k) for k in kappa_array], [int(s) for s in seed_array]
+
+
+def _initial_states(init_states, prepared: Prepared, n_states: int, seeds: list[int]) -> list[tuple[str, np.ndarray]]:
+    if init_states is None:
+        by_seed = {seed: seed_initial_states(prepared, n_states, seed) for seed in dict.fromkeys(seeds)}
+        return [by_seed[seed] for seed in seeds]
+    if isinstance(init_states, (list, tuple)):
+        if len(init_states) != len(seeds):
+            raise InputError(f"init_states has {len(init_states)} entries for {len(seeds)} models")
+        starts = [("user", user_init_states(states, prepared)) for states in init_states]
+    else:
+        starts = [("user", user_init_states(init_states, prepared))] * len(seeds)
+    for _, states in starts:
+        if states.min() < 0 or states.max() >= n_states:
+            raise InputError(f"init_states must lie in [0, {n_states}), got values in [{states.min()}, {states.max()}]")
+    return starts

@@ -1,0 +1,118 @@
+"""The model a fit starts from: built-in components named by strings, or the caller's own.
+
+`sm.fit(..., emissions=, transitions=, initial=)` and `sm.fit_models` accept a string for a
+built-in or a component instance (its priors and shapes define the model; its parameter
+values are replaced by the first Gibbs step). Hyperparameters are recorded from the
+components themselves (`component_hyperparameters`).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import InputError
+from ..models import (
+    HHMM,
+    AbstractEmissions,
+    AbstractInitialState,
+    AbstractTransitions,
+    Dirichlet,
+    FullRankEmissions,
+    LowRankEmissions,
+    Normal,
+    StickyTransitions,
+    UniformInitialState,
+)
+
+EMISSIONS = ("low_rank", "full_rank")
+TRANSITIONS = ("sticky",)
+INITIAL = ("uniform",)
+
+
+def check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias):
+    """Raise `InputError` naming the first hyperparameter out of range (shared by every fit)."""
+    if not isinstance(n_states, (int, np.integer)) or n_states < 2:
+        raise InputError(f"n_states must be an integer >= 2, got {n_states!r}")
+    if not isinstance(n_iters, (int, np.integer)) or n_iters < 1:
+        raise InputError(f"n_iters must be an integer >= 1, got {n_iters!r}")
+    if kappa != "auto" and not (np.isfinite(kappa) and kappa >= 0):
+        raise InputError(f"kappa must be >= 0, got {kappa!r}")
+    for name, value in (("beta", beta), ("sigma_base", sigma_base), ("sigma_bias", sigma_bias)):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be > 0, got {value!r}")
+
+
+def _component(value, names: tuple, interface: type, argument: str):
+    if isinstance(value, str):
+        if value not in names:
+            raise InputError(f"{argument} must be one of {', '.join(map(repr, names))} or an {interface.__name__}, got {value!r}")
+        return None
+    if not isinstance(value, interface):
+        raise InputError(f"{argument} must be one of {', '.join(map(repr, names))} or an {interface.__name__}, got {type(value).__name__}")
+    return value
+
+
+def build_prior_model(
+    n_states, n_syllables, kappa, beta, emissions="low_rank", sigma_base=1.0, sigma_bias=1.0, emission_beta=1.0,
+    transitions="sticky", initial="uniform",
+) -> HHMM:  # fmt: skip
+    """The model a fit starts from: the requested components with placeholder parameters.
+
+    Args:
+        n_states: K; n_syllables: S.
+        kappa, beta: the sticky transitions' prior (used when `transitions="sticky"`).
+        emissions: `"low_rank"`, `"full_rank"` or an `AbstractEmissions` instance.
+        sigma_base, sigma_bias: σ of the low-rank `Normal` priors; emission_beta: β_e of the full-rank prior.
+        transitions: `"sticky"` or an `AbstractTransitions` instance.
+        initial: `"uniform"` or an `AbstractInitialState` instance.
+
+    Returns:
+        An `HHMM` (its parameter values are replaced by the first Gibbs step).
+
+    Raises:
+        InputError: an unknown name, an object that is not a component, or components
+            whose K or S disagree with the data's.
+    """
+    emission_module = _component(emissions, EMISSIONS, AbstractEmissions, "emissions")
+    if emissions == "low_rank":
+        zeros = jnp.zeros((n_states - 1, n_syllables - 1))
+        emission_module = LowRankEmissions(jnp.zeros((n_syllables, n_syllables - 1)), zeros, Normal(sigma_base), Normal(sigma_bias))
+    elif emissions == "full_rank":
+        tables = jnp.full((n_states, n_syllables, n_syllables), 1.0 / n_syllables)
+        emission_module = FullRankEmissions(tables, Dirichlet(emission_beta))
+    transition_module = _component(transitions, TRANSITIONS, AbstractTransitions, "transitions")
+    if transition_module is None:
+        transition_module = StickyTransitions(jnp.full((n_states, n_states), 1.0 / n_states), beta, kappa)
+    initial_module = _component(initial, INITIAL, AbstractInitialState, "initial")
+    if initial_module is None:
+        initial_module = UniformInitialState(n_states)
+    _check_sizes(n_states, n_syllables, emission_module, transition_module, initial_module)
+    return HHMM(emission_module, transition_module, initial_module)
+
+
+def _check_sizes(n_states, n_syllables, emissions, transitions, initial) -> None:
+    for name, component in (("emissions", emissions), ("transitions", transitions), ("initial", initial)):
+        if component.n_states != n_states:
+            raise InputError(f"{name} {type(component).__name__} has {component.n_states} states; the fit asks for {n_states}")
+    if emissions.n_syllables != n_syllables:
+        raise InputError(
+            f"emissions {type(emissions).__name__} have {emissions.n_syllables} syllables; the data need {n_syllables}"
+        )
+
+
+def component_hyperparameters(model: HHMM) -> dict:
+    """What a fit records of its components: each one's class, and every scalar leaf (κ, β, σ, …) by path.
+
+    Args:
+        model: an `HHMM`.
+
+    Returns:
+        `{"emissions": class name, "transitions": …, "initial": …, "values": {"transitions.kappa": 1e4, …}}`.
+    """
+    values = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(eqx.filter(model, eqx.is_array)):
+        if jnp.ndim(leaf) == 0:
+            values[jax.tree_util.keystr(path).lstrip(".")] = float(leaf)
+    classes = {name: type(getattr(model, name)).__name__ for name in ("emissions", "transitions", "initial")}
+    return classes | {"values": values}

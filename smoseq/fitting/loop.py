@@ -1,0 +1,253 @@
+"""The one fit loop: chains advanced by a Gibbs kernel, with retries, a typed trace and hooks.
+
+`sm.fit` runs one chain with the single-chain kernel; `sm.fit_models` runs a batch with a
+batched kernel; both run `Chains.run`. Chain m's iteration i uses the key
+`fold_in(fit_keys[m], i)`, so a chain's path does not depend on what it was run with.
+An iteration whose log probability or parameters are not finite is redone from the last
+good state with the retry optimizer, its steps scaled down at each attempt; a chain that
+stays non-finite raises `FitError` or, with `on_failure="report"`, is frozen and
+reported.
+"""
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from ..inference.gibbs import GibbsState, compiled_kernel, single_chain_strategy
+from ..models import ModeSearch
+
+MAX_RETRIES = 3
+RETRY_STEP_SCALE = 0.5
+
+
+class FitError(RuntimeError):
+    """A fit that cannot continue (e.g. a non-finite log probability); the message says what to change."""
+
+
+@lru_cache(maxsize=1)
+def default_mode_search() -> ModeSearch:
+    """L-BFGS from Optax, warm-started each iteration; see `smoseq.models.laplace.find_mode`.
+
+    One shared instance, so every fit with the default reuses one compiled Gibbs step.
+    """
+    return ModeSearch(optax.lbfgs(), max_iters=200, tol=1e-6, name="lbfgs")
+
+
+@lru_cache(maxsize=1)
+def default_retry() -> ModeSearch:
+    """Adam(1e-2), up to 1000 steps: the optimizer that redoes an iteration that went non-finite."""
+    return ModeSearch(optax.adam(1e-2), max_iters=1000, tol=1e-6, name="adam(0.01)")
+
+
+@lru_cache(maxsize=16)
+def retry_mode_search(retry: ModeSearch, attempt: int) -> ModeSearch:
+    """The retry optimizer of attempt `attempt` (0, 1, …): its updates scaled by `RETRY_STEP_SCALE ** attempt`."""
+    if attempt == 0:
+        return retry
+    optimizer = optax.chain(retry.optimizer, optax.scale(RETRY_STEP_SCALE**attempt))
+    return retry._replace(optimizer=optimizer)
+
+
+def describe_mode_search(mode_search: ModeSearch | None) -> dict | None:
+    """What fit.json records of an optimizer: its name (or "custom"), max_iters and tol."""
+    if mode_search is None:
+        return None
+    return {"optimizer": mode_search.name or "custom", "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol)}
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """The Gibbs settings every chain of a fit shares.
+
+    Attributes:
+        mode_search: optimizer of the emission update (None for conjugate-only models).
+        method: resolved state-sampling kernel (`native`, `serial`, `parallel`).
+        retry: optimizer that redoes a non-finite iteration (None: no retries).
+    """
+
+    mode_search: ModeSearch | None
+    method: str
+    retry: ModeSearch | None
+
+    def kernel(self, strategy: str):
+        """The compiled step of this fit for `strategy` (`single` picks the fastest single-chain one)."""
+        if strategy == "single":
+            strategy = single_chain_strategy(self.method)
+        return compiled_kernel(self.mode_search, self.method, strategy)
+
+    def retry_kernel(self, attempt: int):
+        search = retry_mode_search(self.retry, attempt)
+        return compiled_kernel(search, self.method, single_chain_strategy(self.method))
+
+
+@dataclass
+class ChainTrace:
+    """What one chain records, iteration by iteration.
+
+    Attributes:
+        log_probs: log p(params) + log p(x | params) after every iteration.
+        history: (T_seg,) int16 states of the recorded segment after every iteration.
+        emission_losses: optimizer losses of the last emission update (steps taken only).
+        faults: one entry per retry: iteration, attempt, optimizer, whether it recovered.
+        error: why the chain was frozen (`on_failure="report"`), else None.
+    """
+
+    log_probs: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+    emission_losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    faults: list = field(default_factory=list)
+    error: str | None = None
+
+    def history_array(self, width: int) -> np.ndarray:
+        """(n_iters, T_seg) int16 history (empty (0, width) before the first iteration)."""
+        return np.stack(self.history) if self.history else np.zeros((0, width), np.int16)
+
+    def truncate(self, completed: int) -> None:
+        del self.log_probs[completed:], self.history[completed:]
+
+
+def is_finite_state(info, state: GibbsState) -> bool:
+    """True when an iteration's log probability and every model parameter are finite (one chain)."""
+    return bool(_finite_chain(state.model, info.log_prob))
+
+
+def _chain_is_finite(model, log_prob) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves] + [jnp.isfinite(log_prob)]))
+
+
+_finite_chain = eqx.filter_jit(_chain_is_finite)
+_finite_chains = eqx.filter_jit(eqx.filter_vmap(_chain_is_finite))
+
+
+@jax.jit
+def _iteration_keys(fit_keys, iteration):
+    return jax.vmap(jr.fold_in, in_axes=(0, None))(fit_keys, iteration)
+
+
+def take_chain(tree, index: int):
+    """Chain `index` of a batched PyTree (leading chain axis)."""
+    return jax.tree.map(lambda leaf: leaf[index], tree)
+
+
+def stack_chains(trees):
+    """A batched PyTree (leading chain axis) from one PyTree per chain."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def _put_chain(tree, index: int, value):
+    return jax.tree.map(lambda leaf, new: leaf.at[index].set(new), tree, value)
+
+
+def _single_chain_as_batch(step):
+    """A single-chain step with the batched signature (a batch of one chain)."""
+
+    def batched(keys, state, data):
+        new_state, info = step(keys[0], take_chain(state, 0), data)
+        return stack_chains([new_state]), jax.tree.map(lambda leaf: jnp.asarray(leaf)[None], info)
+
+    return batched
+
+
+def non_finite_message(iteration: int) -> str:
+    return (
+        f"log probability is not finite at iteration {iteration} even after {MAX_RETRIES} retries with smaller "
+        "optimizer steps: try larger sigma_base/sigma_bias, a smaller kappa, or check the data for syllables "
+        "that never occur"
+    )
+
+
+class Chains:
+    """M chains with one batched state, advanced together by one Gibbs kernel.
+
+    Args:
+        state: `GibbsState` with a leading chain axis M.
+        fit_keys: (M,) PRNG keys; chain m's iteration i uses `fold_in(fit_keys[m], i)`.
+        data: `SyllableData` (N, T) shared by every chain.
+        sampler: the fit's `Sampler`.
+        strategy: `single` (M = 1, the fastest single-chain kernel), `vmap` or `split`.
+        labels: a name per chain for messages (e.g. "kappa=1e+04 seed=0"), "" for none.
+        history_row: which segment's states to record at every iteration (None: none).
+        traces: the `ChainTrace` of every chain to continue (default: empty ones).
+    """
+
+    def __init__(self, state, fit_keys, data, sampler: Sampler, strategy: str, labels, history_row=None, traces=None):
+        self.state, self.fit_keys, self.data, self.sampler = state, fit_keys, data, sampler
+        self.labels = list(labels)
+        self.traces = traces if traces is not None else [ChainTrace() for _ in self.labels]
+        self.history_row = history_row
+        self.valid = None if history_row is None else np.asarray(data.mask[history_row]) > 0
+        step = sampler.kernel(strategy)
+        self.step = _single_chain_as_batch(step) if strategy == "single" else step
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+    def run(self, iterations: range, on_failure: str = "raise", progress: bool = False, desc: str = "Fitting",
+            after_iteration=None) -> None:
+        """Run `iterations` (absolute iteration numbers, for the keys); `after_iteration(self, iteration)` after each."""
+        bar = tqdm(iterations, desc=desc, disable=not progress, initial=iterations.start, total=iterations.stop)
+        for iteration in bar:
+            keys = _iteration_keys(self.fit_keys, iteration)
+            new_state, info = self.step(keys, self.state, self.data)
+            finite = np.asarray(_finite_chains(new_state.model, info.log_prob))
+            log_probs = np.asarray(info.log_prob, dtype=float)
+            all_losses, steps = np.asarray(info.emission_losses), np.asarray(info.emission_steps)
+            losses = [all_losses[m, : steps[m]] for m in range(self.size)]
+            for m in np.flatnonzero(~finite):
+                new_state = self._repair(m, keys[m], iteration, new_state, log_probs, losses, on_failure)
+            self._record(new_state, log_probs, losses)
+            self.state = new_state
+            alive = [trace.log_probs[-1] for trace in self.traces if trace.error is None and trace.log_probs]
+            bar.set_postfix(log_prob=f"{max(alive):.6g}" if alive else "none")
+            if after_iteration is not None:
+                after_iteration(self, iteration)
+
+    def _repair(self, m, key, iteration, new_state, log_probs, losses, on_failure):
+        """Chain m went non-finite: redo its step alone with the retry optimizer, or freeze it."""
+        previous = take_chain(self.state, m)
+        trace = self.traces[m]
+        if trace.error is None:
+            retried, info = self._retry(key, previous, iteration, trace.faults)
+            if retried is not None:
+                log_probs[m] = float(info.log_prob)
+                losses[m] = np.asarray(info.emission_losses)[: int(info.emission_steps)]
+                return _put_chain(new_state, m, retried)
+            message = (f"model {self.labels[m]}: " if self.labels[m] else "") + non_finite_message(iteration)
+            if on_failure == "raise":
+                raise FitError(message)
+            trace.error = message
+        return _put_chain(new_state, m, previous)
+
+    def _retry(self, key, state, iteration, faults):
+        """Up to `MAX_RETRIES` redos of one chain's step; `(state, info)` of the first finite one, else `(None, None)`."""
+        if self.sampler.retry is None:
+            return None, None
+        name = self.sampler.retry.name or "custom"
+        for attempt in range(MAX_RETRIES):
+            new_state, info = self.sampler.retry_kernel(attempt)(key, state, self.data)
+            recovered = is_finite_state(info, new_state)
+            faults.append({"iteration": int(iteration), "attempt": attempt + 1,
+                           "optimizer": f"{name} x {RETRY_STEP_SCALE**attempt:g}", "recovered": recovered})  # fmt: skip
+            if recovered:
+                return new_state, info
+        return None, None
+
+    def _record(self, new_state, log_probs, losses) -> None:
+        rows = None
+        if self.history_row is not None:
+            rows = np.asarray(new_state.states[:, self.history_row])[:, self.valid].astype(np.int16)
+        for m, trace in enumerate(self.traces):
+            if trace.error is None:
+                trace.log_probs.append(float(log_probs[m]))
+                if rows is not None:
+                    trace.history.append(rows[m])
+                trace.emission_losses = losses[m]

@@ -1,0 +1,81 @@
+"""States and likelihoods of (new) recordings under a fitted model."""
+
+import numpy as np
+
+from .._errors import InputError
+from .._threads import single_threaded_blas
+from ..inference.states import Method, marginal_logliks, smoothed_probs, viterbi_states
+from ..io.batching import unbatch
+from ..models import HHMM
+from .data import Repeats, prepare_data
+
+
+PREDICT_METHODS = ("most_probable", "viterbi", "marginals")
+
+
+def predict_states(
+    model: HHMM,
+    recordings,
+    method: str = "most_probable",
+    kernel: Method = "auto",
+    seg_length=None,
+    repeats: Repeats = "ignore",
+) -> dict:
+    """States of recordings under a fitted model.
+
+    Args:
+        model: a fitted `HHMM`.
+        recordings: recording name -> syllables (T_i,).
+        method: `most_probable` (default): the state of highest posterior probability
+            at each frame, which maximises the expected number of correctly labelled
+            frames; `viterbi`: the single most probable path (it can drop a short bout
+            whose boundaries are uncertain); `marginals`: the posterior probabilities
+            themselves, (T_i, K) per recording.
+        kernel: `auto`, `native`, `serial` or `parallel`.
+        seg_length: optional batching of long recordings.
+        repeats: as in `sm.fit` (use the fit's: `FitResult.predict` does).
+
+    Returns:
+        recording name -> (T_i,) int states, or (T_i, K) probabilities for `marginals`.
+    """
+    if method not in PREDICT_METHODS:
+        raise InputError(f"method must be one of {', '.join(PREDICT_METHODS)}; got {method!r}")
+    prepared = prepare_data(
+        recordings, seg_length=seg_length, seg_overlap=0, n_syllables=model.n_syllables, repeats=repeats
+    )
+    with single_threaded_blas():
+        values = _predicted_values(model, prepared, method, kernel)
+    return unbatch(values, prepared.keys, prepared.bounds)
+
+
+def _predicted_values(model, prepared, method, kernel):
+    if method == "viterbi":
+        return np.asarray(viterbi_states(model, prepared.data, kernel))
+    marginals = np.asarray(smoothed_probs(model, prepared.data, kernel))
+    return marginals if method == "marginals" else marginals.argmax(axis=-1).astype(np.int32)
+
+
+def heldout_loglik_per_frame(model: HHMM, recordings, kernel: Method = "auto", repeats: Repeats = "ignore") -> float:
+    """Marginal log-likelihood per frame of recordings under `model` (states summed out exactly).
+
+    `repeats` must be the fit's (`FitResult.repeats`): the likelihoods of the two
+    settings score different evidence and are not comparable with each other.
+
+    Args:
+        model: a fitted `HHMM` (K states, S syllables).
+        recordings: recording name -> syllables (T_i,) int; also accepts `sm.batch`
+            output `(seqs, mask, metadata)` or `{"syllables": (N, T), "mask": (N, T)}`.
+            Each recording is one sequence (no segmenting).
+        kernel: `auto`, `native`, `serial` or `parallel` filter.
+        repeats: `"ignore"` (default) or `"model"`, as in `sm.fit`.
+
+    Returns:
+        Σ_n log p(x_n | model) divided by the number of real (unpadded) frames, summed
+        over all recordings: a Python float.
+
+    Raises:
+        InputError: bad recordings, a syllable ≥ the model's S, or a bad `repeats`.
+    """
+    prepared = prepare_data(recordings, seg_overlap=0, n_syllables=model.n_syllables, repeats=repeats)
+    total = float(np.asarray(marginal_logliks(model, prepared.data, kernel)).sum())
+    return total / float(np.asarray(prepared.data.mask).sum())

@@ -1,0 +1,97 @@
+"""`FitResult`: a fitted model, its states per recording, the trace; saved as a fit folder."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..inference.states import Method
+from ..io.fit_folders import read_fit, save_fit
+from ..models import HHMM
+from .prediction import predict_states
+
+
+@dataclass
+class FitResult:
+    """A fitted model, its states per recording, and the trace of the fit.
+
+    Attributes:
+        model: the final `HHMM` sample.
+        states: recording name -> (T_i,) int hidden state per frame (original lengths).
+        log_probs: (n_iters,) log p(params) + log p(x | params) after each iteration.
+        emission_losses: optimizer losses of the last emission update (steps taken only).
+        history: (n_iters, T_seg) states of one segment at every iteration (for the history figure).
+        hyperparameters: what the fit was run with.
+        info: timings and the initialisation chosen.
+        segment_states: (N, T) int32 final states of the batched segments, or None.
+        keys: (N,) recording name of each segment (as `sm.batch`), or None.
+        bounds: (N, 2) [start, end) frames of each segment in its recording, or None.
+    """
+
+    model: HHMM
+    states: dict
+    log_probs: np.ndarray
+    emission_losses: np.ndarray
+    history: np.ndarray
+    hyperparameters: dict
+    info: dict = field(default_factory=dict)
+    segment_states: np.ndarray | None = None
+    keys: np.ndarray | None = None
+    bounds: np.ndarray | None = None
+
+    @property
+    def n_states(self) -> int:
+        return self.model.n_states
+
+    def save(self, folder, overwrite: bool = False) -> None:
+        """Write the fit folder (DESIGN §5); see `smoseq.io.fit_folders.save_fit`.
+
+        Args:
+            folder: path of the fit folder to write (str or `Path`).
+            overwrite: replace an existing fit folder at `folder`.
+
+        Returns:
+            None; the files are written to `folder`.
+        """
+        save_fit(self, folder, overwrite=overwrite)
+
+    @property
+    def repeats(self) -> str:
+        """How the fit scored repeated syllables (fits saved before the option: `"model"`)."""
+        return self.hyperparameters.get("repeats", "model")
+
+    def predict(self, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None) -> dict:
+        """Hidden states of (new) recordings under this model, scored as the fit scored its data.
+
+        Args:
+            recordings: recording name -> syllables (T_i,) int.
+            method: `most_probable`, `viterbi` or `marginals`; see `predict_states`.
+            kernel: `auto`, `native`, `serial` or `parallel`.
+            seg_length: optional batching of long recordings.
+
+        Returns:
+            recording name -> (T_i,) int states, or (T_i, K) float probabilities for
+            `marginals`. Uses the fit's `repeats` setting (`FitResult.repeats`).
+        """
+        return predict_states(
+            self.model, recordings, method=method, kernel=kernel, seg_length=seg_length, repeats=self.repeats
+        )
+
+
+def load_fit(folder, components=()) -> FitResult:
+    """The `FitResult` saved in `folder` (validated; nothing is unpickled, nothing named in a file imported).
+
+    Args:
+        folder: a fit folder written by `FitResult.save` or `smoseq fit`.
+        components: the classes of your own components the model holds, e.g.
+            `[MyTransitions]`; built-ins need none. A folder naming a class not passed
+            is refused with a message naming the class.
+
+    Returns:
+        A `FitResult`: `model`, `states` (name -> (T_i,) int), `log_probs` (n_iters,),
+        `emission_losses`, `history` (n_iters, T_seg), `hyperparameters`, `info`.
+
+    Raises:
+        ModelFileError: a missing, incomplete, truncated or foreign file, or a component
+            class not passed in `components` (the message names the file and the class).
+    """
+    return FitResult(**read_fit(folder, components))
