@@ -215,7 +215,7 @@ def _compiled_resample(n_states: int, n_syllables: int, max_iters: int, learning
             emissions = emissions.with_data_driven_start(counts)
         k_emit, k_trans = jr.split(key)
         emissions, info = emissions.resample(k_emit, counts, mode_search)
-        transitions = StickyTransitions(trans_probs, beta, kappa).resample(
+        transitions, _ = StickyTransitions(trans_probs, beta, kappa).resample(
             k_trans, transition_counts(states, mask, n_states)
         )
         return emissions.base, emissions.biases, transitions.probs, info.losses, info.n_steps

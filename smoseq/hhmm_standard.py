@@ -156,7 +156,7 @@ def _compiled_resample(n_states: int, n_syllables: int):
         k_emit, k_trans = jr.split(key)
         counts = emission_counts(syllables, mask, states, n_states, n_syllables)
         emissions = jr.dirichlet(k_emit, counts + emission_beta)
-        transitions = StickyTransitions(jnp.eye(n_states), beta, kappa).resample(
+        transitions, _ = StickyTransitions(jnp.eye(n_states), beta, kappa).resample(
             k_trans, transition_counts(states, mask, n_states)
         )
         return emissions, transitions.probs

@@ -116,11 +116,15 @@ def test_impossible_hyperparameters_are_refused(kwargs, message):
 
 
 def test_non_finite_iteration_is_rolled_back_and_retried(simulated, monkeypatch):
-    import smoseq.fitting.single as fitting
+    import smoseq.fitting.loop as loop
+    from smoseq.inference.gibbs import single_chain_strategy
+    from smoseq.inference.states import resolve_method
 
     _, _, recordings = simulated
     small = {"r0": recordings["r0"][:600]}
-    real_step = fitting.compiled_kernel(fitting.default_mode_search(), "auto")
+    method = resolve_method("auto")
+    original = loop.compiled_kernel
+    real_step = original(loop.default_mode_search(), method, single_chain_strategy(method))
     calls = {"n": 0}
 
     def flaky_step(key, state, data):
@@ -130,7 +134,10 @@ def test_non_finite_iteration_is_rolled_back_and_retried(simulated, monkeypatch)
             info = info._replace(log_prob=jnp.array(jnp.nan))
         return new_state, info
 
-    monkeypatch.setattr(fitting, "compiled_kernel", lambda mode_search, method: flaky_step if mode_search is fitting.default_mode_search() else real_step)
+    monkeypatch.setattr(
+        loop, "compiled_kernel",
+        lambda mode_search, method, strategy: flaky_step if mode_search is loop.default_mode_search() else original(mode_search, method, strategy),
+    )  # fmt: skip
     result = sm.fit(small, n_states=2, n_iters=3, progress=False, n_init_iters=2, init_states=None)
     faults = result.info["numerical_faults"]
     assert faults and faults[0]["recovered"] and faults[0]["attempt"] == 1

@@ -9,7 +9,7 @@ import pytest
 
 import smoseq as sm
 from smoseq.inference import native
-from smoseq.inference.gibbs import GibbsState, build_host_kernel, build_kernel, parameter_half
+from smoseq.inference.gibbs import GibbsState, _parameter_half, build_kernel
 from smoseq.inference.kernels import posterior_uniforms
 from smoseq.inference.states import SyllableData, without_repeats
 from smoseq.models import ModeSearch, low_rank_hhmm
@@ -36,7 +36,7 @@ def _leaves(tree):
 
 def test_host_step_equals_the_jitted_native_step(problem):
     data, state = problem
-    host, jitted = build_host_kernel(MODE_SEARCH), eqx.filter_jit(build_kernel(MODE_SEARCH, "native"))
+    host, jitted = build_kernel(MODE_SEARCH, "native", "host"), eqx.filter_jit(build_kernel(MODE_SEARCH, "native"))
     for iteration in range(3):
         key = jr.fold_in(jr.key(4), iteration)
         (host_state, host_info), (jit_state, jit_info) = host(key, state, data), jitted(key, state, data)
@@ -79,7 +79,7 @@ def test_parameter_program_holds_no_host_callback(problem):
     """What makes it storable in JAX's persistent compilation cache (the fused step is not)."""
     data, state = problem
     key = jr.key(8)
-    half = eqx.filter_jit(parameter_half(MODE_SEARCH)).lower(key, state, data).as_text()
+    half = eqx.filter_jit(_parameter_half(MODE_SEARCH)).lower(key, state, data).as_text()
     fused = eqx.filter_jit(build_kernel(MODE_SEARCH, "native")).lower(key, state, data).as_text()
     assert "callback" in fused
     assert "callback" not in half

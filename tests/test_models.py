@@ -81,7 +81,7 @@ def test_sticky_log_prior_matches_scipy_dirichlet():
 def test_sticky_resample_is_dirichlet_posterior():
     transitions = StickyTransitions(jnp.eye(2), beta=1.0, kappa=3.0)
     counts = jnp.array([[5.0, 1.0], [2.0, 0.0]])
-    draws = jax.vmap(lambda k: transitions.resample(k, counts).probs)(jr.split(jr.key(0), 20000))
+    draws = jax.vmap(lambda k: transitions.resample(k, counts)[0].probs)(jr.split(jr.key(0), 20000))
     # row 0 ~ Dir(1+3+5, 1+1), row 1 ~ Dir(1+2, 1+3): means 9/11 and 3/7
     np.testing.assert_allclose(draws[:, 0, 0].mean(), 9 / 11, atol=0.005)
     np.testing.assert_allclose(draws[:, 1, 0].mean(), 3 / 7, atol=0.005)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import smoseq as sm
-from smoseq.fitting.single import predict_states, prepare_data
+from smoseq.fitting.data import prepare_data
+from smoseq.fitting.prediction import predict_states
 from smoseq.inference.states import SyllableData, marginal_logliks, smoothed_probs, without_repeats
 from smoseq.models import HHMM, StickyTransitions, low_rank_hhmm, transition_counts
 from smoseq.models.emissions import FullRankEmissions

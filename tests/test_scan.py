@@ -16,7 +16,7 @@ import submitit  # noqa: F401  (imported before any test captures output: its lo
 import smoseq as sm
 import smoseq.scan.jobs as scan_jobs
 from smoseq.cli import main
-from smoseq.fitting.single import prepare_data
+from smoseq.fitting.data import prepare_data
 from smoseq.models import low_rank_hhmm
 from smoseq.scan import (
     ScanSettings,

@@ -36,6 +36,7 @@ one parallel loop over every (model, sequence) pair, without copying shared inpu
 kernels.
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -94,14 +95,17 @@ _JOB_MASK = 3  # mask
 _JOB_UNIFORMS = 4  # uniforms (sampling only)
 _JOB_FRAMES = 5  # frames (dense path only)
 _NUM_JOB_COLUMNS = 6
-# Columns of arrays a call does not use are 0 and index a one-row placeholder.
+# Columns of arrays a call does not use are 0.
 #
 # Layouts: `trans_t[r] = trans[n].T`; `tables_t[p, i, j, k] = tables[k, i, j]` padded with
 # a row and column S of ones (zeros for log tables), looked up on frames that carry no
 # evidence (t = 0, masked); `frames[r, t, k]` the dense path's per-frame scaled
-# likelihoods (forward pass) or log-likelihoods (Viterbi). `dense` is loop-invariant:
-# it picks `frames` or the table lookup once per frame, so the table path runs the
-# same arithmetic as without it.
+# likelihoods (forward pass) or log-likelihoods (Viterbi). The table path passes
+# `frames=None`, the dense path `tables_t = syllables = mask = None`. `frames is None`
+# is the loop-invariant branch between the per-frame table lookup and the dense row;
+# numba resolves it when it compiles (one specialisation per path, the other branch
+# pruned), so the table path runs the same machine code as without a dense path (a
+# runtime flag cost it ~5%).
 # Numba passes arrays to functions with reference counting, so per-frame work is
 # written inline rather than in per-frame helper calls.
 
@@ -139,9 +143,7 @@ def _scale_frames(log_likelihoods, scaled, log_scales):
 
 
 @_fast
-def _forward_two(
-    init, trans_t, tables_t, frames, syllables, mask, jobs, dense, a, b, filtered_a, filtered_b, logliks
-):
+def _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, filtered_a, filtered_b, logliks):
     """Normalised forward passes of jobs `a` and `b` (may be equal), interleaved.
 
     Two independent dependency chains in one loop keep the core busy: ~1.7x the
@@ -149,14 +151,16 @@ def _forward_two(
     (1, K) to keep only the last. Writes `logliks[a]` and `logliks[b]` (without the
     dense path's frame scales).
     """
-    num_timesteps = frames.shape[1] if dense else syllables.shape[1]
     num_states = init.shape[1]
-    padding = tables_t.shape[1] - 1
-    tables_a, trans_a = tables_t[jobs[a, _JOB_PARAMETERS]], trans_t[jobs[a, _JOB_TRANS]]
-    tables_b, trans_b = tables_t[jobs[b, _JOB_PARAMETERS]], trans_t[jobs[b, _JOB_TRANS]]
-    syllables_a, mask_a = syllables[jobs[a, _JOB_SYLLABLES]], mask[jobs[a, _JOB_MASK]]
-    syllables_b, mask_b = syllables[jobs[b, _JOB_SYLLABLES]], mask[jobs[b, _JOB_MASK]]
-    frames_a, frames_b = frames[jobs[a, _JOB_FRAMES]], frames[jobs[b, _JOB_FRAMES]]
+    trans_a, trans_b = trans_t[jobs[a, _JOB_TRANS]], trans_t[jobs[b, _JOB_TRANS]]
+    if frames is None:  # table path
+        num_timesteps, padding = syllables.shape[1], tables_t.shape[1] - 1
+        tables_a, tables_b = tables_t[jobs[a, _JOB_PARAMETERS]], tables_t[jobs[b, _JOB_PARAMETERS]]
+        syllables_a, mask_a = syllables[jobs[a, _JOB_SYLLABLES]], mask[jobs[a, _JOB_MASK]]
+        syllables_b, mask_b = syllables[jobs[b, _JOB_SYLLABLES]], mask[jobs[b, _JOB_MASK]]
+    else:
+        num_timesteps = frames.shape[1]
+        frames_a, frames_b = frames[jobs[a, _JOB_FRAMES]], frames[jobs[b, _JOB_FRAMES]]
     stride_a = 1 if filtered_a.shape[0] == num_timesteps else 0
     stride_b = 1 if filtered_b.shape[0] == num_timesteps else 0
     predicted_a = init[jobs[a, _JOB_PARAMETERS]].copy()
@@ -164,12 +168,12 @@ def _forward_two(
     joint_a, joint_b = np.empty(num_states), np.empty(num_states)
     scale_a, scale_b, log_total_a, log_total_b = 1.0, 1.0, 0.0, 0.0
     for t in range(num_timesteps):
-        if dense:
-            likelihoods_a, likelihoods_b = frames_a[t], frames_b[t]
-        else:
+        if frames is None:
             evidence_a, evidence_b = t > 0 and mask_a[t], t > 0 and mask_b[t]
             likelihoods_a = tables_a[syllables_a[t - 1], syllables_a[t]] if evidence_a else tables_a[padding, padding]
             likelihoods_b = tables_b[syllables_b[t - 1], syllables_b[t]] if evidence_b else tables_b[padding, padding]
+        else:
+            likelihoods_a, likelihoods_b = frames_a[t], frames_b[t]
         total_a, total_b = 0.0, 0.0
         for k in range(num_states):
             joint_a[k] = predicted_a[k] * likelihoods_a[k]
@@ -225,26 +229,27 @@ def _sample_two(trans_t, uniforms, jobs, a, b, filtered_a, filtered_b, states):
 
 
 @_strict
-def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, dense, j, deltas, states):
+def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, j, deltas, states):
     """Log-space max-product of job `j` (as `kernels.hmm_viterbi`) in the (T, K) buffer `deltas`; writes `states[j]`."""
     num_timesteps, num_states = states.shape[1], log_init.shape[1]
-    padding = log_tables_t.shape[1] - 1
     params, trans_row = jobs[j, _JOB_PARAMETERS], jobs[j, _JOB_TRANS]
     sequence, mask_row, frame_row = jobs[j, _JOB_SYLLABLES], jobs[j, _JOB_MASK], jobs[j, _JOB_FRAMES]
+    if frames is None:
+        padding = log_tables_t.shape[1] - 1
     top = -math.inf
     for k in range(num_states):
-        deltas[0, k] = log_init[params, k] + (frames[frame_row, 0, k] if dense else 0.0)
+        deltas[0, k] = log_init[params, k] + (0.0 if frames is None else frames[frame_row, 0, k])
         top = max(top, deltas[0, k])
     if np.isfinite(top):
         for k in range(num_states):
             deltas[0, k] -= top
     for t in range(1, num_timesteps):
-        if dense:
-            log_likelihoods = frames[frame_row, t]
-        else:
+        if frames is None:
             previous = syllables[sequence, t - 1] if mask[mask_row, t] else padding
             current = syllables[sequence, t] if mask[mask_row, t] else padding
             log_likelihoods = log_tables_t[params, previous, current]
+        else:
+            log_likelihoods = frames[frame_row, t]
         top = -math.inf
         for k in range(num_states):
             best = -math.inf
@@ -267,7 +272,7 @@ def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, j
 
 
 @_parallel
-def _sample_jobs(init, trans_t, tables_t, frames, syllables, mask, uniforms, jobs, dense, num_workers, states, logliks):
+def _sample_jobs(init, trans_t, tables_t, frames, syllables, mask, uniforms, jobs, num_workers, states, logliks):
     """Pairs of jobs dealt round-robin to `num_workers` workers (one per thread).
 
     Each worker reuses one pair of filtered buffers: on long sequences fresh pages cost
@@ -279,29 +284,27 @@ def _sample_jobs(init, trans_t, tables_t, frames, syllables, mask, uniforms, job
         filtered = np.empty((2, num_timesteps, num_states))
         for pair in range(worker, num_pairs, num_workers):
             a, b = 2 * pair, min(2 * pair + 1, num_jobs - 1)
-            _forward_two(
-                init, trans_t, tables_t, frames, syllables, mask, jobs, dense, a, b, filtered[0], filtered[1], logliks
-            )
+            _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, filtered[0], filtered[1], logliks)
             _sample_two(trans_t, uniforms, jobs, a, b, filtered[0], filtered[1], states)
 
 
 @_parallel
-def _filter_jobs(init, trans_t, tables_t, frames, syllables, mask, jobs, dense, logliks):
+def _filter_jobs(init, trans_t, tables_t, frames, syllables, mask, jobs, logliks):
     num_states, num_jobs = init.shape[1], jobs.shape[0]
     for pair in _prange((num_jobs + 1) // 2):
         a, b = 2 * pair, min(2 * pair + 1, num_jobs - 1)
         last_a, last_b = np.empty((1, num_states)), np.empty((1, num_states))
-        _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, dense, a, b, last_a, last_b, logliks)
+        _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, last_a, last_b, logliks)
 
 
 @_parallel
-def _viterbi_jobs(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, dense, num_workers, states):
+def _viterbi_jobs(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, num_workers, states):
     """Jobs dealt round-robin to `num_workers` workers, each reusing one (T, K) buffer."""
     num_jobs = jobs.shape[0]
     for worker in _prange(num_workers):
         deltas = np.empty((states.shape[1], log_init.shape[1]))
         for j in range(worker, num_jobs, num_workers):
-            _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, dense, j, deltas, states)
+            _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, j, deltas, states)
 
 
 # ----------------------------------------------------------------------------------
@@ -375,13 +378,6 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return view
 
 
-# Stand-ins for the arrays of the path not taken (never read; same numba types as the real ones).
-_NO_FRAMES = _readonly(np.zeros((1, 1, 1)))
-_NO_SYLLABLES = _readonly(np.zeros((1, 1), dtype=np.int32))
-_NO_MASK = _readonly(np.zeros((1, 1), dtype=bool))
-_NO_UNIFORMS = _readonly(np.zeros((1, 1)))
-
-
 def _as_syllables(syllables, num_syllables: int) -> np.ndarray:
     syllables = np.asarray(syllables)
     if syllables.size and (syllables.min() < 0 or syllables.max() >= num_syllables):
@@ -404,14 +400,13 @@ class _Inputs(NamedTuple):
     """The compiled loops' arguments for one callback, batched into jobs."""
 
     batch: _Batch
-    dense: bool
     init: np.ndarray
     trans_t: np.ndarray
-    tables_t: np.ndarray
-    frames: np.ndarray
-    syllables: np.ndarray
-    mask: np.ndarray
-    uniforms: np.ndarray
+    tables_t: np.ndarray | None  # table path
+    frames: np.ndarray | None  # dense path
+    syllables: np.ndarray | None  # table path
+    mask: np.ndarray | None  # table path
+    uniforms: np.ndarray | None  # sampling
     log_scales: np.ndarray | None  # dense forward path: per frames row, the sum of the frame scales
 
     def loops_arguments(self) -> tuple:
@@ -450,7 +445,7 @@ def _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms
     ndims = {**_PARAMETER_NDIMS, **_SEQUENCE_NDIMS}
     batch = _Batch(parameters, sequences, {name: ndims[name] for name in {**parameters, **sequences}})
     p, s = batch.parameters, batch.sequences
-    frames, log_scales = _NO_FRAMES, None
+    frames, log_scales = None, None
     if dense and log_space:
         frames = _readonly(s["frames"].astype(np.float64, copy=False))
     elif dense:
@@ -460,14 +455,13 @@ def _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms
         frames = _readonly(frames)
     return _Inputs(
         batch=batch,
-        dense=dense,
         init=p["init"],
         trans_t=s["trans_t"],
-        tables_t=_readonly(np.zeros((batch.size, 1, 1, 1))) if dense else p["tables_t"],
+        tables_t=p.get("tables_t"),
         frames=frames,
-        syllables=s.get("syllables", _NO_SYLLABLES),
-        mask=s.get("mask", _NO_MASK),
-        uniforms=s.get("uniforms", _NO_UNIFORMS),
+        syllables=s.get("syllables"),
+        mask=s.get("mask"),
+        uniforms=s.get("uniforms"),
         log_scales=log_scales,
     )
 
@@ -495,7 +489,7 @@ def _sample_callback(log_init, trans, tables, syllables, mask, log_likelihoods, 
     states = np.empty((jobs.shape[0], inputs.uniforms.shape[-1]), dtype=np.int32)
     logliks = np.empty(jobs.shape[0], dtype=np.float64)
     num_workers = min(numba.get_num_threads(), (jobs.shape[0] + 1) // 2)
-    _sample_jobs(*inputs.loops_arguments(), inputs.uniforms, jobs, inputs.dense, num_workers, states, logliks)
+    _sample_jobs(*inputs.loops_arguments(), inputs.uniforms, jobs, num_workers, states, logliks)
     logliks = inputs.add_log_scales(logliks)
     return (inputs.batch.unflatten(states), *_float32_pair(inputs.batch.unflatten(logliks)))
 
@@ -503,7 +497,7 @@ def _sample_callback(log_init, trans, tables, syllables, mask, log_likelihoods, 
 def _filter_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
     inputs = _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, log_space=False)
     logliks = np.empty(inputs.batch.jobs.shape[0], dtype=np.float64)
-    _filter_jobs(*inputs.loops_arguments(), inputs.batch.jobs, inputs.dense, logliks)
+    _filter_jobs(*inputs.loops_arguments(), inputs.batch.jobs, logliks)
     logliks = inputs.add_log_scales(logliks)
     return _float32_pair(inputs.batch.unflatten(logliks))
 
@@ -511,10 +505,10 @@ def _filter_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
 def _viterbi_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
     inputs = _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, log_space=True)
     jobs = inputs.batch.jobs
-    num_timesteps = inputs.frames.shape[1] if inputs.dense else inputs.syllables.shape[1]
+    num_timesteps = inputs.syllables.shape[1] if inputs.frames is None else inputs.frames.shape[1]
     states = np.empty((jobs.shape[0], num_timesteps), dtype=np.int32)
     num_workers = min(numba.get_num_threads(), jobs.shape[0])
-    _viterbi_jobs(*inputs.loops_arguments(), jobs, inputs.dense, num_workers, states)
+    _viterbi_jobs(*inputs.loops_arguments(), jobs, num_workers, states)
     return inputs.batch.unflatten(states)
 
 
@@ -560,6 +554,32 @@ def _check_trans(trans_shape: tuple, num_sequences: int, num_states: int) -> boo
         f"trans must be (K, K) = {(num_states, num_states)} (shared) or (N, K, K) = "
         f"{(num_sequences, num_states, num_states)} (one per sequence); got {tuple(trans_shape)}"
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _decoding(callback, wide: tuple[bool, ...]):
+    """`callback` taking float64 arguments back from uint32 words where `wide` says so (one stable object per key)."""
+    if not any(wide):
+        return callback
+
+    def decoded(*args):
+        return callback(
+            *(np.ascontiguousarray(arg).view(np.float64)[..., 0] if is_wide else arg for arg, is_wide in zip(args, wide))
+        )
+
+    return decoded
+
+
+def _pure_callback(callback, result_types, *args):
+    """`jax.pure_callback(..., vmap_method="expand_dims")` that delivers float64 arguments intact.
+
+    JAX places callback arguments on the CPU device from the thread that runs the
+    callback, where the caller's thread-local `jax.enable_x64` context does not hold:
+    float64 arguments would arrive rounded to float32. They travel as uint32 words.
+    """
+    wide = tuple(arg is not None and jnp.result_type(arg) == jnp.float64 for arg in args)
+    args = tuple(jax.lax.bitcast_convert_type(arg, jnp.uint32) if is_wide else arg for arg, is_wide in zip(args, wide))
+    return jax.pure_callback(_decoding(callback, wide), result_types, *args, vmap_method="expand_dims")
 
 
 def _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
@@ -615,9 +635,7 @@ def sample_states_native(
     uniforms = jax.vmap(lambda k: posterior_uniforms(k, num_timesteps, dtype))(keys)
     loglik_type = jax.ShapeDtypeStruct((num_sequences,), jnp.float32)
     result_types = (jax.ShapeDtypeStruct((num_sequences, num_timesteps), jnp.int32), loglik_type, loglik_type)
-    states, high, low = jax.pure_callback(
-        _sample_callback, result_types, *arguments, uniforms, vmap_method="expand_dims"
-    )
+    states, high, low = _pure_callback(_sample_callback, result_types, *arguments, uniforms)
     return states, _join_float32_pair(high, low, dtype)
 
 
@@ -645,7 +663,7 @@ def sample_states_host(
         log_init: (K,) or (M, K) log initial state probabilities.
         trans: (K, K), (N, K, K), (M, K, K) or (M, N, K, K) transition matrices: shared
             or one per sequence, per model when `log_init` is (M, K).
-        tables: (K, S, S) or (M, K, S, S) syllable transition tables; None when
+        tables: (K, S, S) (shared) or (M, K, S, S) syllable transition tables; None when
             `log_likelihoods` is given.
         syllables: (N, T) ints in [0, S) (unused with `log_likelihoods`).
         mask: (N, T), nonzero on frames whose emission is scored (unused with `log_likelihoods`).
@@ -676,9 +694,11 @@ def sample_states_host(
         arguments = (None, None, None, log_likelihoods)
     else:
         syllables, mask = np.asarray(syllables), np.asarray(mask)
+        tables = np.asarray(tables)
         if batched:
             syllables, mask = syllables[None], mask[None]
-        arguments = (np.asarray(tables), syllables, mask, None)
+            tables = tables[None] if tables.ndim == 3 else tables
+        arguments = (tables, syllables, mask, None)
     states, high, low = _sample_callback(log_init, trans, *arguments, uniforms)
     return states, high.astype(np.float64) + low.astype(np.float64)
 
@@ -712,9 +732,7 @@ def filter_native(
     arguments = _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
     dtype = _float_dtype(log_init, trans, tables if log_likelihoods is None else log_likelihoods)
     loglik_type = jax.ShapeDtypeStruct((syllables.shape[0],), jnp.float32)
-    high, low = jax.pure_callback(
-        _filter_callback, (loglik_type, loglik_type), *arguments, vmap_method="expand_dims"
-    )
+    high, low = _pure_callback(_filter_callback, (loglik_type, loglik_type), *arguments)
     return _join_float32_pair(high, low, dtype)
 
 
@@ -747,7 +765,7 @@ def viterbi_native(
     _require_native()
     arguments = _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
     result_type = jax.ShapeDtypeStruct(syllables.shape, jnp.int32)
-    return jax.pure_callback(_viterbi_callback, result_type, *arguments, vmap_method="expand_dims")
+    return _pure_callback(_viterbi_callback, result_type, *arguments)
 
 
 def syllable_log_likelihoods(

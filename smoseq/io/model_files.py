@@ -38,9 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import models as _models
-from .._version import __version__
 from .._errors import ModelFileError
-from .files import atomic_write_bytes, atomic_write_text
+from .._version import __version__
 from ..models import (
     HHMM,
     Dirichlet,
@@ -50,6 +49,7 @@ from ..models import (
     StickyTransitions,
     StudentT,
 )
+from .files import atomic_write_bytes, atomic_write_text
 
 FORMAT_NAME = "smoseq-model"
 FORMAT_VERSION = 2
@@ -152,6 +152,8 @@ def _describe(value, where: str, static: bool, names: list):
                 f"cannot save {where}: an array in a static field is not a leaf, so model.eqx would not hold it"
             )
         dtype = str(jnp.dtype(value.dtype)) if not jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key) else "key"
+        if dtype == "key":
+            raise TypeError(f"cannot save {where}: a typed PRNG key array; hold jax.random.key_data(key) instead")
         if dtype not in _DTYPES:
             raise TypeError(f"cannot save {where}: arrays of dtype {dtype} are not supported (use one of {sorted(_DTYPES)})")
         return {"array": {"shape": [int(n) for n in np.shape(value)], "dtype": dtype}}
@@ -372,6 +374,8 @@ def _build(node, path: str, source: str, registry: dict, static: bool, modules: 
         return items if node.get("list") else tuple(items)
     name = node["class"]
     cls = _resolve(name, path, source, registry)
+    if inspect.isabstract(cls):
+        raise ModelFileError(f"{source}: {path} names the abstract class {name}, which has no instances")
     fields = dataclasses.fields(cls)
     expected, described = {field.name for field in fields}, set(node["fields"])
     if described != expected:
@@ -379,8 +383,6 @@ def _build(node, path: str, source: str, registry: dict, static: bool, modules: 
             f"{source}: {path} ({name}) has fields {sorted(described)} but the class has {sorted(expected)}; "
             "the file was written by another version of that class"
         )
-    if inspect.isabstract(cls):
-        raise ModelFileError(f"{source}: {path} names the abstract class {name}")
     instance = object.__new__(cls)
     for field in fields:
         child_static = static or bool(field.metadata.get("static", False))
@@ -420,7 +422,7 @@ def _read_leaves(data: bytes, skeleton, source: str):
     buffer = io.BytesIO(data)
     try:
         model = eqx.tree_deserialise_leaves(buffer, skeleton)
-    except Exception as error:  # numpy/equinox raise several types for truncated or foreign files
+    except Exception as error:  # noqa: BLE001 -- numpy/equinox raise several types for truncated or foreign files
         message = " ".join(str(error).split())
         raise ModelFileError(f"{source}: cannot read the model parameters ({type(error).__name__}: {message})") from None
     if buffer.tell() != len(data):
@@ -449,7 +451,7 @@ def _run_checks(instance, path: str, source: str) -> None:
         if check is not None:
             try:
                 check(instance)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 -- a component's own checks may raise anything
                 message = " ".join(str(error).split())
                 raise ModelFileError(f"{source}: {path} ({type(instance).__name__}) fails its checks: {message}") from None
 
@@ -462,11 +464,11 @@ def _finish(loaded, description: dict, source: str) -> HHMM:
         _run_checks(getattr(loaded, name), f"model.{name}", source)
     try:
         model = HHMM(loaded.emissions, loaded.transitions, loaded.initial)
-    except Exception as error:  # the constructor's checks, or a component missing what they read
+    except Exception as error:  # noqa: BLE001 -- the constructor's checks, or a component missing what they read
         raise ModelFileError(f"{source}: not a valid HHMM ({' '.join(str(error).split())})") from None
     try:
         sizes = (int(model.n_states), int(model.n_syllables))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 -- a component's own properties may raise anything
         raise ModelFileError(f"{source}: the components do not report their sizes ({type(error).__name__})") from None
     if sizes != (description["n_states"], description["n_syllables"]):
         raise ModelFileError(

@@ -1,0 +1,133 @@
+"""Test-only components: a transitions prior of our own, an emission with its own likelihood, per-sequence matrices."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jax.scipy.stats import beta as beta_distribution
+
+from smoseq.models import AbstractEmissions, AbstractTransitions, Dirichlet, no_optimizer_info, transition_counts
+
+
+class Beta(eqx.Module):
+    """A Beta(a, b) prior on one probability."""
+
+    a: jax.Array
+    b: jax.Array
+
+    def __init__(self, a=1.0, b=1.0):
+        self.a = jnp.asarray(a, dtype=float)
+        self.b = jnp.asarray(b, dtype=float)
+
+    def log_prob(self, x):
+        return beta_distribution.logpdf(x, self.a, self.b)
+
+    def sample(self, key):
+        return jr.beta(key, self.a, self.b)
+
+
+class SymmetricStickyTransitions(AbstractTransitions):
+    """Stay with probability `stay`, otherwise move to any other state uniformly."""
+
+    stay: jax.Array
+    prior: Beta
+    n_states: int = eqx.field(static=True)
+
+    def __init__(self, n_states, stay=0.9, prior=None):
+        self.n_states = n_states
+        self.stay = jnp.asarray(stay, dtype=float)
+        self.prior = Beta(9.0, 1.0) if prior is None else prior
+
+    def transition_matrices(self, data):
+        eye = jnp.eye(self.n_states)
+        return eye * self.stay + (1 - eye) * (1 - self.stay) / (self.n_states - 1)
+
+    def log_prior(self):
+        return self.prior.log_prob(self.stay)
+
+    def sample_prior(self, key):
+        return eqx.tree_at(lambda t: t.stay, self, self.prior.sample(key))
+
+    def statistics(self, states, data):
+        counts = transition_counts(states, data.mask, self.n_states)
+        stays = jnp.trace(counts)
+        return stays, counts.sum() - stays
+
+    def resample(self, key, statistics):
+        stays, switches = statistics
+        stay = jr.beta(key, self.prior.a + stays, self.prior.b + switches)
+        return eqx.tree_at(lambda t: t.stay, self, stay), None
+
+
+class CategoricalEmissions(AbstractEmissions):
+    """Each state emits the current syllable from its own categorical (the previous one is ignored)."""
+
+    probs: jax.Array
+    prior: Dirichlet
+    temperature: float
+    labels: tuple = eqx.field(static=True)
+    n_states: int = eqx.field(static=True)
+    n_syllables: int = eqx.field(static=True)
+
+    def __init__(self, probs, prior=None, temperature=1.0, labels=("a", "b")):
+        self.probs = jnp.asarray(probs, dtype=float)
+        self.prior = Dirichlet(1.0) if prior is None else prior
+        self.temperature = temperature
+        self.labels = labels
+        self.n_states, self.n_syllables = self.probs.shape
+
+    def log_likelihoods(self, syllables, mask):
+        per_frame = jnp.log(self.probs).T[syllables] / self.temperature  # (N, T, K)
+        per_frame = jnp.where(mask[..., None] > 0, per_frame, 0.0)
+        return per_frame.at[:, 0].set(0.0)
+
+    def log_prior(self):
+        return self.prior.log_prob(self.probs)
+
+    def sample_prior(self, key):
+        return eqx.tree_at(lambda e: e.probs, self, self.prior.sample(key, self.probs.shape))
+
+    def statistics(self, states, data):
+        weights = data.emission_mask[:, 1:].astype(float).ravel()
+        flat = (states[:, 1:] * self.n_syllables + data.syllables[:, 1:]).ravel()
+        counts = jnp.zeros(self.n_states * self.n_syllables).at[flat].add(weights)
+        return counts.reshape(self.n_states, self.n_syllables)
+
+    def resample(self, key, counts, mode_search=None):
+        probs = jr.dirichlet(key, self.prior.posterior_concentration(counts))
+        return eqx.tree_at(lambda e: e.probs, self, probs), no_optimizer_info()
+
+
+class AlternatingTransitions(AbstractTransitions):
+    """Even sequences follow `even`, odd ones `odd` (K, K): one transition matrix per sequence."""
+
+    even: jax.Array
+    odd: jax.Array
+    n_states: int = eqx.field(static=True)
+
+    def __init__(self, even, odd):
+        self.even, self.odd = jnp.asarray(even, dtype=float), jnp.asarray(odd, dtype=float)
+        self.n_states = self.even.shape[-1]
+
+    def transition_matrices(self, data):
+        is_even = (jnp.arange(data.syllables.shape[0]) % 2 == 0)[:, None, None]
+        return jnp.where(is_even, self.even, self.odd)
+
+    def log_prior(self):
+        return jnp.zeros(())
+
+    def sample_prior(self, key):
+        k_even, k_odd = jr.split(key)
+        concentration = jnp.ones((self.n_states, self.n_states)) + 5 * jnp.eye(self.n_states)
+        return AlternatingTransitions(jr.dirichlet(k_even, concentration), jr.dirichlet(k_odd, concentration))
+
+    def statistics(self, states, data):
+        is_even = jnp.arange(states.shape[0]) % 2 == 0
+        even = transition_counts(states, data.mask * is_even[:, None], self.n_states)
+        odd = transition_counts(states, data.mask * ~is_even[:, None], self.n_states)
+        return even, odd
+
+    def resample(self, key, statistics):
+        k_even, k_odd = jr.split(key)
+        even, odd = statistics
+        return AlternatingTransitions(jr.dirichlet(k_even, even + 1.0), jr.dirichlet(k_odd, odd + 1.0)), None
