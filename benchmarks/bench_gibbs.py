@@ -21,13 +21,14 @@ N_SEQUENCES, N_STATES, REPEATS = 21, 10, 5
 def run_case(n_syllables: int, n_frames: int) -> dict:
     import equinox as eqx
     import jax
-    import jax.numpy as jnp
     import jax.random as jr
     import numpy as np
 
     from smoseq._threads import single_threaded_blas
-    from smoseq.fitting.single import build_prior_model, compiled_kernel, default_mode_search, prepare_data, starting_model
-    from smoseq.inference.gibbs import GibbsState, resample_params
+    from smoseq.fitting.components import build_prior_model
+    from smoseq.fitting.data import prepare_data
+    from smoseq.fitting.loop import default_mode_search
+    from smoseq.inference import gibbs
     from smoseq.inference.states import sample_states
     from smoseq.models import low_rank_hhmm
 
@@ -36,10 +37,10 @@ def run_case(n_syllables: int, n_frames: int) -> dict:
     prepared = prepare_data({f"r{i:02d}": np.asarray(syllables[i]) for i in range(N_SEQUENCES)}, seg_overlap=0)
     data = prepared.data
     model = build_prior_model(N_STATES, prepared.n_syllables, 1e5, 1.0, "low_rank", 1.0, 1.0, 1.0)
-    state = GibbsState(starting_model(model, data, np.asarray(states)), jnp.asarray(states, jnp.int32))
+    state = gibbs.init(model, np.asarray(states), data)
     mode_search = default_mode_search()
-    step = compiled_kernel(mode_search, "native")  # the step sm.fit runs (host-side native sampler)
-    params_only = eqx.filter_jit(lambda k, m, s: resample_params(k, m, data, s, mode_search))
+    step = gibbs.compiled_kernel(mode_search, "native", "host")  # the step sm.fit runs (host-side native sampler)
+    params_only = eqx.filter_jit(lambda k, m, s: m.resample(k, s, data, mode_search))
     states_only = eqx.filter_jit(lambda k, m: sample_states(k, m, data, "native"))
 
     def median_time(function):

@@ -9,7 +9,7 @@ K = 10, S = 50 (synthetic HHMM data):
 - `--profile`: where a model-iteration's time goes (counts, emission mode search, Laplace
   factor and draw, state sampling), one model alone and vmapped in a batch;
 - `--memory`: XLA's buffer sizes of the compiled batched step against the estimate of
-  `smoseq.scan.memory.model_footprint_bytes`.
+  `smoseq.fitting.memory.model_footprint_bytes`.
 
 Compilation is excluded (every program is warmed up first). Timings on a shared machine are
 noisy: compare the ratios of one run. Run: `.venv/bin/python benchmarks/bench_scan.py
@@ -28,13 +28,14 @@ import numpy as np
 
 import smoseq as sm
 from smoseq._threads import single_threaded_blas
-from smoseq.fitting.single import compiled_kernel, default_mode_search, prepare_data
-from smoseq.models import laplace
-from smoseq.inference.gibbs import resample_params
+from smoseq.fitting.batch import fit_models, seed_initial_states
+from smoseq.fitting.components import build_prior_model
+from smoseq.fitting.data import prepare_data
+from smoseq.fitting.loop import Chains, Sampler, default_mode_search, default_retry, stack_chains, take_chain
+from smoseq.fitting.memory import model_footprint_bytes
+from smoseq.inference import gibbs
 from smoseq.inference.states import resolve_method, sample_states
-from smoseq.models import emission_counts, low_rank_hhmm, transition_counts
-from smoseq.scan.batched import _BatchRun, fit_models, seed_initial_states
-from smoseq.scan.memory import model_footprint_bytes
+from smoseq.models import emission_counts, laplace, low_rank_hhmm, transition_counts
 
 N_RECORDINGS, N_FRAMES, N_STATES, N_SYLLABLES = 21, 50_000, 10, 50
 SCAN_KAPPAS, SCAN_SEEDS, SCAN_ITERS, SCAN_BUDGET_S = 20, 5, 100, 15 * 60
@@ -151,11 +152,13 @@ def profile(recordings, n_models: int) -> None:
     prepared = prepare_data(recordings)
     data = prepared.data
     starts = [seed_initial_states(prepared, N_STATES, int(s)) for s in seeds]
-    priors = dict(beta=1.0, emissions="low_rank", sigma_base=1.0, sigma_bias=1.0, emission_beta=1.0)
     mode_search, method = default_mode_search(), resolve_method("auto")
-    run = _BatchRun(prepared, N_STATES, list(kappas), list(seeds), starts, priors, mode_search, method, "vmap", 0)
-    run.iterate(3, "raise", False, None)  # past the first, slowest mode searches
-    batch, single = run.state, jax.tree.map(lambda leaf: leaf[0], run.state)
+    models = [build_prior_model(N_STATES, prepared.n_syllables, float(kappa), 1.0) for kappa in kappas]
+    state = stack_chains([gibbs.init(model, start, data) for model, (_, start) in zip(models, starts)])
+    fit_keys = jnp.stack([jr.fold_in(jr.key(int(seed)), 1) for seed in seeds])
+    chains = Chains(state, fit_keys, data, Sampler(mode_search, method, default_retry()), "vmap", [""] * n_models)
+    chains.run(range(3))  # past the first, slowest mode searches
+    batch, single = chains.state, take_chain(chains.state, 0)
     keys = jr.split(jr.key(0), n_models)
     counts = eqx.filter_jit(lambda s: emission_counts(data.syllables, data.mask, s.states, N_STATES, N_SYLLABLES))
     trans = eqx.filter_jit(lambda s: transition_counts(s.states, data.mask, N_STATES))
@@ -170,7 +173,7 @@ def profile(recordings, n_models: int) -> None:
         precision = laplace.laplace_precision(*m.params, c, e.base_prior.sigma, e.bias_prior.sigma, 1e-2)
         return laplace.sample_laplace(k, m.params, laplace.factorize_precision(precision))
 
-    params = lambda k, s: resample_params(k, s.model, data, s.states, mode_search)
+    params = lambda k, s: s.model.resample(k, s.states, data, mode_search)
     states = lambda k, s: sample_states(k, s.model, data, method)
     c1, cb = counts(single), eqx.filter_vmap(counts)(batch)
     m1, mb = eqx.filter_jit(mode)(single, c1), eqx.filter_jit(eqx.filter_vmap(mode))(batch, cb)
@@ -181,7 +184,7 @@ def profile(recordings, n_models: int) -> None:
         "Laplace factor + draw": ((draw, keys[0], single, c1, m1), (eqx.filter_vmap(draw), keys, batch, cb, mb)),
         "all parameters | states": ((params, keys[0], single), (eqx.filter_vmap(params), keys, batch)),
         f"states | parameters ({method})": ((states, keys[0], single), (eqx.filter_vmap(states), keys, batch)),
-        "whole Gibbs step": ((compiled_kernel(mode_search, method), keys[0], single, data), None),
+        "whole Gibbs step": ((gibbs.compiled_kernel(mode_search, method, gibbs.single_chain_strategy(method)), keys[0], single, data), None),
     }
     print(f"seconds per model-iteration (median of 5), one model vs vmapped over {n_models}:")
     for name, (alone, together) in parts.items():
@@ -198,9 +201,6 @@ def profile(recordings, n_models: int) -> None:
 
 def memory(recordings) -> None:
     """XLA buffer sizes of the compiled batched step for M = 1 and 4 against the footprint estimate."""
-    from smoseq.fitting.single import build_prior_model, starting_model
-    from smoseq.inference.gibbs import GibbsState, build_kernel
-
     mode_search = default_mode_search()
     for n_timesteps in (10_000, 40_000):
         prepared = prepare_data({k: v[:n_timesteps] for k, v in list(recordings.items())[:4]}, seg_overlap=0)
@@ -210,9 +210,8 @@ def memory(recordings) -> None:
             sizes = {}
             for n_models in (1, 4):
                 models = [build_prior_model(N_STATES, N_SYLLABLES, 1e3 * (i + 1), 1.0, "low_rank", 1.0, 1.0, 1.0) for i in range(n_models)]
-                states = [GibbsState(starting_model(m, data, start), start) for m in models]
-                batch = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
-                step = jax.jit(jax.vmap(build_kernel(mode_search, method), in_axes=(0, 0, None)))
+                batch = stack_chains([gibbs.init(m, start, data) for m in models])
+                step = jax.jit(jax.vmap(gibbs.build_kernel(mode_search, method), in_axes=(0, 0, None)))
                 analysis = step.lower(jr.split(jr.key(0), n_models), batch, data).compile().memory_analysis()
                 sizes[n_models] = analysis.temp_size_in_bytes + analysis.argument_size_in_bytes + analysis.output_size_in_bytes
             measured = (sizes[4] - sizes[1]) / 3
