@@ -5,7 +5,7 @@
     result.states, result.log_probs, result.save("fit")
 """
 
-from ._version import __version__ as __version__
+from ._version import __version__
 
 from ._errors import InputError as InputError
 from ._errors import ModelFileError as ModelFileError

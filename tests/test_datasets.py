@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smoseq import datasets
+from smoseq.datasets import example as datasets
 from smoseq.datasets.example import BEHAVIOURS, SMALL, load_ground_truth, make_example
 
 FPS = 120
