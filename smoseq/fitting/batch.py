@@ -91,7 +91,7 @@ def fit_models(
     """Fit one model per `(kappa, seed)` pair, advancing a batch of them with one jitted, batched Gibbs step.
 
     Models are fitted in chunks of at most `max_batch` models that fit in
-    `memory_budget` bytes (see `smoseq.scan.memory.model_footprint_bytes`); each chunk
+    `memory_budget` bytes (see `smoseq.fitting.memory.model_footprint_bytes`); each chunk
     is one compiled program. Every model keeps `sm.fit`'s key schedule, so its result does
     not depend on which models share its chunk beyond float rounding of vmapped reductions.
 
@@ -103,10 +103,21 @@ def fit_models(
         n_iters: Gibbs iterations per model.
         init_states: `None` (data-driven per seed, `seed_initial_states`), one start for
             every model (an (N, T) array or dict per recording), or a list of them, one per model.
-        emissions, transitions, initial, beta, sigma_base, sigma_bias, emission_beta, mode_search, retry,
-            method, seg_length, seg_overlap, repeats, history_segment: as for `sm.fit` (with a
-            transitions component of your own, `kappas` only labels the models: pass one
-            value per model, e.g. zeros, and put the prior in the component).
+        emissions: as for `sm.fit`.
+        transitions: as for `sm.fit`; with a component of your own, `kappas` only labels
+            the models (pass one value per model, e.g. zeros; the prior is the component's).
+        initial: as for `sm.fit`.
+        beta: as for `sm.fit`.
+        sigma_base: as for `sm.fit`.
+        sigma_bias: as for `sm.fit`.
+        emission_beta: as for `sm.fit`.
+        mode_search: as for `sm.fit`.
+        retry: as for `sm.fit`.
+        method: as for `sm.fit`.
+        seg_length: as for `sm.fit`.
+        seg_overlap: as for `sm.fit`.
+        repeats: as for `sm.fit`.
+        history_segment: as for `sm.fit`.
         n_syllables: S (default: largest syllable in the data + 1); give it when models
             fitted on part of the recordings must score the rest.
         max_batch: most models per compiled batch (default: all that fit in memory).

@@ -5,9 +5,9 @@
     summary = sm.scan.run_scan(recordings, "scan", kappas=np.logspace(3, 7, 20), seeds=range(5))
     sm.scan.best_seed(summary, kappa=1e5)
 
-The pieces: `batched` (vmapped fitting), `memory` (batch
-footprint), `layout` (the scan folder), `jobs` and `executors` (running the grid),
-`run` (`run_scan`) and `selection` (choosing κ and a seed); the figures live in `smoseq.viz`.
+`fit_models` (many models in one program) and its memory estimate live in `smoseq.fitting`;
+here: `layout` (the scan folder), `jobs` and `executors` (running the grid), `run`
+(`run_scan`) and `selection` (choosing κ and a seed); the figures live in `smoseq.viz`.
 """
 
 from ..fitting.batch import fit_models as fit_models
