@@ -252,7 +252,7 @@ def test_dense_matches_brute_force(x64, shape):
     log_init, trans, _, _, mask = random_syllable_hmm(rng, num_states, 4, 3, num_timesteps)
     log_likelihoods = random_log_likelihoods(rng, 3, num_timesteps, num_states)
     syllables = np.full((3, num_timesteps), -1, dtype=np.int32)  # only the shape is used: never validated
-    dense = dict(log_likelihoods=log_likelihoods)
+    dense = {"log_likelihoods": log_likelihoods}
     logliks = native.filter_native(log_init, trans, None, syllables, mask, **dense)
     viterbi = native.viterbi_native(log_init, trans, None, syllables, mask, **dense)
     states, sample_logliks = native.sample_states_native(jr.PRNGKey(0), log_init, trans, None, syllables, mask, **dense)
@@ -306,7 +306,7 @@ def test_dense_impossible_frame_gives_minus_infinity(x64):
     log_likelihoods = random_log_likelihoods(rng, 2, 40, 3)
     log_likelihoods[0, 17] = -np.inf  # sequence 0 is impossible under every state
     log_likelihoods[1, 5, 1] = -np.inf  # sequence 1 only rules out one state at one frame
-    dense = dict(log_likelihoods=log_likelihoods)
+    dense = {"log_likelihoods": log_likelihoods}
     logliks = native.filter_native(log_init, trans, None, syllables, mask, **dense)
     states, sample_logliks = native.sample_states_native(jr.PRNGKey(0), log_init, trans, None, syllables, mask, **dense)
     viterbi = native.viterbi_native(log_init, trans, None, syllables, mask, **dense)
@@ -330,7 +330,7 @@ def test_per_sequence_transitions_match_brute_force(x64, evidence):
         dense = {}
     else:
         log_likelihoods = random_log_likelihoods(rng, num_sequences, num_timesteps, num_states)
-        inputs, dense = (None, syllables, mask), dict(log_likelihoods=log_likelihoods)
+        inputs, dense = (None, syllables, mask), {"log_likelihoods": log_likelihoods}
     logliks = native.filter_native(log_init, trans, *inputs, **dense)
     viterbi = native.viterbi_native(log_init, trans, *inputs, **dense)
     _, sample_logliks = native.sample_states_native(jr.PRNGKey(1), log_init, trans, *inputs, **dense)
@@ -353,7 +353,7 @@ def test_per_sequence_transitions_same_key_same_paths_as_serial_sampler(x64, evi
         log_likelihoods, inputs, dense = native.syllable_log_likelihoods(tables, syllables, mask), (tables,), {}
     else:
         log_likelihoods = random_log_likelihoods(rng, num_sequences, 300, num_states)
-        inputs, dense = (None,), dict(log_likelihoods=log_likelihoods)
+        inputs, dense = (None,), {"log_likelihoods": log_likelihoods}
     key = jr.PRNGKey(8)
     states, logliks = native.sample_states_native(key, log_init, trans, *inputs, syllables, mask, **dense)
     serial_logliks, serial_states = jax.vmap(kernels.hmm_posterior_sample, in_axes=(0, None, 0, 0))(
@@ -361,9 +361,11 @@ def test_per_sequence_transitions_same_key_same_paths_as_serial_sampler(x64, evi
     )
     np.testing.assert_array_equal(states, serial_states)
     np.testing.assert_allclose(logliks, serial_logliks, rtol=1e-10)
-    np.testing.assert_allclose(native.filter_native(log_init, trans, *inputs, syllables, mask, **dense), serial_logliks, rtol=1e-10)
+    logliks_from_filter = native.filter_native(log_init, trans, *inputs, syllables, mask, **dense)
+    np.testing.assert_allclose(logliks_from_filter, serial_logliks, rtol=1e-10)
     serial_viterbi = jax.vmap(kernels.hmm_viterbi, in_axes=(None, 0, 0))(log_init, trans, log_likelihoods)
-    np.testing.assert_array_equal(native.viterbi_native(log_init, trans, *inputs, syllables, mask, **dense), serial_viterbi)
+    viterbi = native.viterbi_native(log_init, trans, *inputs, syllables, mask, **dense)
+    np.testing.assert_array_equal(viterbi, serial_viterbi)
 
 
 @pytest.mark.parametrize("evidence", ["tables", "dense"])
@@ -373,7 +375,7 @@ def test_shared_transitions_equal_repeated_per_sequence(x64, evidence):
     if evidence == "tables":
         inputs, dense = (tables, syllables, mask), {}
     else:
-        inputs, dense = (None, syllables, mask), dict(log_likelihoods=random_log_likelihoods(rng, 4, 80, 3))
+        inputs, dense = (None, syllables, mask), {"log_likelihoods": random_log_likelihoods(rng, 4, 80, 3)}
     repeated = np.repeat(trans[None], 4, axis=0)
     key = jr.PRNGKey(9)
     shared_states, shared_logliks = native.sample_states_native(key, log_init, trans, *inputs, **dense)
@@ -381,7 +383,8 @@ def test_shared_transitions_equal_repeated_per_sequence(x64, evidence):
     np.testing.assert_array_equal(shared_states, repeated_states)
     np.testing.assert_array_equal(shared_logliks, repeated_logliks)
     np.testing.assert_array_equal(
-        native.filter_native(log_init, trans, *inputs, **dense), native.filter_native(log_init, repeated, *inputs, **dense)
+        native.filter_native(log_init, trans, *inputs, **dense),
+        native.filter_native(log_init, repeated, *inputs, **dense),
     )
     np.testing.assert_array_equal(
         native.viterbi_native(log_init, trans, *inputs, **dense),
@@ -406,7 +409,7 @@ def test_jit_vmap_over_models_with_per_sequence_transitions_and_dense_likelihood
     keys = jr.split(jr.PRNGKey(12), num_models)
 
     def one_model(key, log_init, trans, log_likelihoods):
-        dense = dict(log_likelihoods=log_likelihoods)
+        dense = {"log_likelihoods": log_likelihoods}
         return (
             native.filter_native(log_init, trans, None, syllables, mask, **dense),
             native.viterbi_native(log_init, trans, None, syllables, mask, **dense),
@@ -501,7 +504,7 @@ def test_tables_and_log_likelihoods_are_exclusive():
     log_init, trans, tables, syllables, mask = random_syllable_hmm(np.random.default_rng(111), 2, 4, 2, 10)
     log_likelihoods = np.zeros((2, 10, 2))
     uniforms = np.full((2, 10), 0.5)
-    for tables_arg, dense in [(tables, dict(log_likelihoods=log_likelihoods)), (None, {})]:
+    for tables_arg, dense in [(tables, {"log_likelihoods": log_likelihoods}), (None, {})]:
         for function in (native.filter_native, native.viterbi_native):
             with pytest.raises(ValueError, match="exactly one of `tables`"):
                 function(log_init, trans, tables_arg, syllables, mask, **dense)

@@ -100,12 +100,12 @@ _NUM_JOB_COLUMNS = 6
 # Layouts: `trans_t[r] = trans[n].T`; `tables_t[p, i, j, k] = tables[k, i, j]` padded with
 # a row and column S of ones (zeros for log tables), looked up on frames that carry no
 # evidence (t = 0, masked); `frames[r, t, k]` the dense path's per-frame scaled
-# likelihoods (forward pass) or log-likelihoods (Viterbi). The table path passes
-# `frames=None`, the dense path `tables_t = syllables = mask = None`. `frames is None`
-# is the loop-invariant branch between the per-frame table lookup and the dense row;
-# numba resolves it when it compiles (one specialisation per path, the other branch
-# pruned), so the table path runs the same machine code as without a dense path (a
-# runtime flag cost it ~5%).
+# likelihoods (forward pass) or log-likelihoods (Viterbi). `frames is None` is the
+# loop-invariant branch between the per-frame table lookup and the dense row. The table
+# path passes `frames=None`: numba then prunes the dense branch when it compiles that
+# specialisation, so the table path runs the same machine code as without a dense path
+# (a runtime flag cost it ~5%). The dense path passes one-element stand-ins for
+# `tables_t`, `syllables` and `mask` (typed, never read) and branches at run time.
 # Numba passes arrays to functions with reference counting, so per-frame work is
 # written inline rather than in per-frame helper calls.
 
@@ -234,8 +234,7 @@ def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, j
     num_timesteps, num_states = states.shape[1], log_init.shape[1]
     params, trans_row = jobs[j, _JOB_PARAMETERS], jobs[j, _JOB_TRANS]
     sequence, mask_row, frame_row = jobs[j, _JOB_SYLLABLES], jobs[j, _JOB_MASK], jobs[j, _JOB_FRAMES]
-    if frames is None:
-        padding = log_tables_t.shape[1] - 1
+    padding = log_tables_t.shape[1] - 1
     top = -math.inf
     for k in range(num_states):
         deltas[0, k] = log_init[params, k] + (0.0 if frames is None else frames[frame_row, 0, k])
@@ -247,15 +246,17 @@ def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, j
         if frames is None:
             previous = syllables[sequence, t - 1] if mask[mask_row, t] else padding
             current = syllables[sequence, t] if mask[mask_row, t] else padding
-            log_likelihoods = log_tables_t[params, previous, current]
         else:
-            log_likelihoods = frames[frame_row, t]
+            previous, current = padding, padding
         top = -math.inf
         for k in range(num_states):
             best = -math.inf
             for i in range(num_states):
                 best = max(best, deltas[t - 1, i] + log_trans_t[trans_row, k, i])
-            deltas[t, k] = best + log_likelihoods[k]
+            if frames is None:  # scalar lookups: a per-frame view costs the table path ~10%
+                deltas[t, k] = best + log_tables_t[params, previous, current, k]
+            else:
+                deltas[t, k] = best + frames[frame_row, t, k]
             top = max(top, deltas[t, k])
         if np.isfinite(top):
             for k in range(num_states):
@@ -284,7 +285,9 @@ def _sample_jobs(init, trans_t, tables_t, frames, syllables, mask, uniforms, job
         filtered = np.empty((2, num_timesteps, num_states))
         for pair in range(worker, num_pairs, num_workers):
             a, b = 2 * pair, min(2 * pair + 1, num_jobs - 1)
-            _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, filtered[0], filtered[1], logliks)
+            _forward_two(
+                init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, filtered[0], filtered[1], logliks
+            )
             _sample_two(trans_t, uniforms, jobs, a, b, filtered[0], filtered[1], states)
 
 
@@ -353,7 +356,8 @@ class _Batch:
             for name, value in parameters.items()
         }
         self.sequences = {
-            name: _readonly(value.reshape((-1,) + value.shape[self.num_axes + 1 :])) for name, value in sequences.items()
+            name: _readonly(value.reshape((-1,) + value.shape[self.num_axes + 1 :]))
+            for name, value in sequences.items()
         }
         self.jobs = self._jobs({name: value.shape[: self.num_axes] for name, value in sequences.items()})
 
@@ -396,16 +400,22 @@ def _padded_tables_t(tables: np.ndarray, pad_value: float) -> np.ndarray:
     return np.pad(tables_t, pad, constant_values=pad_value)
 
 
+# Stand-ins for the table path's arrays on the dense path: typed like the real ones, never read.
+_NO_TABLES = _readonly(np.ones((1, 1, 1, 1)))
+_NO_SYLLABLES = _readonly(np.zeros((1, 1), dtype=np.int32))
+_NO_MASK = _readonly(np.zeros((1, 1), dtype=bool))
+
+
 class _Inputs(NamedTuple):
     """The compiled loops' arguments for one callback, batched into jobs."""
 
     batch: _Batch
     init: np.ndarray
     trans_t: np.ndarray
-    tables_t: np.ndarray | None  # table path
-    frames: np.ndarray | None  # dense path
-    syllables: np.ndarray | None  # table path
-    mask: np.ndarray | None  # table path
+    tables_t: np.ndarray  # table path (a stand-in on the dense path)
+    frames: np.ndarray | None  # dense path (None selects the table path)
+    syllables: np.ndarray  # table path (a stand-in on the dense path)
+    mask: np.ndarray  # table path (a stand-in on the dense path)
     uniforms: np.ndarray | None  # sampling
     log_scales: np.ndarray | None  # dense forward path: per frames row, the sum of the frame scales
 
@@ -445,22 +455,25 @@ def _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms
     ndims = {**_PARAMETER_NDIMS, **_SEQUENCE_NDIMS}
     batch = _Batch(parameters, sequences, {name: ndims[name] for name in {**parameters, **sequences}})
     p, s = batch.parameters, batch.sequences
-    frames, log_scales = None, None
+    frames, log_scales = None, None  # `frames=None` selects the table path in the compiled loops
     if dense and log_space:
         frames = _readonly(s["frames"].astype(np.float64, copy=False))
     elif dense:
-        frames = np.empty(s["frames"].shape)
-        log_scales = np.empty(s["frames"].shape[0])
-        _scale_frames(s["frames"], frames, log_scales)
+        log_likelihoods = s["frames"]
+        if log_likelihoods.dtype not in (np.float32, np.float64):  # e.g. bfloat16: one of numba's floats
+            log_likelihoods = _readonly(log_likelihoods.astype(np.float64))
+        frames = np.empty(log_likelihoods.shape)
+        log_scales = np.empty(log_likelihoods.shape[0])
+        _scale_frames(log_likelihoods, frames, log_scales)
         frames = _readonly(frames)
     return _Inputs(
         batch=batch,
         init=p["init"],
         trans_t=s["trans_t"],
-        tables_t=p.get("tables_t"),
+        tables_t=p.get("tables_t", _NO_TABLES),
         frames=frames,
-        syllables=s.get("syllables"),
-        mask=s.get("mask"),
+        syllables=s.get("syllables", _NO_SYLLABLES),
+        mask=s.get("mask", _NO_MASK),
         uniforms=s.get("uniforms"),
         log_scales=log_scales,
     )
@@ -556,16 +569,19 @@ def _check_trans(trans_shape: tuple, num_sequences: int, num_states: int) -> boo
     )
 
 
-@functools.lru_cache(maxsize=None)
+def _from_words(words) -> np.ndarray:
+    """(..., 2) uint32 words of `jax.lax.bitcast_convert_type(x, uint32)` -> float64 `x`."""
+    return np.ascontiguousarray(words).view(np.float64)[..., 0]
+
+
+@functools.cache
 def _decoding(callback, wide: tuple[bool, ...]):
     """`callback` taking float64 arguments back from uint32 words where `wide` says so (one stable object per key)."""
     if not any(wide):
         return callback
 
     def decoded(*args):
-        return callback(
-            *(np.ascontiguousarray(arg).view(np.float64)[..., 0] if is_wide else arg for arg, is_wide in zip(args, wide))
-        )
+        return callback(*(_from_words(arg) if is_wide else arg for arg, is_wide in zip(args, wide)))
 
     return decoded
 
@@ -683,7 +699,7 @@ def sample_states_host(
     num_sequences, num_timesteps = uniforms.shape[-2:]
     num_states = log_init.shape[-1]
     _check_evidence(tables, log_likelihoods, (num_sequences, num_timesteps), num_states, max_batch_axes=int(batched))
-    if not _check_trans(trans.shape[batched:], num_sequences, num_states):
+    if not _check_trans(trans.shape[int(batched):], num_sequences, num_states):
         trans = np.broadcast_to(trans[..., None, :, :], trans.shape[:-2] + (num_sequences, num_states, num_states))
     if batched and uniforms.ndim == 2:
         uniforms = uniforms[None]
