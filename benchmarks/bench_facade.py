@@ -7,7 +7,7 @@ segment copied to the host), on 21 recordings x 50,000 frames simulated from a K
 low-rank HHMM, random initial states as in the tutorial. Reported per case: median
 seconds per iteration after 3 warm-up iterations (compilation excluded), the optimizer
 steps taken, and peak RSS (each case in its own process). The published package takes
-1.3 s/iteration at S = 50 and 25 s and 15 GB at S = 100 on a 2-core machine (issue 2).
+1.3 s/iteration at S = 50 and 25 s and 15 GB at S = 100 on a 2-core machine.
 
     python benchmarks/bench_facade.py                # S = 50 and S = 100
     python benchmarks/bench_facade.py --case 50 10   # one case: S, timed iterations

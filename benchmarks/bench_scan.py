@@ -1,4 +1,4 @@
-"""Benchmark parameter scans against their budgets (issue 6), on 21 recordings × 50,000 frames,
+"""Benchmark parameter scans against their budgets, on 21 recordings × 50,000 frames,
 K = 10, S = 50 (synthetic HHMM data):
 
 - throughput ratio: model-iterations per second of `fit_models` (one vmapped step for a batch)

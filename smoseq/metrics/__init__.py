@@ -7,7 +7,7 @@ from .comparison import get_adjusted_rand as get_adjusted_rand
 from .enrichment import SyllableEnrichment as SyllableEnrichment
 from .enrichment import syllable_enrichment as syllable_enrichment
 from .enrichment import syllable_enrichment_from_model as syllable_enrichment_from_model
-from .instances import sample_instances as sample_instances  # written separately (issue 3)
+from .instances import sample_instances as sample_instances
 from .mutual_information import LaggedMI as LaggedMI
 from .mutual_information import lagged_mutual_information as lagged_mutual_information
 from .mutual_information import markov_surrogates as markov_surrogates
