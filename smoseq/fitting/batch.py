@@ -21,12 +21,12 @@ from .._threads import with_single_threaded_blas
 from ..inference import gibbs
 from ..inference.gibbs import batch_strategy
 from ..inference.initialization import candidate_windows, kmeans_window_states
-from ..inference.states import Method, resolve_method
+from ..inference.states import Method
 from ..io.batching import unbatch
 from ..models import ModeSearch
-from .components import build_prior_model, check_hyperparameters, component_hyperparameters
+from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
 from .data import Prepared, Repeats, prepare_data, user_init_states
-from .loop import Chains, Sampler, default_mode_search, default_retry, describe_mode_search, stack_chains, take_chain
+from .loop import Chains, Sampler, stack_chains, take_chain
 from .memory import available_memory_bytes, model_footprint_bytes
 from .result import FitResult
 
@@ -142,11 +142,7 @@ def fit_models(
     prepared = prepare_data(
         recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables, repeats=repeats
     )
-    sampler = Sampler(
-        default_mode_search() if mode_search is None else mode_search,
-        resolve_method(method),
-        default_retry() if retry is None else retry,
-    )
+    sampler = Sampler.create(mode_search, method, retry)
     try:
         strategy = batch_strategy(strategy)
     except ValueError as error:
@@ -156,14 +152,10 @@ def fit_models(
                           emission_beta, transitions, initial)
         for kappa in kappas
     ]  # fmt: skip
-    hyperparameters = {
-        "n_states": int(n_states), "n_syllables": int(prepared.n_syllables), "beta": float(beta),
-        "sigma_base": float(sigma_base), "sigma_bias": float(sigma_bias), "emission_beta": float(emission_beta),
-        "emissions": emissions if isinstance(emissions, str) else type(emissions).__name__, "n_iters": int(n_iters),
-        "seg_length": None if seg_length is None else int(seg_length), "seg_overlap": int(seg_overlap),
-        "repeats": repeats, "mode_search": describe_mode_search(sampler.mode_search),
-        "retry": describe_mode_search(sampler.retry),
-    }  # fmt: skip
+    hyperparameters = recorded_settings(
+        n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
+        seg_overlap, repeats, sampler.describe(),
+    )
     starts = _initial_states(init_states, prepared, n_states, seeds)
     chunk = chunk_size(len(kappas), prepared, n_states, n_iters, sampler.method, max_batch, memory_budget)
     results = []

@@ -101,6 +101,20 @@ def _check_sizes(n_states, n_syllables, emissions, transitions, initial) -> None
         )
 
 
+def recorded_settings(
+    n_states, n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length, seg_overlap,
+    repeats, optimizers: dict,
+) -> dict:  # fmt: skip
+    """The settings every fit records in its hyperparameters (each fit adds κ, seed and its components)."""
+    return {
+        "n_states": int(n_states), "n_syllables": int(n_syllables), "beta": float(beta),
+        "sigma_base": float(sigma_base), "sigma_bias": float(sigma_bias), "emission_beta": float(emission_beta),
+        "emissions": emissions if isinstance(emissions, str) else type(emissions).__name__, "n_iters": int(n_iters),
+        "seg_length": None if seg_length is None else int(seg_length), "seg_overlap": int(seg_overlap),
+        "repeats": repeats,
+    } | optimizers  # fmt: skip
+
+
 def component_hyperparameters(model: HHMM) -> dict:
     """What a fit records of its components: each one's class, and every scalar leaf (κ, β, σ, …) by path.
 

@@ -21,6 +21,7 @@ import optax
 from tqdm.auto import tqdm
 
 from ..inference.gibbs import GibbsState, compiled_kernel, single_chain_strategy
+from ..inference.states import resolve_method
 from ..models import ModeSearch
 
 MAX_RETRIES = 3
@@ -76,6 +77,19 @@ class Sampler:
     method: str
     retry: ModeSearch | None
 
+    @classmethod
+    def create(cls, mode_search: ModeSearch | None, method: str, retry: ModeSearch | None) -> "Sampler":
+        """The settings a fit asked for: None means the default optimizer or retry; `method` is resolved."""
+        return cls(
+            default_mode_search() if mode_search is None else mode_search,
+            resolve_method(method),
+            default_retry() if retry is None else retry,
+        )
+
+    def describe(self) -> dict:
+        """What fit.json records of the optimizers (`describe_mode_search` of each)."""
+        return {"mode_search": describe_mode_search(self.mode_search), "retry": describe_mode_search(self.retry)}
+
     def kernel(self, strategy: str):
         """The compiled step of this fit for `strategy` (`single` picks the fastest single-chain one)."""
         if strategy == "single":
@@ -108,9 +122,6 @@ class ChainTrace:
     def history_array(self, width: int) -> np.ndarray:
         """(n_iters, T_seg) int16 history (empty (0, width) before the first iteration)."""
         return np.stack(self.history) if self.history else np.zeros((0, width), np.int16)
-
-    def truncate(self, completed: int) -> None:
-        del self.log_probs[completed:], self.history[completed:]
 
 
 def is_finite_state(info, state: GibbsState) -> bool:

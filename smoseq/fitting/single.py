@@ -15,22 +15,13 @@ from .._errors import InputError
 from .._threads import with_single_threaded_blas
 from ..inference import gibbs
 from ..inference.initialization import candidate_windows, kmeans_window_states
-from ..inference.states import Method, resolve_method
+from ..inference.states import Method
 from ..io.batching import unbatch
 from ..models import HHMM, ModeSearch, SyllableData
 from .checkpoints import Checkpointer
-from .components import build_prior_model, check_hyperparameters, component_hyperparameters
+from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
 from .data import Prepared, Repeats, prepare_data, user_init_states
-from .loop import (
-    ChainTrace,
-    Chains,
-    Sampler,
-    default_mode_search,
-    default_retry,
-    describe_mode_search,
-    stack_chains,
-    take_chain,
-)
+from .loop import ChainTrace, Chains, Sampler, stack_chains, take_chain
 from .result import FitResult
 
 
@@ -149,21 +140,14 @@ def fit(
         n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta,
         transitions, initial,
     )  # fmt: skip
-    sampler = Sampler(
-        default_mode_search() if mode_search is None else mode_search,
-        resolve_method(method),
-        default_retry() if retry is None else retry,
-    )
-    hyperparameters = {
-        "n_states": int(n_states), "n_syllables": int(prepared.n_syllables),
+    sampler = Sampler.create(mode_search, method, retry)
+    hyperparameters = recorded_settings(
+        n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
+        seg_overlap, repeats, sampler.describe(),
+    ) | {
         "kappa": kappa_value if isinstance(transitions, str) else None,
-        "beta": float(beta), "sigma_base": float(sigma_base), "sigma_bias": float(sigma_bias),
-        "emission_beta": float(emission_beta),
-        "emissions": emissions if isinstance(emissions, str) else type(emissions).__name__,
-        "n_iters": int(n_iters), "seed": int(seed),
-        "seg_length": None if seg_length is None else int(seg_length), "seg_overlap": int(seg_overlap),
-        "repeats": repeats, "components": component_hyperparameters(model),
-        "mode_search": describe_mode_search(sampler.mode_search), "retry": describe_mode_search(sampler.retry),
+        "seed": int(seed),
+        "components": component_hyperparameters(model),
     }  # fmt: skip
     root_key = jr.key(seed)
     checkpointer = Checkpointer(checkpoint_dir, checkpoint_every, hyperparameters) if checkpoint_dir else None
