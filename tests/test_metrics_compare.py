@@ -9,38 +9,43 @@ from smoseq.metrics import adjusted_rand_index, compare_states, get_adjusted_ran
 
 TRUE = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
 PRED = np.array([1, 1, 0, 0, 0, 0, 1, 1, 1])
-# counts[pred, true]:  pred 0: [1, 2, 1]   pred 1: [2, 0, 3]
-# best one-to-one matching: true 1 -> pred 0 (2 frames) + true 2 -> pred 1 (3 frames); true 0 unmatched
+# counts[true, pred] (the published orientation, [states1, states2]):
+#   true 0: [1, 2]   true 1: [2, 0]   true 2: [1, 3]
+# best one-to-one matching: pred 0 <-> true 1 (2 frames) + pred 1 <-> true 2 (3 frames); true 0 unmatched
 
 
 def test_published_orientation_on_a_small_example():
-    confusion, permutation, accuracy = compare_states(np.array([0, 0, 1, 1, 1]), np.array([1, 1, 0, 0, 1]))
-    # counts[pred, true] = [[0, 2], [2, 1]]: true 0 -> pred 1, true 1 -> pred 0, 4 of 5 frames
-    np.testing.assert_allclose(confusion, [[0, 1], [2 / 3, 1 / 3]])
-    assert permutation.tolist() == [1, 0] and accuracy == pytest.approx(4 / 5)
+    """Release 0.0.0: confusion[states1, states2], rows over states1; states1 label perm[j] matches states2 label j."""
+    confusion, permutation, accuracy = compare_states(np.array([0, 0, 1, 1, 2]), np.array([2, 2, 0, 1, 1]))
+    # counts[s1, s2] = [[0, 0, 2], [1, 1, 0], [0, 1, 0]]: s2 0 <-> s1 1, s2 1 <-> s1 2, s2 2 <-> s1 0: 4 of 5 frames
+    np.testing.assert_allclose(confusion, [[0, 0, 1], [1 / 2, 1 / 2, 0], [0, 1, 0]])
+    assert permutation.tolist() == [1, 2, 0] and accuracy == pytest.approx(4 / 5)
+    # permutation[states2] relabels states2 with states1's labels
+    assert permutation[np.array([2, 2, 0, 1, 1])].tolist() == [0, 0, 1, 2, 2]
 
 
 def test_more_true_states_than_predicted():
     result = compare_states(TRUE, PRED)
-    np.testing.assert_allclose(result.confusion, [[1 / 4, 2 / 4, 1 / 4], [2 / 5, 0, 3 / 5]])
-    assert result.permutation.tolist() == [-1, 0, 1]
+    assert result.confusion.shape == (3, 2)
+    np.testing.assert_allclose(result.confusion, [[1 / 3, 2 / 3], [1, 0], [1 / 4, 3 / 4]])
+    assert result.permutation.tolist() == [1, 2]  # pred 0 -> true 1, pred 1 -> true 2
     assert result.accuracy == pytest.approx(5 / 9)
 
 
 def test_more_predicted_states_than_true():
     confusion, permutation, accuracy = compare_states(PRED, TRUE)
-    assert confusion.shape == (3, 2)
-    np.testing.assert_allclose(confusion, [[1 / 3, 2 / 3], [1, 0], [1 / 4, 3 / 4]])
-    assert permutation.tolist() == [1, 2] and accuracy == pytest.approx(5 / 9)
+    # counts[pred, true] = [[1, 2, 1], [2, 0, 3]]
+    np.testing.assert_allclose(confusion, [[1 / 4, 2 / 4, 1 / 4], [2 / 5, 0, 3 / 5]])
+    assert permutation.tolist() == [-1, 0, 1] and accuracy == pytest.approx(5 / 9)  # true 0 left unmatched
 
 
 def test_dicts_jax_arrays_and_unused_states():
     true = {"a": TRUE[:4], "b": jnp.array(TRUE[4:])}
     pred = {"b": PRED[4:], "a": PRED[:4]}  # matched by key, not by order
-    result = compare_states(true, pred, n_states=(3, 4))
+    result = compare_states(true, pred, n_states=(4, 3))
     assert result.confusion.shape == (4, 3)
-    assert np.all(result.confusion[2:] == 0)  # unused predicted states: zeros, not NaN
-    assert result.permutation[1:].tolist() == [0, 1] and result.permutation[0] in (2, 3)  # zero-cost match
+    assert np.all(result.confusion[3] == 0)  # an unused states1 label: a row of zeros, not NaN
+    assert result.permutation[:2].tolist() == [1, 2] and result.permutation[2] in (0, 3)  # zero-cost match
     assert result.accuracy == pytest.approx(5 / 9)
 
 

@@ -10,16 +10,18 @@ from ._inputs import as_segments, count_categories, paired_arrays
 
 
 class StateComparison(NamedTuple):
-    """Result of `compare_states`; unpacks as `(confusion, permutation, accuracy)`.
+    """Result of `compare_states`; unpacks as `(confusion, permutation, accuracy)`, as the published one.
 
     Attributes:
-        confusion: `(K2, K1)`; `confusion[p, t]` = fraction of the frames labelled `p` in
-            `states2` that are labelled `t` in `states1` (rows sum to 1; rows of unused labels
-            are 0). Same orientation as the published `compare_states(true, pred)`.
-        permutation: `(K1,)`; `permutation[t]` = the `states2` label matched to `states1` label
-            `t` by the optimal one-to-one assignment, or -1 if `t` is left unmatched (K2 < K1).
-        accuracy: fraction of frames whose `states2` label is the one matched to their
-            `states1` label.
+        confusion: `(K1, K2)`; `confusion[i, j]` = fraction of the frames labelled `i` in
+            `states1` that are labelled `j` in `states2` (rows sum to 1). Rows of labels
+            `states1` never uses are 0 (the published function gives NaN there).
+        permutation: `(K2,)`; `permutation[j]` = the `states1` label matched to `states2` label
+            `j` by the optimal one-to-one assignment, or -1 if `j` is left unmatched (K2 > K1).
+            So `permutation[states2]` relabels `states2` with `states1`'s labels, and
+            `params_of_states1_model[permutation]` orders a model's per-state rows like `states2`.
+        accuracy: fraction of frames whose `states1` label is the one matched to their
+            `states2` label.
     """
 
     confusion: np.ndarray
@@ -35,11 +37,12 @@ def _state_counts(n_states, arrays1, arrays2) -> tuple[int, int]:
 
 
 def compare_states(states1, states2, n_states: int | tuple[int, int] | None = None, *, mask=None) -> StateComparison:
-    """Match the labels of `states2` to those of `states1` (Hungarian algorithm) and score it.
+    """Match the labels of two labellings of the same frames one to one (Hungarian algorithm) and score it.
 
-    `states1` plays the published function's `true_states`, `states2` its `pred_states`:
-    `compare_states(true, pred)` returns `confusion[pred, true]` and, for every true state,
-    its matched predicted state. The two may use different numbers of states.
+    The published (0.0.0) convention: the confusion matrix is indexed `[states1, states2]`
+    with rows normalised over `states1`, and `permutation[j]` is the `states1` label matched
+    to `states2` label `j`. smoseq's extras: the two may use different numbers of states,
+    unused rows are 0 rather than NaN, and the result has named fields.
 
     Args:
         states1: reference labels (dict, list of 1-D arrays, or 2-D array; numpy or jax).
@@ -52,8 +55,8 @@ def compare_states(states1, states2, n_states: int | tuple[int, int] | None = No
         `StateComparison(confusion, permutation, accuracy)`; see its docstring.
 
     Example:
-        >>> compare_states(np.array([0, 0, 1, 1, 1]), np.array([1, 1, 0, 0, 1])).permutation
-        array([1, 0])
+        >>> compare_states(np.array([0, 0, 1, 1, 2]), np.array([2, 2, 0, 0, 1])).permutation
+        array([1, 2, 0])
     """
     arrays1, arrays2 = paired_arrays(states1, states2, mask, ("states1", "states2"))
     k1, k2 = _state_counts(n_states, arrays1, arrays2)
@@ -61,11 +64,11 @@ def compare_states(states1, states2, n_states: int | tuple[int, int] | None = No
     labels2 = np.concatenate([np.zeros(0, np.int64), *arrays2])
     if labels1.size == 0:
         raise InputError("no frames to compare")
-    counts = np.bincount(labels2 * k1 + labels1, minlength=k2 * k1).reshape(k2, k1)
-    matched1, matched2 = linear_sum_assignment(-counts.T)
-    permutation = np.full(k1, -1, np.int64)
-    permutation[matched1] = matched2
-    accuracy = counts[matched2, matched1].sum() / labels1.size
+    counts = np.bincount(labels1 * k2 + labels2, minlength=k1 * k2).reshape(k1, k2)  # [states1, states2]
+    matched2, matched1 = linear_sum_assignment(-counts.T)
+    permutation = np.full(k2, -1, np.int64)
+    permutation[matched2] = matched1
+    accuracy = counts[matched1, matched2].sum() / labels1.size
     totals = counts.sum(1, keepdims=True)
     confusion = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     return StateComparison(confusion, permutation, np.float64(accuracy))

@@ -32,8 +32,10 @@ def _match(states1, states2, n_states1, n_states2) -> _Matching:
     counts = np.zeros((n1, n2), dtype=np.int64)
     np.add.at(counts, (first, second), 1)
     comparison = compare_states(first, second, (n1, n2))
-    matched1 = np.flatnonzero(comparison.permutation >= 0)  # increasing model-1 states
-    matched2 = comparison.permutation[matched1]
+    matched2 = np.flatnonzero(comparison.permutation >= 0)
+    by_partner = np.argsort(comparison.permutation[matched2])  # in increasing model-1 states
+    matched2 = matched2[by_partner]
+    matched1 = comparison.permutation[matched2]
     unmatched = np.setdiff1d(np.arange(n2), matched2)
     palette = state_colors(n1 + unmatched.size)
     colors2 = np.empty((n2, 4))
