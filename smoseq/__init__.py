@@ -35,7 +35,7 @@ from .metrics import state_summary_table as state_summary_table
 from .metrics import syllable_enrichment as syllable_enrichment
 from .metrics import syllable_enrichment_from_model as syllable_enrichment_from_model
 
-_LAZY_VIZ = {"generate_grid_movies": "generate_grid_movies", "plot_sankey": "plot_alluvial", "plot_alluvial": "plot_alluvial"}
+_LAZY_VIZ = {"generate_grid_movies": "generate_grid_movies", "plot_sankey": "plot_sankey", "plot_alluvial": "plot_alluvial"}
 
 
 def __getattr__(name):

@@ -3,7 +3,8 @@
 Every figure function takes plain arrays (NumPy or JAX) or dicts of them, returns a
 `matplotlib.figure.Figure` built without pyplot (so it works under any backend, and is
 never shown or kept alive by pyplot), and colours state `k` with `state_colors(K)[k]`.
-Save with `figure.savefig("name.png")`.
+Save with `figure.savefig("name.png")`. The one exception is `plot_sankey`, the published
+interactive Sankey diagram, which returns a plotly figure.
 """
 
 from ._colors import state_colormap as state_colormap
@@ -11,6 +12,7 @@ from ._colors import state_colors as state_colors
 from ._comparison import plot_alluvial as plot_alluvial
 from ._comparison import plot_confusion as plot_confusion
 from ._model import plot_syllable_tables as plot_syllable_tables
+from ._sankey import plot_sankey as plot_sankey
 from ._scan import plot_scan as plot_scan
 from ._timescales import plot_durations as plot_durations
 from ._timescales import plot_lagged_mi as plot_lagged_mi
