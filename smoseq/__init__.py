@@ -34,6 +34,16 @@ from .metrics import sample_instances as sample_instances
 from .metrics import state_summary_table as state_summary_table
 from .metrics import syllable_enrichment as syllable_enrichment
 from .metrics import syllable_enrichment_from_model as syllable_enrichment_from_model
+from .util import center_embedding as center_embedding
+from .util import count_transitions as count_transitions
+from .util import cross_sequence_mutual_information as cross_sequence_mutual_information
+from .util import load_hdf5 as load_hdf5
+from .util import logits_to_probs as logits_to_probs
+from .util import lower_dim as lower_dim
+from .util import probs_to_logits as probs_to_logits
+from .util import raise_dim as raise_dim
+from .util import save_hdf5 as save_hdf5
+from .util import simulate_markov_chain as simulate_markov_chain
 
 _LAZY_VIZ = {"generate_grid_movies": "generate_grid_movies", "plot_sankey": "plot_sankey", "plot_alluvial": "plot_alluvial"}
 

@@ -206,3 +206,31 @@ def lagged_mutual_information(
     if bias_correction == "miller-madow":
         mi -= bias
     return LaggedMI(*mi)
+
+
+def cross_sequence_mutual_information(sequence1, sequence2, mask, n_categories: int, pseudo_count: float = 1e-8) -> float:
+    """Mutual information (nats) between two aligned label sequences, as the published function.
+
+    The joint table counts `(sequence1[t], sequence2[t])` over frames where `mask` is
+    nonzero, `pseudo_count` is added to every cell, and the plug-in MI of that table is
+    returned.
+
+    Args:
+        sequence1: (T,) int labels in [0, n_categories).
+        sequence2: (T,) int labels in [0, n_categories).
+        mask: (T,) frames to count (nonzero = count).
+        n_categories: S, the number of labels.
+        pseudo_count: added to every cell of the (S, S) table.
+
+    Returns:
+        The mutual information, a Python float ≥ 0.
+    """
+    first, second = as_integer_array(sequence1, "sequence1").ravel(), as_integer_array(sequence2, "sequence2").ravel()
+    valid = np.asarray(mask).ravel() != 0
+    if first.shape != second.shape or valid.shape != first.shape:
+        raise InputError(f"sequence1, sequence2 and mask must have one shape, got {first.shape}, {second.shape}, {valid.shape}")
+    if valid.any() and max(first[valid].max(), second[valid].max()) >= n_categories:
+        raise InputError(f"labels must lie in [0, {n_categories})")
+    table = np.bincount(first[valid] * n_categories + second[valid], minlength=n_categories**2)
+    mi, _ = _mi_kernels.mutual_information_from_counts(table.reshape(n_categories, n_categories), n_categories, float(pseudo_count))
+    return float(mi)
