@@ -14,6 +14,7 @@ import pytest
 
 from smoseq.metrics.instances import find_runs
 from smoseq.viz import generate_grid_movies
+from smoseq.viz.grid_movies import fill_short_gaps
 from smoseq.viz._video import VideoReader, index_video
 
 SIZE = 160  # test video frames are SIZE x SIZE
@@ -206,7 +207,7 @@ def test_every_tile_shows_exactly_its_frame_then_dims(dataset, movies):
         assert len(instances[state]) == min(6, n_runs)
     assert len(instances[3]) == 2  # fewer than rows x cols: the rest of the grid is black
     for state, tiles in instances.items():
-        frames = decode_all(output / f"state_{state}.mp4")
+        frames = decode_all(output / f"state{state}.mp4")
         assert len(frames) == min(40, max(end - start for _, start, end in tiles))
         assert frames[0].shape == (2 * WINDOW, 3 * WINDOW, 3)
         for t, image in enumerate(frames):
@@ -254,7 +255,7 @@ def test_seeded_sampling_is_reproducible(dataset, tmp_path):
         first = generate_grid_movies(states, videos, centroids, output_dir=tmp_path / "a", **kwargs)
         second = generate_grid_movies(states, videos, centroids, output_dir=tmp_path / "b", **kwargs)
     assert first == second
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f"state_{s}.mp4" for s in range(4)]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f"state{s}.mp4" for s in range(4)]
 
 
 def test_heading_rotation_and_labels(tmp_path):
@@ -283,7 +284,7 @@ def test_heading_rotation_and_labels(tmp_path):
 
 def _movie(states, videos, centroids, output, **kwargs):
     generate_grid_movies(states, videos, centroids, output_dir=output, **kwargs)
-    return output / "state_0.mp4"
+    return output / "state0.mp4"
 
 
 def test_crop_is_zero_padded_at_the_frame_edge(tmp_path):
@@ -317,9 +318,10 @@ def test_bad_inputs_name_the_recording_or_file(dataset, tmp_path):
         generate_grid_movies(states, videos, short, **kwargs)
 
     holes = dict(centroids, **{"rec_a.csv": centroids["rec_a.csv"].copy()})
-    holes["rec_a.csv"][:, 0] = np.nan
-    with pytest.raises(ValueError, match="rec_a.csv.*NaN"):
-        generate_grid_movies(states, videos, holes, **kwargs)
+    holes["rec_a.csv"][:, 0] = np.nan  # tracking lost for the whole recording: nothing to interpolate from
+    with pytest.warns(UserWarning, match="rec_a.csv.*tiles skipped.*NaN"):
+        shown = generate_grid_movies(states, videos, holes, **dict(kwargs, output_dir=tmp_path / "holes"))
+    assert all(recording != "rec_a.csv" for tiles in shown.values() for recording, _, _ in tiles)
 
     with pytest.raises(ValueError, match="no video path for recording 'rec_c.csv'"):
         generate_grid_movies(states, {k: v for k, v in videos.items() if k != "rec_c.csv"}, centroids, **kwargs)
@@ -349,3 +351,29 @@ def test_other_codecs_pixel_formats_and_frame_rates(tmp_path):
         assert code == t and white > 235 and black < 15
     with pytest.raises(ValueError, match="no-such-codec"):
         _movie(states, {"v": video}, centroids, tmp_path / "bad", codec="no-such-codec", **common)
+
+
+def test_short_gaps_are_interpolated_longer_ones_are_not():
+    track = np.array([[0.0, 10], [np.nan, np.nan], [np.nan, np.nan], [3, 40], [np.nan, np.nan], [5, 60]])
+    filled, count = fill_short_gaps(track, max_gap=2)
+    np.testing.assert_allclose(filled, [[0, 10], [1, 20], [2, 30], [3, 40], [4, 50], [5, 60]])
+    assert count == 3
+    filled, count = fill_short_gaps(track, max_gap=1)  # the two-frame gap is too long
+    assert count == 1 and np.isnan(filled[1:3]).all() and filled[4].tolist() == [4, 50]
+    edges = np.array([[np.nan, np.nan], [1.0, 1.0], [np.nan, np.nan]])  # nothing on one side: left as is
+    assert fill_short_gaps(edges, max_gap=5)[1] == 0
+    angles, count = fill_short_gaps(np.array([3.0, np.nan, -3.0]), max_gap=1, angles=True)
+    assert count == 1 and abs(abs(angles[1]) - np.pi) < 1e-9  # across ±π, not through 0
+
+
+def test_published_signature_and_a_filled_gap(dataset, tmp_path):
+    states, videos, centroids, _ = dataset
+    gappy = dict(centroids, **{name: track.copy() for name, track in centroids.items()})
+    for track in gappy.values():
+        track[5:8] = np.nan
+    # the published positional order: ..., max_duration, dimming_factor, quality, window_size
+    with pytest.warns(UserWarning, match="filled 3 frames"):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*past the end")
+            shown = generate_grid_movies(states, videos, gappy, tmp_path, 1, 1, 4, 0.25, 9, 32, progress=False)
+    assert sorted(p.name for p in tmp_path.glob("*.mp4")) == [f"state{s}.mp4" for s in shown]

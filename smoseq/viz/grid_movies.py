@@ -72,6 +72,7 @@ def generate_grid_movies(
     cols: int = 4,
     max_duration: int = 1200,
     dimming_factor: float = 0.25,
+    quality: int = 7,
     window_size: int = 256,
     headings: Mapping[Hashable, np.ndarray] | None = None,
     labels: bool = False,
@@ -79,13 +80,17 @@ def generate_grid_movies(
     seed=0,
     fps: float | None = None,
     codec: str = "libx264",
-    crf: int = 20,
+    crf: int | None = None,
     preset: str = "veryfast",
     encoder_options: Mapping[str, str] | None = None,
     scratch_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    max_gap: int = 30,
 ) -> dict[int, list[Instance]]:
-    """Write one grid movie per state, `output_dir/state_{k}.mp4`, and return the instances shown.
+    """Write one grid movie per state, `output_dir/state{k}.mp4`, and return the instances shown.
+
+    The signature and file names are the published package's (`quality` before
+    `window_size`); the arguments after `window_size` are smoseq's.
 
     Instances are drawn with `sample_instances(states_dict, rows * cols, seed, min_duration)`;
     tile `i` (row-major) shows the `i`-th instance of the state's list. Each tile starts at the
@@ -103,6 +108,8 @@ def generate_grid_movies(
         rows, cols: grid shape; states with fewer instances leave black tiles.
         max_duration: longest movie, in frames.
         dimming_factor: brightness of a tile after its instance ends (0 black .. 1 unchanged).
+        quality: the published encoding quality, 0 (smallest) .. 10 (best); with x264/x265 it
+            sets `crf = round(51 - 31 * quality / 7)` (7 -> crf 20), unless `crf` is given.
         window_size: tile side in pixels (even).
         headings: optional recording -> (T',) heading angle in radians (keypoint-MoSeq's
             convention, `arctan2(dy, dx)` of the body axis, y down); each frame is then
@@ -112,12 +119,17 @@ def generate_grid_movies(
         seed: int or JAX key for `sample_instances`.
         fps: output frame rate; default the frame rate of the first video used.
         codec: PyAV/FFmpeg encoder name (H.264 by default).
-        crf, preset: quality (lower crf = better, larger) and speed, for x264/x265.
+        crf, preset: quality (lower crf = better, larger; default from `quality`) and speed, for x264/x265.
         encoder_options: further encoder options, passed verbatim (override crf/preset). The
             encoder's buffers grow with the grid's pixel count; for very large grids
             `{"tune": "zerolatency"}` halves them, at the cost of ~60% larger files.
         scratch_dir: folder for the temporary tile file; default `output_dir`.
         progress: show a progress bar over states.
+        max_gap: centroid or heading gaps (NaN, e.g. tracking lost) of at most this many
+            frames are filled by linear interpolation (headings along the circle), with a
+            warning saying how many frames were filled. A tile whose frames cross a longer
+            gap (or a gap at the start or end of a track) is skipped, with a warning naming
+            the recording; its place in the grid stays black.
 
     Returns:
         state -> list of `(recording, start, end)`: the instances shown, in tile order.
@@ -125,18 +137,20 @@ def generate_grid_movies(
     Raises:
         FileNotFoundError: a video file does not exist.
         ValueError: a video is unreadable; a recording lacks a video path or centroids; a
-            centroid or heading track is shorter than the states, or NaN where it is used.
+            centroid or heading track is shorter than the states.
 
     Warns:
-        UserWarning: a recording's states run past the end of its video (those frames are black).
+        UserWarning: a recording's states run past the end of its video (those frames are
+            black); gaps were filled; tiles were skipped over longer gaps.
     """
     _check_layout(rows, cols, max_duration, window_size)
     style = TileStyle(window_size=window_size, dimming_factor=dimming_factor)
     instances = sample_instances(states_dict, rows * cols, seed=seed, min_duration=min_duration)
-    tracks = _load_tracks(states_dict, video_paths, centroids, headings, instances)
+    tracks = _load_tracks(states_dict, video_paths, centroids, headings, instances, max_gap)
     durations = {s: min(max_duration, max(e - b for _, b, e in insts)) for s, insts in instances.items()}
-    _check_tracks_finite(instances, tracks, durations)
-    encoding = _encoding(tracks, instances, fps, codec, crf, preset, encoder_options)
+    instances = _without_unshowable(instances, tracks, durations)
+    crf = round(51 - 31 * min(max(quality, 0), 10) / 7) if crf is None else crf
+    encoding = _encoding(tracks, instances, fps, codec, max(crf, 0), preset, encoder_options)
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +162,7 @@ def generate_grid_movies(
             for recording, start, _ in tiles
         ]
         _write_movie(
-            output_dir / f"state_{state}.mp4", tiles, label_masks, tracks, style,
+            output_dir / f"state{state}.mp4", tiles, label_masks, tracks, style,
             (rows, cols), durations[state], encoding, scratch_dir,
         )  # fmt: skip
     return instances
@@ -166,7 +180,7 @@ def _check_layout(rows: int, cols: int, max_duration: int, window_size: int) -> 
         raise ValueError(f"window_size must be an even number of pixels >= 8, got {window_size}")
 
 
-def _load_tracks(states_dict, video_paths, centroids, headings, instances) -> dict[Hashable, _Tracks]:
+def _load_tracks(states_dict, video_paths, centroids, headings, instances, max_gap: int) -> dict[Hashable, _Tracks]:
     """Check every recording's inputs and index the videos that the movies use."""
     for recording, states in states_dict.items():
         n_states = len(states)
@@ -192,9 +206,53 @@ def _load_tracks(states_dict, video_paths, centroids, headings, instances) -> di
                 "video are shown black",
                 stacklevel=3,
             )
-        heading = None if headings is None else np.asarray(headings[recording], dtype=np.float64)
-        tracks[recording] = _Tracks(index, np.asarray(centroids[recording], dtype=np.float64), heading)
+        centroid, filled = fill_short_gaps(np.asarray(centroids[recording], dtype=np.float64), max_gap)
+        heading = None
+        if headings is not None:
+            heading, filled_headings = fill_short_gaps(np.asarray(headings[recording], dtype=np.float64), max_gap, angles=True)
+            filled += filled_headings
+        if filled:
+            warnings.warn(
+                f"recording {recording!r}: filled {filled} frames of missing (NaN) centroid or heading by "
+                f"linear interpolation over gaps of at most {max_gap} frames",
+                stacklevel=3,
+            )
+        tracks[recording] = _Tracks(index, centroid, heading)
     return tracks
+
+
+def _gap_runs(missing: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of every run of True in a 1-D boolean array."""
+    edges = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def fill_short_gaps(track: np.ndarray, max_gap: int, angles: bool = False) -> tuple[np.ndarray, int]:
+    """A position (T, 2) or angle (T,) track with interior NaN gaps of at most `max_gap` frames interpolated.
+
+    Gaps at the start or end of the track, and longer ones, stay NaN. Angles (radians) are
+    interpolated along the circle (through their sine and cosine).
+
+    Args:
+        track: (T,) or (T, D) float.
+        max_gap: the longest gap, in frames, that is filled.
+        angles: `track` holds angles in radians.
+
+    Returns:
+        `(filled track, number of frames filled)`.
+    """
+    values = np.stack([np.cos(track), np.sin(track)], axis=-1) if angles else track.reshape(len(track), -1)
+    missing = ~np.isfinite(values).all(axis=1)
+    filled, count = values.copy(), 0
+    for start, stop in _gap_runs(missing):
+        if start == 0 or stop == len(values) or stop - start > max_gap:
+            continue
+        weights = (np.arange(start, stop) - (start - 1)) / (stop - start + 1)
+        filled[start:stop] = (1 - weights)[:, None] * values[start - 1] + weights[:, None] * values[stop]
+        count += stop - start
+    if angles:
+        return np.arctan2(filled[:, 1], filled[:, 0]), count
+    return filled.reshape(track.shape), count
 
 
 def _check_track(recording, name: str, tracks: Mapping, n_states: int, trailing_shape: tuple) -> None:
@@ -211,23 +269,26 @@ def _check_track(recording, name: str, tracks: Mapping, n_states: int, trailing_
         )
 
 
-def _check_tracks_finite(instances, tracks, durations) -> None:
-    """Fail before any decoding if a frame shown in a movie has a NaN position or heading."""
+def _without_unshowable(instances, tracks, durations) -> dict:
+    """The instances whose shown frames have finite positions and headings; a warning per recording for the rest."""
+    kept, skipped = {}, {}
     for state, tiles in instances.items():
-        for recording, start, _ in tiles:
+        kept[state] = []
+        for recording, start, end in tiles:
             track = tracks[recording]
             stop = min(start + durations[state], track.usable_frames)
-            for name, values in (("centroid", track.centroids), ("heading", track.headings)):
-                if values is None or stop <= start:
-                    continue
-                finite = np.isfinite(values[start:stop])
-                bad = ~finite.all(axis=1) if finite.ndim == 2 else ~finite
-                if bad.any():
-                    raise ValueError(
-                        f"{name} track of recording {recording!r} is NaN or infinite at frame "
-                        f"{start + int(np.argmax(bad))} ({int(bad.sum())} frames shown in the "
-                        f"movie of state {state}); interpolate missing positions first"
-                    )
+            shown = [values[start:stop] for values in (track.centroids, track.headings) if values is not None]
+            if all(np.isfinite(values).all() for values in shown):
+                kept[state].append((recording, start, end))
+            else:
+                skipped[recording] = skipped.get(recording, 0) + 1
+    for recording, count in skipped.items():
+        warnings.warn(
+            f"recording {recording!r}: {count} tiles skipped, their frames cross a gap in the centroid or "
+            "heading track (NaN) too long to interpolate; interpolate it, or raise max_gap",
+            stacklevel=3,
+        )
+    return kept
 
 
 def _encoding(tracks, instances, fps, codec, crf, preset, encoder_options) -> _Encoding:
