@@ -45,15 +45,15 @@ from .util import raise_dim as raise_dim
 from .util import save_hdf5 as save_hdf5
 from .util import simulate_markov_chain as simulate_markov_chain
 
-_LAZY_VIZ = {"generate_grid_movies": "generate_grid_movies", "plot_sankey": "plot_sankey", "plot_alluvial": "plot_alluvial"}
+_LAZY_VIZ = ("generate_grid_movies", "grid_movie", "crop_image", "write_video_clip", "plot_sankey", "plot_alluvial")
 
 
 def __getattr__(name):
-    # figures and movies import matplotlib and PyAV, so they load on first use
+    # figures and movies import matplotlib, plotly and PyAV, so they load on first use
     if name in _LAZY_VIZ:
         from . import viz
 
-        return getattr(viz, _LAZY_VIZ[name])
+        return getattr(viz, name)
     if name in ("run_scan", "best_seed", "suggest_kappa", "seed_agreement"):
         from . import scan
 

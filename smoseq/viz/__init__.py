@@ -12,6 +12,9 @@ from ._colors import state_colors as state_colors
 from ._comparison import plot_alluvial as plot_alluvial
 from ._comparison import plot_confusion as plot_confusion
 from ._model import plot_syllable_tables as plot_syllable_tables
+from ._published_movies import crop_image as crop_image
+from ._published_movies import grid_movie as grid_movie
+from ._published_movies import write_video_clip as write_video_clip
 from ._sankey import plot_sankey as plot_sankey
 from ._scan import plot_scan as plot_scan
 from ._timescales import plot_durations as plot_durations
