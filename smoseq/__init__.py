@@ -54,7 +54,7 @@ def __getattr__(name):
         from . import viz
 
         return getattr(viz, name)
-    if name in ("run_scan", "best_seed", "suggest_kappa", "seed_agreement"):
+    if name in ("run_scan", "best_seed", "suggest_kappa", "suggest_n_states", "seed_agreement"):
         from . import scan
 
         return getattr(scan, name)

@@ -161,7 +161,26 @@ def select_command(args) -> None:
     written += _agreement(args, fitted, out, save_figure)
     if not args.no_suggestion:
         written += _suggestion(args, fitted, fps, out, save_figure)
+        written += _n_states_suggestion(args, fitted, out)
     say("wrote " + ", ".join(str(p) for p in written))
+
+
+def _n_states_suggestion(args, fitted, out: Path) -> list[Path]:
+    """With several n_states: the most reproducible one across seeds, and the states its seeds use."""
+    from ..io.files import atomic_write_text
+    from ..scan import suggest_n_states
+
+    if fitted["n_states"].nunique() < 2:
+        return []
+    if args.kappa is None and fitted.groupby("n_states")["kappa"].nunique().max() > 1:
+        say("n_states suggestion: pass --kappa (the scan has several κ per n_states; choose κ first)")
+        return []
+    suggestion = suggest_n_states(args.scan, kappa=args.kappa)
+    say(suggestion.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    say(f"suggested {suggestion.rule}")
+    path = out / "n_states.csv"
+    atomic_write_text(path, suggestion.table.to_csv(index=False))
+    return [path]
 
 
 def _agreement(args, fitted, out: Path, save) -> list[Path]:

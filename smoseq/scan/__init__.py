@@ -33,3 +33,5 @@ from .selection import load_summary as load_summary
 from .selection import mi_separation_lag as mi_separation_lag
 from .selection import seed_agreement as seed_agreement
 from .selection import suggest_kappa as suggest_kappa
+from .selection import NStatesSuggestion as NStatesSuggestion
+from .selection import suggest_n_states as suggest_n_states

@@ -16,7 +16,7 @@ from .._errors import InputError, ModelFileError
 from ..io.files import atomic_write_text
 from ..io.fit_folders import is_complete_fit, load_states
 from ..io.model_files import read_json
-from ..metrics import compare_states, get_adjusted_rand
+from ..metrics import compare_states, get_adjusted_rand, get_frequencies
 from .layout import MODELS_DIR, ROW_FILE, SUMMARY_FILE, read_recordings, read_scan_file
 
 SUMMARY_COLUMNS = (
@@ -147,6 +147,82 @@ def seed_agreement(scan_dir, kappa: float, n_states: int | None = None, downsamp
     table = pd.DataFrame(pairs, columns=["seed_a", "seed_b", "accuracy", "adjusted_rand"])
     table.attrs["basis"] = "fitted states" if same_data else "Viterbi states of every recording"
     return table
+
+
+class NStatesSuggestion(NamedTuple):
+    """What `suggest_n_states` found.
+
+    Attributes:
+        n_states: the suggested number of states: the most reproducible across seeds.
+        effective_states: per seed of the suggested n_states, how many states hold at least
+            `min_frequency` of the frames (a suggestion of 5 where every seed uses 4 means 4).
+        table: one row per n_states: `n_states`, `kappa`, `n_seeds`,
+            `median_adjusted_rand` (median over pairs of seeds), `median_effective_states`,
+            `median_final_log_prob`.
+        rule: one line saying how the suggestion was made.
+    """
+
+    n_states: int
+    effective_states: list
+    table: pd.DataFrame
+    rule: str
+
+
+def suggest_n_states(scan_dir, kappa: float | None = None, downsample: int = 10, min_frequency: float = 0.02) -> NStatesSuggestion:
+    """The number of states whose fits agree best across seeds (the published scan tutorial's rule).
+
+    The log probability keeps rising with n_states, so it cannot choose; instead, for each
+    n_states, the adjusted Rand index of every pair of seeds is computed and the n_states of
+    highest median wins. Beside it, the states each seed actually uses (at least
+    `min_frequency` of the frames) are reported: extra states that stay empty do not make a
+    model reproducible, so read the suggestion together with them.
+
+    Args:
+        scan_dir: a scan folder with several n_states and at least two seeds each.
+        kappa: the κ to compare at (needed when an n_states was scanned at several κ).
+        downsample: every `downsample`-th frame for the adjusted Rand index.
+        min_frequency: a state counts as used from this fraction of the frames.
+
+    Returns:
+        `NStatesSuggestion`.
+
+    Raises:
+        InputError: no n_states with two fitted seeds, or several κ and no `kappa`.
+    """
+    scan_dir = Path(scan_dir)
+    summary = load_summary(scan_dir, write=False)
+    summary = summary[summary["error"].fillna("") == ""]
+    rows, used_by_n = [], {}
+    for n_states, models in summary.groupby("n_states"):
+        chosen = _models_at_kappa(models, kappa, int(n_states))
+        if len(chosen) < 2:
+            continue
+        same_data = "fold" not in chosen or chosen["fold"].nunique() == 1
+        states = [_states_of(scan_dir / r.fit_folder, scan_dir, same_data) for r in chosen.itertuples()]
+        agreement = [get_adjusted_rand(a, b, downsample) for a, b in itertools.combinations(states, 2)]
+        used = [int((get_frequencies(s, int(n_states)) >= min_frequency).sum()) for s in states]
+        used_by_n[int(n_states)] = used
+        rows.append({"n_states": int(n_states), "kappa": float(chosen["kappa"].iloc[0]), "n_seeds": len(chosen),
+                     "median_adjusted_rand": float(np.median(agreement)), "median_effective_states": float(np.median(used)),
+                     "median_final_log_prob": float(chosen["final_log_prob"].median())})  # fmt: skip
+    if not rows:
+        raise InputError(f"{scan_dir}: no n_states has two fitted seeds to compare")
+    table = pd.DataFrame(rows)
+    best = table.loc[table["median_adjusted_rand"].idxmax()]
+    n_states = int(best["n_states"])
+    rule = (
+        f"n_states={n_states}: highest median pairwise adjusted Rand across seeds ({best['median_adjusted_rand']:.3f}); "
+        f"its seeds use {used_by_n[n_states]} states with at least {min_frequency:.0%} of the frames"
+    )
+    return NStatesSuggestion(n_states, used_by_n[n_states], table, rule)
+
+
+def _models_at_kappa(models: pd.DataFrame, kappa: float | None, n_states: int) -> pd.DataFrame:
+    if kappa is not None:
+        return models[np.isclose(models["kappa"].to_numpy(float), float(kappa), rtol=1e-6, atol=0)]
+    if models["kappa"].nunique() > 1:
+        raise InputError(f"n_states={n_states} was fitted at several kappas; pass kappa to compare at one")
+    return models
 
 
 def _states_of(folder: Path, scan_dir: Path, fitted: bool) -> dict:
