@@ -188,8 +188,14 @@ def test_selection_helpers_on_a_hand_made_summary():
     shortest = summary[summary["kappa"] == summary["kappa"].min()]
     late = suggest_kappa(shortest, lags, real, real * np.array([1, 1, 1, 1, 1, 0.1]), 0 * shuffle, fps=10.0)
     assert late.timescale_frames == 32 and "32x shorter than that: extend the scan to larger κ" in late.message
-    never = suggest_kappa(summary, lags, markov, markov, shuffle, fps=10.0)
-    assert never.kappa is None and "never separate" in never.message
+    assert suggestion.rule == "log_prob_peak" and "peaks there" in suggestion.message  # median log probs -10, -5, -3, -6.5
+    rising = summary.assign(final_log_prob=np.log10(summary["kappa"]))  # no interior peak: the MI timescale decides
+    by_mi = suggest_kappa(rising, lags, real, markov, shuffle, fps=10.0)
+    assert by_mi.kappa == 1e5 and by_mi.rule == "mi_timescale" and "does not peak" in by_mi.message
+    never = suggest_kappa(rising, lags, markov, markov, shuffle, fps=10.0)
+    assert never.kappa is None and "never separate" in never.message and never.rule == "none"
+    peak_anyway = suggest_kappa(summary, lags, markov, markov, shuffle, fps=10.0)  # the peak decides without MI
+    assert peak_anyway.kappa == 1e5 and "never separate" in peak_anyway.message
 
 
 def test_mi_separation_needs_the_real_excess_to_stand_out_of_its_noise():

@@ -321,6 +321,7 @@ class KappaSuggestion(NamedTuple):
             `median_duration_s` (medians over seeds) and `log_distance` = |log(duration / timescale)|.
         mi: the `MITimescale` evidence table (DataFrame).
         message: a one-paragraph explanation to show the user.
+        rule: which rule decided: `"log_prob_peak"`, `"mi_timescale"`, or `"none"`.
     """
 
     kappa: float | None
@@ -330,15 +331,20 @@ class KappaSuggestion(NamedTuple):
     per_kappa: pd.DataFrame
     mi: pd.DataFrame
     message: str
+    rule: str = "mi_timescale"
 
 
 def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_states: int | None = None,
                   factor: float = 2.0, significance: float = 2.0) -> KappaSuggestion:  # fmt: skip
-    """The κ whose median state duration is closest, on a log scale, to the MI separation timescale.
+    """κ by the published scan tutorial's rule: the log-probability peak, else the MI timescale.
 
-    The timescale is `mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor, significance)`
-    (lags in frames). For every κ the median over seeds of `median_duration_frames` is
-    compared with it; the κ minimising |log(duration / timescale)| is suggested.
+    First, if the median (over seeds) final log probability peaks at a κ strictly inside the
+    scanned range, that κ is suggested. Otherwise the timescale
+    `mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor, significance)` (lags in
+    frames) decides: for every κ the median over seeds of `median_duration_frames` is
+    compared with it, and the κ minimising |log(duration / timescale)| is suggested. The
+    result's `rule` and `message` say which rule decided; the MI evidence is computed
+    either way.
 
     Args:
         summary: a scan summary (`load_summary`).
@@ -366,14 +372,19 @@ def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_s
     if len(rows) == 0:
         raise InputError("no fitted models" + (f" with {n_states} states" if n_states else "") + " in the summary")
     timescale = mi_separation_lag(lags, real_mi, markov_mi, shuffle_mi, factor, significance)
-    per_kappa = rows.groupby("kappa", sort=True)[["median_duration_frames", "median_duration_s"]].median().reset_index()
+    columns = ["median_duration_frames", "median_duration_s", "final_log_prob"]
+    per_kappa = rows.groupby("kappa", sort=True)[columns].median().reset_index()
+    per_kappa = per_kappa.rename(columns={"final_log_prob": "median_final_log_prob"})
+    peak = _interior_peak(per_kappa)
+    if peak is not None:
+        return _peak_suggestion(per_kappa, peak, timescale, fps)
     if timescale.lag is None:
         longest = float(np.max(lags)) / fps
         message = (f"real and Markov MI never separate (real excess ≥ {factor:g}× Markov excess and {significance:g} "
                    f"standard errors above 0) at the lags measured "
                    f"(up to {longest:.3g} s): no κ suggested; measure longer lags or choose κ from the scan figure")  # fmt: skip
         per_kappa["log_distance"] = math.nan
-        return KappaSuggestion(None, None, None, None, per_kappa, timescale.evidence, message)
+        return KappaSuggestion(None, None, None, None, per_kappa, timescale.evidence, _no_peak() + message, "none")
     with np.errstate(divide="ignore"):
         distance = np.abs(np.log(per_kappa["median_duration_frames"].to_numpy(float) / timescale.lag))
     per_kappa["log_distance"] = distance
@@ -381,14 +392,47 @@ def suggest_kappa(summary, lags, real_mi, markov_mi, shuffle_mi, fps: float, n_s
         raise InputError("no model has a positive median state duration")
     best = per_kappa.iloc[int(np.nanargmin(np.where(np.isfinite(distance), distance, np.nan)))]
     seconds = timescale.lag / fps
-    message = (
+    message = _no_peak() + (
         f"suggested kappa {best['kappa']:.4g}: its median state duration {best['median_duration_s']:.3g} s is the "
         f"closest to {seconds:.3g} s, the shortest lag at which the real syllables' MI above the shuffle is at least "
         f"{factor:g}x the Markov surrogates' and {significance:g} standard errors above 0 (a suggestion only: check "
         "the scan figure and seed agreement)"
     ) + _range_advice(per_kappa, best, timescale.lag)
     return KappaSuggestion(float(best["kappa"]), timescale.lag, seconds, float(best["median_duration_s"]),
-                           per_kappa, timescale.evidence, message)  # fmt: skip
+                           per_kappa, timescale.evidence, message, "mi_timescale")  # fmt: skip
+
+
+def _interior_peak(per_kappa: pd.DataFrame) -> int | None:
+    """Row of the κ whose median final log probability is highest, when it lies strictly inside the range."""
+    log_probs = per_kappa["median_final_log_prob"].to_numpy(float)
+    if len(log_probs) < 3 or not np.isfinite(log_probs).any():
+        return None
+    best = int(np.nanargmax(log_probs))
+    return best if 0 < best < len(log_probs) - 1 else None
+
+
+def _no_peak() -> str:
+    return "the log probability does not peak inside the scanned κ range, so the MI timescale decides: "
+
+
+def _peak_suggestion(per_kappa: pd.DataFrame, peak: int, timescale, fps: float) -> KappaSuggestion:
+    """The log-probability peak decides; the MI timescale is reported beside it."""
+    best = per_kappa.iloc[peak]
+    lag = timescale.lag
+    with np.errstate(divide="ignore"):
+        per_kappa["log_distance"] = (
+            math.nan if lag is None else np.abs(np.log(per_kappa["median_duration_frames"].to_numpy(float) / lag))
+        )
+    beside = "the MI curves never separate at the lags measured" if lag is None else (
+        f"the MI separation timescale is {lag / fps:.3g} s"
+    )
+    message = (
+        f"suggested kappa {best['kappa']:.4g}: the median final log probability peaks there, inside the scanned "
+        f"range ({per_kappa['kappa'].min():.4g} to {per_kappa['kappa'].max():.4g}); its median state duration is "
+        f"{best['median_duration_s']:.3g} s ({beside}). A suggestion only: check the scan figure and seed agreement"
+    )
+    return KappaSuggestion(float(best["kappa"]), lag, None if lag is None else lag / fps, float(best["median_duration_s"]),
+                           per_kappa, timescale.evidence, message, "log_prob_peak")  # fmt: skip
 
 
 def _range_advice(per_kappa: pd.DataFrame, best, timescale_frames: float) -> str:

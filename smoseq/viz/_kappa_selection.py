@@ -67,7 +67,7 @@ def plot_kappa_suggestion(suggestion, fps: float) -> Figure:
 
     Args:
         suggestion: a `KappaSuggestion` (`suggest_kappa`); the separation and the
-            suggested κ are marked only when it found one.
+            suggested κ (with the rule that chose it) are marked when there are any.
         fps: frames per second, to plot lags in seconds.
 
     Returns:
@@ -89,10 +89,11 @@ def plot_kappa_suggestion(suggestion, fps: float) -> Figure:
     right.set_xlabel("κ (stickiness)")
     right.set_ylabel("median state duration (s)")
     if suggestion.timescale_s is not None:
-        for ax in (left,):
-            ax.axvline(suggestion.timescale_s, color="tab:red", ls="--", lw=1, label=f"separation {suggestion.timescale_s:.3g} s")
+        left.axvline(suggestion.timescale_s, color="tab:red", ls="--", lw=1, label=f"separation {suggestion.timescale_s:.3g} s")
         right.axhline(suggestion.timescale_s, color="tab:red", ls="--", lw=1)
-        right.axvline(suggestion.kappa, color="tab:red", lw=1, label=f"suggested κ {suggestion.kappa:.4g}")
+    if suggestion.kappa is not None:
+        rule = "log-probability peak" if suggestion.rule == "log_prob_peak" else "MI timescale"
+        right.axvline(suggestion.kappa, color="tab:red", lw=1, label=f"suggested κ {suggestion.kappa:.4g} ({rule})")
         right.legend(fontsize=7)
     left.legend(fontsize=7)
     return figure
