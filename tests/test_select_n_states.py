@@ -60,3 +60,14 @@ def test_smoseq_select_prints_the_n_states_suggestion(scan, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "suggested n_states=" in printed and "median_adjusted_rand" in printed
     assert (tmp_path / "sel" / "n_states.csv").read_text().startswith("n_states,kappa,n_seeds")
+    assert (tmp_path / "sel" / "n_states.png").stat().st_size > 0
+
+
+def test_the_n_states_figure_draws_a_line_per_seed(scan):
+    from smoseq.scan import plot_n_states_selection
+
+    suggestion = suggest_n_states(scan)
+    figure = plot_n_states_selection(suggestion)
+    ranked = figure.axes[0]
+    assert len(ranked.lines) == 3 * 2 + 1  # 3 seeds × 2 n_states, and the 2 % line
+    assert sorted(len(line.get_xdata()) for line in ranked.lines[:-1]) == [2, 2, 2, 4, 4, 4]

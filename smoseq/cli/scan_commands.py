@@ -168,7 +168,8 @@ def select_command(args) -> None:
 def _n_states_suggestion(args, fitted, out: Path) -> list[Path]:
     """With several n_states: the most reproducible one across seeds, and the states its seeds use."""
     from ..io.files import atomic_write_text
-    from ..scan import suggest_n_states
+    from ..scan import plot_n_states_selection, suggest_n_states
+    from .output import save_figure
 
     if fitted["n_states"].nunique() < 2:
         return []
@@ -180,7 +181,7 @@ def _n_states_suggestion(args, fitted, out: Path) -> list[Path]:
     say(f"suggested {suggestion.rule}")
     path = out / "n_states.csv"
     atomic_write_text(path, suggestion.table.to_csv(index=False))
-    return [path]
+    return [path, save_figure(plot_n_states_selection(suggestion), out / "n_states.png")]
 
 
 def _agreement(args, fitted, out: Path, save) -> list[Path]:

@@ -17,6 +17,7 @@ from .executors import ExecutorOptions as ExecutorOptions
 from .executors import ScanJobError as ScanJobError
 from ..viz._kappa_selection import plot_agreement_by_kappa as plot_agreement_by_kappa
 from ..viz._kappa_selection import plot_kappa_suggestion as plot_kappa_suggestion
+from ..viz._kappa_selection import plot_n_states_selection as plot_n_states_selection
 from ..viz._kappa_selection import plot_seed_agreement as plot_seed_agreement
 from .jobs import run_scan_job as run_scan_job
 from .layout import ScanSettings as ScanSettings

@@ -160,12 +160,17 @@ class NStatesSuggestion(NamedTuple):
             `median_adjusted_rand` (median over pairs of seeds), `median_effective_states`,
             `median_final_log_prob`.
         rule: one line saying how the suggestion was made.
+        frequencies: n_states -> one array per seed of its states' fractions of frames,
+            sorted from the most used (for the ranked-frequency figure).
+        min_frequency: the fraction of frames from which a state counts as used.
     """
 
     n_states: int
     effective_states: list
     table: pd.DataFrame
     rule: str
+    frequencies: dict
+    min_frequency: float
 
 
 def suggest_n_states(scan_dir, kappa: float | None = None, downsample: int = 10, min_frequency: float = 0.02) -> NStatesSuggestion:
@@ -192,7 +197,7 @@ def suggest_n_states(scan_dir, kappa: float | None = None, downsample: int = 10,
     scan_dir = Path(scan_dir)
     summary = load_summary(scan_dir, write=False)
     summary = summary[summary["error"].fillna("") == ""]
-    rows, used_by_n = [], {}
+    rows, used_by_n, ranked = [], {}, {}
     for n_states, models in summary.groupby("n_states"):
         chosen = _models_at_kappa(models, kappa, int(n_states))
         if len(chosen) < 2:
@@ -200,8 +205,9 @@ def suggest_n_states(scan_dir, kappa: float | None = None, downsample: int = 10,
         same_data = "fold" not in chosen or chosen["fold"].nunique() == 1
         states = [_states_of(scan_dir / r.fit_folder, scan_dir, same_data) for r in chosen.itertuples()]
         agreement = [get_adjusted_rand(a, b, downsample) for a, b in itertools.combinations(states, 2)]
-        used = [int((get_frequencies(s, int(n_states)) >= min_frequency).sum()) for s in states]
-        used_by_n[int(n_states)] = used
+        frequencies = [np.sort(get_frequencies(s, int(n_states)))[::-1] for s in states]
+        used = [int((f >= min_frequency).sum()) for f in frequencies]
+        used_by_n[int(n_states)], ranked[int(n_states)] = used, frequencies
         rows.append({"n_states": int(n_states), "kappa": float(chosen["kappa"].iloc[0]), "n_seeds": len(chosen),
                      "median_adjusted_rand": float(np.median(agreement)), "median_effective_states": float(np.median(used)),
                      "median_final_log_prob": float(chosen["final_log_prob"].median())})  # fmt: skip
@@ -214,7 +220,7 @@ def suggest_n_states(scan_dir, kappa: float | None = None, downsample: int = 10,
         f"n_states={n_states}: highest median pairwise adjusted Rand across seeds ({best['median_adjusted_rand']:.3f}); "
         f"its seeds use {used_by_n[n_states]} states with at least {min_frequency:.0%} of the frames"
     )
-    return NStatesSuggestion(n_states, used_by_n[n_states], table, rule)
+    return NStatesSuggestion(n_states, used_by_n[n_states], table, rule, ranked, min_frequency)
 
 
 def _models_at_kappa(models: pd.DataFrame, kappa: float | None, n_states: int) -> pd.DataFrame:

@@ -1,8 +1,9 @@
-"""Figures of scan selection: agreement across seeds and the evidence behind a κ suggestion."""
+"""Figures of scan selection: agreement across seeds, and the evidence behind the κ and n_states suggestions."""
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._colors import state_colors
 from ._inputs import new_figure
 
 
@@ -96,4 +97,40 @@ def plot_kappa_suggestion(suggestion, fps: float) -> Figure:
         right.axvline(suggestion.kappa, color="tab:red", lw=1, label=f"suggested κ {suggestion.kappa:.4g} ({rule})")
         right.legend(fontsize=7)
     left.legend(fontsize=7)
+    return figure
+
+
+def plot_n_states_selection(suggestion) -> Figure:
+    """Choosing n_states: ranked state frequencies per n_states (a line per seed), states used,
+    median log probability and median pairwise adjusted Rand index against n_states.
+
+    Args:
+        suggestion: an `NStatesSuggestion` (`smoseq.scan.suggest_n_states`).
+
+    Returns:
+        A `matplotlib.figure.Figure` with four panels; the suggested n_states is marked.
+    """
+    figure, axes = new_figure(12, 3, ncols=4)
+    ranked, used, log_prob, agreement = axes[0]
+    table = suggestion.table
+    colors = state_colors(len(table))
+    for color, (n_states, per_seed) in zip(colors, sorted(suggestion.frequencies.items())):
+        for seed, frequencies in enumerate(per_seed):
+            ranked.plot(np.arange(1, len(frequencies) + 1), frequencies, color=color, lw=1,
+                        label=f"n_states={n_states}" if seed == 0 else None)  # fmt: skip
+    ranked.axhline(suggestion.min_frequency, color="k", ls=":", lw=1)
+    ranked.set_yscale("log")
+    ranked.set_xlabel("state rank")
+    ranked.set_ylabel("fraction of frames")
+    ranked.legend(fontsize=6)
+    for ax, column, label in (
+        (used, "median_effective_states", f"states used (≥ {suggestion.min_frequency:.0%}, median)"),
+        (log_prob, "median_final_log_prob", "final log probability (median)"),
+        (agreement, "median_adjusted_rand", "adjusted Rand across seeds (median)"),
+    ):
+        ax.plot(table["n_states"], table[column], marker="o", ms=3, color="k")
+        ax.axvline(suggestion.n_states, color="tab:red", lw=1)
+        ax.set_xlabel("n_states")
+        ax.set_ylabel(label)
+    used.plot(table["n_states"], table["n_states"], color="0.7", ls="--", lw=1)
     return figure
