@@ -71,3 +71,12 @@ def test_the_n_states_figure_draws_a_line_per_seed(scan):
     ranked = figure.axes[0]
     assert len(ranked.lines) == 3 * 2 + 1  # 3 seeds × 2 n_states, and the 2 % line
     assert sorted(len(line.get_xdata()) for line in ranked.lines[:-1]) == [2, 2, 2, 4, 4, 4]
+
+
+def test_n_states_ranges_on_the_command_line():
+    from smoseq.cli.scan_commands import _integers
+
+    assert _integers("2:5", "n-states", False) == [2, 3, 4, 5]
+    assert _integers("3,6", "n-states", False) == [3, 6]
+    with pytest.raises(sm.InputError, match="range A:B"):
+        _integers("5:2", "n-states", False)

@@ -23,7 +23,7 @@ def add_commands(subparsers, add_command) -> None:
     scan.add_argument("--out", required=True, help="scan folder (re-run the same command to finish an interrupted scan)")
     scan.add_argument("--kappas", required=True, help="LOW:HIGH:COUNT (log-spaced) or a comma list, e.g. 1e3:1e7:20")
     scan.add_argument("--seeds", default="5", help="number of seeds (0..N-1) or a comma list (default: 5)")
-    scan.add_argument("--n-states", default="10", help="comma list of K values (default: 10)")
+    scan.add_argument("--n-states", default="10", help="K values: a comma list, or A:B for A..B (default: 10)")
     scan.add_argument("--iters", type=int, default=100, help="Gibbs iterations per model (default: 100)")
     scan.add_argument("--heldout-folds", type=int, default=0,
                       help="cross-validate: the model with seed s leaves out fold s mod F of the recordings")  # fmt: skip
@@ -63,10 +63,16 @@ def add_commands(subparsers, add_command) -> None:
 
 
 def _integers(text: str, what: str, count_means_range: bool) -> list[int]:
+    """A comma list of integers, `A:B` for A..B inclusive (e.g. `--n-states 2:10`), or a count of seeds."""
     try:
+        if ":" in str(text):
+            first, last = (int(v) for v in str(text).split(":"))
+            if last < first:
+                raise ValueError
+            return list(range(first, last + 1))
         values = [int(v) for v in str(text).split(",")]
     except ValueError:
-        raise InputError(f"--{what} must be an integer or a comma list of integers, got {text!r}") from None
+        raise InputError(f"--{what} must be an integer, a comma list of integers or a range A:B, got {text!r}") from None
     if count_means_range and "," not in str(text):
         if values[0] < 1:
             raise InputError(f"--{what} must be at least 1, got {values[0]}")
