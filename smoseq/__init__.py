@@ -11,6 +11,7 @@ from ._errors import InputError as InputError
 from ._errors import ModelFileError as ModelFileError
 from .io.batching import batch as batch
 from .io.batching import unbatch as unbatch
+from .io.groups import load_groups as load_groups
 from .fitting import FitError as FitError
 from .fitting import FitResult as FitResult
 from .fitting import fit as fit
