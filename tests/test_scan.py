@@ -5,6 +5,7 @@ models), so the batched Gibbs step compiles once for the whole module.
 """
 
 import json
+from pathlib import Path
 
 import jax
 import jax.random as jr
@@ -25,7 +26,9 @@ from smoseq.scan import (
     load_summary,
     mi_separation_lag,
     run_scan,
+    SeedStates,
     seed_agreement,
+    seed_confusions,
     seed_initial_states,
     suggest_kappa,
 )
@@ -239,7 +242,10 @@ def test_cli_scan_and_select_end_to_end(reference_scan, data_dir, tmp_path, caps
     assert "best seed at kappa 1000" in out and "agreement across seeds" in out
     assert "suggested kappa" in out or "no κ suggested" in out
     figures = {p.name for p in (reference_scan / "selection").iterdir()}
-    assert {"scan.png", "agreement_K3_kappa1000.png", "kappa_suggestion.png"} <= figures
+    assert {"scan.png", "agreement_K3_kappa1000.png", "kappa_suggestion.png", "seed_confusions_K3_kappa1000.png"} <= figures
+    sankeys = sorted(name for name in figures if name.startswith("sankey_seed"))
+    assert len(sankeys) == 2 and {Path(name).suffix for name in sankeys} == {".png", ".html"}
+    assert "plotly" in (reference_scan / "selection" / sankeys[0]).read_text()[:100_000].lower()
     pairs = seed_agreement(reference_scan, 1000.0, N_STATES)
     assert len(pairs) == 1 and 0 <= pairs.accuracy[0] <= 1 and -1 <= pairs.adjusted_rand[0] <= 1
     assert main(["select", str(reference_scan)]) == 0
@@ -306,3 +312,22 @@ def test_slurm_without_srun_is_refused_before_anything_is_written(data_dir, tmp_
     error = capsys.readouterr().err
     assert "no `srun` on this machine" in error and error.count("\n") == 1
     assert not out.exists()
+
+
+def test_seed_confusions_put_matched_states_on_the_diagonal():
+    # reference seed 0: states 0,0,1,1,2,2; seed 1 relabels them 2,2,0,0,1,1 (a pure relabelling);
+    # seed 2 merges reference states 1 and 2 into its state 0.
+    states = SeedStates(
+        {0: {"a": np.array([0, 0, 1, 1, 2, 2])}, 1: {"a": np.array([2, 2, 0, 0, 1, 1])}, 2: {"a": np.array([1, 1, 0, 0, 0, 2])}},
+        n_states=3, kappa=1.0, basis="fitted states",
+    )  # fmt: skip
+    matrices = seed_confusions(states, reference_seed=0)
+    assert list(matrices) == [1, 2]
+    np.testing.assert_allclose(matrices[1], np.eye(3))
+    # confusion[s0, s2]: row 0 -> col 1; row 1 -> col 0; row 2 -> half col 0, half col 2.
+    # Matching: s2 label 0 <- s0 label 1, s2 label 1 <- s0 label 0, s2 label 2 <- s0 label 2.
+    np.testing.assert_allclose(matrices[2], [[1, 0, 0], [0, 1, 0], [0.5, 0, 0.5]])
+    with pytest.raises(sm.InputError, match="seed 7 is not among"):
+        seed_confusions(states, reference_seed=7)
+    figure = sm.scan.plot_seed_confusions(matrices, 0, "K=3")
+    assert len(figure.axes) == 3  # two panels and a colour bar

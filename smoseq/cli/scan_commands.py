@@ -191,7 +191,7 @@ def _n_states_suggestion(args, fitted, out: Path) -> list[Path]:
 
 
 def _agreement(args, fitted, out: Path, save) -> list[Path]:
-    from ..scan import agreement_by_kappa, best_seed, plot_agreement_by_kappa, plot_seed_agreement, seed_agreement
+    from ..scan import agreement_by_kappa, best_seed, pairwise_agreement, plot_agreement_by_kappa, plot_seed_agreement, seed_states
     from ..scan.layout import kappa_text
 
     if args.kappa is not None:
@@ -200,12 +200,14 @@ def _agreement(args, fitted, out: Path, save) -> list[Path]:
              f"({best['ranked_by']} {best[best['ranked_by']]:.6g}), fit folder {Path(args.scan) / best['fit_folder']}")  # fmt: skip
         if (np.isclose(fitted["kappa"], best["kappa"], rtol=1e-6) & (fitted["n_states"] == best["n_states"])).sum() < 2:
             return []
-        pairs = seed_agreement(args.scan, best["kappa"], int(best["n_states"]))
+        states = seed_states(args.scan, best["kappa"], int(best["n_states"]))
+        pairs = pairwise_agreement(states)
         say(f"agreement across seeds ({pairs.attrs['basis']}): mean accuracy {pairs['accuracy'].mean():.3f}, "
              f"mean adjusted Rand {pairs['adjusted_rand'].mean():.3f}")  # fmt: skip
-        name = f"agreement_K{best['n_states']}_kappa{kappa_text(best['kappa'])}.png"
+        suffix = f"K{best['n_states']}_kappa{kappa_text(best['kappa'])}"
         title = f"K={best['n_states']}, κ={best['kappa']:.4g}"
-        return [save(plot_seed_agreement(pairs, title), out / name)]
+        written = [save(plot_seed_agreement(pairs, title), out / f"agreement_{suffix}.png")]
+        return written + _seed_comparisons(states, int(best["seed"]), pairs, out, suffix, title)
     table = agreement_by_kappa(args.scan, fitted)
     if len(table) == 0:
         say("agreement across seeds: needs at least two seeds per kappa")
@@ -215,6 +217,30 @@ def _agreement(args, fitted, out: Path, save) -> list[Path]:
     atomic_write_text(out / "agreement.csv", table.to_csv(index=False))
     say("agreement across seeds (mean of pairs):\n" + table.to_string(index=False, float_format="{:.3g}".format))
     return [out / "agreement.csv", save(plot_agreement_by_kappa(table), out / "agreement_by_kappa.png")]
+
+
+def _seed_comparisons(states, reference: int, pairs, out: Path, suffix: str, title: str) -> list[Path]:
+    """The best seed's confusion with every other seed, and Sankey diagrams with the seed that agrees least."""
+    from ..io.files import atomic_write_text
+    from ..scan import plot_seed_confusions, seed_confusions
+    from ..viz import plot_alluvial, plot_sankey
+    from .output import save_figure
+
+    confusions = save_figure(
+        plot_seed_confusions(seed_confusions(states, reference), reference, title), out / f"seed_confusions_{suffix}.png"
+    )
+    with_reference = pairs[(pairs["seed_a"] == reference) | (pairs["seed_b"] == reference)]
+    least = with_reference.loc[with_reference["adjusted_rand"].idxmin()]
+    other = int(least["seed_b"] if least["seed_a"] == reference else least["seed_a"])
+    labels = (f"seed {reference}", f"seed {other}")
+    alluvial = save_figure(
+        plot_alluvial(states[reference], states[other], states.attrs["n_states"], states.attrs["n_states"], labels=labels),
+        out / f"sankey_seed{reference}_seed{other}_{suffix}.png",
+    )
+    html = out / f"sankey_seed{reference}_seed{other}_{suffix}.html"
+    atomic_write_text(html, plot_sankey(states[reference], states[other], labels=labels).to_html(include_plotlyjs=True))
+    say(f"seed {reference} against seed {other} (lowest adjusted Rand, {least['adjusted_rand']:.3f}): {html.name}")
+    return [confusions, alluvial, html]
 
 
 def _suggestion(args, fitted, fps: float, out: Path, save) -> list[Path]:

@@ -19,6 +19,7 @@ from ..viz._kappa_selection import plot_agreement_by_kappa as plot_agreement_by_
 from ..viz._kappa_selection import plot_kappa_suggestion as plot_kappa_suggestion
 from ..viz._kappa_selection import plot_n_states_selection as plot_n_states_selection
 from ..viz._kappa_selection import plot_seed_agreement as plot_seed_agreement
+from ..viz._kappa_selection import plot_seed_confusions as plot_seed_confusions
 from .jobs import run_scan_job as run_scan_job
 from .layout import ScanSettings as ScanSettings
 from .layout import model_name as model_name
@@ -33,6 +34,10 @@ from .selection import best_seed as best_seed
 from .selection import load_summary as load_summary
 from .selection import mi_separation_lag as mi_separation_lag
 from .selection import seed_agreement as seed_agreement
+from .selection import pairwise_agreement as pairwise_agreement
+from .selection import SeedStates as SeedStates
+from .selection import seed_confusions as seed_confusions
+from .selection import seed_states as seed_states
 from .selection import suggest_kappa as suggest_kappa
 from .selection import NStatesSuggestion as NStatesSuggestion
 from .selection import suggest_n_states as suggest_n_states

@@ -132,21 +132,98 @@ def seed_agreement(scan_dir, kappa: float, n_states: int | None = None, downsamp
         InputError: fewer than two fitted seeds at κ, or no model at κ.
         ModelFileError: a model's fit folder is incomplete or unreadable.
     """
-    scan_dir = Path(scan_dir)
-    rows = _rows_at(load_summary(scan_dir, write=False), kappa, n_states)
-    if len(rows) < 2:
-        raise InputError(f"kappa {kappa:.6g} has only {len(rows)} fitted seed; agreement needs two")
-    same_data = "fold" not in rows or rows["fold"].nunique() == 1
-    states = {int(r.seed): _states_of(scan_dir / r.fit_folder, scan_dir, same_data) for r in rows.itertuples()}
-    k = int(rows["n_states"].iloc[0])
+    return pairwise_agreement(seed_states(scan_dir, kappa, n_states), downsample)
+
+
+def pairwise_agreement(states: "SeedStates", downsample: int = 10) -> pd.DataFrame:
+    """`seed_agreement` from states already loaded with `seed_states`.
+
+    Args:
+        states: `seed_states(...)`.
+        downsample: every `downsample`-th frame for the adjusted Rand index.
+
+    Returns:
+        The `seed_agreement` table.
+
+    Raises:
+        InputError: fewer than two seeds.
+    """
+    if len(states) < 2:
+        raise InputError(f"kappa {states.attrs['kappa']:.6g} has only {len(states)} fitted seed; agreement needs two")
+    k = states.attrs["n_states"]
     pairs = []
     for a, b in itertools.combinations(sorted(states), 2):
         accuracy = compare_states(states[a], states[b], k).accuracy
         pairs.append({"seed_a": a, "seed_b": b, "accuracy": accuracy,
                       "adjusted_rand": get_adjusted_rand(states[a], states[b], downsample)})  # fmt: skip
     table = pd.DataFrame(pairs, columns=["seed_a", "seed_b", "accuracy", "adjusted_rand"])
-    table.attrs["basis"] = "fitted states" if same_data else "Viterbi states of every recording"
+    table.attrs["basis"] = states.attrs["basis"]
     return table
+
+
+class SeedStates(dict):
+    """seed -> {recording: (T,) states}, with `attrs` {"n_states": K, "kappa": κ, "basis": ...}."""
+
+    def __init__(self, states: dict, **attrs):
+        super().__init__(states)
+        self.attrs = attrs
+
+
+def seed_states(scan_dir, kappa: float, n_states: int | None = None) -> SeedStates:
+    """The states of every fitted seed at κ (and K), to compare seeds as the published tutorial does.
+
+    When every seed saw the same recordings these are the fitted states; with held-out
+    folds they are each model's Viterbi states of every recording, so all seeds label the
+    same frames (`attrs["basis"]` says which).
+
+    Args:
+        scan_dir: a scan folder.
+        kappa: the κ whose seeds to load.
+        n_states: restrict to models with this K (required when the scan has several at κ).
+
+    Returns:
+        `SeedStates`: seed -> {recording: (T,) int states}, in seed order, with
+        `attrs` `n_states`, `kappa` and `basis`.
+
+    Raises:
+        InputError: no fitted model at κ (and K).
+        ModelFileError: a model's fit folder is incomplete or unreadable.
+    """
+    scan_dir = Path(scan_dir)
+    rows = _rows_at(load_summary(scan_dir, write=False), kappa, n_states).sort_values("seed")
+    same_data = "fold" not in rows or rows["fold"].nunique() == 1
+    states = {int(r.seed): _states_of(scan_dir / r.fit_folder, scan_dir, same_data) for r in rows.itertuples()}
+    basis = "fitted states" if same_data else "Viterbi states of every recording"
+    return SeedStates(states, n_states=int(rows["n_states"].iloc[0]), kappa=float(rows["kappa"].iloc[0]), basis=basis)
+
+
+def seed_confusions(states: SeedStates, reference_seed: int) -> dict[int, np.ndarray]:
+    """Confusion matrices of one seed against each other seed, rows reordered to put matches on the diagonal.
+
+    As in the published parameter-scan tutorial: for every other seed,
+    `confusion, permutation, _ = compare_states(reference, other)` and the matrix shown is
+    `confusion[permutation]`, whose row j is the reference state matched to the other
+    seed's state j (rows normalised over the reference's frames).
+
+    Args:
+        states: `seed_states(...)`.
+        reference_seed: the seed every other seed is compared with (e.g. the best seed).
+
+    Returns:
+        dict other seed -> (K, K) float matrix, in seed order.
+
+    Raises:
+        InputError: `reference_seed` is not among the seeds.
+    """
+    if reference_seed not in states:
+        raise InputError(f"seed {reference_seed} is not among the fitted seeds {sorted(states)}")
+    k = states.attrs["n_states"]
+    matrices = {}
+    for seed, other in states.items():
+        if seed != reference_seed:
+            comparison = compare_states(states[reference_seed], other, k)
+            matrices[seed] = comparison.confusion[comparison.permutation]
+    return matrices
 
 
 class NStatesSuggestion(NamedTuple):

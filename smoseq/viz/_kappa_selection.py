@@ -39,6 +39,40 @@ def plot_seed_agreement(agreement, title: str = "") -> Figure:
     return figure
 
 
+def plot_seed_confusions(confusions: dict, reference_seed: int, title: str = "") -> Figure:
+    """One heat map per other seed: its confusion with the reference seed, matches on the diagonal.
+
+    The published parameter-scan tutorial's figure: a row of row-normalised confusion
+    matrices (`seed_confusions`), the reference seed's states on the rows and the other
+    seed's on the columns. A clean diagonal means the two seeds found the same states; a
+    row split over two columns, a state one seed splits and the other merges.
+
+    Args:
+        confusions: dict other seed -> (K, K) matrix (`smoseq.scan.seed_confusions`).
+        reference_seed: the seed on the rows.
+        title: optional figure title.
+
+    Returns:
+        A `matplotlib.figure.Figure` with one panel per other seed.
+
+    Raises:
+        ValueError: `confusions` is empty.
+    """
+    if not confusions:
+        raise ValueError("no other seed to compare with")
+    figure, axes = new_figure(min(1.3 * len(confusions) + 0.8, 16), 1.9, ncols=len(confusions))
+    for ax, (seed, matrix) in zip(axes[0], confusions.items()):
+        image = ax.imshow(np.asarray(matrix), vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"states\n(seed={seed})", fontsize=8)
+    axes[0][0].set_ylabel(f"states\n(seed={reference_seed})", fontsize=8)
+    figure.colorbar(image, ax=axes[0][-1], shrink=0.8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
 def plot_agreement_by_kappa(table) -> Figure:
     """Mean pairwise accuracy and adjusted Rand across seeds against κ (one line per n_states).
 

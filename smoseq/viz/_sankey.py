@@ -15,7 +15,9 @@ def plot_sankey(states1, states2, labels: tuple[str, str] | None = None):
     """A plotly Sankey diagram: states of `states1` on the left, of `states2` on the right.
 
     The link from left state `i` to right state `j` carries the fraction of all frames
-    labelled `i` in `states1` and `j` in `states2`, in left state `i`'s colour; both sides
+    labelled `i` in `states1` and `j` in `states2`, in left state `i`'s colour; as
+    published, there is a link for every pair (in the order i = 0, j = 0, 1, …), empty
+    pairs carrying 0, so `link.value` reshapes to the (K1, K2) joint table. Both sides
     colour state `k` alike (`state_colors`). As the published `plot_sankey`, it returns a
     `plotly.graph_objects.Figure` (`fig.update_layout(width=600)`, `fig.show()`,
     `fig.write_html(...)`); for a PNG report use the matplotlib `plot_alluvial`.
@@ -37,7 +39,7 @@ def plot_sankey(states1, states2, labels: tuple[str, str] | None = None):
     n1, n2 = counts_share.shape
     colors = state_colors(max(n1, n2))
     prefix1, prefix2 = (f"{labels[0]}: ", f"{labels[1]}: ") if labels else ("", "")
-    sources, targets = np.nonzero(counts_share > 0)
+    sources, targets = np.divmod(np.arange(n1 * n2), n2)
     sankey = go.Sankey(
         arrangement="snap",
         node={
@@ -48,7 +50,7 @@ def plot_sankey(states1, states2, labels: tuple[str, str] | None = None):
         link={
             "source": sources.tolist(), "target": (n1 + targets).tolist(),
             "value": counts_share[sources, targets].tolist(),
-            "color": [_rgba(colors[i], 0.5) for i in sources],
+            "color": [_rgba(colors[i], 0.8) for i in sources],
         },
     )  # fmt: skip
     return go.Figure(sankey)
