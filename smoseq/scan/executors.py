@@ -102,7 +102,7 @@ def run_jobs(scan_dir, jobs: list[list], options: ExecutorOptions, say=print) ->
     labels = [f"job {j + 1}/{len(jobs)}" for j in range(len(jobs))]
     if options.kind == "inline":
         for job, label in zip(jobs, labels):
-            run_scan_job(scan_dir, job, label)
+            run_scan_job(scan_dir, job, label, say)
         return True
     if options.kind == "processes":
         _run_processes(scan_dir, jobs, labels, options, say)

@@ -35,13 +35,15 @@ def _say(message: str) -> None:
 
 
 @with_single_threaded_blas
-def run_scan_job(scan_dir: str, batches: list, label: str = "job") -> list:
+def run_scan_job(scan_dir: str, batches: list, label: str = "job", say=_say) -> list:
     """Fit every batch of one job (skipping batches whose models are all complete); returns the new rows.
 
     Args:
         scan_dir: the scan folder (holds recordings.npz and scan.json).
         batches: batch descriptions from scan.json (`n_states`, `fold`, `models`, `kappas`, `seeds`).
         label: how progress lines name this job.
+        say: called with each progress line (default: printed, the log of a job that
+            runs as its own process).
 
     Returns:
         The summary rows (dicts with the keys of `SUMMARY_COLUMNS`) of the models this
@@ -53,19 +55,19 @@ def run_scan_job(scan_dir: str, batches: list, label: str = "job") -> list:
     recordings = read_recordings(scan_dir)
     rows = []
     for index, batch in enumerate(batches):
-        rows += _run_batch(scan_dir, recordings, settings, batch, f"{label}, batch {index + 1}/{len(batches)}")
+        rows += _run_batch(scan_dir, recordings, settings, batch, f"{label}, batch {index + 1}/{len(batches)}", say)
     return rows
 
 
-def _run_batch(scan_dir: Path, recordings: dict, settings: ScanSettings, batch: dict, label: str) -> list:
+def _run_batch(scan_dir: Path, recordings: dict, settings: ScanSettings, batch: dict, label: str, say) -> list:
     names = batch["models"]
     todo = {name for name in names if not is_complete_fit(model_folder(scan_dir, name))}
     if not todo:
-        _say(f"[{label}] {len(names)} models already complete, skipped")
+        say(f"[{label}] {len(names)} models already complete, skipped")
         return []
     training, held_out = fold_recordings(recordings, settings.heldout_folds, batch["fold"])
     fold_text = "" if batch["fold"] is None else f", held-out fold {batch['fold']}"
-    _say(
+    say(
         f"[{label}] K={batch['n_states']}{fold_text}: fitting {len(names)} models "
         f"({len(names) - len(todo)} already complete) on {len(training)} recordings"
     )
@@ -90,24 +92,24 @@ def _run_batch(scan_dir: Path, recordings: dict, settings: ScanSettings, batch: 
         memory_budget=math.inf,  # the batch was sized when it was planned
         on_failure="report",
         progress=False,
-        on_iteration=_progress_printer(label, started),
+        on_iteration=_progress_printer(label, started, say),
     )
     scored = {name: recordings[name] for name in held_out}
     rows = []
     for name, result in zip(names, results):
         if name in todo:
-            rows.append(_write_model(scan_dir, name, result, batch["fold"], scored, settings.fps))
+            rows.append(_write_model(scan_dir, name, result, batch["fold"], scored, settings.fps, say))
     return rows
 
 
-def _progress_printer(label: str, started: float):
+def _progress_printer(label: str, started: float, say):
     def report(iteration: int, n_iters: int, log_probs: np.ndarray) -> None:
         done = iteration + 1
         if done == 1 or done == n_iters or done % max(n_iters // 10, 1) == 0:
             rate = (time.perf_counter() - started) / done
             finite = log_probs[np.isfinite(log_probs)]
             median = f"{np.median(finite):.6g}" if finite.size else "nan"
-            _say(f"[{label}] iteration {done}/{n_iters}: median log prob {median} ({rate:.2f} s/iteration)")
+            say(f"[{label}] iteration {done}/{n_iters}: median log prob {median} ({rate:.2f} s/iteration)")
 
     return report
 
@@ -135,7 +137,7 @@ def summary_row(result, name: str, fold, heldout_score: float, fps: float) -> di
     }
 
 
-def _write_model(scan_dir: Path, name: str, result, fold, scored: dict, fps: float) -> dict:
+def _write_model(scan_dir: Path, name: str, result, fold, scored: dict, fps: float, say) -> dict:
     """Write the summary row, then the fit folder (its fit.json, written last, marks it complete)."""
     folder = model_folder(scan_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -144,12 +146,12 @@ def _write_model(scan_dir: Path, name: str, result, fold, scored: dict, fps: flo
     row = summary_row(result, name, fold, heldout, fps)
     atomic_write_json(folder / ROW_FILE, row)
     if failed:
-        _say(f"[{name}] failed: {row['error']}")
+        say(f"[{name}] failed: {row['error']}")
         return row
     result.info["fps"] = float(fps)
     save_fit(result, folder, overwrite=True)
     heldout_text = "" if math.isnan(heldout) else f", held-out {heldout:.4g}/frame"
-    _say(
+    say(
         f"[{name}] log prob {row['final_log_prob']:.6g}, median duration {row['median_duration_s']:.3g} s, "
         f"{row['n_states_used']} states used{heldout_text}"
     )
