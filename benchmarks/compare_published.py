@@ -1,9 +1,11 @@
-"""Side by side with the published `state-moseq`: facade values for the same parameters.
+"""Side by side with the published `state-moseq`: values, speed and held-out accuracy.
 
-Issue 2's check: for the same params and data, `smoseq.hhmm_efficient` / `hhmm_standard`
-give the published package's marginal log-likelihood and log prior to 1e-4 relative,
-smoothed probabilities to 2e-3, Viterbi paths >= 99.9 % identical, and `batch` /
-`unbatch` identical.
+`--what values` (default): for the same params and data, `smoseq.hhmm_efficient` /
+`hhmm_standard` give the published package's marginal log-likelihood and log prior to
+1e-4 relative, smoothed probabilities to 2e-3, Viterbi paths >= 99.9 % identical, and
+`batch` / `unbatch` identical. `--what speed accuracy`: seconds per Gibbs iteration and
+held-out accuracy of both packages on the same data (see `published_fits.py`), printed
+with the date and the machine, and written as JSON with `--json FILE`.
 
 The published package needs an older JAX than smoseq, so it runs in its own virtualenv:
 
@@ -13,6 +15,8 @@ The published package needs an older JAX than smoseq, so it runs in its own virt
         "dynamax==0.1.4" "numpy<2" "pandas<2.3" chex jaxtyping numba tqdm h5py matplotlib \\
         scikit-learn opencv-python-headless plotly vidio "imageio[ffmpeg]"
     .venv/bin/python benchmarks/compare_published.py --published-python /tmp/smvenv/bin/python
+    .venv/bin/python benchmarks/compare_published.py --published-python /tmp/smvenv/bin/python \\
+        --what speed accuracy --json published.json
 
 The published side draws parameters with its own `random_params`, simulates data with its
 own `simulate`, batches uneven recordings, and writes everything with its results to an
@@ -20,6 +24,7 @@ own `simulate`, batches uneven recordings, and writes everything with its result
 """
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -121,6 +126,12 @@ def smoseq_side(path: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--published-python", help="interpreter with state-moseq installed")
+    parser.add_argument("--what", nargs="+", choices=("values", "speed", "accuracy"), default=["values"])
+    parser.add_argument("--speed-syllables", nargs="+", type=int, default=[50, 100])
+    parser.add_argument("--presets", nargs="+", default=["usage-K5-S30", "mixed-K6-S40-lognormal", "sticky-syll-K5-S30", "kpms-K4-S50"])
+    parser.add_argument("--languages", nargs="*", default=["en", "de", "es"], help="text case (needs Debian's fortune packages)")
+    parser.add_argument("--iters", type=int, default=100, help="Gibbs iterations of the accuracy fits")
+    parser.add_argument("--json", help="write the speed and accuracy rows here")
     parser.add_argument("--published-side", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.published_side:
@@ -128,11 +139,36 @@ def main() -> None:
         return
     if not args.published_python:
         parser.error("--published-python is required (see the module docstring)")
+    import datetime
+
+    import published_fits
+
+    print(f"{datetime.date.today().isoformat()}, {published_fits.machine()}")
+    ok, rows = True, {}
     with tempfile.TemporaryDirectory() as folder:
-        path = f"{folder}/published.npz"
-        subprocess.run([args.published_python, __file__, "--published-side", path], check=True)
-        ok = smoseq_side(path)
+        if "values" in args.what:
+            path = f"{folder}/published.npz"
+            subprocess.run([args.published_python, __file__, "--published-side", path], check=True)
+            ok = smoseq_side(path)
+        if "speed" in args.what:
+            rows["speed"] = published_fits.compare_speed(args.published_python, folder, args.speed_syllables)
+        if "accuracy" in args.what:
+            languages = args.languages if args.languages and _have_fortunes(args.languages) else []
+            rows["accuracy"] = published_fits.compare_accuracy(args.published_python, folder, args.presets, languages, n_iters=args.iters)
+    if args.json:
+        rows.update(date=datetime.date.today().isoformat(), machine=published_fits.machine())
+        with open(args.json, "w") as file:
+            json.dump(rows, file, indent=1)
     sys.exit(0 if ok else 1)
+
+
+def _have_fortunes(languages) -> bool:
+    import bench_accuracy
+
+    missing = [language for language in languages if not bench_accuracy.fortune_files(language)]
+    if missing:
+        print(f"text case skipped: {bench_accuracy.install_hint(missing)}")
+    return not missing
 
 
 if __name__ == "__main__":
