@@ -3,8 +3,8 @@
 `--what values` (default): for the same params and data, `smoseq.hhmm_efficient` /
 `hhmm_standard` give the published package's marginal log-likelihood and log prior to
 1e-4 relative, smoothed probabilities to 2e-3, Viterbi paths >= 99.9 % identical, and
-`batch` / `unbatch` identical. `--what speed accuracy`: seconds per Gibbs iteration and
-held-out accuracy of both packages on the same data (see `published_fits.py`), printed
+`batch` / `unbatch` identical. `--what speed parts accuracy`: seconds per Gibbs iteration, the state
+update and the lagged MI alone, and held-out accuracy of both packages on the same data (see `published_fits.py`), printed
 with the date and the machine, and written as JSON with `--json FILE`.
 
 The published package needs an older JAX than smoseq, so it runs in its own virtualenv:
@@ -16,7 +16,7 @@ The published package needs an older JAX than smoseq, so it runs in its own virt
         scikit-learn opencv-python-headless plotly vidio "imageio[ffmpeg]"
     .venv/bin/python benchmarks/compare_published.py --published-python /tmp/smvenv/bin/python
     .venv/bin/python benchmarks/compare_published.py --published-python /tmp/smvenv/bin/python \\
-        --what speed accuracy --json published.json
+        --what speed parts accuracy --json published.json
 
 The published side draws parameters with its own `random_params`, simulates data with its
 own `simulate`, batches uneven recordings, and writes everything with its results to an
@@ -126,7 +126,7 @@ def smoseq_side(path: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--published-python", help="interpreter with state-moseq installed")
-    parser.add_argument("--what", nargs="+", choices=("values", "speed", "accuracy"), default=["values"])
+    parser.add_argument("--what", nargs="+", choices=("values", "speed", "parts", "accuracy"), default=["values"])
     parser.add_argument("--speed-syllables", nargs="+", type=int, default=[50, 100])
     parser.add_argument("--presets", nargs="+", default=["usage-K5-S30", "mixed-K6-S40-lognormal", "sticky-syll-K5-S30", "kpms-K4-S50"])
     parser.add_argument("--languages", nargs="*", default=["en", "de", "es"], help="text case (needs Debian's fortune packages)")
@@ -152,6 +152,8 @@ def main() -> None:
             ok = smoseq_side(path)
         if "speed" in args.what:
             rows["speed"] = published_fits.compare_speed(args.published_python, folder, args.speed_syllables)
+        if "parts" in args.what:
+            rows["parts"] = published_fits.compare_parts(args.published_python, folder)
         if "accuracy" in args.what:
             languages = args.languages if args.languages and _have_fortunes(args.languages) else []
             rows["accuracy"] = published_fits.compare_accuracy(args.published_python, folder, args.presets, languages, n_iters=args.iters)

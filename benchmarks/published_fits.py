@@ -85,6 +85,36 @@ def published_speed(archive_path: str, warmup: int, n_iters: int) -> dict:
     return {"seconds_per_iteration": float(np.median(times)), "times": times, "peak_rss_mb": peak_rss_mb()}
 
 
+def published_parts(archive_path: str, repeats: int) -> dict:
+    """The state update alone and the lagged MI of the published package on the archive's data."""
+    import jax
+    import jax.numpy as jnp
+    import jax.random as jr
+    import state_moseq
+    from state_moseq import hhmm_efficient
+
+    archive = np.load(archive_path)
+    data = {"syllables": jnp.asarray(archive["seqs"]), "mask": jnp.asarray(archive["mask"])}
+    hypparams = tutorial_hypparams(int(archive["n_states"]), int(archive["n_syllables"]), 6e5, 0)
+    params = hhmm_efficient.random_params(jr.PRNGKey(0), hypparams)
+
+    def timed(function):
+        jax.block_until_ready(function())
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            jax.block_until_ready(function())
+            times.append(time.perf_counter() - started)
+        return float(np.median(times))
+
+    states_s = timed(lambda: hhmm_efficient.resample_states(jr.PRNGKey(1), data, params, False)[0])
+    lags = np.asarray(archive["lags"])
+    started = time.perf_counter()
+    jax.block_until_ready(state_moseq.lagged_mutual_information(data["syllables"], data["mask"] > 0, jnp.asarray(lags)))
+    mi_s = time.perf_counter() - started
+    return {"states_s": states_s, "mi_s": mi_s, "peak_rss_mb": peak_rss_mb()}
+
+
 def published_accuracy(archive_path: str, n_iters: int) -> dict:
     """Fit on the archive's training recordings with the tutorial loop; Viterbi states of the held-out ones."""
     import jax.numpy as jnp
@@ -155,6 +185,41 @@ def compare_speed(published_python: str, folder: str, syllables=(50, 100), warmu
     return rows
 
 
+def compare_parts(published_python: str, folder: str, repeats: int = 3) -> dict:
+    """State update alone (K = 10, S = 50) and lagged MI (40 lags, 1 to 300 s at 120 fps), both packages."""
+    import jax
+    import jax.random as jr
+
+    import smoseq as sm
+    from smoseq.hhmm_efficient import random_params, resample_states
+
+    path = os.path.join(folder, "parts.npz")
+    speed_archive(50, path)
+    lags = np.unique(np.logspace(np.log10(120), np.log10(120 * 300), 40).astype(int))
+    archive = dict(np.load(path))
+    np.savez(path, lags=lags, **archive)
+    theirs = run_json([published_python, __file__, "published-parts", path, str(repeats)])
+    data = {"syllables": archive["seqs"], "mask": archive["mask"]}
+    params = random_params(jr.PRNGKey(0), tutorial_hypparams(SPEED_STATES, 50, 6e5, 0))
+
+    def timed(function):
+        jax.block_until_ready(function())
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            jax.block_until_ready(function())
+            times.append(time.perf_counter() - started)
+        return float(np.median(times))
+
+    ours_states = timed(lambda: resample_states(jr.PRNGKey(1), data, params, False)[0])
+    ours_mi = timed(lambda: sm.lagged_mutual_information(archive["seqs"], archive["mask"], lags, progress=False)[0])
+    row = {"published_states_s": theirs["states_s"], "smoseq_states_s": ours_states,
+           "published_mi_s": theirs["mi_s"], "smoseq_mi_s": ours_mi}  # fmt: skip
+    print(f"state update alone (21 × 50,000 frames, K=10, S=50): published {theirs['states_s']:.3f} s, smoseq {ours_states:.3f} s | "
+          f"lagged MI, 40 lags: published {theirs['mi_s']:.1f} s (one run, Markov simulation included), smoseq {ours_mi:.2f} s", flush=True)  # fmt: skip
+    return row
+
+
 def print_speed_row(row: dict) -> None:
     print(f"S={row['S']:>3}: published loop {row['published_s']:.3f} s ({row['published_rss_mb'] / 1024:.1f} GB) | "
           f"smoseq same loop {row['facade_s']:.3f} s ({row['facade_rss_mb'] / 1024:.1f} GB) | "
@@ -210,6 +275,8 @@ def main() -> None:
     role, path, *rest = sys.argv[1:]
     if role == "published-speed":
         print(json.dumps(published_speed(path, int(rest[0]), int(rest[1]))))
+    elif role == "published-parts":
+        print(json.dumps(published_parts(path, int(rest[0]))))
     elif role == "published-accuracy":
         print(json.dumps(published_accuracy(path, int(rest[0]))))
     else:

@@ -43,6 +43,7 @@ def test_the_most_reproducible_n_states_is_suggested_with_the_states_it_uses(sca
         if n_states == suggestion.n_states:
             assert suggestion.effective_states == used
             assert f"n_states={n_states}" in suggestion.rule and str(used) in suggestion.rule
+            assert ("report the" in suggestion.rule) == (max(used) < n_states)
     # two true states: however many are offered, the seeds use about two of them
     assert (table["median_effective_states"] <= 3).all()
 

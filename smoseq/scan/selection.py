@@ -297,6 +297,8 @@ def suggest_n_states(scan_dir, kappa: float | None = None, downsample: int = 10,
         f"n_states={n_states}: highest median pairwise adjusted Rand across seeds ({best['median_adjusted_rand']:.3f}); "
         f"its seeds use {used_by_n[n_states]} states with at least {min_frequency:.0%} of the frames"
     )
+    if max(used_by_n[n_states]) < n_states:
+        rule += f"; every seed leaves states nearly empty, so report the {int(np.median(used_by_n[n_states]))} it uses"
     return NStatesSuggestion(n_states, used_by_n[n_states], table, rule, ranked, min_frequency)
 
 
