@@ -88,3 +88,14 @@ def test_bad_input_is_one_line(call, message):
     with pytest.raises(sm.InputError) as error:
         call()
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_smoothing_the_centroid_before_speeds():
+    zigzag = np.array([[0, 0], [3, 0], [0, 0], [3, 0], [0, 0], [3, 0]], dtype=float)
+    assert frame_speeds(zigzag, fps=10)[1:].tolist() == [30.0] * 5
+    # centred 3-frame means of x: 1.5, 1, 2, 1, 2, 1.5 (edges average the frames there are)
+    assert frame_speeds(zigzag, fps=10, smooth_s=0.3)[1:] == pytest.approx([5.0, 10.0, 10.0, 10.0, 5.0])
+    table = sm.behaviour_table({"a": np.zeros(6, int)}, fps=10, centroids={"a": zigzag}, smooth_s=0.3)
+    assert table["mean_speed"].iloc[0] == pytest.approx(8.0)
+    with pytest.raises(sm.InputError, match="smooth_s must be >= 0"):
+        frame_speeds(zigzag, fps=10, smooth_s=-1)

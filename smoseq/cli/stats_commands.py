@@ -35,6 +35,8 @@ def add_commands(subparsers, add_command) -> None:
     stats.add_argument("--fps", type=float, default=None, help="frame rate (default: the fit's)")
     stats.add_argument("--alpha", type=float, default=0.05, help="level after Benjamini-Hochberg correction (default 0.05)")
     stats.add_argument("--reference", default=None, help="group the transition differences are taken from (default: first)")
+    stats.add_argument("--smooth-s", type=float, default=0.0,
+                       help="average the centroid over this many seconds before speeds (default 0: raw steps)")  # fmt: skip
     stats.add_argument("--no-place", action="store_true", help="recordings without centroids: time and bouts only")
     stats.add_argument("--force", action="store_true", help="replace earlier results in --out")
 
@@ -55,6 +57,7 @@ class StatsResult:
     summary: pd.DataFrame | None = None
     alpha: float = 0.05
     reference: str | None = None
+    smooth_s: float = 0.0
 
 
 def find_group_sheet(data_path) -> Path | None:
@@ -88,7 +91,9 @@ def _checked_inputs(states: dict, recordings, data_path, place: bool) -> dict:
     return {name: recordings.centroids[name] for name in states}
 
 
-def compute_stats(states, recordings, data_path, fps, group_sheet=None, alpha=0.05, reference=None, place=True, n_states=None):
+def compute_stats(
+    states, recordings, data_path, fps, group_sheet=None, alpha=0.05, reference=None, place=True, n_states=None, smooth_s=0.0
+):
     """Behaviour table, bouts and (with a group sheet) statistics; raises before anything is written."""
     from ..io.groups import load_groups
     from ..metrics import behaviour_table, bout_table, compare_groups, group_summary
@@ -99,9 +104,11 @@ def compute_stats(states, recordings, data_path, fps, group_sheet=None, alpha=0.
         raise InputError(f"--alpha must be between 0 and 1, got {alpha}")
     centroids = _checked_inputs(states, recordings, data_path, place)
     headings = {n: recordings.headings[n] for n in states} if place and all(n in recordings.headings for n in states) else None
-    table = behaviour_table(states, fps, centroids or None, headings, num_states=n_states)
+    if not (np.isfinite(smooth_s) and smooth_s >= 0):
+        raise InputError(f"--smooth-s must be >= 0 seconds, got {smooth_s}")
+    table = behaviour_table(states, fps, centroids or None, headings, num_states=n_states, smooth_s=smooth_s)
     n_states = int(table["state"].max()) + 1
-    result = StatsResult(table, bout_table(states, fps), states, centroids, float(fps), n_states, alpha=alpha)
+    result = StatsResult(table, bout_table(states, fps), states, centroids, float(fps), n_states, alpha=alpha, smooth_s=smooth_s)
     if group_sheet is None:
         return result
     groups = load_groups(group_sheet, recordings=list(states))
@@ -130,7 +137,7 @@ def write_stats(result: StatsResult, out: Path) -> tuple[list[Path], list[str]]:
     K = result.n_states
     drawings = {"bout_durations": lambda: viz.plot_bout_durations(result.states, result.fps, K)}
     if result.centroids:
-        drawings["speeds"] = lambda: viz.plot_state_speeds(result.states, result.centroids, result.fps, K)
+        drawings["speeds"] = lambda: viz.plot_state_speeds(result.states, result.centroids, result.fps, K, smooth_s=result.smooth_s)
         drawings["occupancy"] = lambda: viz.plot_occupancy(result.states, result.centroids, K)
     if result.statistics is not None:
         atomic_write_text(out / "group_statistics.csv", result.statistics.to_csv(index=False))
@@ -182,7 +189,8 @@ def stats_command(args) -> None:
     fps = args.fps if args.fps is not None else float(result.info.get("fps", 120.0))
     sheet = args.groups if args.groups is not None else find_group_sheet(args.data)
     computed = compute_stats(
-        result.states, recordings, args.data, fps, sheet, args.alpha, args.reference, not args.no_place, result.n_states
+        result.states, recordings, args.data, fps, sheet, args.alpha, args.reference, not args.no_place, result.n_states,
+        args.smooth_s,
     )
     out = prepare_output(args.out, args.force, "behaviour.csv")
     figures, notes = write_stats(computed, out)

@@ -79,7 +79,9 @@ def _box_per_state(ax, values: list[np.ndarray], n_states: int) -> None:
     ax.set_xlabel("state")
 
 
-def plot_state_speeds(states, centroids, fps: float, n_states: int | None = None, units: str = "units") -> Figure:
+def plot_state_speeds(
+    states, centroids, fps: float, n_states: int | None = None, units: str = "units", smooth_s: float = 0.0
+) -> Figure:
     """Speed distributions per state: boxes of the frame speeds (whiskers 5–95 %).
 
     Args:
@@ -88,12 +90,13 @@ def plot_state_speeds(states, centroids, fps: float, n_states: int | None = None
         fps: frames per second (> 0); speeds are `units` per second (`frame_speeds`).
         n_states: K (default: largest state + 1).
         units: name of the position unit, for the axis label.
+        smooth_s: average the centroid over a centred window of this many seconds first.
 
     Returns:
         A `matplotlib.figure.Figure` with one box per state.
     """
     n_states = count_states(as_sequences(states), n_states)
-    speeds = {name: frame_speeds(centroids[name], fps) if name in centroids else None for name in states}
+    speeds = {name: frame_speeds(centroids[name], fps, smooth_s) if name in centroids else None for name in states}
     missing = [name for name, value in speeds.items() if value is None]
     if missing:
         raise ValueError(f"recording {missing[0]!r} has no centroid track")
