@@ -537,9 +537,10 @@ def _bout_duration_s(rng, behaviour: int) -> float:
     return max(_MIN_BOUT_S, duration)
 
 
-def _sample_behaviours(rng, n_frames: int, fps: float, bout_scales: np.ndarray) -> np.ndarray:
+def _sample_behaviours(rng, n_frames: int, fps: float, bout_scales: np.ndarray | None = None) -> np.ndarray:
     """Behaviour per frame from the semi-Markov bout process (the recording starts a bout);
-    `bout_scales` (B,) multiplies each behaviour's bout durations."""
+    `bout_scales` (B,) multiplies each behaviour's bout durations (default: all 1)."""
+    bout_scales = np.ones(len(BEHAVIOURS)) if bout_scales is None else bout_scales
     behaviours = np.empty(n_frames, np.int64)
     behaviour = rng.choice(len(BEHAVIOURS), p=_FIRST_BEHAVIOUR)
     start = 0
