@@ -1,6 +1,7 @@
 """Figures of behaviour per state: where in the arena, how fast, how long."""
 
 import numpy as np
+from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from ..metrics.behaviour import bout_table, frame_speeds, frames_by_state
@@ -18,7 +19,8 @@ def plot_occupancy(states, centroids, n_states: int | None = None, bins: int = 4
 
     Each panel is the 2-D histogram of the centroid over the frames in one state, pooled
     over recordings, as a fraction of that state's frames (panels share the extent, so
-    places compare across states).
+    places compare across states; each has its own colour scale, a power 0.4 of the
+    fraction, so that sparse places still show).
 
     Args:
         states: dict recording -> (T,) int states.
@@ -51,7 +53,8 @@ def plot_occupancy(states, centroids, n_states: int | None = None, bins: int = 4
         here = pooled_xy[pooled_states == state]
         counts, _, _ = np.histogram2d(here[:, 0], here[:, 1], bins=bins, range=extent)
         image = counts.T / max(len(here), 1)
-        ax.imshow(image, origin="lower", extent=(*extent[0], *extent[1]), cmap="magma", interpolation="none")
+        norm = PowerNorm(0.4, vmin=0, vmax=max(image.max(), 1e-12))  # a square-root-like scale shows the spread
+        ax.imshow(image, origin="lower", extent=(*extent[0], *extent[1]), cmap="magma", norm=norm, interpolation="none")
         ax.set_title(f"state {state} ({len(here)} frames)", fontsize=8, color=colors[state])
         ax.set_xticks([])
         ax.set_yticks([])
