@@ -10,7 +10,7 @@ import pytest
 
 from smoseq.cli import main
 from smoseq.fitting import FitResult
-from smoseq.cli.stats_commands import compute_stats
+from smoseq.cli.stats_commands import compute_stats, find_group_sheet
 from smoseq.io.recordings import load_recordings
 from smoseq.models import HHMM, FullRankEmissions, StickyTransitions
 from test_group_statistics import grouped_recordings
@@ -135,3 +135,15 @@ def test_help_has_an_example(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["stats", "--help"])
     assert exit_.value.code == 0 and "smoseq stats fit --data" in capsys.readouterr().out
+
+
+def test_group_sheet_inside_the_data_folder_is_found_and_not_read_as_a_recording(project, tmp_path):
+    root, states, _ = project
+    data = tmp_path / "kpms_project"
+    data.mkdir()
+    for csv in (root / "data").glob("*.csv"):
+        (data / csv.name).write_text(csv.read_text())
+    (data / "index.csv").write_text((root / "index.csv").read_text())
+    assert sorted(load_recordings(data).syllables) == sorted(states)
+    timed = compute_stats(states, load_recordings(data), data, 10.0, find_group_sheet(data), place=False)
+    assert timed.group_sheet == data / "index.csv"
