@@ -77,7 +77,7 @@ def compare_groups(
         (`A vs B` or `all groups`), `group_a`, `group_b`, `n_a`, `n_b`, `median_a`,
         `median_b` (pairwise rows), `higher` (the group with the higher median: the
         direction), `medians` and `n_per_group` (every group, as text), `statistic`
-        (U, H or Dunn's z), `effect_size`, `effect_size_name`, `p_value`, `p_corrected`,
+        (U of `group_b`, H, or Dunn's z, positive when `group_b` ranks higher), `effect_size`, `effect_size_name`, `p_value`, `p_corrected`,
         `significant`, `note` (the compositional caveat on frequencies, or why no test).
 
     Raises:
