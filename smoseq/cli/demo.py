@@ -35,7 +35,7 @@ def scaled_kappa(n_frames: int) -> float:
 
 def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> Path:
     """Run every step into `directory`; returns the path of `index.html`."""
-    from ..datasets.example import GroupEffect, load_ground_truth, make_example
+    from ..datasets.example import BEHAVIOURS, GroupEffect, load_ground_truth, make_example
     from ..fitting import reorder_states
     from ..io.recordings import load_recordings
 
@@ -96,8 +96,10 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
         result.states, recordings, data_dir, fps, group_sheet, n_states=DEMO_N_STATES, smooth_s=DEMO_SMOOTH_S
     )
     stats_figures, stats_notes = stats_commands.write_stats(computed, stats_dir)
+    state, share = _state_of_behaviour(result.states, truth, BEHAVIOURS.index(effect.behaviour))
     planted = (f"Planted: {effect.behaviour} bouts last {effect.bout_scale:g}× longer in group {effect.groups[1]!r} "
-               f"(recordings 2, 4, 6, ...); group sheet {group_sheet.name} beside {data_dir.name}/.")  # fmt: skip
+               f"(recordings 2, 4, 6, ...); fitted state {state} holds {share:.0%} of the {effect.behaviour} frames; "
+               f"group sheet {group_sheet.name} beside {data_dir.name}/.")  # fmt: skip
     say(f"[6/7] behaviour per state and group statistics -> {stats_dir} ({planted})")
     for line in stats_notes[2:-1]:
         say(f"      {line}")
@@ -123,6 +125,15 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     )
     say(f"[7/7] states -> {csv_dir}; everything shown in {index} ({time.perf_counter() - started:.0f} s)")
     return index
+
+
+def _state_of_behaviour(states: dict, truth: dict, behaviour: int) -> tuple[int, float]:
+    """The fitted state holding most frames of a true behaviour, and the share of them it holds."""
+    names = sorted(states)
+    fitted = np.concatenate([states[n] for n in names])
+    frames = fitted[np.concatenate([truth[n] for n in names]) == behaviour]
+    counts = np.bincount(frames, minlength=1)
+    return int(counts.argmax()), float(counts.max() / max(len(frames), 1))
 
 
 def _ground_truth_figures(fit_dir: Path, states: dict, truth: dict):
