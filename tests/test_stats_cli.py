@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from smoseq import InputError
 from smoseq.cli import main
 from smoseq.fitting import FitResult
 from smoseq.cli.stats_commands import compute_stats, find_group_sheet
@@ -147,3 +148,12 @@ def test_group_sheet_inside_the_data_folder_is_found_and_not_read_as_a_recording
     assert sorted(load_recordings(data).syllables) == sorted(states)
     timed = compute_stats(states, load_recordings(data), data, 10.0, find_group_sheet(data), place=False)
     assert timed.group_sheet == data / "index.csv"
+
+
+def test_unknown_reference_group_and_bad_alpha(project):
+    root, states, _ = project
+    recordings = load_recordings(root / "data")
+    with pytest.raises(InputError, match="--reference 'wt' is not one of its groups"):
+        compute_stats(states, recordings, root / "data", 10.0, root / "index.csv", reference="wt", place=False)
+    with pytest.raises(InputError, match="--alpha must be between 0 and 1"):
+        compute_stats(states, recordings, root / "data", 10.0, root / "index.csv", alpha=5, place=False)

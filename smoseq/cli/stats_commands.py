@@ -93,37 +93,65 @@ def _checked_inputs(states: dict, recordings, data_path, place: bool) -> dict:
 
 def compute_stats(
     states, recordings, data_path, fps, group_sheet=None, alpha=0.05, reference=None, place=True, n_states=None, smooth_s=0.0
-):
-    """Behaviour table, bouts and (with a group sheet) statistics; raises before anything is written."""
-    from ..io.groups import load_groups
-    from ..metrics import behaviour_table, bout_table, compare_groups, group_summary
+) -> StatsResult:
+    """Behaviour table, bouts and (with a group sheet) statistics, all checked before anything is written.
+
+    Args:
+        states: dict recording -> (T,) int states of the fit.
+        recordings: `Recordings` of the data the fit was made on (syllables, centroids).
+        data_path: where `recordings` came from, for messages.
+        fps: frames per second (> 0).
+        group_sheet: a `name,group` CSV (or None: no statistics across groups).
+        alpha: level after Benjamini-Hochberg correction.
+        reference: the group the transition differences are taken from (default: first).
+        place: compute speed and place from the centroids (every recording needs them).
+        n_states: K (default: largest state + 1).
+        smooth_s: centroid smoothing window for speeds, seconds.
+
+    Returns:
+        `StatsResult`.
+
+    Raises:
+        InputError: fps ≤ 0, alpha outside (0, 1), a recording of the fit missing from the
+            data or of another length, a recording without centroids, a bad group sheet
+            (one recording in a group, unknown names), an unknown reference group.
+    """
+    from ..metrics import behaviour_table, bout_table
 
     if not (fps is not None and np.isfinite(fps) and fps > 0):
         raise InputError(f"--fps must be > 0, got {fps}")
     if not 0 < alpha < 1:
         raise InputError(f"--alpha must be between 0 and 1, got {alpha}")
-    centroids = _checked_inputs(states, recordings, data_path, place)
-    headings = {n: recordings.headings[n] for n in states} if place and all(n in recordings.headings for n in states) else None
     if not (np.isfinite(smooth_s) and smooth_s >= 0):
         raise InputError(f"--smooth-s must be >= 0 seconds, got {smooth_s}")
+    centroids = _checked_inputs(states, recordings, data_path, place)
+    with_headings = place and all(n in recordings.headings for n in states)
+    headings = {n: recordings.headings[n] for n in states} if with_headings else None
     table = behaviour_table(states, fps, centroids or None, headings, num_states=n_states, smooth_s=smooth_s)
     n_states = int(table["state"].max()) + 1
     result = StatsResult(table, bout_table(states, fps), states, centroids, float(fps), n_states, alpha=alpha, smooth_s=smooth_s)
-    if group_sheet is None:
-        return result
-    groups = load_groups(group_sheet, recordings=list(states))
+    if group_sheet is not None:
+        _add_group_statistics(result, Path(group_sheet), reference)
+    return result
+
+
+def _add_group_statistics(result: StatsResult, group_sheet: Path, reference) -> None:
+    from ..io.groups import load_groups
+    from ..metrics import compare_groups, group_summary
+
+    groups = load_groups(group_sheet, recordings=list(result.states))
+    metrics = [m for m in GROUP_METRICS if m in result.behaviour.columns]
     try:
-        result.statistics = compare_groups(table, groups, [m for m in GROUP_METRICS if m in table.columns], alpha=alpha)
+        result.statistics = compare_groups(result.behaviour, groups, metrics, alpha=result.alpha)
     except InputError as error:
         raise InputError(f"{group_sheet}: {error}") from None
     labels = sorted(set(groups.values()))
     if reference is not None and str(reference) not in labels:
         raise InputError(f"{group_sheet}: --reference {reference!r} is not one of its groups ({', '.join(labels)})")
     result.reference = labels[0] if reference is None else str(reference)
-    result.summary = group_summary(table, groups, [m for m in GROUP_METRICS if m in table.columns])
-    result.groups, result.group_sheet = groups, Path(group_sheet)
-    result.behaviour = table.assign(group=table["recording"].map(groups))
-    return result
+    result.summary = group_summary(result.behaviour, groups, metrics)
+    result.groups, result.group_sheet = groups, group_sheet
+    result.behaviour = result.behaviour.assign(group=result.behaviour["recording"].map(groups))
 
 
 def write_stats(result: StatsResult, out: Path) -> tuple[list[Path], list[str]]:
