@@ -55,7 +55,7 @@ def plot_group_metric(
     n_states = int(table["state"].max()) + 1 if n_states is None else n_states
     width = 0.8 / len(labels)
     rng = np.random.default_rng(0)
-    figure, axes = new_figure(max(3.5, 0.25 * n_states * len(labels) + 1.8), 2.6)
+    figure, axes = new_figure(min(24.0, max(3.5, 0.25 * n_states * len(labels) + 1.8)), 2.6)
     ax = axes[0, 0]
     group_of = table["recording"].map(lambda r: str(groups[r]))
     for index, label in enumerate(labels):
