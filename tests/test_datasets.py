@@ -338,3 +338,29 @@ def test_heading_and_speed_change_smoothly():
     assert np.abs(np.diff(heading)).max() < 0.1  # radians per frame
     step = np.hypot(*np.diff(xy, axis=0).T)  # arena radii per frame; walking is about 0.006
     assert np.quantile(np.abs(np.diff(step)), 0.999) < 0.001
+
+
+def test_group_effect_plants_longer_bouts_in_the_second_group_only(tmp_path):
+    from smoseq.datasets import GroupEffect
+    from smoseq.metrics import bout_table
+
+    arguments = dict(n_recordings=4, duration_s=240, n_syllables=20, video=False, progress=False)
+    plain = make_example(tmp_path / "plain", **arguments)
+    neutral = make_example(tmp_path / "neutral", group_effect=GroupEffect(bout_scale=1.0), **arguments)
+    assert plain.groups == {} and neutral.groups == dict(zip(plain.recordings, ["control", "treated"] * 2))
+    for a, b in zip(plain.csv_paths, neutral.csv_paths):
+        assert a.read_bytes() == b.read_bytes()  # a factor of 1 leaves the data unchanged
+    planted = make_example(tmp_path / "planted", group_effect=GroupEffect("rearing", 3.0), **arguments)
+    for path in (plain.csv_paths[0], planted.csv_paths[0]):  # control recordings: untouched
+        assert path.read_bytes() == plain.csv_paths[0].read_bytes()
+    before, after = (bout_table(load_ground_truth(d.directory), 1.0) for d in (plain, planted))
+    n_frames = 240 * 120
+    for name in planted.recordings[1::2]:
+        # the bouts are drawn alike up to the first rearing bout, which is then three times as long
+        old = before[(before.recording == name) & (before.state == REARING)].iloc[0]
+        new = after[(after.recording == name) & (after.state == REARING)].iloc[0]
+        assert new["start"] == old["start"]
+        assert abs(new["frames"] - 3 * old["frames"]) <= 2 or new["start"] + new["frames"] == n_frames
+        assert new["frames"] > old["frames"]
+    with pytest.raises(ValueError, match="behaviour must be one of"):
+        GroupEffect("sleeping")

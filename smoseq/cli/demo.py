@@ -1,9 +1,12 @@
 """`smoseq demo`: the published tutorial's whole pipeline on the generated example dataset.
 
-Steps (each printed as it finishes): write the example dataset; lagged mutual
-information; fit (the tutorial's hyperparameters, κ scaled to the dataset's size);
-fit diagnostics, durations, frequencies and the other fit figures; agreement with
-the ground truth; grid movies; states as CSV; an `index.html` that shows it all.
+Steps (each printed as it finishes): write the example dataset (two groups of
+recordings, with one behaviour's bouts planted to last longer in the second, and their
+group sheet `index.csv` beside the data folder); lagged mutual information; fit (the
+tutorial's hyperparameters, κ scaled to the dataset's size), states reordered so that
+state 0 is the most used; fit diagnostics, durations, frequencies and the other fit
+figures; agreement with the ground truth; grid movies; states as CSV; behaviour per
+state and statistics across the groups (`smoseq stats`); an `index.html` that shows it all.
 """
 
 import time
@@ -12,13 +15,17 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import commands
+from ..io.files import atomic_write_text
+from . import commands, stats_commands
 from .output import save_figure, say, write_index
 
 TUTORIAL_KAPPA = 6e5
 TUTORIAL_FRAMES = 9_072_000  # 21 recordings of one hour at 120 fps
 DEMO_N_STATES = 10
 DEMO_ITERS = 100
+DEMO_RECORDINGS = 16
+DEMO_DURATION_S = 180.0
+DEMO_SMOOTH_S = 0.25  # the example's centroids carry tracking noise, as real ones do
 
 
 def scaled_kappa(n_frames: int) -> float:
@@ -28,7 +35,8 @@ def scaled_kappa(n_frames: int) -> float:
 
 def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> Path:
     """Run every step into `directory`; returns the path of `index.html`."""
-    from ..datasets.example import load_ground_truth, make_example
+    from ..datasets.example import BEHAVIOURS, GroupEffect, load_ground_truth, make_example
+    from ..fitting import reorder_states
     from ..io.recordings import load_recordings
 
     directory = Path(directory)
@@ -38,17 +46,23 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     directory.mkdir(parents=True, exist_ok=True)
     data_dir = directory / "example_data"
 
-    dataset = make_example(data_dir, seed=seed)
+    effect = GroupEffect()
+    dataset = make_example(
+        data_dir, n_recordings=DEMO_RECORDINGS, duration_s=DEMO_DURATION_S, seed=seed, group_effect=effect
+    )
+    group_sheet = directory / stats_commands.GROUP_SHEET
+    atomic_write_text(group_sheet, "name,group\n" + "".join(f"{n},{g}\n" for n, g in dataset.groups.items()))
     recordings = load_recordings(data_dir)
     fps = dataset.fps
     n_frames = sum(len(s) for s in recordings.syllables.values())
-    say(f"[1/6] example dataset: {len(recordings.syllables)} recordings, {n_frames} frames at {fps:g} fps -> {data_dir}")
+    say(f"[1/7] example dataset: {len(recordings.syllables)} recordings, {n_frames} frames at {fps:g} fps -> {data_dir}; "
+        f"groups -> {group_sheet}")
 
     mi_dir = directory / "mi"
     mi_dir.mkdir(exist_ok=True)
     longest_s = max(len(s) for s in recordings.syllables.values()) / fps
     mi_figure = commands.run_mutual_information(recordings.syllables, fps, mi_dir, 40, 1.0, min(300.0, longest_s / 2), seed)
-    say(f"[2/6] lagged mutual information -> {mi_figure}")
+    say(f"[2/7] lagged mutual information -> {mi_figure}")
 
     fit_dir = directory / "fit"
     fit_dir.mkdir(exist_ok=True)
@@ -57,13 +71,14 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
         n_states=DEMO_N_STATES, kappa=kappa, iters=DEMO_ITERS, seed=seed, emissions="low_rank",
         parallel=False, checkpoint_every=0, resume=False, fps=fps, learning_rate=None,
     )
-    result = commands.run_fit(recordings.syllables, fit_dir, fit_args)
-    say(f"[3/6] fit: K={DEMO_N_STATES}, kappa={kappa:.4g}, {DEMO_ITERS} iterations -> {fit_dir}")
+    result = reorder_states(commands.run_fit(recordings.syllables, fit_dir, fit_args), by="frequency")
+    result.save(fit_dir, overwrite=True)
+    say(f"[3/7] fit: K={DEMO_N_STATES}, kappa={kappa:.4g}, {DEMO_ITERS} iterations -> {fit_dir}")
 
     figures = commands.write_fit_figures(fit_dir, result, recordings.syllables, fps)
     truth = load_ground_truth(data_dir)
     comparison_figures, accuracy = _ground_truth_figures(fit_dir, result.states, truth)
-    say(f"[4/6] {len(figures) + len(comparison_figures)} figures -> {fit_dir / 'figures'} "
+    say(f"[4/7] {len(figures) + len(comparison_figures)} figures -> {fit_dir / 'figures'} "
         f"(accuracy against the ground truth: {accuracy:.3f})")
 
     movie_dir = fit_dir / "grid_movies"
@@ -71,13 +86,27 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     movie_args = SimpleNamespace(rows=3, cols=4, max_duration=int(5 * fps), window_size=96, min_duration=int(fps), labels=True, seed=seed)
     commands.run_movies(result.states, recordings, movie_dir, movie_args)
     movies = sorted(movie_dir.glob("*.mp4"))
-    say(f"[5/6] {len(movies)} grid movies -> {movie_dir}")
+    say(f"[5/7] {len(movies)} grid movies -> {movie_dir}")
 
     csv_dir = fit_dir / "csv"
     commands.export(SimpleNamespace(fit=str(fit_dir), out=str(csv_dir), force=True, csv=True))
+    stats_dir = directory / "stats"
+    stats_dir.mkdir(exist_ok=True)
+    computed = stats_commands.compute_stats(
+        result.states, recordings, data_dir, fps, group_sheet, n_states=DEMO_N_STATES, smooth_s=DEMO_SMOOTH_S
+    )
+    stats_figures, stats_notes = stats_commands.write_stats(computed, stats_dir)
+    state, share = _state_of_behaviour(result.states, truth, BEHAVIOURS.index(effect.behaviour))
+    planted = (f"Planted: {effect.behaviour} bouts last {effect.bout_scale:g}× longer in group {effect.groups[1]!r} "
+               f"(recordings 2, 4, 6, ...); fitted state {state} holds {share:.0%} of the {effect.behaviour} frames; "
+               f"group sheet {group_sheet.name} beside {data_dir.name}/.")  # fmt: skip
+    say(f"[6/7] behaviour per state and group statistics -> {stats_dir} ({planted})")
+    for line in stats_notes[2:-1]:
+        say(f"      {line}")
     notes = [
         f"{len(recordings.syllables)} recordings, {n_frames} frames at {fps:g} fps; "
-        f"fit with K = {DEMO_N_STATES}, kappa = {kappa:.4g}, {DEMO_ITERS} Gibbs iterations.",
+        f"fit with K = {DEMO_N_STATES}, kappa = {kappa:.4g}, {DEMO_ITERS} Gibbs iterations; states reordered by "
+        "frequency (state 0 is the most used).",
         f"Hungarian accuracy of the fitted states against the generator's ground truth: {accuracy:.3f}.",
         f"States per recording: {csv_dir.relative_to(directory)}/ (CSV) and fit/states.npz.",
         f"Total time {time.perf_counter() - started:.0f} s.",
@@ -89,12 +118,22 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
             ("Timescales", [mi_figure]),
             ("Fit", figures),
             ("Against the ground truth", comparison_figures),
+            ("Behaviour per state and groups (smoseq stats)", stats_figures),
         ],
         movies,
-        notes,
+        notes + [planted, *stats_notes],
     )
-    say(f"[6/6] states -> {csv_dir}; everything shown in {index} ({time.perf_counter() - started:.0f} s)")
+    say(f"[7/7] states -> {csv_dir}; everything shown in {index} ({time.perf_counter() - started:.0f} s)")
     return index
+
+
+def _state_of_behaviour(states: dict, truth: dict, behaviour: int) -> tuple[int, float]:
+    """The fitted state holding most frames of a true behaviour, and the share of them it holds."""
+    names = sorted(states)
+    fitted = np.concatenate([states[n] for n in names])
+    frames = fitted[np.concatenate([truth[n] for n in names]) == behaviour]
+    counts = np.bincount(frames, minlength=1)
+    return int(counts.argmax()), float(counts.max() / max(len(frames), 1))
 
 
 def _ground_truth_figures(fit_dir: Path, states: dict, truth: dict):

@@ -168,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true")
 
     scan_cli.add_commands(subparsers, _add_command)
+
+    from . import stats_commands as stats_cli  # `smoseq stats`: behaviour per state, groups
+
+    stats_cli.add_commands(subparsers, _add_command)
     return parser
 
 

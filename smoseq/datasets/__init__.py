@@ -4,5 +4,6 @@ from .example import BEHAVIOURS as BEHAVIOURS
 from .example import GROUND_TRUTH_FILE as GROUND_TRUTH_FILE
 from .example import SMALL as SMALL
 from .example import ExampleDataset as ExampleDataset
+from .example import GroupEffect as GroupEffect
 from .example import load_ground_truth as load_ground_truth
 from .example import make_example as make_example

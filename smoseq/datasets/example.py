@@ -30,7 +30,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,7 +39,7 @@ import pandas as pd
 
 from . import synthetic_video as video_io
 
-__all__ = ["BEHAVIOURS", "SMALL", "ExampleDataset", "load_ground_truth", "make_example"]
+__all__ = ["BEHAVIOURS", "SMALL", "ExampleDataset", "GroupEffect", "load_ground_truth", "make_example"]
 
 BEHAVIOURS = ("resting", "exploring", "grooming", "investigating", "rearing")
 GROUND_TRUTH_FILE = "ground_truth.npz"  # not a CSV: the tutorial reads every *.csv as a recording
@@ -115,6 +115,45 @@ _AT_OBJECT = _OBJECT_RADIUS + 0.2  # centroid distance to the object's centre wh
 
 
 @dataclass(frozen=True)
+class GroupEffect:
+    """A planted difference between two groups of example recordings.
+
+    Recordings 1, 3, 5, ... form `groups[0]`, recordings 2, 4, 6, ... `groups[1]`; in the
+    second group every bout of `behaviour` lasts `bout_scale` times as long (the
+    behaviours' switching is unchanged, so the behaviour also takes a larger share of the
+    time and the others a smaller one).
+
+    Attributes:
+        behaviour: one of `BEHAVIOURS`.
+        bout_scale: factor on that behaviour's bout durations in the second group (> 0).
+        groups: the two group labels.
+    """
+
+    behaviour: str = "rearing"
+    bout_scale: float = 3.0
+    groups: tuple[str, str] = ("control", "treated")
+
+    def __post_init__(self):
+        if self.behaviour not in BEHAVIOURS:
+            raise ValueError(f"behaviour must be one of {BEHAVIOURS}, got {self.behaviour!r}")
+        if not (np.isfinite(self.bout_scale) and self.bout_scale > 0):
+            raise ValueError(f"bout_scale must be > 0, got {self.bout_scale!r}")
+        if len(self.groups) != 2 or self.groups[0] == self.groups[1]:
+            raise ValueError(f"groups must be two different labels, got {self.groups!r}")
+
+    def bout_scales(self, index: int) -> np.ndarray:
+        """(B,) factors on each behaviour's bout durations for recording `index` (from 0)."""
+        scales = np.ones(len(BEHAVIOURS))
+        if index % 2 == 1:
+            scales[BEHAVIOURS.index(self.behaviour)] = self.bout_scale
+        return scales
+
+    def group(self, index: int) -> str:
+        """The group of recording `index` (from 0)."""
+        return self.groups[index % 2]
+
+
+@dataclass(frozen=True)
 class ExampleDataset:
     """What `make_example` wrote. Paths are aligned with `recordings` (sorted names).
 
@@ -126,6 +165,7 @@ class ExampleDataset:
         ground_truth_path: `ground_truth.npz` (read it with `load_ground_truth`).
         fps: frame rate of the CSVs and videos.
         behaviours: names of the true behaviours, indexed by the ground-truth values.
+        groups: recording name -> group label when written with a `group_effect`, else empty.
     """
 
     directory: Path
@@ -135,6 +175,7 @@ class ExampleDataset:
     ground_truth_path: Path
     fps: float
     behaviours: tuple[str, ...]
+    groups: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,6 +203,7 @@ def make_example(
     video: bool = True,
     video_size: int = 160,
     progress: bool = True,
+    group_effect: GroupEffect | None = None,
 ) -> ExampleDataset:
     """Write a synthetic example dataset to `directory` (created if needed).
 
@@ -177,6 +219,9 @@ def make_example(
         video_size: width = height of the videos in pixels (multiple of 4, at least 64);
             the centroids are in pixels of this frame either way.
         progress: show a progress bar (on stderr) while writing the videos.
+        group_effect: plant a difference between two groups of recordings (see
+            `GroupEffect`); the groups are returned in `ExampleDataset.groups`. None
+            (default): one population, and the dataset is unchanged.
 
     Returns:
         The paths written and the behaviour names (`ExampleDataset`).
@@ -197,9 +242,10 @@ def make_example(
     arena = _arena(video_size)
     width = len(str(n_recordings))
     names = tuple(f"recording{i + 1:0{width}d}" for i in range(n_recordings))
+    scales = [np.ones(len(BEHAVIOURS)) if group_effect is None else group_effect.bout_scales(i) for i in range(n_recordings)]
     recordings = [
-        _simulate_recording(np.random.default_rng(s), round(d * fps), fps, library, arena)
-        for s, d in zip(recording_seeds, durations)
+        _simulate_recording(np.random.default_rng(s), round(d * fps), fps, library, arena, scale)
+        for s, d, scale in zip(recording_seeds, durations, scales)
     ]
     csv_paths = tuple(directory / f"{name}.csv" for name in names)
     for path, recording in zip(csv_paths, recordings):
@@ -211,7 +257,8 @@ def make_example(
     video_paths = tuple(directory / f"{name}.mp4" for name in names) if video else ()
     if video:
         _write_videos(video_paths, recordings, library.looks, arena, fps, progress)
-    return ExampleDataset(directory, names, csv_paths, video_paths, ground_truth_path, float(fps), BEHAVIOURS)
+    groups = {} if group_effect is None else {name: group_effect.group(i) for i, name in enumerate(names)}
+    return ExampleDataset(directory, names, csv_paths, video_paths, ground_truth_path, float(fps), BEHAVIOURS, groups)
 
 
 def load_ground_truth(directory: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -467,9 +514,9 @@ class _Recording(NamedTuple):
     body_heading: np.ndarray  # (T,) radians, image coordinates, including grooming sway
 
 
-def _simulate_recording(rng, n_frames: int, fps: float, library: _Library, arena: video_io.Arena) -> _Recording:
+def _simulate_recording(rng, n_frames: int, fps: float, library: _Library, arena: video_io.Arena, bout_scales) -> _Recording:
     """Behaviours, syllables, centroid (pixels, with tracking noise) and body heading per frame."""
-    behaviours = _sample_behaviours(rng, n_frames, fps)
+    behaviours = _sample_behaviours(rng, n_frames, fps, bout_scales)
     syllables = _sample_syllables(rng, behaviours, library, fps)
     xy, heading = _simulate_centroid(rng, behaviours, syllables, library, fps)
     times = np.arange(n_frames) / fps
@@ -490,13 +537,15 @@ def _bout_duration_s(rng, behaviour: int) -> float:
     return max(_MIN_BOUT_S, duration)
 
 
-def _sample_behaviours(rng, n_frames: int, fps: float) -> np.ndarray:
-    """Behaviour per frame from the semi-Markov bout process (the recording starts a bout)."""
+def _sample_behaviours(rng, n_frames: int, fps: float, bout_scales: np.ndarray | None = None) -> np.ndarray:
+    """Behaviour per frame from the semi-Markov bout process (the recording starts a bout);
+    `bout_scales` (B,) multiplies each behaviour's bout durations (default: all 1)."""
+    bout_scales = np.ones(len(BEHAVIOURS)) if bout_scales is None else bout_scales
     behaviours = np.empty(n_frames, np.int64)
     behaviour = rng.choice(len(BEHAVIOURS), p=_FIRST_BEHAVIOUR)
     start = 0
     while start < n_frames:
-        stop = start + max(1, round(_bout_duration_s(rng, behaviour) * fps))
+        stop = start + max(1, round(_bout_duration_s(rng, behaviour) * bout_scales[behaviour] * fps))
         behaviours[start:stop] = behaviour
         behaviour = rng.choice(len(BEHAVIOURS), p=_SWITCH[behaviour])
         start = stop

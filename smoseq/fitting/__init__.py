@@ -6,5 +6,7 @@ from .result import FitResult as FitResult
 from .result import load_fit as load_fit
 from .prediction import heldout_loglik_per_frame as heldout_loglik_per_frame
 from .prediction import predict_states as predict_states
+from .reorder import permute_model as permute_model
+from .reorder import reorder_states as reorder_states
 from .single import FitInterrupted as FitInterrupted
 from .single import fit as fit

@@ -40,7 +40,9 @@ class Recordings:
 def load_recordings(path) -> Recordings:
     """Recordings from a folder of per-recording CSVs, one CSV, or a keypoint-MoSeq `results.h5`.
 
-    A CSV needs a `syllable` column; the recording is named after the file's stem.
+    A CSV needs a `syllable` column; the recording is named after the file's stem. A
+    group sheet `index.csv` (columns name,group) in the folder is not a recording and is
+    skipped.
     Centroids come from `x`/`y` (or `centroid x`/`centroid y`, `centroid_x`/`centroid_y`)
     columns and headings from a `heading` column when present. In `results.h5`, each
     top-level group is a recording with a `syllable` dataset and optionally `centroid`
@@ -75,8 +77,21 @@ def load_recordings(path) -> Recordings:
     raise InputError(f"{path}: expected a folder of CSVs, a .csv file or a keypoint-MoSeq results.h5")
 
 
+def _is_group_sheet(path: Path) -> bool:
+    """keypoint-MoSeq's `index.csv` (columns name,group, no syllables) kept among the recordings."""
+    if path.name.lower() != "index.csv":
+        return False
+    try:
+        columns = {str(c).strip().lower() for c in pd.read_csv(path, nrows=0).columns}
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError):
+        return False
+    return "group" in columns and "syllable" not in columns
+
+
 def _load_csv_folder(folder: Path) -> Recordings:
-    csvs = sorted(p for p in folder.glob("*.csv") if p.is_file() and not p.name.startswith("."))
+    csvs = sorted(
+        p for p in folder.glob("*.csv") if p.is_file() and not p.name.startswith(".") and not _is_group_sheet(p)
+    )
     if not csvs:
         h5s = sorted(folder.glob("*.h5"))
         if len(h5s) == 1:

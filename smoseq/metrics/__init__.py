@@ -1,5 +1,8 @@
 """Metrics: lagged mutual information and statistics of fitted state sequences."""
 
+from .behaviour import behaviour_table as behaviour_table
+from .behaviour import bout_table as bout_table
+from .behaviour import frame_speeds as frame_speeds
 from .comparison import StateComparison as StateComparison
 from .comparison import adjusted_rand_index as adjusted_rand_index
 from .comparison import compare_states as compare_states
@@ -7,6 +10,8 @@ from .comparison import get_adjusted_rand as get_adjusted_rand
 from .enrichment import SyllableEnrichment as SyllableEnrichment
 from .enrichment import syllable_enrichment as syllable_enrichment
 from .enrichment import syllable_enrichment_from_model as syllable_enrichment_from_model
+from .group_statistics import compare_groups as compare_groups
+from .group_statistics import group_summary as group_summary
 from .instances import sample_instances as sample_instances
 from .mutual_information import LaggedMI as LaggedMI
 from .mutual_information import lagged_mutual_information as lagged_mutual_information

@@ -7,10 +7,15 @@ Save with `figure.savefig("name.png")`. The one exception is `plot_sankey`, the 
 interactive Sankey diagram, which returns a plotly figure.
 """
 
+from ._behaviour import plot_bout_durations as plot_bout_durations
+from ._behaviour import plot_occupancy as plot_occupancy
+from ._behaviour import plot_state_speeds as plot_state_speeds
 from ._colors import state_colormap as state_colormap
 from ._colors import state_colors as state_colors
 from ._comparison import plot_alluvial as plot_alluvial
 from ._comparison import plot_confusion as plot_confusion
+from ._groups import plot_group_metric as plot_group_metric
+from ._groups import plot_group_transitions as plot_group_transitions
 from ._model import plot_syllable_tables as plot_syllable_tables
 from ._published_movies import crop_image as crop_image
 from ._published_movies import grid_movie as grid_movie
