@@ -21,6 +21,7 @@ from .fitting import load_fit as load_fit
 from .fitting import predict_states as predict_states
 from .models import HHMM as HHMM
 from .models import FullRankEmissions as FullRankEmissions
+from .models import HDPTransitions as HDPTransitions
 from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions

@@ -101,6 +101,7 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
             n_iters=args.iters,
             seed=args.seed,
             emissions=args.emissions,
+            transitions=getattr(args, "transitions", "sticky"),
             repeats=getattr(args, "repeats", "ignore"),
             method="parallel" if args.parallel else "auto",
             mode_search=_mode_search(getattr(args, "learning_rate", None)),

@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--iters", type=int, default=100, help="Gibbs iterations")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
+    fit.add_argument("--transitions", choices=["sticky", "hdp"], default="sticky",
+                     help="prior of the hidden-state transitions (hdp: sticky HDP, n-states an upper bound)")  # fmt: skip
     fit.add_argument(
         "--repeats", choices=["ignore", "model"], default="ignore",
         help="frames repeating the previous syllable: no evidence (default) or scored as published",

@@ -59,7 +59,7 @@ def fit(
     *,
     emissions="low_rank",
     transitions="sticky",
-    initial="uniform",
+    initial="auto",
     beta: float = 1.0,
     sigma_base: float = 1.0,
     sigma_bias: float = 1.0,
@@ -94,10 +94,15 @@ def fit(
         seed: integer seed; the whole fit is reproducible from it.
         emissions: `"low_rank"` (default), `"full_rank"`, or an `AbstractEmissions` whose
             priors and shapes define a custom model (its parameter values are replaced).
-        transitions: `"sticky"` (default: `StickyTransitions` with `kappa` and `beta`) or an
-            `AbstractTransitions` of your own (then leave `kappa` and `beta` at their defaults:
-            its own fields hold its prior).
-        initial: `"uniform"` (default) or an `AbstractInitialState`.
+        transitions: `"sticky"` (default: `StickyTransitions` with `kappa` and `beta`),
+            `"hdp"` (`HDPTransitions`: a sticky HDP prior with `kappa` and the default γ and
+            α, under which unneeded states empty, so `n_states` is an upper bound), or an
+            `AbstractTransitions` of your own, e.g. `sm.HDPTransitions.create(K, gamma=...,
+            alpha=..., kappa=...)` (then leave `kappa` and `beta` at their defaults: its
+            own fields hold its prior).
+        initial: `"auto"` (default: p(z_1) from the transitions when they set it, as the
+            HDP does, else uniform), `"uniform"`, `"from_transitions"`, or an
+            `AbstractInitialState`.
         beta, sigma_base, sigma_bias, emission_beta: prior hyperparameters of the built-ins.
         mode_search: optimizer and stopping rule of the low-rank emission update
             (default: `optax.lbfgs()`, tol 1e-6, at most 200 steps).
