@@ -21,10 +21,12 @@ from .fitting import load_fit as load_fit
 from .fitting import predict_states as predict_states
 from .models import HHMM as HHMM
 from .models import FullRankEmissions as FullRankEmissions
+from .models import GroupedTransitions as GroupedTransitions
 from .models import HDPTransitions as HDPTransitions
 from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions
+from .metrics import compare_group_dynamics as compare_group_dynamics
 from .metrics import compare_states as compare_states
 from .metrics import get_adjusted_rand as get_adjusted_rand
 from .metrics import get_bout_transition_matrix as get_bout_transition_matrix

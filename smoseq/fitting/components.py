@@ -19,6 +19,7 @@ from ..models import (
     AbstractTransitions,
     Dirichlet,
     FullRankEmissions,
+    GroupedTransitions,
     HDPTransitions,
     InitialFromTransitions,
     LowRankEmissions,
@@ -57,7 +58,7 @@ def _component(value, names: tuple, interface: type, argument: str):
 
 def build_prior_model(
     n_states, n_syllables, kappa, beta, emissions="low_rank", sigma_base=1.0, sigma_bias=1.0, emission_beta=1.0,
-    transitions="sticky", initial="auto",
+    transitions="sticky", initial="auto", group_names=None,
 ) -> HHMM:  # fmt: skip
     """The model a fit starts from: the requested components with placeholder parameters.
 
@@ -72,6 +73,8 @@ def build_prior_model(
         initial: `"auto"` (`"from_transitions"` for transitions that set p(z_1), such as
             the HDP, else `"uniform"`), `"uniform"`, `"from_transitions"` or an
             `AbstractInitialState` instance.
+        group_names: the experimental groups of a grouped fit (`sm.fit(..., groups=)`):
+            `"sticky"` becomes `GroupedTransitions` (one matrix per group, shared β and κ).
 
     Returns:
         An `HHMM` (its parameter values are replaced by the first Gibbs step).
@@ -88,12 +91,15 @@ def build_prior_model(
         tables = jnp.full((n_states, n_syllables, n_syllables), 1.0 / n_syllables)
         emission_module = FullRankEmissions(tables, Dirichlet(emission_beta))
     transition_module = _component(transitions, TRANSITIONS, AbstractTransitions, "transitions")
-    if transitions == "sticky":
+    if transitions == "sticky" and group_names is not None:
+        transition_module = GroupedTransitions.create(group_names, n_states, beta, kappa)
+    elif transitions == "sticky":
         transition_module = StickyTransitions(jnp.full((n_states, n_states), 1.0 / n_states), beta, kappa)
     elif transitions == "hdp":
         if beta != 1.0:
             raise InputError("beta sets the sticky transitions; the HDP prior's rows are centred on its global weights")
         transition_module = HDPTransitions.create(n_states, kappa=kappa)
+    _check_groups(transition_module, group_names)
     initial_module = _component(initial, INITIAL, AbstractInitialState, "initial")
     if initial == "auto":
         initial = "from_transitions" if transition_module.sets_initial_state else "uniform"
@@ -106,6 +112,24 @@ def build_prior_model(
         return HHMM(emission_module, transition_module, initial_module)
     except ValueError as error:
         raise InputError(str(error)) from None
+
+
+def _check_groups(transitions, group_names) -> None:
+    grouped = isinstance(transitions, GroupedTransitions)
+    if group_names is None and grouped:
+        raise InputError("GroupedTransitions needs the group of every recording: pass groups= (a dict or a name,group CSV)")
+    if group_names is None:
+        return
+    if not grouped:
+        raise InputError(
+            f"groups= fits one matrix per group: transitions must be 'sticky' or a GroupedTransitions, "
+            f"got {type(transitions).__name__}"
+        )
+    empty = [name for name in transitions.group_names if name not in group_names]
+    if empty:
+        raise InputError(f"group(s) {', '.join(map(repr, empty))} of the transitions have no recordings")
+    if tuple(transitions.group_names) != tuple(group_names):
+        raise InputError(f"the transitions' groups {list(transitions.group_names)} differ from the sheet's {list(group_names)}")
 
 
 def _check_sizes(n_states, n_syllables, emissions, transitions, initial) -> None:

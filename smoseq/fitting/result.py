@@ -25,6 +25,9 @@ class FitResult:
         segment_states: (N, T) int32 final states of the batched segments, or None.
         keys: (N,) recording name of each segment (as `sm.batch`), or None.
         bounds: (N, 2) [start, end) frames of each segment in its recording, or None.
+        transition_samples: (n_kept, G, K, K) float per-group transition matrices of every
+            iteration after the burn-in (a grouped fit: `sm.fit(..., groups=...)`; see
+            `hyperparameters["burn_in"]` and `sm.compare_group_dynamics`), else None.
     """
 
     model: HHMM
@@ -37,6 +40,7 @@ class FitResult:
     segment_states: np.ndarray | None = None
     keys: np.ndarray | None = None
     bounds: np.ndarray | None = None
+    transition_samples: np.ndarray | None = None
 
     @property
     def n_states(self) -> int:

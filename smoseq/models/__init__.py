@@ -16,6 +16,7 @@ from .emissions import ModeSearch as ModeSearch
 from .emissions import emission_counts as emission_counts
 from .emissions import lookup_tables as lookup_tables
 from .emissions import no_optimizer_info as no_optimizer_info
+from .grouped import GroupedTransitions as GroupedTransitions
 from .hdp import HDPInfo as HDPInfo
 from .hdp import HDPStatistics as HDPStatistics
 from .hdp import HDPTransitions as HDPTransitions

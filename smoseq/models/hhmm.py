@@ -170,7 +170,7 @@ class HHMM(eqx.Module):
         )
 
     def simulate(
-        self, key: PRNGKeyArray, n_sequences: int, n_timesteps: int
+        self, key: PRNGKeyArray, n_sequences: int, n_timesteps: int, groups=None
     ) -> tuple[Int[Array, "N T"], Int[Array, "N T"]]:
         """Draw `(states, syllables)`, each (n_sequences, n_timesteps).
 
@@ -181,6 +181,8 @@ class HHMM(eqx.Module):
             key: a JAX PRNG key.
             n_sequences: N.
             n_timesteps: T (≥ 1).
+            groups: optional (N,) int group of each sequence, for transitions with one
+                matrix per group (`GroupedTransitions`).
 
         Returns:
             `(states, syllables)`: two (N, T) int32 arrays.
@@ -193,7 +195,9 @@ class HHMM(eqx.Module):
                 f"simulate draws syllables from transition tables; {type(self.emissions).__name__} is not an "
                 "AbstractTableEmissions"
             )
-        shapes = SyllableData(jnp.zeros((n_sequences, n_timesteps), jnp.int32), jnp.ones((n_sequences, n_timesteps)))
+        shapes = SyllableData(
+            jnp.zeros((n_sequences, n_timesteps), jnp.int32), jnp.ones((n_sequences, n_timesteps)), groups=groups
+        )
         log_trans = jnp.log(self.transition_matrices(shapes))
         log_trans = jnp.broadcast_to(log_trans, (n_sequences,) + log_trans.shape[-2:])
         log_init, log_tables = self.log_init(), self.emissions.log_tables()
