@@ -49,7 +49,10 @@ from .util import raise_dim as raise_dim
 from .util import save_hdf5 as save_hdf5
 from .util import simulate_markov_chain as simulate_markov_chain
 
-_LAZY_VIZ = ("generate_grid_movies", "grid_movie", "crop_image", "write_video_clip", "plot_sankey", "plot_alluvial")
+_LAZY_VIZ = (
+    "generate_grid_movies", "grid_movie", "crop_image", "write_video_clip", "plot_sankey", "plot_alluvial",
+    "plot_group_dynamics",
+)  # fmt: skip
 
 
 def __getattr__(name):

@@ -11,6 +11,7 @@ from ._colors import state_colormap as state_colormap
 from ._colors import state_colors as state_colors
 from ._comparison import plot_alluvial as plot_alluvial
 from ._comparison import plot_confusion as plot_confusion
+from ._group_dynamics import plot_group_dynamics as plot_group_dynamics
 from ._model import plot_syllable_tables as plot_syllable_tables
 from ._published_movies import crop_image as crop_image
 from ._published_movies import grid_movie as grid_movie
