@@ -145,11 +145,14 @@ def test_grouped_fit_through_the_cli_writes_the_comparison(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
-def test_planted_effect_recovered_and_none_claimed_where_none_planted(seed):
-    _, _, ratios = fitted_duration_ratios(2.0, 4, 5000, 60, use_true_start=False, seed=seed)
-    assert abs(ratios[0]["median"] / 2 - 1) < 0.2 and ratios[0]["lower"] > 1
-    for k in (1, 2):
-        assert ratios[k]["lower"] < 1 < ratios[k]["upper"]
-    _, _, ratios = fitted_duration_ratios(1.0, 4, 5000, 60, use_true_start=False, seed=seed)
-    assert all(r["lower"] < 1 < r["upper"] for r in ratios)
+def test_planted_effect_recovered_and_none_claimed_where_none_planted():
+    # Each 95 % interval of an unplanted ratio misses 1 with probability 0.05, so over the 10
+    # such intervals below at most 2 may miss (a calibrated sampler fails this about 1 % of runs).
+    covering = []
+    for seed in (0, 1):
+        _, _, ratios = fitted_duration_ratios(2.0, 4, 5000, 60, use_true_start=False, seed=seed)
+        assert abs(ratios[0]["median"] / 2 - 1) < 0.2 and ratios[0]["lower"] > 1
+        covering += [ratios[k]["lower"] < 1 < ratios[k]["upper"] for k in (1, 2)]
+        _, _, ratios = fitted_duration_ratios(1.0, 4, 5000, 60, use_true_start=False, seed=seed)
+        covering += [r["lower"] < 1 < r["upper"] for r in ratios]
+    assert sum(covering) >= len(covering) - 2, covering
