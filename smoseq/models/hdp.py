@@ -30,6 +30,9 @@ from .transitions import AbstractTransitions, transition_counts
 EXACT_TABLE_TERMS = 1000
 """Table-count terms drawn exactly (one Bernoulli each) before the tail is approximated."""
 
+TERMS_PER_STEP = 50
+"""Exact Bernoulli terms drawn per loop step (one (TERMS_PER_STEP, *counts.shape) batch of uniforms)."""
+
 POISSON_TAIL = 0.1
 """The tail is drawn from a Poisson when Σ p_i² ≤ POISSON_TAIL · Σ p_i (small p_i), else from a normal."""
 
@@ -239,8 +242,8 @@ def table_counts(
 
     This is the Antoniak distribution, p(m | n, c) = s(n, m)·c^m·Γ(c)/Γ(c + n) with s the
     unsigned Stirling numbers of the first kind. The first `exact_terms` Bernoulli terms
-    are drawn exactly, one (shape of `counts`) batch of uniforms per term, in a loop that
-    stops at the largest count (no array of size n per entry). The remaining terms of a
+    are drawn exactly, `TERMS_PER_STEP` terms per loop step, in a loop that stops at the
+    largest count (no array of size n per entry). The remaining terms of a
     larger count (i = L … n−1, L = `exact_terms`) are independent with known sums:
     mean μ = c·(ψ(c+n) − ψ(c+L)) and Σ p_i² = c²·(ψ'(c+L) − ψ'(c+n)). They are drawn from
     a Poisson(μ) when the p_i are small (Σ p_i² ≤ `POISSON_TAIL`·μ: Le Cam's bound puts its
@@ -258,15 +261,18 @@ def table_counts(
     Returns:
         Float array of table counts, the shape of `counts`, 0 ≤ m ≤ n (m ≥ 1 where n ≥ 1).
     """
-    k_exact, k_tail, k_kind = jr.split(key, 3)
+    k_exact, k_tail = jr.split(key)
     counts = jnp.round(counts)
     exact_counts = jnp.minimum(counts, exact_terms)
+    terms_shape = (TERMS_PER_STEP,) + (1,) * counts.ndim
 
-    def one_term(i, tables):
-        uniforms = jr.uniform(jr.fold_in(k_exact, i), counts.shape)
-        return tables + ((i < exact_counts) & (uniforms * (concentration + i) < concentration))
+    def one_step(step, tables):
+        i = (step * TERMS_PER_STEP + jnp.arange(TERMS_PER_STEP)).reshape(terms_shape)
+        uniforms = jr.uniform(jr.fold_in(k_exact, step), (TERMS_PER_STEP,) + counts.shape)
+        return tables + ((i < exact_counts) & (uniforms * (concentration + i) < concentration)).sum(0)
 
-    tables = jax.lax.fori_loop(0, jnp.max(exact_counts).astype(jnp.int32), one_term, jnp.zeros(counts.shape))
+    n_steps = -(-jnp.max(exact_counts).astype(jnp.int32) // TERMS_PER_STEP)
+    tables = jax.lax.fori_loop(0, n_steps, one_step, jnp.zeros(counts.shape))
     return tables + _table_tail(k_tail, counts, concentration, exact_terms)
 
 
