@@ -45,11 +45,20 @@ def fitted_duration_ratios(ratio, per_group, frames, n_iters, use_true_start, se
     table = sm.compare_group_dynamics(result, fps=30.0)
     ratios = table[(table.kind == "ratio") & (table.quantity == "duration_frames")].set_index("state")
     fitted_of_true = {int(true): fitted for fitted, true in enumerate(matched.permutation)}
-    return result, table, [ratios.loc[fitted_of_true[k]] for k in range(K)]
+    return result, table, [ratios.loc[fitted_of_true[k]] for k in range(K)], recordings
 
 
 def test_a_doubled_duration_is_recovered_with_an_interval_excluding_one():
-    result, table, ratios = fitted_duration_ratios(2.0, 2, 4000, 30, use_true_start=True)
+    result, table, ratios, recordings = fitted_duration_ratios(2.0, 2, 4000, 30, use_true_start=True)
+    predicted = result.predict(recordings)  # the fit's own groups
+    agreement = np.mean(np.concatenate([predicted[k] == result.states[k] for k in recordings]))
+    assert agreement > 0.9
+    only_b = {"mouse3": recordings["mouse3"]}
+    np.testing.assert_array_equal(result.predict(only_b, groups={"mouse3": "B"})["mouse3"], predicted["mouse3"])
+    with pytest.raises(sm.InputError, match="pass groups="):
+        result.predict({"new": recordings["mouse3"]})
+    with pytest.raises(sm.InputError, match="'C' are not among the model's groups"):
+        result.predict({"new": recordings["mouse3"]}, groups={"new": "C"})
     assert result.transition_samples.shape == (15, 2, K, K)  # burn-in: the first half of 30 iterations
     assert abs(ratios[0]["median"] / 2 - 1) < 0.2 and ratios[0]["lower"] > 1
     assert ratios[0]["p_greater"] > 0.99 and ratios[0]["group"] == "B" and ratios[0]["reference"] == "A"
@@ -142,6 +151,9 @@ def test_grouped_fit_through_the_cli_writes_the_comparison(tmp_path):
     loaded = sm.load_fit(tmp_path / "fit")
     assert loaded.transition_samples.shape == (3, 2, 3, 3)
     assert isinstance(loaded.model.transitions, GroupedTransitions) and loaded.model.transitions.group_names == ("A", "B")
+    applied = ["apply", str(tmp_path / "fit"), str(data), "--out", str(tmp_path / "applied")]
+    assert main(applied + ["--groups", str(tmp_path / "index.csv")]) == 0
+    assert main(applied + ["--force"]) == 0  # the fit's own groups of its recordings
 
 
 @pytest.mark.slow
@@ -150,9 +162,9 @@ def test_planted_effect_recovered_and_none_claimed_where_none_planted():
     # such intervals below at most 2 may miss (a calibrated sampler fails this about 1 % of runs).
     covering = []
     for seed in (0, 1):
-        _, _, ratios = fitted_duration_ratios(2.0, 4, 5000, 60, use_true_start=False, seed=seed)
+        _, _, ratios, _ = fitted_duration_ratios(2.0, 4, 5000, 60, use_true_start=False, seed=seed)
         assert abs(ratios[0]["median"] / 2 - 1) < 0.2 and ratios[0]["lower"] > 1
         covering += [ratios[k]["lower"] < 1 < ratios[k]["upper"] for k in (1, 2)]
-        _, _, ratios = fitted_duration_ratios(1.0, 4, 5000, 60, use_true_start=False, seed=seed)
+        _, _, ratios, _ = fitted_duration_ratios(1.0, 4, 5000, 60, use_true_start=False, seed=seed)
         covering += [r["lower"] < 1 < r["upper"] for r in ratios]
     assert sum(covering) >= len(covering) - 2, covering

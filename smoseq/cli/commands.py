@@ -237,8 +237,9 @@ def apply(args) -> None:
                 f"{recordings.sources[name]}: uses syllable {int(syllables.max())} but the model in "
                 f"{args.fit} knows only {n_syllables} syllables (0..{n_syllables - 1})"
             )
-    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable")
-    marginals = result.predict(recordings.syllables, method="marginals") if args.marginals else None
+    groups = getattr(args, "groups", None)
+    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable", groups=groups)
+    marginals = result.predict(recordings.syllables, method="marginals", groups=groups) if args.marginals else None
     out = prepare_output(args.out, args.force, "states.npz")
     names = list(states)
     atomic_savez(out / "states.npz", names=np.array(names, dtype=str), **{f"states_{i}": states[n] for i, n in enumerate(names)})

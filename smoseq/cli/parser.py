@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("data", help="folder of recording CSVs or a results.h5")
     apply.add_argument("--out", required=True)
     apply.add_argument("--marginals", action="store_true", help="also write posterior probabilities per frame")
+    apply.add_argument("--groups", default=None, help="name,group CSV, for a fit with one transition matrix per group")
     apply.add_argument(
         "--viterbi", action="store_true", help="write the single most probable path instead of the most probable state per frame"
     )

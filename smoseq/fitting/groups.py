@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._errors import InputError
 from ..io.groups import group_names, load_groups
 from ..models import SyllableData
 from .data import Prepared
@@ -25,24 +26,31 @@ def burn_in(n_iters: int) -> int:
     return n_iters // 2
 
 
-def with_groups(prepared: Prepared, groups) -> tuple[Prepared, dict[str, str], tuple[str, ...]]:
+def with_groups(prepared: Prepared, groups, names=None) -> tuple[Prepared, dict[str, str], tuple[str, ...]]:
     """The batched data with every segment's group index, the group of every recording, and the group names.
 
     Args:
         prepared: batched recordings (`prepare_data`); `keys` (N,) name each segment's recording.
         groups: a `name,group` CSV path or a dict recording -> group (`sm.load_groups`).
+        names: the group labels the indices refer to (a fitted model's `group_names`);
+            default: the sorted labels of `groups`.
 
     Returns:
         `(prepared, group_of, names)`: `prepared` whose `data.groups` (N,) is each segment's
-        index into `names` (the sorted group labels), and recording -> group label.
+        index into `names`, and recording -> group label.
 
     Raises:
-        InputError: a recording without a group, or a name in the sheet that matches no
-            recording (`sm.load_groups`).
+        InputError: a recording without a group, a name in the sheet that matches no
+            recording (`sm.load_groups`), or a group not among `names`.
     """
     recordings = list(dict.fromkeys(str(key) for key in prepared.keys))
     group_of = load_groups(groups, recordings)
-    names = tuple(group_names(group_of))
+    if names is None:
+        names = tuple(group_names(group_of))
+    unknown = sorted(set(group_of.values()) - set(names))
+    if unknown:
+        raise InputError(f"group(s) {', '.join(map(repr, unknown))} are not among the model's groups {list(names)}")
+    names = tuple(names)
     index = np.array([names.index(group_of[str(key)]) for key in prepared.keys], dtype=np.int32)
     data = prepared.data
     grouped = SyllableData(data.syllables, data.mask, data.evidence, index)
