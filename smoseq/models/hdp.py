@@ -165,6 +165,9 @@ class HDPTransitions(AbstractTransitions):
     def statistics(self, states: Int[Array, "N T"], data: SyllableData) -> HDPStatistics:
         """Transition counts over real frames and the first state of every sequence.
 
+        Every sequence's first frame is scored by `initial_log_probs` in the kernels, so
+        every sequence counts here, segments of one recording (`seg_length`) included.
+
         Args:
             states: (N, T) int hidden states.
             data: `SyllableData` (N, T).
