@@ -90,7 +90,8 @@ def test_compare_group_dynamics_against_hand_computed_values():
 
 
 def test_segments_follow_their_recordings_group():
-    recordings, _, groups = two_group_recordings(1.0, 1, 500)
+    recordings = {"mouse0": np.arange(500) % S, "mouse1": np.arange(500) % 5}
+    groups = {"mouse0": "A", "mouse1": "B"}
     from smoseq.fitting.data import prepare_data
     from smoseq.fitting.groups import with_groups
 
