@@ -249,9 +249,10 @@ def table_counts(
     largest count (no array of size n per entry). The remaining terms of a
     larger count (i = L … n−1, L = `exact_terms`) are independent with known sums:
     mean μ = c·(ψ(c+n) − ψ(c+L)) and Σ p_i² = c²·(ψ'(c+L) − ψ'(c+n)). They are drawn from
-    a Poisson(μ) when the p_i are small (Σ p_i² ≤ `POISSON_TAIL`·μ: Le Cam's bound puts its
-    total-variation error below `POISSON_TAIL`), else from a normal with the exact mean and
-    variance μ − Σ p_i², rounded; either is clipped to [0, n − L]. Counts of at most L are
+    a Poisson(μ) when the p_i are small (Σ p_i² ≤ `POISSON_TAIL`·μ: the Barbour–Hall
+    bound, total variation ≤ (1 − e^(−μ))/μ · Σ p_i², puts its error below
+    `POISSON_TAIL`), else from a normal with the exact mean and variance μ − Σ p_i²,
+    rounded; either is clipped to [0, n − L]. Counts of at most L are
     therefore exact, and the approximation only touches terms whose probabilities are
     below c/(c+L).
 
