@@ -189,6 +189,38 @@ def test_bad_hdp_settings_are_refused(small_recordings, kwargs, message):
 
 
 @pytest.mark.slow
+def test_the_update_leaves_the_exact_posterior_of_the_weights_invariant():
+    # K = 2: β = (b, 1 − b). With π integrated out, p(b | z) ∝ Dir(β | γ/K) · β_{z_1} ·
+    # Π_jk Γ(αβ_k + κδ_jk + n_jk) / Γ(αβ_k + κδ_jk). Tables, overrides and β form a Markov chain
+    # on β (the old π is never read) whose stationary law must be that posterior.
+    from scipy.special import gammaln
+
+    gamma, alpha, kappa = 1.5, 2.0, 5.0
+    counts = np.array([[30.0, 3.0], [2.0, 12.0]])
+    first = np.array([1.0, 0.0])
+    grid = np.linspace(1e-4, 1 - 1e-4, 20001)
+    weights = np.stack([grid, 1 - grid], axis=1)  # (G, 2)
+    log_density = (gamma / 2 - 1) * np.log(weights).sum(1) + (first * np.log(weights)).sum(1)
+    for j in range(2):
+        base = alpha * weights + kappa * np.eye(2)[j]
+        log_density += (gammaln(base + counts[j]) - gammaln(base)).sum(1)
+    cdf = np.cumsum(np.exp(log_density - log_density.max()))
+    cdf /= cdf[-1]
+
+    start = HDPTransitions.create(2, gamma=gamma, alpha=alpha, kappa=kappa)
+    statistics = HDPStatistics(jnp.asarray(counts), jnp.asarray(first))
+
+    def chain(key):
+        def step(transitions, step_key):
+            return transitions.resample(step_key, statistics)[0], None
+
+        return jax.lax.scan(step, start, jr.split(key, 40))[0].weights[0]
+
+    draws = np.asarray(jax.jit(jax.vmap(chain))(jr.split(jr.key(0), 4000)))
+    assert stats.kstest(draws, lambda b: np.interp(b, grid, cdf)).pvalue > 1e-3
+
+
+@pytest.mark.slow
 def test_cli_fits_and_scans_with_hdp(small_recordings, tmp_path):
     import pandas as pd
 
