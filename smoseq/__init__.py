@@ -22,12 +22,15 @@ from .fitting import predict_states as predict_states
 from .fitting import reorder_states as reorder_states
 from .models import HHMM as HHMM
 from .models import FullRankEmissions as FullRankEmissions
+from .models import GroupedTransitions as GroupedTransitions
+from .models import HDPTransitions as HDPTransitions
 from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions
 from .metrics import behaviour_table as behaviour_table
 from .metrics import bout_table as bout_table
 from .metrics import compare_groups as compare_groups
+from .metrics import compare_group_dynamics as compare_group_dynamics
 from .metrics import compare_states as compare_states
 from .metrics import get_adjusted_rand as get_adjusted_rand
 from .metrics import get_bout_transition_matrix as get_bout_transition_matrix
@@ -51,7 +54,10 @@ from .util import raise_dim as raise_dim
 from .util import save_hdf5 as save_hdf5
 from .util import simulate_markov_chain as simulate_markov_chain
 
-_LAZY_VIZ = ("generate_grid_movies", "grid_movie", "crop_image", "write_video_clip", "plot_sankey", "plot_alluvial")
+_LAZY_VIZ = (
+    "generate_grid_movies", "grid_movie", "crop_image", "write_video_clip", "plot_sankey", "plot_alluvial",
+    "plot_group_dynamics",
+)  # fmt: skip
 
 
 def __getattr__(name):

@@ -101,6 +101,8 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
             n_iters=args.iters,
             seed=args.seed,
             emissions=args.emissions,
+            transitions=getattr(args, "transitions", "sticky"),
+            groups=getattr(args, "groups", None),
             repeats=getattr(args, "repeats", "ignore"),
             method="parallel" if args.parallel else "auto",
             mode_search=_mode_search(getattr(args, "learning_rate", None)),
@@ -135,6 +137,8 @@ def fit(args) -> None:
         say(f"interrupted: {detail}; resume with: smoseq fit {args.data} --out {args.out} --resume")
         raise
     say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g})")
+    if result.transition_samples is not None:
+        say(f"wrote {write_group_dynamics(out, result, args.fps)}")
     if not args.no_figures:
         written = write_fit_figures(out, result, recordings.syllables, args.fps)
         say(f"wrote {len(written)} figures to {out / 'figures'}")
@@ -153,6 +157,15 @@ def _check_fit_arguments(args) -> None:
         raise InputError(f"--fps must be > 0, got {args.fps}")
     if getattr(args, "learning_rate", None) is not None and not args.learning_rate > 0:
         raise InputError(f"--learning-rate must be > 0, got {args.learning_rate}")
+
+
+def write_group_dynamics(folder: Path, result, fps: float) -> Path:
+    """`group_dynamics.csv` of a grouped fit (`sm.compare_group_dynamics`); returns its path."""
+    from ..metrics import compare_group_dynamics
+
+    path = folder / "group_dynamics.csv"
+    atomic_write_text(path, compare_group_dynamics(result, fps=fps).to_csv(index=False))
+    return path
 
 
 def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
@@ -174,11 +187,10 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
         "bout_transitions": lambda: viz.plot_transition_matrix(
             get_bout_transition_matrix(result.states, n_states), title="bout-level state transitions"
         ),
-        "model_transitions": lambda: viz.plot_transition_matrix(
-            np.asarray(result.model.transitions.probs), title="hidden-state transition matrix (model)"
-        ),
+
         "syllable_tables": lambda: viz.plot_syllable_tables(np.asarray(result.model.emissions.transition_tables())),
     }
+    drawings |= _model_transition_drawings(result, fps)
     if syllables:
         first = sorted(result.states)[0]
         drawings["ethogram"] = lambda: viz.plot_ethogram(result.states[first], syllables.get(first), fps)
@@ -188,6 +200,26 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
             continue
         written.append(save_figure(draw(), figures_dir / f"{name}.png"))
     return written
+
+
+def _model_transition_drawings(result, fps: float) -> dict:
+    """The model's transition matrix figure; one per group and the group comparison for a grouped fit."""
+    from .. import viz
+    from ..metrics import compare_group_dynamics
+
+    probs = np.asarray(result.model.transitions.probs)
+    if probs.ndim == 2:
+        title = "hidden-state transition matrix (model)"
+        return {"model_transitions": lambda: viz.plot_transition_matrix(probs, title=title)}
+    names = list(getattr(result.model.transitions, "group_names", range(len(probs))))
+    drawings = {
+        f"model_transitions_group{g}": (lambda g=g, name=name: viz.plot_transition_matrix(
+            probs[g], title=f"hidden-state transition matrix (model, group {name})"))
+        for g, name in enumerate(names)
+    }  # fmt: skip
+    if result.transition_samples is not None:
+        drawings["group_dynamics"] = lambda: viz.plot_group_dynamics(compare_group_dynamics(result, fps=fps))
+    return drawings
 
 
 # ----------------------------------------------------------------------------- apply, export, plot
@@ -205,8 +237,9 @@ def apply(args) -> None:
                 f"{recordings.sources[name]}: uses syllable {int(syllables.max())} but the model in "
                 f"{args.fit} knows only {n_syllables} syllables (0..{n_syllables - 1})"
             )
-    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable")
-    marginals = result.predict(recordings.syllables, method="marginals") if args.marginals else None
+    groups = getattr(args, "groups", None)
+    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable", groups=groups)
+    marginals = result.predict(recordings.syllables, method="marginals", groups=groups) if args.marginals else None
     out = prepare_output(args.out, args.force, "states.npz")
     names = list(states)
     atomic_savez(out / "states.npz", names=np.array(names, dtype=str), **{f"states_{i}": states[n] for i, n in enumerate(names)})

@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--iters", type=int, default=100, help="Gibbs iterations")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
+    fit.add_argument("--transitions", choices=["sticky", "hdp"], default="sticky",
+                     help="prior of the hidden-state transitions (hdp: sticky HDP, n-states an upper bound)")  # fmt: skip
+    fit.add_argument("--groups", default=None,
+                     help="name,group CSV (e.g. keypoint-MoSeq's index.csv): one transition matrix per group, "
+                          "and group_dynamics.csv comparing them")  # fmt: skip
     fit.add_argument(
         "--repeats", choices=["ignore", "model"], default="ignore",
         help="frames repeating the previous syllable: no evidence (default) or scored as published",
@@ -131,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("data", help="folder of recording CSVs or a results.h5")
     apply.add_argument("--out", required=True)
     apply.add_argument("--marginals", action="store_true", help="also write posterior probabilities per frame")
+    apply.add_argument("--groups", default=None, help="name,group CSV, for a fit with one transition matrix per group")
     apply.add_argument(
         "--viterbi", action="store_true", help="write the single most probable path instead of the most probable state per frame"
     )

@@ -29,6 +29,8 @@ def add_commands(subparsers, add_command) -> None:
                       help="cross-validate: the model with seed s leaves out fold s mod F of the recordings")  # fmt: skip
     scan.add_argument("--fps", type=float, default=120.0, help="frame rate, for durations in seconds")
     scan.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
+    scan.add_argument("--transitions", choices=["sticky", "hdp"], default="sticky",
+                      help="prior of the hidden-state transitions (hdp: sticky HDP, unused states empty)")  # fmt: skip
     scan.add_argument(
         "--repeats", choices=["ignore", "model"], default="ignore",
         help="frames repeating the previous syllable: no evidence (default) or scored as published",
@@ -97,7 +99,8 @@ def run_scan_command(args) -> None:
         slurm_array_parallelism=args.slurm_array_parallelism, slurm_cpus=args.slurm_cpus, wait=not args.no_wait,
     )  # fmt: skip
     settings = ScanSettings(
-        n_iters=args.iters, heldout_folds=args.heldout_folds, fps=args.fps, emissions=args.emissions, repeats=args.repeats
+        n_iters=args.iters, heldout_folds=args.heldout_folds, fps=args.fps, emissions=args.emissions, repeats=args.repeats,
+        transitions=args.transitions,
     )
     recordings = load_recordings(args.data).syllables
     try:

@@ -68,7 +68,7 @@ def fit_models(
     init_states=None,
     emissions="low_rank",
     transitions="sticky",
-    initial="uniform",
+    initial="auto",
     beta: float = 1.0,
     sigma_base: float = 1.0,
     sigma_bias: float = 1.0,
@@ -104,8 +104,10 @@ def fit_models(
         init_states: `None` (data-driven per seed, `seed_initial_states`), one start for
             every model (an (N, T) array or dict per recording), or a list of them, one per model.
         emissions: as for `sm.fit`.
-        transitions: as for `sm.fit`; with a component of your own, `kappas` only labels
-            the models (pass one value per model, e.g. zeros; the prior is the component's).
+        transitions: as for `sm.fit`, or a list of components, one per model (e.g.
+            `HDPTransitions.create(K, gamma=g)` for several γ: their hyperparameters are
+            array leaves, so the batch is still one program); with components, `kappas`
+            only labels the models (pass one value per model; the prior is the component's).
         initial: as for `sm.fit`.
         beta: as for `sm.fit`.
         sigma_base: as for `sm.fit`.
@@ -147,10 +149,13 @@ def fit_models(
         strategy = batch_strategy(strategy)
     except ValueError as error:
         raise InputError(str(error)) from None
+    if isinstance(transitions, (list, tuple)) and len(transitions) != len(kappas):
+        raise InputError(f"transitions lists {len(transitions)} components for {len(kappas)} models")
+    per_model = transitions if isinstance(transitions, (list, tuple)) else [transitions] * len(kappas)
     models = [
         build_prior_model(n_states, prepared.n_syllables, kappa, beta, emissions, sigma_base, sigma_bias,
-                          emission_beta, transitions, initial)
-        for kappa in kappas
+                          emission_beta, model_transitions, initial)
+        for kappa, model_transitions in zip(kappas, per_model)
     ]  # fmt: skip
     hyperparameters = recorded_settings(
         n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,

@@ -19,6 +19,9 @@ from ..models import (
     AbstractTransitions,
     Dirichlet,
     FullRankEmissions,
+    GroupedTransitions,
+    HDPTransitions,
+    InitialFromTransitions,
     LowRankEmissions,
     Normal,
     StickyTransitions,
@@ -26,8 +29,8 @@ from ..models import (
 )
 
 EMISSIONS = ("low_rank", "full_rank")
-TRANSITIONS = ("sticky",)
-INITIAL = ("uniform",)
+TRANSITIONS = ("sticky", "hdp")
+INITIAL = ("auto", "uniform", "from_transitions")
 
 
 def check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias):
@@ -55,17 +58,23 @@ def _component(value, names: tuple, interface: type, argument: str):
 
 def build_prior_model(
     n_states, n_syllables, kappa, beta, emissions="low_rank", sigma_base=1.0, sigma_bias=1.0, emission_beta=1.0,
-    transitions="sticky", initial="uniform",
+    transitions="sticky", initial="auto", group_names=None,
 ) -> HHMM:  # fmt: skip
     """The model a fit starts from: the requested components with placeholder parameters.
 
     Args:
         n_states: K; n_syllables: S.
-        kappa, beta: the sticky transitions' prior (used when `transitions="sticky"`).
+        kappa, beta: the sticky transitions' prior (`transitions="sticky"`); `"hdp"` uses κ
+            (and refuses β ≠ 1: its rows are centred on the global weights instead).
         emissions: `"low_rank"`, `"full_rank"` or an `AbstractEmissions` instance.
         sigma_base, sigma_bias: σ of the low-rank `Normal` priors; emission_beta: β_e of the full-rank prior.
-        transitions: `"sticky"` or an `AbstractTransitions` instance.
-        initial: `"uniform"` or an `AbstractInitialState` instance.
+        transitions: `"sticky"`, `"hdp"` (`HDPTransitions` with the default γ and α, and
+            `kappa`) or an `AbstractTransitions` instance.
+        initial: `"auto"` (`"from_transitions"` for transitions that set p(z_1), such as
+            the HDP, else `"uniform"`), `"uniform"`, `"from_transitions"` or an
+            `AbstractInitialState` instance.
+        group_names: the experimental groups of a grouped fit (`sm.fit(..., groups=)`):
+            `"sticky"` becomes `GroupedTransitions` (one matrix per group, shared β and κ).
 
     Returns:
         An `HHMM` (its parameter values are replaced by the first Gibbs step).
@@ -82,13 +91,45 @@ def build_prior_model(
         tables = jnp.full((n_states, n_syllables, n_syllables), 1.0 / n_syllables)
         emission_module = FullRankEmissions(tables, Dirichlet(emission_beta))
     transition_module = _component(transitions, TRANSITIONS, AbstractTransitions, "transitions")
-    if transition_module is None:
+    if transitions == "sticky" and group_names is not None:
+        transition_module = GroupedTransitions.create(group_names, n_states, beta, kappa)
+    elif transitions == "sticky":
         transition_module = StickyTransitions(jnp.full((n_states, n_states), 1.0 / n_states), beta, kappa)
+    elif transitions == "hdp":
+        if beta != 1.0:
+            raise InputError("beta sets the sticky transitions; the HDP prior's rows are centred on its global weights")
+        transition_module = HDPTransitions.create(n_states, kappa=kappa)
+    _check_groups(transition_module, group_names)
     initial_module = _component(initial, INITIAL, AbstractInitialState, "initial")
-    if initial_module is None:
+    if initial == "auto":
+        initial = "from_transitions" if transition_module.sets_initial_state else "uniform"
+    if initial == "uniform":
         initial_module = UniformInitialState(n_states)
+    elif initial == "from_transitions":
+        initial_module = InitialFromTransitions(n_states)
     _check_sizes(n_states, n_syllables, emission_module, transition_module, initial_module)
-    return HHMM(emission_module, transition_module, initial_module)
+    try:
+        return HHMM(emission_module, transition_module, initial_module)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
+def _check_groups(transitions, group_names) -> None:
+    grouped = isinstance(transitions, GroupedTransitions)
+    if group_names is None and grouped:
+        raise InputError("GroupedTransitions needs the group of every recording: pass groups= (a dict or a name,group CSV)")
+    if group_names is None:
+        return
+    if not grouped:
+        raise InputError(
+            f"groups= fits one matrix per group: transitions must be 'sticky' or a GroupedTransitions, "
+            f"got {type(transitions).__name__}"
+        )
+    empty = [name for name in transitions.group_names if name not in group_names]
+    if empty:
+        raise InputError(f"group(s) {', '.join(map(repr, empty))} of the transitions have no recordings")
+    if tuple(transitions.group_names) != tuple(group_names):
+        raise InputError(f"the transitions' groups {list(transitions.group_names)} differ from the sheet's {list(group_names)}")
 
 
 def _check_sizes(n_states, n_syllables, emissions, transitions, initial) -> None:

@@ -8,6 +8,7 @@ from ..inference.states import Method, marginal_logliks, smoothed_probs, viterbi
 from ..io.batching import unbatch
 from ..models import HHMM
 from .data import Repeats, prepare_data
+from .groups import with_groups
 
 
 PREDICT_METHODS = ("most_probable", "viterbi", "marginals")
@@ -20,6 +21,7 @@ def predict_states(
     kernel: Method = "auto",
     seg_length=None,
     repeats: Repeats = "ignore",
+    groups=None,
 ) -> dict:
     """States of recordings under a fitted model.
 
@@ -34,15 +36,26 @@ def predict_states(
         kernel: `auto`, `native`, `serial` or `parallel`.
         seg_length: optional batching of long recordings.
         repeats: as in `sm.fit` (use the fit's: `FitResult.predict` does).
+        groups: for a model with one transition matrix per group (`GroupedTransitions`):
+            the group of every recording, a dict or a `name,group` CSV; each group must be
+            one of the model's.
 
     Returns:
         recording name -> (T_i,) int states, or (T_i, K) probabilities for `marginals`.
+
+    Raises:
+        InputError: a bad method, bad recordings, or missing or unknown groups for a grouped model.
     """
     if method not in PREDICT_METHODS:
         raise InputError(f"method must be one of {', '.join(PREDICT_METHODS)}; got {method!r}")
     prepared = prepare_data(
         recordings, seg_length=seg_length, seg_overlap=0, n_syllables=model.n_syllables, repeats=repeats
     )
+    model_groups = getattr(model.transitions, "group_names", None)
+    if model_groups is not None:
+        if groups is None:
+            raise InputError(f"the model has one transition matrix per group ({', '.join(model_groups)}): pass groups=")
+        prepared = with_groups(prepared, groups, model_groups)[0]
     with single_threaded_blas():
         values = _predicted_values(model, prepared, method, kernel)
     return unbatch(values, prepared.keys, prepared.bounds)

@@ -25,6 +25,9 @@ class FitResult:
         segment_states: (N, T) int32 final states of the batched segments, or None.
         keys: (N,) recording name of each segment (as `sm.batch`), or None.
         bounds: (N, 2) [start, end) frames of each segment in its recording, or None.
+        transition_samples: (n_kept, G, K, K) float per-group transition matrices of every
+            iteration after the burn-in (a grouped fit: `sm.fit(..., groups=...)`; see
+            `hyperparameters["burn_in"]` and `sm.compare_group_dynamics`), else None.
     """
 
     model: HHMM
@@ -37,6 +40,7 @@ class FitResult:
     segment_states: np.ndarray | None = None
     keys: np.ndarray | None = None
     bounds: np.ndarray | None = None
+    transition_samples: np.ndarray | None = None
 
     @property
     def n_states(self) -> int:
@@ -59,7 +63,9 @@ class FitResult:
         """How the fit scored repeated syllables (fits saved before the option: `"model"`)."""
         return self.hyperparameters.get("repeats", "model")
 
-    def predict(self, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None) -> dict:
+    def predict(
+        self, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None, groups=None
+    ) -> dict:
         """Hidden states of (new) recordings under this model, scored as the fit scored its data.
 
         Args:
@@ -67,14 +73,20 @@ class FitResult:
             method: `most_probable`, `viterbi` or `marginals`; see `predict_states`.
             kernel: `auto`, `native`, `serial` or `parallel`.
             seg_length: optional batching of long recordings.
+            groups: for a grouped fit, the group of every recording (default: the fit's
+                groups of the recordings it was fitted to).
 
         Returns:
             recording name -> (T_i,) int states, or (T_i, K) float probabilities for
             `marginals`. Uses the fit's `repeats` setting (`FitResult.repeats`).
         """
+        fitted_groups = self.hyperparameters.get("groups")
+        if groups is None and fitted_groups and isinstance(recordings, dict):
+            groups = {name: fitted_groups[name] for name in recordings if name in fitted_groups} or None
         return predict_states(
-            self.model, recordings, method=method, kernel=kernel, seg_length=seg_length, repeats=self.repeats
-        )
+            self.model, recordings, method=method, kernel=kernel, seg_length=seg_length, repeats=self.repeats,
+            groups=groups,
+        )  # fmt: skip
 
 
 def load_fit(folder, components=()) -> FitResult:

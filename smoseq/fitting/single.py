@@ -21,6 +21,7 @@ from ..models import HHMM, ModeSearch, SyllableData
 from .checkpoints import Checkpointer
 from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
 from .data import Prepared, Repeats, prepare_data, user_init_states
+from .groups import TransitionSamples, burn_in, with_groups
 from .loop import ChainTrace, Chains, Sampler, stack_chains, take_chain
 from .result import FitResult
 
@@ -59,7 +60,8 @@ def fit(
     *,
     emissions="low_rank",
     transitions="sticky",
-    initial="uniform",
+    initial="auto",
+    groups=None,
     beta: float = 1.0,
     sigma_base: float = 1.0,
     sigma_bias: float = 1.0,
@@ -94,10 +96,20 @@ def fit(
         seed: integer seed; the whole fit is reproducible from it.
         emissions: `"low_rank"` (default), `"full_rank"`, or an `AbstractEmissions` whose
             priors and shapes define a custom model (its parameter values are replaced).
-        transitions: `"sticky"` (default: `StickyTransitions` with `kappa` and `beta`) or an
-            `AbstractTransitions` of your own (then leave `kappa` and `beta` at their defaults:
-            its own fields hold its prior).
-        initial: `"uniform"` (default) or an `AbstractInitialState`.
+        transitions: `"sticky"` (default: `StickyTransitions` with `kappa` and `beta`),
+            `"hdp"` (`HDPTransitions`: a sticky HDP prior with `kappa` and the default γ and
+            α, under which unneeded states empty, so `n_states` is an upper bound), or an
+            `AbstractTransitions` of your own, e.g. `sm.HDPTransitions.create(K, gamma=...,
+            alpha=..., kappa=...)` (then leave `kappa` and `beta` at their defaults: its
+            own fields hold its prior).
+        initial: `"auto"` (default: p(z_1) from the transitions when they set it, as the
+            HDP does, else uniform), `"uniform"`, `"from_transitions"`, or an
+            `AbstractInitialState`.
+        groups: experimental groups, a dict recording -> group or a `name,group` CSV
+            (`sm.load_groups`): the transitions become `GroupedTransitions`, one matrix per
+            group with shared emissions, β and κ, and the result keeps every group's
+            matrices from iteration `n_iters // 2` on (`transition_samples`, read by
+            `sm.compare_group_dynamics`; a resumed fit keeps those drawn after resuming).
         beta, sigma_base, sigma_bias, emission_beta: prior hyperparameters of the built-ins.
         mode_search: optimizer and stopping rule of the low-rank emission update
             (default: `optax.lbfgs()`, tol 1e-6, at most 200 steps).
@@ -134,11 +146,14 @@ def fit(
         raise InputError("kappa and beta set the built-in sticky transitions; a transitions component holds its own prior")
     started = time.perf_counter()
     prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap, repeats=repeats)
+    group_of, names = None, None
+    if groups is not None:
+        prepared, group_of, names = with_groups(prepared, groups)
     data = prepared.data
     kappa_value = auto_kappa(data, n_states) if kappa == "auto" else float(kappa)
     model = build_prior_model(
         n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta,
-        transitions, initial,
+        transitions, initial, names,
     )  # fmt: skip
     sampler = Sampler.create(mode_search, method, retry)
     hyperparameters = recorded_settings(
@@ -149,6 +164,8 @@ def fit(
         "seed": int(seed),
         "components": component_hyperparameters(model),
     }  # fmt: skip
+    if group_of is not None:
+        hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
     root_key = jr.key(seed)
     checkpointer = Checkpointer(checkpoint_dir, checkpoint_every, hyperparameters) if checkpoint_dir else None
     resumed = checkpointer.load(model, data) if (checkpointer and resume) else None
@@ -161,7 +178,11 @@ def fit(
     history_row = min(history_segment, data.syllables.shape[0] - 1)
     chains = Chains(stack_chains([state]), jr.fold_in(root_key, 1)[None], data, sampler, "single", [""], history_row, [trace])
 
+    samples = TransitionSamples(burn_in(n_iters)) if group_of is not None else None
+
     def checkpoint(chains, iteration):
+        if samples is not None:
+            samples.record(chains, iteration)
         if checkpointer and checkpointer.due(iteration + 1, n_iters):
             checkpointer.save(take_chain(chains.state, 0), trace, init_info, iteration + 1)
 
@@ -188,6 +209,7 @@ def fit(
         segment_states=segment_states,
         keys=prepared.keys,
         bounds=prepared.bounds,
+        transition_samples=None if samples is None else samples.array(),
     )
 
 

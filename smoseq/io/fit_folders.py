@@ -3,7 +3,8 @@
     model.eqx     array leaves of the model (equinox.tree_serialise_leaves)
     model.json    structure, hyperparameters, package version, data fingerprint
     states.npz    `names` (recording names) and `states_<i>` (T_i,) int per recording
-    trace.npz     log_probs, emission_losses, history, segment_states, keys, bounds
+    trace.npz     log_probs, emission_losses, history, segment_states, keys, bounds,
+                  transition_samples (grouped fits: (n_kept, G, K, K) matrices after the burn-in)
     fit.json      hyperparameters, info (timings, initialisation), written last: its
                   presence with "complete": true marks the folder complete
 """
@@ -78,6 +79,8 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
     }
     if result.segment_states is not None:
         trace |= {"segment_states": result.segment_states, "keys": np.asarray(result.keys, dtype=str), "bounds": result.bounds}
+    if getattr(result, "transition_samples", None) is not None:
+        trace["transition_samples"] = np.asarray(result.transition_samples)
     atomic_savez(folder / "trace.npz", **trace)
     atomic_write_json(
         folder / "fit.json",
@@ -149,7 +152,8 @@ def read_fit(folder, components=()) -> dict:
     Returns:
         A dict of `FitResult`'s fields: `model`, `states` (name -> (T_i,) int),
         `log_probs` (n_iters,), `emission_losses`, `history` (n_iters, T_seg),
-        `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`.
+        `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`, and
+        `transition_samples` (None unless the fit kept them, e.g. a grouped fit).
 
     Raises:
         ModelFileError: a missing, incomplete, truncated or foreign file, or a component
@@ -174,4 +178,5 @@ def read_fit(folder, components=()) -> dict:
         "segment_states": trace.get("segment_states"),
         "keys": trace.get("keys"),
         "bounds": trace.get("bounds"),
+        "transition_samples": trace.get("transition_samples"),
     }

@@ -7,6 +7,8 @@ from .comparison import StateComparison as StateComparison
 from .comparison import adjusted_rand_index as adjusted_rand_index
 from .comparison import compare_states as compare_states
 from .comparison import get_adjusted_rand as get_adjusted_rand
+from .group_dynamics import compare_group_dynamics as compare_group_dynamics
+from .group_dynamics import stationary_distribution as stationary_distribution
 from .enrichment import SyllableEnrichment as SyllableEnrichment
 from .enrichment import syllable_enrichment as syllable_enrichment
 from .enrichment import syllable_enrichment_from_model as syllable_enrichment_from_model

@@ -16,10 +16,16 @@ from .emissions import ModeSearch as ModeSearch
 from .emissions import emission_counts as emission_counts
 from .emissions import lookup_tables as lookup_tables
 from .emissions import no_optimizer_info as no_optimizer_info
+from .grouped import GroupedTransitions as GroupedTransitions
+from .hdp import HDPInfo as HDPInfo
+from .hdp import HDPStatistics as HDPStatistics
+from .hdp import HDPTransitions as HDPTransitions
+from .hdp import table_counts as table_counts
 from .hhmm import HHMM as HHMM
 from .hhmm import full_rank_hhmm as full_rank_hhmm
 from .hhmm import low_rank_hhmm as low_rank_hhmm
 from .initial import AbstractInitialState as AbstractInitialState
+from .initial import InitialFromTransitions as InitialFromTransitions
 from .initial import UniformInitialState as UniformInitialState
 from .priors import Dirichlet as Dirichlet
 from .priors import Normal as Normal

@@ -8,7 +8,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .data import SyllableData
 from .emissions import AbstractEmissions, AbstractTableEmissions, EmissionInfo, FullRankEmissions, LowRankEmissions, ModeSearch
-from .initial import AbstractInitialState, UniformInitialState
+from .initial import AbstractInitialState, InitialFromTransitions, UniformInitialState
 from .transitions import AbstractTransitions, StickyTransitions
 
 
@@ -27,11 +27,14 @@ class HHMM(eqx.Module):
     Args:
         emissions: an `AbstractEmissions` (`LowRankEmissions`, `FullRankEmissions`, or yours).
         transitions: an `AbstractTransitions` (`StickyTransitions`, or yours).
-        initial: an `AbstractInitialState` (default `UniformInitialState(K)`).
+        initial: an `AbstractInitialState` (default `UniformInitialState(K)`, or
+            `InitialFromTransitions(K)` for transitions that set p(z_1) themselves, such as
+            `HDPTransitions`).
 
     Raises:
         TypeError: a component that does not implement its interface.
-        ValueError: components that disagree on K.
+        ValueError: components that disagree on K, or transitions that set p(z_1) paired
+            with another initial component than `InitialFromTransitions` (or the reverse).
     """
 
     emissions: AbstractEmissions
@@ -41,7 +44,10 @@ class HHMM(eqx.Module):
     def __init__(self, emissions, transitions, initial=None):
         self.emissions = emissions
         self.transitions = transitions
-        self.initial = UniformInitialState(transitions.n_states) if initial is None else initial
+        if initial is None:
+            own = getattr(transitions, "sets_initial_state", False)
+            initial = (InitialFromTransitions if own else UniformInitialState)(transitions.n_states)
+        self.initial = initial
 
     def __check_init__(self):
         for name, interface in (
@@ -55,6 +61,13 @@ class HHMM(eqx.Module):
         sizes = {name: getattr(self, name).n_states for name in ("emissions", "transitions", "initial")}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"components disagree on the number of states: {sizes}")
+        if self.transitions.sets_initial_state != isinstance(self.initial, InitialFromTransitions):
+            raise ValueError(
+                f"{type(self.transitions).__name__} "
+                + ("sets p(z_1) itself: use initial=InitialFromTransitions (the default)"
+                   if self.transitions.sets_initial_state else "does not set p(z_1): InitialFromTransitions needs transitions that do")
+                + f", got {type(self.initial).__name__}"
+            )  # fmt: skip
 
     @property
     def n_states(self) -> int:
@@ -65,12 +78,12 @@ class HHMM(eqx.Module):
         return self.emissions.n_syllables
 
     def log_init(self) -> Float[Array, " K"]:
-        """log p(z_1) (`initial.log_probs()`).
+        """log p(z_1) (`initial.log_probs_given(transitions)`, by default `initial.log_probs()`).
 
         Returns:
             (K,) float.
         """
-        return self.initial.log_probs()
+        return self.initial.log_probs_given(self.transitions)
 
     def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"] | Float[Array, "N K K"]:
         """The hidden-state transition matrix of every sequence (`transitions.transition_matrices`).
@@ -157,7 +170,7 @@ class HHMM(eqx.Module):
         )
 
     def simulate(
-        self, key: PRNGKeyArray, n_sequences: int, n_timesteps: int
+        self, key: PRNGKeyArray, n_sequences: int, n_timesteps: int, groups=None
     ) -> tuple[Int[Array, "N T"], Int[Array, "N T"]]:
         """Draw `(states, syllables)`, each (n_sequences, n_timesteps).
 
@@ -168,6 +181,8 @@ class HHMM(eqx.Module):
             key: a JAX PRNG key.
             n_sequences: N.
             n_timesteps: T (≥ 1).
+            groups: optional (N,) int group of each sequence, for transitions with one
+                matrix per group (`GroupedTransitions`).
 
         Returns:
             `(states, syllables)`: two (N, T) int32 arrays.
@@ -180,7 +195,9 @@ class HHMM(eqx.Module):
                 f"simulate draws syllables from transition tables; {type(self.emissions).__name__} is not an "
                 "AbstractTableEmissions"
             )
-        shapes = SyllableData(jnp.zeros((n_sequences, n_timesteps), jnp.int32), jnp.ones((n_sequences, n_timesteps)))
+        shapes = SyllableData(
+            jnp.zeros((n_sequences, n_timesteps), jnp.int32), jnp.ones((n_sequences, n_timesteps)), groups=groups
+        )
         log_trans = jnp.log(self.transition_matrices(shapes))
         log_trans = jnp.broadcast_to(log_trans, (n_sequences,) + log_trans.shape[-2:])
         log_init, log_tables = self.log_init(), self.emissions.log_tables()

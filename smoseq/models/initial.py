@@ -21,6 +21,17 @@ class AbstractInitialState(eqx.Module):
 
     n_states: eqx.AbstractVar[int]
 
+    def log_probs_given(self, transitions) -> Float[Array, " K"]:
+        """log p(z_1 = k) in a model with these transitions (what `HHMM.log_init` uses).
+
+        Args:
+            transitions: the model's `AbstractTransitions` (ignored unless a subclass reads it).
+
+        Returns:
+            (K,) float; by default `log_probs()`.
+        """
+        return self.log_probs()
+
     @abc.abstractmethod
     def log_probs(self) -> Float[Array, " K"]:
         """log p(z_1 = k).
@@ -72,5 +83,54 @@ class UniformInitialState(AbstractInitialState):
         return None
 
     def resample(self, key: PRNGKeyArray, statistics) -> tuple["UniformInitialState", None]:
+        """Itself, and no info."""
+        return self, None
+
+
+class InitialFromTransitions(AbstractInitialState):
+    """p(z_1) set by the transitions component (`HDPTransitions`: the global weights β).
+
+    It has no parameters of its own: `log_probs_given(transitions)` returns
+    `transitions.initial_log_probs()`, and the transitions' update accounts for the first
+    states. `HHMM` uses it by default for transitions with `sets_initial_state = True`.
+
+    Args:
+        n_states: K.
+    """
+
+    n_states: int = eqx.field(static=True)
+
+    def log_probs_given(self, transitions) -> Float[Array, " K"]:
+        """`transitions.initial_log_probs()`.
+
+        Args:
+            transitions: an `AbstractTransitions` with `sets_initial_state = True`.
+
+        Returns:
+            (K,) float.
+        """
+        return transitions.initial_log_probs()
+
+    def log_probs(self) -> Float[Array, " K"]:
+        """Not defined alone: p(z_1) lives in the transitions (use `log_probs_given` or `HHMM.log_init`).
+
+        Raises:
+            TypeError: always.
+        """
+        raise TypeError("InitialFromTransitions reads p(z_1) from the transitions: call log_probs_given(transitions)")
+
+    def log_prior(self) -> Float[Array, ""]:
+        """0: the parameters and their prior belong to the transitions."""
+        return jnp.zeros(())
+
+    def sample_prior(self, key: PRNGKeyArray) -> "InitialFromTransitions":
+        """Itself."""
+        return self
+
+    def statistics(self, states: Int[Array, "N T"], data: SyllableData) -> None:
+        """None: the transitions count the first states."""
+        return None
+
+    def resample(self, key: PRNGKeyArray, statistics) -> tuple["InitialFromTransitions", None]:
         """Itself, and no info."""
         return self, None

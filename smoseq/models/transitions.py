@@ -1,6 +1,7 @@
 """How hidden states follow each other: the transition interface and the sticky Markov chain (DESIGN §1)."""
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -18,11 +19,30 @@ class AbstractTransitions(eqx.Module):
     The kernels only see `transition_matrices(data)`: one (K, K) matrix shared by every
     sequence, or one per sequence (N, K, K) (e.g. one matrix per experimental group).
 
+    A component whose prior also fixes the initial-state distribution (the HDP prior
+    draws z_1 from its global weights) sets the class attribute `sets_initial_state =
+    True` and implements `initial_log_probs()`; the `HHMM` holding it then takes
+    `InitialFromTransitions` as its initial component, and the component's own
+    `statistics`/`resample` account for the first states.
+
     Attributes:
         n_states: K (a static field or property of every subclass).
+        sets_initial_state: class attribute; True when `initial_log_probs` gives p(z_1).
     """
 
     n_states: eqx.AbstractVar[int]
+    sets_initial_state: ClassVar[bool] = False
+
+    def initial_log_probs(self) -> Float[Array, " K"]:
+        """log p(z_1 = k), for components with `sets_initial_state = True`.
+
+        Returns:
+            (K,) float.
+
+        Raises:
+            TypeError: this component leaves p(z_1) to the initial-state component.
+        """
+        raise TypeError(f"{type(self).__name__} does not set the initial-state distribution")
 
     @abc.abstractmethod
     def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"] | Float[Array, "N K K"]:

@@ -40,6 +40,7 @@ class ScanSettings:
             s mod F of the recordings, see `run_scan`), 0 for none.
         fps: frame rate, for durations in seconds.
         emissions: `"low_rank"` or `"full_rank"`.
+        transitions: `"sticky"` or `"hdp"` (the sticky HDP prior, κ scanned, default γ and α), as in `sm.fit`.
         beta: β of the transition prior, as in `sm.fit`.
         sigma_base: σ of the low-rank `base` prior, as in `sm.fit`.
         sigma_bias: σ of the low-rank `biases` prior, as in `sm.fit`.
@@ -54,6 +55,7 @@ class ScanSettings:
     heldout_folds: int = 0
     fps: float = 120.0
     emissions: str = "low_rank"
+    transitions: str = "sticky"
     beta: float = 1.0
     sigma_base: float = 1.0
     sigma_bias: float = 1.0
@@ -188,7 +190,12 @@ def start_scan_folder(scan_dir, recordings: dict, settings: ScanSettings) -> dic
     if description.get("data_fingerprint") != fingerprint:
         raise InputError(f"{scan_dir}: holds a scan of different recordings; choose another --out")
     stored = description["settings"]
-    changed = [f"{key} {stored.get(key)!r} -> {value!r}" for key, value in asdict(settings).items() if stored.get(key) != value]
+    defaults = asdict(ScanSettings())  # scans written before a setting existed used its default
+    changed = [
+        f"{key} {stored.get(key, defaults[key])!r} -> {value!r}"
+        for key, value in asdict(settings).items()
+        if stored.get(key, defaults[key]) != value
+    ]
     if changed:
         raise InputError(f"{scan_dir}: was started with other settings ({'; '.join(changed)}); choose another --out")
     return description

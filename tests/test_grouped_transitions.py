@@ -1,0 +1,171 @@
+"""`GroupedTransitions` and `sm.compare_group_dynamics`: planted duration effects recovered, none claimed where none was planted.
+
+The full-size checks (both directions, more data) are slow: `python -m pytest -m slow tests/test_grouped_transitions.py`.
+"""
+
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pandas as pd
+import pytest
+
+import smoseq as sm
+from smoseq.models import HHMM, FullRankEmissions, GroupedTransitions, SyllableData
+
+K, S = 3, 12
+
+
+def two_group_recordings(ratio: float, per_group: int, frames: int, seed: int = 0, base: float = 20.0):
+    """Recordings of groups A and B; state 0 lasts `base` frames in A and `ratio`·`base` in B, the others `base` in both."""
+    rng = np.random.default_rng(seed)
+    tables = rng.dirichlet(np.full(S, 0.3), size=(K, S))
+    probs = np.zeros((2, K, K))
+    for g, scale in enumerate((1.0, ratio)):
+        durations = np.full(K, base) * np.array([scale, 1.0, 1.0])
+        probs[g] = (1 / durations)[:, None] / (K - 1)
+        probs[g][np.arange(K), np.arange(K)] = 1 - 1 / durations
+    truth = HHMM(FullRankEmissions(tables), GroupedTransitions(probs, ("A", "B")))
+    groups = np.repeat([0, 1], per_group)
+    states, syllables = truth.simulate(jr.key(seed), 2 * per_group, frames, groups=jnp.asarray(groups))
+    names = [f"mouse{i}" for i in range(2 * per_group)]
+    return (
+        {name: np.asarray(syllables[i]) for i, name in enumerate(names)},
+        {name: np.asarray(states[i]) for i, name in enumerate(names)},
+        {name: "AB"[g] for name, g in zip(names, groups)},
+    )
+
+
+def fitted_duration_ratios(ratio, per_group, frames, n_iters, use_true_start, seed=0):
+    recordings, states, groups = two_group_recordings(ratio, per_group, frames, seed)
+    result = sm.fit(recordings, n_states=K, kappa=10.0, n_iters=n_iters, seed=seed, groups=groups,
+                    emissions="full_rank", repeats="model", init_states=states if use_true_start else None,
+                    progress=False)  # fmt: skip
+    matched = sm.compare_states(states, result.states, K)
+    assert matched.accuracy > 0.9
+    table = sm.compare_group_dynamics(result, fps=30.0)
+    ratios = table[(table.kind == "ratio") & (table.quantity == "duration_frames")].set_index("state")
+    fitted_of_true = {int(true): fitted for fitted, true in enumerate(matched.permutation)}
+    return result, table, [ratios.loc[fitted_of_true[k]] for k in range(K)], recordings
+
+
+def test_a_doubled_duration_is_recovered_with_an_interval_excluding_one():
+    result, table, ratios, recordings = fitted_duration_ratios(2.0, 2, 4000, 30, use_true_start=True)
+    predicted = result.predict(recordings)  # the fit's own groups
+    agreement = np.mean(np.concatenate([predicted[k] == result.states[k] for k in recordings]))
+    assert agreement > 0.9
+    only_b = {"mouse3": recordings["mouse3"]}
+    np.testing.assert_array_equal(result.predict(only_b, groups={"mouse3": "B"})["mouse3"], predicted["mouse3"])
+    with pytest.raises(sm.InputError, match="pass groups="):
+        result.predict({"new": recordings["mouse3"]})
+    with pytest.raises(sm.InputError, match="'C' are not among the model's groups"):
+        result.predict({"new": recordings["mouse3"]}, groups={"new": "C"})
+    assert result.transition_samples.shape == (15, 2, K, K)  # burn-in: the first half of 30 iterations
+    assert abs(ratios[0]["median"] / 2 - 1) < 0.2 and ratios[0]["lower"] > 1
+    assert ratios[0]["p_greater"] > 0.99 and ratios[0]["group"] == "B" and ratios[0]["reference"] == "A"
+    assert set(table.quantity) == {"duration_frames", "duration_seconds", "occupancy", "transition_probability"}
+    occupancy = table[(table.kind == "group") & (table.quantity == "occupancy")]
+    np.testing.assert_allclose(occupancy.groupby("group")["median"].sum(), 1, atol=0.05)
+
+
+def test_compare_group_dynamics_against_hand_computed_values():
+    stay = np.array([0.9, 0.8])
+    samples = np.zeros((2, 2, 2, 2))
+    for g in range(2):
+        for s in range(2):
+            p = stay + 0.05 * g * np.array([1, 0]) + 0.01 * s
+            samples[s, g] = [[p[0], 1 - p[0]], [1 - p[1], p[1]]]
+    table = sm.compare_group_dynamics(samples, group_names=["ctl", "drug"], fps=10.0)
+    durations = table[(table.kind == "group") & (table.quantity == "duration_seconds") & (table.group == "drug")]
+    expected = 1 / (1 - np.array([[0.95, 0.96], [0.8, 0.81]])) / 10  # [state, sample]
+    np.testing.assert_allclose(durations["median"], expected.mean(1), rtol=1e-6)
+    occupancy = table[(table.kind == "group") & (table.quantity == "occupancy") & (table.group == "ctl")]
+    np.testing.assert_allclose(occupancy["median"], [np.mean([0.2 / 0.3, 0.19 / 0.28]), np.mean([0.1 / 0.3, 0.09 / 0.28])])
+    ratio = table[(table.kind == "ratio") & (table.quantity == "duration_frames") & (table.state == 0)].iloc[0]
+    assert ratio["p_greater"] == 1.0 and ratio["lower"] > 1
+    assert len(table[table.quantity == "transition_probability"]) == 2 * 4 + 4
+    figure = sm.plot_group_dynamics(table)
+    assert len(figure.axes) == 4
+    with pytest.raises(sm.InputError, match="2 group names for 3 groups"):
+        sm.compare_group_dynamics(np.ones((2, 3, 2, 2)) / 2, group_names=["a", "b"])
+
+
+def test_segments_follow_their_recordings_group():
+    recordings = {"mouse0": np.arange(500) % S, "mouse1": np.arange(500) % 5}
+    groups = {"mouse0": "A", "mouse1": "B"}
+    from smoseq.fitting.data import prepare_data
+    from smoseq.fitting.groups import with_groups
+
+    prepared, group_of, names = with_groups(prepare_data(recordings, seg_length=200), groups)
+    assert names == ("A", "B") and group_of == groups
+    expected = [names.index(groups[str(key)]) for key in prepared.keys]
+    np.testing.assert_array_equal(prepared.data.groups, expected)
+    assert len(expected) == 6 and expected.count(0) == 3
+    transitions = GroupedTransitions(np.stack([np.eye(2), np.full((2, 2), 0.5)]), ["A", "B"])
+    data = SyllableData(np.zeros((3, 4), int), np.ones((3, 4)), groups=[1, 0, 1])
+    assert transitions.transition_matrices(data).shape == (3, 2, 2)
+    counts = transitions.statistics(jnp.array([[0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1]]), data)
+    np.testing.assert_array_equal(counts, [[[0, 1], [0, 2]], [[1, 1], [0, 4]]])
+    with pytest.raises(ValueError, match="needs the group of every sequence"):
+        transitions.transition_matrices(SyllableData(np.zeros((3, 4), int), np.ones((3, 4))))
+
+
+def test_bad_groups_are_refused_in_one_line(tmp_path):
+    recordings = {"a": np.arange(50) % 3, "b": np.arange(50) % 3}
+    sheet = tmp_path / "index.csv"
+    sheet.write_text("name,group\na,x\n")
+    with pytest.raises(sm.InputError, match="no group for recording"):
+        sm.fit(recordings, n_states=2, n_iters=1, groups=sheet, progress=False)
+    sheet.write_text("name,group\na,x\nb,y\nc,y\n")
+    with pytest.raises(sm.InputError, match="'c' match no recording"):
+        sm.fit(recordings, n_states=2, n_iters=1, groups=sheet, progress=False)
+    with pytest.raises(sm.InputError, match="'z' of the transitions have no recordings"):
+        sm.fit(recordings, n_states=2, n_iters=1, groups={"a": "x", "b": "y"}, progress=False,
+               transitions=GroupedTransitions.create(["x", "y", "z"], 2))  # fmt: skip
+    with pytest.raises(sm.InputError, match="transitions must be 'sticky' or a GroupedTransitions"):
+        sm.fit(recordings, n_states=2, n_iters=1, groups={"a": "x", "b": "y"}, transitions="hdp", progress=False)
+    with pytest.raises(sm.InputError, match="needs the group of every recording"):
+        sm.fit(recordings, n_states=2, n_iters=1, transitions=GroupedTransitions.create(["x"], 2), progress=False)
+    from smoseq.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, syllables in recordings.items():
+        pd.DataFrame({"syllable": syllables}).to_csv(data / f"{name}.csv", index=False)
+    assert main(["fit", str(data), "--out", str(tmp_path / "fit"), "--groups", str(sheet)]) != 0
+
+
+@pytest.mark.slow
+def test_grouped_fit_through_the_cli_writes_the_comparison(tmp_path):
+    from smoseq.cli import main
+
+    recordings, _, groups = two_group_recordings(2.0, 2, 1500)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, syllables in recordings.items():
+        pd.DataFrame({"syllable": syllables}).to_csv(data / f"{name}.csv", index=False)
+    pd.DataFrame({"name": list(groups), "group": list(groups.values()), "extra": 1}).to_csv(tmp_path / "index.csv", index=False)
+    assert main(["fit", str(data), "--out", str(tmp_path / "fit"), "--n-states", "3", "--iters", "6", "--kappa", "10",
+                 "--emissions", "full_rank", "--groups", str(tmp_path / "index.csv")]) == 0  # fmt: skip
+    table = pd.read_csv(tmp_path / "fit" / "group_dynamics.csv")
+    assert {"duration_seconds", "occupancy"} <= set(table.quantity)
+    assert (tmp_path / "fit" / "figures" / "group_dynamics.png").is_file()
+    loaded = sm.load_fit(tmp_path / "fit")
+    assert loaded.transition_samples.shape == (3, 2, 3, 3)
+    assert isinstance(loaded.model.transitions, GroupedTransitions) and loaded.model.transitions.group_names == ("A", "B")
+    applied = ["apply", str(tmp_path / "fit"), str(data), "--out", str(tmp_path / "applied")]
+    assert main(applied + ["--groups", str(tmp_path / "index.csv")]) == 0
+    assert main(applied + ["--force"]) == 0  # the fit's own groups of its recordings
+
+
+@pytest.mark.slow
+def test_planted_effect_recovered_and_none_claimed_where_none_planted():
+    # Each 95 % interval of an unplanted ratio misses 1 with probability 0.05, so over the 10
+    # such intervals below at most 2 may miss (a calibrated sampler fails this about 1 % of runs).
+    covering = []
+    for seed in (0, 1):
+        _, _, ratios, _ = fitted_duration_ratios(2.0, 4, 5000, 60, use_true_start=False, seed=seed)
+        assert abs(ratios[0]["median"] / 2 - 1) < 0.2 and ratios[0]["lower"] > 1
+        covering += [ratios[k]["lower"] < 1 < ratios[k]["upper"] for k in (1, 2)]
+        _, _, ratios, _ = fitted_duration_ratios(1.0, 4, 5000, 60, use_true_start=False, seed=seed)
+        covering += [r["lower"] < 1 < r["upper"] for r in ratios]
+    assert sum(covering) >= len(covering) - 2, covering
