@@ -104,6 +104,7 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
             repeats=getattr(args, "repeats", "ignore"),
             method="parallel" if args.parallel else "auto",
             mode_search=_mode_search(getattr(args, "learning_rate", None)),
+            exact_emissions=getattr(args, "exact_emissions", False),
             checkpoint_dir=out / "checkpoints" if args.checkpoint_every > 0 else None,
             checkpoint_every=args.checkpoint_every,
             resume=getattr(args, "resume", False),
@@ -134,7 +135,8 @@ def fit(args) -> None:
         detail = str(interrupt) or "no checkpoint was written"
         say(f"interrupted: {detail}; resume with: smoseq fit {args.data} --out {args.out} --resume")
         raise
-    say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g})")
+    acceptance = "" if result.acceptance_rate is None else f", emission acceptance rate {result.acceptance_rate:.3f}"
+    say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g}{acceptance})")
     if not args.no_figures:
         written = write_fit_figures(out, result, recordings.syllables, args.fps)
         say(f"wrote {len(written)} figures to {out / 'figures'}")

@@ -25,6 +25,10 @@ class FitResult:
         segment_states: (N, T) int32 final states of the batched segments, or None.
         keys: (N,) recording name of each segment (as `sm.batch`), or None.
         bounds: (N, 2) [start, end) frames of each segment in its recording, or None.
+        emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
+            emission update took its proposal; empty unless the fit used `exact_emissions=True`.
+        emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
+            NaN at iteration 0, which starts the chain with a plain Laplace draw).
     """
 
     model: HHMM
@@ -37,6 +41,17 @@ class FitResult:
     segment_states: np.ndarray | None = None
     keys: np.ndarray | None = None
     bounds: np.ndarray | None = None
+    emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Fraction of exact emission updates that accepted their proposal (None without `exact_emissions`).
+
+        Iterations whose acceptance probability is NaN (the plain draw that starts the chain) are left out.
+        """
+        exact = np.isfinite(np.asarray(self.emission_acceptance, dtype=float))
+        return float(np.mean(np.asarray(self.emission_accepted)[exact])) if exact.any() else None
 
     @property
     def n_states(self) -> int:
