@@ -13,6 +13,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -24,7 +25,7 @@ from scipy.stats import multivariate_normal
 
 import smoseq as sm
 from smoseq.fitting.loop import default_mode_search, describe_mode_search
-from smoseq.models import ModeSearch
+from smoseq.models import LowRankEmissions, ModeSearch, Normal, StudentT
 from smoseq.models.laplace import (
     emission_log_likelihood_ratio,
     emission_log_posterior,
@@ -36,6 +37,7 @@ from smoseq.models.laplace import (
     sample_laplace,
     sample_low_rank_emissions,
 )
+from smoseq.models.laplace_priors import sample_low_rank_emissions_with_priors
 
 BOOST = 1e-2
 LBFGS = optax.lbfgs()
@@ -157,6 +159,28 @@ def test_proposal_depends_on_the_counts_only(x64):
     np.testing.assert_array_equal(_flat(results[0][2].mode), _flat(results[1][2].mode))
     if bool(results[0][2].accepted) and bool(results[1][2].accepted):
         np.testing.assert_array_equal(_flat(results[0][:2]), _flat(results[1][:2]))
+
+
+def test_other_priors_path_gives_the_normal_paths_decision_and_keeps_its_priors(x64):
+    """`LowRankEmissions.resample` with `metropolis=True`: the generic-prior path (`laplace_priors`) with
+    `Normal` priors reproduces the specialised path's acceptance; with `StudentT` it runs and reports it."""
+    counts = _counts(2, 3, seed=13, total=40.0)
+    current = _point(2, 3, seed=14, scale=1.0)
+    search = ModeSearch(LBFGS, 200, 1e-10, metropolis=True)
+    specialised = _update(jr.key(5), counts, current)
+    generic = eqx.filter_jit(sample_low_rank_emissions_with_priors)(
+        jr.key(5), counts, *current, Normal(1.0), Normal(1.0), LBFGS, 200, 1e-10, metropolis=True
+    )
+    np.testing.assert_allclose(float(generic[2].acceptance_prob), float(specialised[2].acceptance_prob), rtol=1e-6)
+    assert bool(generic[2].accepted) == bool(specialised[2].accepted)
+    np.testing.assert_allclose(_flat(generic[:2]), _flat(specialised[:2]), atol=1e-6)
+
+    emissions = LowRankEmissions(*current, Normal(1.0), StudentT(1.0, 3.0))
+    updated, info = eqx.filter_jit(lambda e, key, c: e.resample(key, c, search))(emissions, jr.key(6), counts)
+    assert isinstance(updated.bias_prior, StudentT)
+    assert info.accepted is not None and 0.0 <= float(info.acceptance_prob) <= 1.0
+    kept = _flat((updated.base, updated.biases))
+    assert np.allclose(kept, _flat(current)) != bool(info.accepted)
 
 
 def test_log_likelihood_ratio_is_the_difference_of_log_posteriors(x64):
