@@ -340,3 +340,26 @@ def test_gibbs_sampler_with_metropolis_is_calibrated():
     calibration = _calibration_module()
     p_values = calibration.run_calibration(metropolis=True, n_replicates=300, seed=0)
     assert min(p_values.values()) > 1e-3, p_values
+
+
+def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
+    """`smoseq fit --exact-emissions` passes `exact_emissions=True` to `sm.fit` (off without the flag)."""
+    from smoseq.cli import commands
+    from smoseq.cli.parser import build_parser
+    from smoseq.fitting import single
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(*args, **kwargs):
+        seen.append(kwargs["exact_emissions"])
+        raise Stop
+
+    monkeypatch.setattr(single, "fit", fake_fit)
+    for extra in ([], ["--exact-emissions"]):
+        args = build_parser().parse_args(["fit", "data", "--out", str(tmp_path / "out"), *extra])
+        with pytest.raises(Stop):
+            commands.run_fit({"r0": np.zeros(5, int)}, tmp_path / "out", args, progress=False)
+    assert seen == [False, True]
