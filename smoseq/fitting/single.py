@@ -111,6 +111,8 @@ def fit(
             also for `retry`), accepted or rejected against the exact conditional posterior,
             its mode search started from the counts alone. Slower (a cold mode search per
             iteration); the acceptance per iteration is in `FitResult.emission_accepted`.
+            It accepts often only for small models (S·K up to ~100 parameters): at S = 50
+            on a million frames it almost never accepts (README), and the emissions stay put.
         method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
         init_states: (N, T) initial states for batched input, or a dict per recording.
         n_init_iters: Gibbs iterations run from each data-driven start before the best is

@@ -35,7 +35,10 @@ class ModeSearch(NamedTuple):
             Metropolis–Hastings proposal accepted or rejected against the exact conditional
             posterior, so the Gibbs chain targets the exact posterior
             (`smoseq.models.laplace.metropolis_laplace_draw`); each update costs a cold
-            mode search. Conjugate updates are exact either way and ignore it.
+            mode search, and how often it accepts falls steeply with the number of
+            parameters. Start such a chain with one plain update (`sm.fit` does): an
+            independence sampler started far in the posterior's tails stays there. Conjugate
+            updates are exact either way and ignore it.
     """
 
     optimizer: optax.GradientTransformation
