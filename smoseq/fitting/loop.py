@@ -112,8 +112,10 @@ class Sampler:
         mode_search = self.mode_search._replace(metropolis=False) if plain else self.mode_search
         return compiled_kernel(mode_search, self.method, strategy)
 
-    def retry_kernel(self, attempt: int):
+    def retry_kernel(self, attempt: int, plain: bool = False):
+        """The single-chain step of retry attempt `attempt`; `plain` as for `kernel`."""
         search = retry_mode_search(self.retry, attempt)
+        search = search._replace(metropolis=False) if plain else search
         return compiled_kernel(search, self.method, single_chain_strategy(self.method))
 
 
@@ -251,13 +253,11 @@ class Chains:
             new_state, info = (self.start_step if starting else self.step)(keys, self.state, self.data)
             finite = np.asarray(_finite_chains(new_state.model, info.log_prob))
             on_host = jax.tree.map(np.asarray, info)
-            if starting:
-                on_host = on_host._replace(emission_acceptance_prob=np.full(self.size, np.nan))
-            records = [_IterationRecord.of(take_chain(on_host, m)) for m in range(self.size)]
+            records = [_IterationRecord.of(take_chain(on_host, m), starting) for m in range(self.size)]
             for m in np.flatnonzero(~finite):
-                new_state, retried_info = self._repair(m, keys[m], iteration, new_state, on_failure)
+                new_state, retried_info = self._repair(m, keys[m], iteration, new_state, on_failure, starting)
                 if retried_info is not None:
-                    records[m] = _IterationRecord.of(retried_info)
+                    records[m] = _IterationRecord.of(retried_info, starting)
             self._record(new_state, records)
             self.state = new_state
             alive = [trace.log_probs[-1] for trace in self.traces if trace.error is None and trace.log_probs]
@@ -265,7 +265,7 @@ class Chains:
             if after_iteration is not None:
                 after_iteration(self, iteration)
 
-    def _repair(self, m, key, iteration, new_state, on_failure):
+    def _repair(self, m, key, iteration, new_state, on_failure, plain=False):
         """Chain m went non-finite: redo its step alone with the retry optimizer, or freeze it.
 
         Returns:
@@ -275,7 +275,7 @@ class Chains:
         previous = take_chain(self.state, m)
         trace = self.traces[m]
         if trace.error is None:
-            retried, info = self._retry(key, previous, iteration, trace.faults)
+            retried, info = self._retry(key, previous, iteration, trace.faults, plain)
             if retried is not None:
                 return _put_chain(new_state, m, retried), info
             message = (f"model {self.labels[m]}: " if self.labels[m] else "") + non_finite_message(iteration)
@@ -284,13 +284,13 @@ class Chains:
             trace.error = message
         return _put_chain(new_state, m, previous), None
 
-    def _retry(self, key, state, iteration, faults):
+    def _retry(self, key, state, iteration, faults, plain=False):
         """Up to `MAX_RETRIES` redos of one chain's step; `(state, info)` of the first finite one, else `(None, None)`."""
         if self.sampler.retry is None:
             return None, None
         name = self.sampler.retry.name or "custom"
         for attempt in range(MAX_RETRIES):
-            new_state, info = self.sampler.retry_kernel(attempt)(key, state, self.data)
+            new_state, info = self.sampler.retry_kernel(attempt, plain)(key, state, self.data)
             recovered = is_finite_state(info, new_state)
             faults.append({"iteration": int(iteration), "attempt": attempt + 1,
                            "optimizer": f"{name} x {RETRY_STEP_SCALE**attempt:g}", "recovered": recovered})  # fmt: skip
@@ -323,6 +323,8 @@ class _IterationRecord:
     acceptance_prob: float
 
     @classmethod
-    def of(cls, info) -> "_IterationRecord":
+    def of(cls, info, starting: bool = False) -> "_IterationRecord":
+        """One chain's record; `starting`: the plain update that starts an exact chain (probability NaN)."""
         losses = np.asarray(info.emission_losses)[: int(info.emission_steps)]
-        return cls(float(info.log_prob), losses, bool(info.emission_accepted), float(info.emission_acceptance_prob))
+        probability = np.nan if starting else float(info.emission_acceptance_prob)
+        return cls(float(info.log_prob), losses, bool(info.emission_accepted), probability)
