@@ -106,6 +106,7 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
             repeats=getattr(args, "repeats", "ignore"),
             method="parallel" if args.parallel else "auto",
             mode_search=_mode_search(getattr(args, "learning_rate", None)),
+            exact_emissions=getattr(args, "exact_emissions", False),
             checkpoint_dir=out / "checkpoints" if args.checkpoint_every > 0 else None,
             checkpoint_every=args.checkpoint_every,
             resume=getattr(args, "resume", False),
@@ -136,7 +137,8 @@ def fit(args) -> None:
         detail = str(interrupt) or "no checkpoint was written"
         say(f"interrupted: {detail}; resume with: smoseq fit {args.data} --out {args.out} --resume")
         raise
-    say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g})")
+    acceptance = "" if result.acceptance_rate is None else f", emission acceptance rate {result.acceptance_rate:.3f}"
+    say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g}{acceptance})")
     if result.transition_samples is not None:
         say(f"wrote {write_group_dynamics(out, result, args.fps)}")
     if not args.no_figures:

@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--checkpoint-every", type=int, default=10, help="iterations between checkpoints (0: none)")
     fit.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     fit.add_argument("--learning-rate", type=float, default=None, help="use optax.adam(LR) for the emission update")
+    fit.add_argument("--exact-emissions", action="store_true",
+                     help="exact low-rank emission update: the Laplace draw as a Metropolis-Hastings proposal (slower)")
     fit.add_argument("--force", action="store_true", help="replace an existing fit in --out")
     fit.add_argument("--no-figures", action="store_true")
 

@@ -75,6 +75,7 @@ def fit_models(
     emission_beta: float = 1.0,
     mode_search: ModeSearch | None = None,
     retry: ModeSearch | None = None,
+    exact_emissions: bool = False,
     method: Method = "auto",
     seg_length=None,
     seg_overlap: int = 30,
@@ -115,6 +116,7 @@ def fit_models(
         emission_beta: as for `sm.fit`.
         mode_search: as for `sm.fit`.
         retry: as for `sm.fit`.
+        exact_emissions: as for `sm.fit`.
         method: as for `sm.fit`.
         seg_length: as for `sm.fit`.
         seg_overlap: as for `sm.fit`.
@@ -144,7 +146,7 @@ def fit_models(
     prepared = prepare_data(
         recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables, repeats=repeats
     )
-    sampler = Sampler.create(mode_search, method, retry)
+    sampler = Sampler.create(mode_search, method, retry, exact_emissions)
     try:
         strategy = batch_strategy(strategy)
     except ValueError as error:
@@ -210,6 +212,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
                 segment_states=segment_states[m],
                 keys=prepared.keys,
                 bounds=prepared.bounds,
+                **trace.acceptance_arrays(),
             )
         )
     return results

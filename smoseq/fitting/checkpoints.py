@@ -49,6 +49,7 @@ class Checkpointer:
             log_probs=np.asarray(trace.log_probs[:completed], dtype=float),
             emission_losses=np.asarray(trace.emission_losses, dtype=float),
             history=trace.history_array(0)[:completed],
+            **trace.acceptance_arrays(),
         )
         atomic_write_json(
             staging / "checkpoint.json",
@@ -103,6 +104,8 @@ class Checkpointer:
             history=list(arrays["history"]),
             emission_losses=arrays["emission_losses"],
             faults=list(meta.get("numerical_faults", [])),
+            emission_accepted=arrays.get("emission_accepted", np.zeros(0, bool)).tolist(),
+            emission_acceptance=arrays.get("emission_acceptance", np.zeros(0)).tolist(),
         )
         return state, trace, meta.get("init_info", {})
 

@@ -57,10 +57,11 @@ def retry_mode_search(retry: ModeSearch, attempt: int) -> ModeSearch:
 
 
 def describe_mode_search(mode_search: ModeSearch | None) -> dict | None:
-    """What fit.json records of an optimizer: its name (or "custom"), max_iters and tol."""
+    """What fit.json records of an optimizer: its name (or "custom"), max_iters, tol, and `metropolis` when set."""
     if mode_search is None:
         return None
-    return {"optimizer": mode_search.name or "custom", "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol)}
+    described = {"optimizer": mode_search.name or "custom", "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol)}
+    return described | ({"metropolis": True} if mode_search.metropolis else {})
 
 
 @dataclass(frozen=True)
@@ -78,26 +79,43 @@ class Sampler:
     retry: ModeSearch | None
 
     @classmethod
-    def create(cls, mode_search: ModeSearch | None, method: str, retry: ModeSearch | None) -> "Sampler":
-        """The settings a fit asked for: None means the default optimizer or retry; `method` is resolved."""
-        return cls(
-            default_mode_search() if mode_search is None else mode_search,
-            resolve_method(method),
-            default_retry() if retry is None else retry,
-        )
+    def create(cls, mode_search: ModeSearch | None, method: str, retry: ModeSearch | None,
+               exact_emissions: bool = False) -> "Sampler":  # fmt: skip
+        """The settings a fit asked for: None means the default optimizer or retry; `method` is resolved.
+
+        `exact_emissions` turns on the Metropolis–Hastings correction of the emission
+        update in both optimizers (`ModeSearch.metropolis`), so a retried iteration is exact too.
+        """
+        mode_search = default_mode_search() if mode_search is None else mode_search
+        retry = default_retry() if retry is None else retry
+        if exact_emissions:
+            mode_search, retry = mode_search._replace(metropolis=True), retry._replace(metropolis=True)
+        return cls(mode_search, resolve_method(method), retry)
+
+    @property
+    def metropolis(self) -> bool:
+        """Whether the emission update is the exact Metropolis–Hastings one (its acceptance is then recorded)."""
+        return bool(self.mode_search is not None and self.mode_search.metropolis)
 
     def describe(self) -> dict:
         """What fit.json records of the optimizers (`describe_mode_search` of each)."""
         return {"mode_search": describe_mode_search(self.mode_search), "retry": describe_mode_search(self.retry)}
 
-    def kernel(self, strategy: str):
-        """The compiled step of this fit for `strategy` (`single` picks the fastest single-chain one)."""
+    def kernel(self, strategy: str, plain: bool = False):
+        """The compiled step of this fit for `strategy` (`single` picks the fastest single-chain one).
+
+        `plain=True`: the same step with the plain Laplace emission update (no
+        Metropolis–Hastings correction), which starts an exact chain (`Chains.run`).
+        """
         if strategy == "single":
             strategy = single_chain_strategy(self.method)
-        return compiled_kernel(self.mode_search, self.method, strategy)
+        mode_search = self.mode_search._replace(metropolis=False) if plain else self.mode_search
+        return compiled_kernel(mode_search, self.method, strategy)
 
-    def retry_kernel(self, attempt: int):
+    def retry_kernel(self, attempt: int, plain: bool = False):
+        """The single-chain step of retry attempt `attempt`; `plain` as for `kernel`."""
         search = retry_mode_search(self.retry, attempt)
+        search = search._replace(metropolis=False) if plain else search
         return compiled_kernel(search, self.method, single_chain_strategy(self.method))
 
 
@@ -111,6 +129,9 @@ class ChainTrace:
         emission_losses: optimizer losses of the last emission update (steps taken only).
         faults: one entry per retry: iteration, attempt, optimizer, whether it recovered.
         error: why the chain was frozen (`on_failure="report"`), else None.
+        emission_accepted: whether each iteration's Metropolis–Hastings emission update took
+            its proposal (recorded only with `ModeSearch(..., metropolis=True)`, else empty).
+        emission_acceptance: each of those updates' acceptance probability (same rule).
     """
 
     log_probs: list = field(default_factory=list)
@@ -118,10 +139,19 @@ class ChainTrace:
     emission_losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
     faults: list = field(default_factory=list)
     error: str | None = None
+    emission_accepted: list = field(default_factory=list)
+    emission_acceptance: list = field(default_factory=list)
 
     def history_array(self, width: int) -> np.ndarray:
         """(n_iters, T_seg) int16 history (empty (0, width) before the first iteration)."""
         return np.stack(self.history) if self.history else np.zeros((0, width), np.int16)
+
+    def acceptance_arrays(self) -> dict:
+        """`emission_accepted` (n,) bool and `emission_acceptance` (n,) float, as a `FitResult` holds them."""
+        return {
+            "emission_accepted": np.asarray(self.emission_accepted, dtype=bool),
+            "emission_acceptance": np.asarray(self.emission_acceptance, dtype=float),
+        }
 
 
 def is_finite_state(info, state: GibbsState) -> bool:
@@ -197,6 +227,10 @@ class Chains:
         self.valid = None if history_row is None else np.asarray(data.mask[history_row]) > 0
         step = sampler.kernel(strategy)
         self.step = _single_chain_as_batch(step) if strategy == "single" else step
+        self.start_step = None
+        if sampler.metropolis:
+            start = sampler.kernel(strategy, plain=True)
+            self.start_step = _single_chain_as_batch(start) if strategy == "single" else start
 
     @property
     def size(self) -> int:
@@ -204,47 +238,59 @@ class Chains:
 
     def run(self, iterations: range, on_failure: str = "raise", progress: bool = False, desc: str = "Fitting",
             after_iteration=None) -> None:
-        """Run `iterations` (absolute iteration numbers, for the keys); `after_iteration(self, iteration)` after each."""
+        """Run `iterations` (absolute iteration numbers, for the keys); `after_iteration(self, iteration)` after each.
+
+        With exact emission updates (`Sampler.metropolis`), iteration 0 draws the emissions
+        by the plain Laplace update: an independence Metropolis–Hastings chain started at
+        a point its proposal rarely reaches (the data-driven start, far in the tails of
+        the posterior) would keep it for many iterations, and any start is valid. That
+        iteration is recorded as accepted with acceptance probability NaN.
+        """
         bar = tqdm(iterations, desc=desc, disable=not progress, initial=iterations.start, total=iterations.stop)
         for iteration in bar:
             keys = _iteration_keys(self.fit_keys, iteration)
-            new_state, info = self.step(keys, self.state, self.data)
+            starting = iteration == 0 and self.start_step is not None
+            new_state, info = (self.start_step if starting else self.step)(keys, self.state, self.data)
             finite = np.asarray(_finite_chains(new_state.model, info.log_prob))
-            log_probs = np.asarray(info.log_prob, dtype=float)
-            all_losses, steps = np.asarray(info.emission_losses), np.asarray(info.emission_steps)
-            losses = [all_losses[m, : steps[m]] for m in range(self.size)]
+            on_host = jax.tree.map(np.asarray, info)
+            records = [_IterationRecord.of(take_chain(on_host, m), starting) for m in range(self.size)]
             for m in np.flatnonzero(~finite):
-                new_state = self._repair(m, keys[m], iteration, new_state, log_probs, losses, on_failure)
-            self._record(new_state, log_probs, losses)
+                new_state, retried_info = self._repair(m, keys[m], iteration, new_state, on_failure, starting)
+                if retried_info is not None:
+                    records[m] = _IterationRecord.of(retried_info, starting)
+            self._record(new_state, records)
             self.state = new_state
             alive = [trace.log_probs[-1] for trace in self.traces if trace.error is None and trace.log_probs]
             bar.set_postfix(log_prob=f"{max(alive):.6g}" if alive else "none")
             if after_iteration is not None:
                 after_iteration(self, iteration)
 
-    def _repair(self, m, key, iteration, new_state, log_probs, losses, on_failure):
-        """Chain m went non-finite: redo its step alone with the retry optimizer, or freeze it."""
+    def _repair(self, m, key, iteration, new_state, on_failure, plain=False):
+        """Chain m went non-finite: redo its step alone with the retry optimizer, or freeze it.
+
+        Returns:
+            `(new_state, info)`: the batch with chain m repaired (or frozen at its last good
+            state), and the retried step's `GibbsInfo` (None when it was frozen).
+        """
         previous = take_chain(self.state, m)
         trace = self.traces[m]
         if trace.error is None:
-            retried, info = self._retry(key, previous, iteration, trace.faults)
+            retried, info = self._retry(key, previous, iteration, trace.faults, plain)
             if retried is not None:
-                log_probs[m] = float(info.log_prob)
-                losses[m] = np.asarray(info.emission_losses)[: int(info.emission_steps)]
-                return _put_chain(new_state, m, retried)
+                return _put_chain(new_state, m, retried), info
             message = (f"model {self.labels[m]}: " if self.labels[m] else "") + non_finite_message(iteration)
             if on_failure == "raise":
                 raise FitError(message)
             trace.error = message
-        return _put_chain(new_state, m, previous)
+        return _put_chain(new_state, m, previous), None
 
-    def _retry(self, key, state, iteration, faults):
+    def _retry(self, key, state, iteration, faults, plain=False):
         """Up to `MAX_RETRIES` redos of one chain's step; `(state, info)` of the first finite one, else `(None, None)`."""
         if self.sampler.retry is None:
             return None, None
         name = self.sampler.retry.name or "custom"
         for attempt in range(MAX_RETRIES):
-            new_state, info = self.sampler.retry_kernel(attempt)(key, state, self.data)
+            new_state, info = self.sampler.retry_kernel(attempt, plain)(key, state, self.data)
             recovered = is_finite_state(info, new_state)
             faults.append({"iteration": int(iteration), "attempt": attempt + 1,
                            "optimizer": f"{name} x {RETRY_STEP_SCALE**attempt:g}", "recovered": recovered})  # fmt: skip
@@ -252,13 +298,33 @@ class Chains:
                 return new_state, info
         return None, None
 
-    def _record(self, new_state, log_probs, losses) -> None:
+    def _record(self, new_state, records) -> None:
         rows = None
         if self.history_row is not None:
             rows = np.asarray(new_state.states[:, self.history_row])[:, self.valid].astype(np.int16)
-        for m, trace in enumerate(self.traces):
+        for m, (trace, record) in enumerate(zip(self.traces, records)):
             if trace.error is None:
-                trace.log_probs.append(float(log_probs[m]))
+                trace.log_probs.append(record.log_prob)
                 if rows is not None:
                     trace.history.append(rows[m])
-                trace.emission_losses = losses[m]
+                trace.emission_losses = record.losses
+                if self.sampler.metropolis:
+                    trace.emission_accepted.append(record.accepted)
+                    trace.emission_acceptance.append(record.acceptance_prob)
+
+
+@dataclass(frozen=True)
+class _IterationRecord:
+    """What a trace keeps of one chain's `GibbsInfo`."""
+
+    log_prob: float
+    losses: np.ndarray
+    accepted: bool
+    acceptance_prob: float
+
+    @classmethod
+    def of(cls, info, starting: bool = False) -> "_IterationRecord":
+        """One chain's record; `starting`: the plain update that starts an exact chain (probability NaN)."""
+        losses = np.asarray(info.emission_losses)[: int(info.emission_steps)]
+        probability = np.nan if starting else float(info.emission_acceptance_prob)
+        return cls(float(info.log_prob), losses, bool(info.emission_accepted), probability)

@@ -28,6 +28,10 @@ class FitResult:
         transition_samples: (n_kept, G, K, K) float per-group transition matrices of every
             iteration after the burn-in (a grouped fit: `sm.fit(..., groups=...)`; see
             `hyperparameters["burn_in"]` and `sm.compare_group_dynamics`), else None.
+        emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
+            emission update took its proposal; empty unless the fit used `exact_emissions=True`.
+        emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
+            NaN at iteration 0, which starts the chain with a plain Laplace draw).
     """
 
     model: HHMM
@@ -41,6 +45,17 @@ class FitResult:
     keys: np.ndarray | None = None
     bounds: np.ndarray | None = None
     transition_samples: np.ndarray | None = None
+    emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Fraction of exact emission updates that accepted their proposal (None without `exact_emissions`).
+
+        Iterations whose acceptance probability is NaN (the plain draw that starts the chain) are left out.
+        """
+        exact = np.isfinite(np.asarray(self.emission_acceptance, dtype=float))
+        return float(np.mean(np.asarray(self.emission_accepted)[exact])) if exact.any() else None
 
     @property
     def n_states(self) -> int:

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from ..models import HHMM, EmissionInfo, ModeSearch, SyllableData
 from . import native
@@ -62,6 +62,9 @@ class GibbsInfo(NamedTuple):
         log_prior: log p(params).
         emission_losses: (max_iters,) optimizer loss per step of the emission update, NaN after the last.
         emission_steps: optimizer steps taken.
+        emission_accepted: whether the emission update took its draw (always True unless it
+            is a Metropolis–Hastings update, `ModeSearch(..., metropolis=True)`).
+        emission_acceptance_prob: that update's acceptance probability (1 unless Metropolis–Hastings).
     """
 
     log_prob: Float[Array, ""]
@@ -69,6 +72,8 @@ class GibbsInfo(NamedTuple):
     log_prior: Float[Array, ""]
     emission_losses: Float[Array, " max_iters"]
     emission_steps: Int[Array, ""]
+    emission_accepted: Bool[Array, ""]
+    emission_acceptance_prob: Float[Array, ""]
 
 
 def init(model: HHMM, states: Int[Array, "N T"], data: SyllableData) -> GibbsState:
@@ -90,7 +95,15 @@ def init(model: HHMM, states: Int[Array, "N T"], data: SyllableData) -> GibbsSta
 
 def _gibbs_info(marginal_loglik, log_prior, emission_info: EmissionInfo) -> GibbsInfo:
     """The one place a `GibbsInfo` is made (for one chain or, leaf by leaf, for a batch)."""
-    return GibbsInfo(marginal_loglik + log_prior, marginal_loglik, log_prior, emission_info.losses, emission_info.n_steps)
+    accepted, acceptance_prob = emission_info.accepted, emission_info.acceptance_prob
+    if accepted is None:  # an update that always takes its draw; shaped like the chain axis, if any
+        accepted = jnp.ones(jnp.shape(marginal_loglik), bool)
+    if acceptance_prob is None:
+        acceptance_prob = jnp.ones_like(marginal_loglik)
+    return GibbsInfo(
+        marginal_loglik + log_prior, marginal_loglik, log_prior, emission_info.losses, emission_info.n_steps,
+        jnp.asarray(accepted, bool), jnp.asarray(acceptance_prob),
+    )  # fmt: skip
 
 
 def _draw_parameters(key: PRNGKeyArray, state: GibbsState, data: SyllableData, mode_search):

@@ -5,6 +5,7 @@
     states.npz    `names` (recording names) and `states_<i>` (T_i,) int per recording
     trace.npz     log_probs, emission_losses, history, segment_states, keys, bounds,
                   transition_samples (grouped fits: (n_kept, G, K, K) matrices after the burn-in)
+                  emission_accepted, emission_acceptance (exact emission updates only)
     fit.json      hyperparameters, info (timings, initialisation), written last: its
                   presence with "complete": true marks the folder complete
 """
@@ -76,6 +77,8 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
         "log_probs": np.asarray(result.log_probs, dtype=float),
         "emission_losses": np.asarray(result.emission_losses, dtype=float),
         "history": np.asarray(result.history),
+        "emission_accepted": np.asarray(result.emission_accepted, dtype=bool),
+        "emission_acceptance": np.asarray(result.emission_acceptance, dtype=float),
     }
     if result.segment_states is not None:
         trace |= {"segment_states": result.segment_states, "keys": np.asarray(result.keys, dtype=str), "bounds": result.bounds}
@@ -90,8 +93,15 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
             "hyperparameters": result.hyperparameters,
             "info": _jsonable(result.info),
             "log_probs": [float(v) for v in result.log_probs],
+            "emission_acceptance_rate": _acceptance_rate(result.emission_accepted, result.emission_acceptance),
         },
     )
+
+
+def _acceptance_rate(accepted, acceptance) -> float | None:
+    """Fraction of exact emission updates (finite acceptance probability) that accepted; None if there were none."""
+    exact = np.isfinite(np.asarray(acceptance, dtype=float))
+    return float(np.asarray(accepted, dtype=bool)[exact].mean()) if exact.any() else None
 
 
 def _jsonable(value):
@@ -152,8 +162,10 @@ def read_fit(folder, components=()) -> dict:
     Returns:
         A dict of `FitResult`'s fields: `model`, `states` (name -> (T_i,) int),
         `log_probs` (n_iters,), `emission_losses`, `history` (n_iters, T_seg),
-        `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`, and
-        `transition_samples` (None unless the fit kept them, e.g. a grouped fit).
+        `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`,
+        `transition_samples` (None unless the fit kept them, e.g. a grouped fit),
+        `emission_accepted`, `emission_acceptance` (empty unless the fit used exact emission
+        updates).
 
     Raises:
         ModelFileError: a missing, incomplete, truncated or foreign file, or a component
@@ -179,4 +191,6 @@ def read_fit(folder, components=()) -> dict:
         "keys": trace.get("keys"),
         "bounds": trace.get("bounds"),
         "transition_samples": trace.get("transition_samples"),
+        "emission_accepted": trace.get("emission_accepted", np.zeros(0, bool)),
+        "emission_acceptance": trace.get("emission_acceptance", np.zeros(0)),
     }

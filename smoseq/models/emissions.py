@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._embedding import raise_dim
 from .data import SyllableData
@@ -29,25 +29,42 @@ class ModeSearch(NamedTuple):
         max_iters: cap on optimizer steps per Gibbs iteration.
         tol: convergence tolerance of the mode search (see `smoseq.models.laplace.find_mode`).
         name: a label for records (fit.json), e.g. "lbfgs"; empty: recorded as "custom".
+        metropolis: False (default): the update is the Laplace-approximate draw, its mode
+            search warm-started from the current parameters. True: the Laplace draw, its
+            mode search started from the counts alone, is an independence
+            Metropolis–Hastings proposal accepted or rejected against the exact conditional
+            posterior, so the Gibbs chain targets the exact posterior
+            (`smoseq.models.laplace.metropolis_laplace_draw`); each update costs a cold
+            mode search, and how often it accepts falls steeply with the number of
+            parameters. Start such a chain with one plain update (`sm.fit` does): an
+            independence sampler started far in the posterior's tails stays there. Conjugate
+            updates are exact either way and ignore it.
     """
 
     optimizer: optax.GradientTransformation
     max_iters: int = 1000
     tol: float = 1e-6
     name: str = ""
+    metropolis: bool = False
 
 
 class EmissionInfo(NamedTuple):
-    """What an emission update reports: optimizer losses (NaN after the last step) and steps taken.
+    """What an emission update reports: optimizer losses (NaN after the last step), steps taken, acceptance.
 
     Attributes:
         losses: (max_iters,) float optimizer loss per step, NaN after the last step taken
             ((0,) for conjugate updates).
         n_steps: int scalar, optimizer steps taken (0 for conjugate updates).
+        accepted: bool scalar, whether a Metropolis–Hastings update took its proposal;
+            None for updates that always take their draw (reported as True).
+        acceptance_prob: float scalar, that update's acceptance probability; None for
+            updates that always take their draw (reported as 1).
     """
 
     losses: Float[Array, " max_iters"]
     n_steps: Int[Array, ""]
+    accepted: Bool[Array, ""] | None = None
+    acceptance_prob: Float[Array, ""] | None = None
 
 
 def emission_counts(
@@ -217,13 +234,22 @@ def no_optimizer_info() -> EmissionInfo:
     return EmissionInfo(losses=jnp.zeros((0,)), n_steps=jnp.array(0, dtype=jnp.int32))
 
 
+def _laplace_emission_info(info, mode_search: ModeSearch) -> EmissionInfo:
+    """The `EmissionInfo` of a Laplace update (`LaplaceInfo`): acceptance only when it was a Metropolis–Hastings one."""
+    if mode_search.metropolis:
+        return EmissionInfo(info.losses, info.n_steps, info.accepted, info.acceptance_prob)
+    return EmissionInfo(info.losses, info.n_steps)
+
+
 class LowRankEmissions(AbstractTableEmissions):
     """Low-rank tables `P_k[i, :] = softmax(B[i, :] + C[k, :])` (the reference's "efficient" model).
 
     `B = raise_dim(base, 1)` (S, S) is shared by every state; `C = raise_dim(raise_dim(biases, 0), 1)`
     (K, S) is each state's additive bias on the next syllable. Priors are elementwise on
     `base` (S, S-1) and `biases` (K-1, S-1). The conditional update is a Laplace
-    approximation (see `smoseq.models.laplace`), not an exact draw.
+    approximation (see `smoseq.models.laplace`), not an exact draw, unless the
+    `ModeSearch` it is given has `metropolis=True`: then the Laplace draw is a
+    Metropolis–Hastings proposal and the update is exact.
 
     Args:
         base: (S, S-1) float shared logits in the zero-sum basis.
@@ -318,7 +344,11 @@ class LowRankEmissions(AbstractTableEmissions):
         """A Laplace-approximate draw of (base, biases) given counts, warm-started from the current values.
 
         With `Normal` priors this is `smoseq.models.laplace.sample_low_rank_emissions`;
-        other priors use `smoseq.models.laplace_priors`.
+        other priors use `smoseq.models.laplace_priors`. With `mode_search.metropolis`,
+        the mode search starts from the counts alone and its Laplace draw is accepted or
+        rejected against the exact conditional posterior (an independence
+        Metropolis–Hastings update: the current values are kept when rejected), which
+        leaves the exact conditional invariant; `info.accepted` says which.
 
         Args:
             key: a JAX PRNG key.
@@ -326,7 +356,8 @@ class LowRankEmissions(AbstractTableEmissions):
             mode_search: the optimizer and stopping rule of the mode search (required).
 
         Returns:
-            `(emissions, info)`: updated emissions and `EmissionInfo` (`losses` (max_iters,), `n_steps`).
+            `(emissions, info)`: updated emissions and `EmissionInfo` (`losses` (max_iters,), `n_steps`;
+            `accepted` and `acceptance_prob` with `metropolis`).
 
         Raises:
             ValueError: `mode_search` is None.
@@ -347,9 +378,10 @@ class LowRankEmissions(AbstractTableEmissions):
             mode_search.optimizer,
             mode_search.max_iters,
             mode_search.tol,
+            metropolis=mode_search.metropolis,
         )
         updated = eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))
-        return updated, EmissionInfo(info.losses, info.n_steps)
+        return updated, _laplace_emission_info(info, mode_search)
 
     def _resample_other_priors(self, key, counts, mode_search):
         """The Laplace update for priors other than `Normal` (e.g. `StudentT`), see `smoseq.models.laplace_priors`."""
@@ -357,10 +389,10 @@ class LowRankEmissions(AbstractTableEmissions):
 
         base, biases, info = sample_low_rank_emissions_with_priors(
             key, counts, self.base, self.biases, self.base_prior, self.bias_prior,
-            mode_search.optimizer, mode_search.max_iters, mode_search.tol,
+            mode_search.optimizer, mode_search.max_iters, mode_search.tol, metropolis=mode_search.metropolis,
         )  # fmt: skip
         updated = eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))
-        return updated, EmissionInfo(info.losses, info.n_steps)
+        return updated, _laplace_emission_info(info, mode_search)
 
     def with_data_driven_start(self, counts: Float[Array, "K S S"]) -> "LowRankEmissions":
         """These emissions with (base, biases) set from log(counts + 0.01) (the reference's start).

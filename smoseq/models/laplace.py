@@ -5,7 +5,9 @@ replaces it, like the reference package, by a **Laplace approximation**: find th
 with an Optax optimizer, then draw from `N(mode, Q⁻¹)` with
 `Q = −H + diagonal_boost·I`, H the Hessian of the log posterior at the mode. The draw is
 therefore approximate; its knobs are the optimizer, `max_iters`, `tol` and
-`diagonal_boost`.
+`diagonal_boost`. With `metropolis=True` the Laplace draw is instead an independence
+Metropolis–Hastings proposal, accepted or rejected against the exact conditional
+(`metropolis_laplace_draw`), and the update leaves that conditional exactly invariant.
 
 Structure of Q. With `c = raise(biases, axis=0)` (K, S-1), the logits of row i in state k
 are `E_S (base_i + c_k)`, so the Hessian couples row i of `base` only with itself and with
@@ -49,6 +51,7 @@ __all__ = [
     "ModeResult",
     "cross_blocks",
     "dense_covariance",
+    "emission_log_likelihood_ratio",
     "emission_log_posterior",
     "factorize_precision",
     "find_mode",
@@ -56,6 +59,7 @@ __all__ = [
     "laplace_draw",
     "laplace_log_density",
     "laplace_precision",
+    "metropolis_laplace_draw",
     "sample_laplace",
     "sample_low_rank_emissions",
     "solve_precision",
@@ -123,6 +127,30 @@ def emission_log_posterior(
         norm.logpdf(raised_biases / sigma_bias)
     )
     return log_likelihood + log_prior
+
+
+def emission_log_likelihood_ratio(
+    new: tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"]],
+    old: tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"]],
+    counts: Float[Array, "K S S"],
+) -> Float[Array, ""]:
+    """`Σ N[k,i,j] (log P_k[i,j](new) − log P_k[i,j](old))`, summed term by term.
+
+    The same number as the difference of the two log-likelihoods, but accurate in
+    float32 when the counts are large: two totals of ~10⁶ differ by less than their
+    rounding error, the sum of the termwise differences does not.
+
+    Args:
+        new: `(base (S, S-1), biases (K-1, S-1))`.
+        old: the same structure.
+        counts: (K, S, S) transition counts `N[k, i, j]`.
+
+    Returns:
+        Scalar log-likelihood ratio.
+    """
+    log_new = jax.nn.log_softmax(_logits(*_raised(*new)), axis=-1)
+    log_old = jax.nn.log_softmax(_logits(*_raised(*old)), axis=-1)
+    return jnp.sum(counts.astype(log_new.dtype) * (log_new - log_old))
 
 
 def initial_emission_params(
@@ -674,7 +702,12 @@ class LaplaceInfo(NamedTuple):
         n_steps: optimizer steps taken.
         converged: whether the optimizer's stopping rule fired.
         factor_ok: whether the block Cholesky factor is finite (Q numerically positive
-            definite); if False the draw contains NaNs.
+            definite); if False the draw contains NaNs (and a Metropolis–Hastings update
+            rejects it).
+        accepted: bool, whether the returned parameters are the Laplace draw (always True
+            for the plain draw; the Metropolis–Hastings decision with `metropolis=True`).
+        acceptance_prob: the Metropolis–Hastings acceptance probability
+            `min(1, p(x')q(x) / (p(x)q(x')))` of the draw x' (1 for the plain draw).
     """
 
     mode: tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"]]
@@ -683,6 +716,8 @@ class LaplaceInfo(NamedTuple):
     n_steps: Int[Array, ""]
     converged: Bool[Array, ""]
     factor_ok: Bool[Array, ""]
+    accepted: Bool[Array, ""]
+    acceptance_prob: Float[Array, ""]
 
 
 _NEWTON_STEP_SIZES = tuple(0.5**halvings for halvings in range(8))
@@ -720,10 +755,11 @@ def sample_low_rank_emissions(
     tol: float,
     diagonal_boost: float = 1e-2,
     newton_step: bool = True,
+    metropolis: bool = False,
 ) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"], LaplaceInfo]:
-    """Laplace-approximate draw of `(base, biases)` given emission counts.
+    """Laplace-approximate draw of `(base, biases)` given emission counts, or an exact MH update.
 
-    This is a Laplace approximation, not an exact conditional draw. It finds the mode of
+    By default this is a Laplace approximation, not an exact conditional draw. It finds the mode of
     `emission_log_posterior` with `optimizer` (warm-started at `(base, biases)`, at most
     `max_iters` steps, `find_mode`'s relative loss-change rule with `tol`), builds
     `Q = −H + diagonal_boost·I` there (H the Hessian, by blocks), and draws from
@@ -733,15 +769,21 @@ def sample_low_rank_emissions(
     more accurate than the optimizer's stopping point at little cost. An unconverged
     search still yields a draw: check `info.converged`.
 
-    Jittable (`optimizer`, `max_iters`, `newton_step` static) and `jax.vmap`-able over a
-    batch of models; `sigma_base`, `sigma_bias` and `tol` may be traced.
+    With `metropolis=True`, `(base, biases)` are the chain's current parameters, the mode
+    search starts from `initial_emission_params(counts)` instead (a function of the
+    counts alone), and the Laplace draw is an independence Metropolis–Hastings proposal
+    for the exact conditional `p(base, biases | counts)` (`metropolis_laplace_draw`): the
+    update then leaves that conditional exactly invariant.
+
+    Jittable (`optimizer`, `max_iters`, `newton_step`, `metropolis` static) and `jax.vmap`-able
+    over a batch of models; `sigma_base`, `sigma_bias` and `tol` may be traced.
 
     Args:
-        key: PRNG key for the draw.
+        key: PRNG key for the draw (and, with `metropolis`, the accept/reject decision).
         counts: (K, S, S) transition counts `N[k, i, j]`.
-        base: (S, S-1) warm start: the previous mode (`info.mode`), previous parameters,
-            or `initial_emission_params(counts)[0]`.
-        biases: (K-1, S-1) warm start.
+        base: (S, S-1) warm start (the previous mode (`info.mode`), previous parameters,
+            or `initial_emission_params(counts)[0]`); with `metropolis`, the current parameters.
+        biases: (K-1, S-1) warm start, or the current parameters with `metropolis`.
         sigma_base: prior standard deviation of `base`.
         sigma_bias: prior standard deviation of `biases`.
         optimizer: Optax optimizer for the mode search, e.g. `optax.lbfgs()`.
@@ -749,9 +791,10 @@ def sample_low_rank_emissions(
         tol: relative loss-change tolerance of the stopping rule.
         diagonal_boost: added to the diagonal of the negative Hessian.
         newton_step: whether to Newton-correct the centre before drawing.
+        metropolis: whether to correct the draw by an independence Metropolis–Hastings step.
 
     Returns:
-        `(base, biases, info)`: the draw and a `LaplaceInfo`.
+        `(base, biases, info)`: the draw (or, when rejected, the current parameters) and a `LaplaceInfo`.
     """
     counts = counts.astype(base.dtype)
 
@@ -761,7 +804,47 @@ def sample_low_rank_emissions(
     def factor_at(params):
         return factorize_precision(laplace_precision(*params, counts, sigma_base, sigma_bias, diagonal_boost))
 
-    return laplace_draw(key, loss_fn, factor_at, (base, biases), optimizer, max_iters, tol, newton_step)
+    if not metropolis:
+        return laplace_draw(key, loss_fn, factor_at, (base, biases), optimizer, max_iters, tol, newton_step)
+
+    def log_target_ratio(new, old):
+        log_prior_ratio = emission_log_posterior(*new, jnp.zeros_like(counts), sigma_base, sigma_bias) - (
+            emission_log_posterior(*old, jnp.zeros_like(counts), sigma_base, sigma_bias)
+        )
+        return emission_log_likelihood_ratio(new, old, counts) + log_prior_ratio
+
+    start = initial_emission_params(counts)
+    return metropolis_laplace_draw(
+        key, loss_fn, factor_at, (base, biases), start, optimizer, max_iters, tol, newton_step, log_target_ratio
+    )
+
+
+class _Proposal(NamedTuple):
+    search: ModeResult
+    centre: PyTree
+    centre_loss: Float[Array, ""]
+    factor: LaplaceFactor
+
+
+def _laplace_proposal(loss_fn, factor_at, start, optimizer, max_iters, tol, newton_step) -> _Proposal:
+    """Mode search from `start`, block factor at the mode, optional damped Newton step: `N(centre, Q⁻¹)`."""
+    search = find_mode(loss_fn, start, optimizer, max_iters, tol)
+    centre = search.params
+    factor = factor_at(centre)
+    centre_loss = loss_fn(centre)
+    if newton_step:
+        centre, centre_loss = _newton_corrected(loss_fn, centre, centre_loss, factor)
+    return _Proposal(search, centre, centre_loss, factor)
+
+
+def _laplace_info(proposal: _Proposal, accepted, acceptance_prob) -> LaplaceInfo:
+    factor = proposal.factor
+    factor_ok = jnp.all(jnp.isfinite(factor.schur_cholesky)) & jnp.all(jnp.isfinite(factor.base_cholesky))
+    search = proposal.search
+    return LaplaceInfo(
+        proposal.centre, proposal.centre_loss, search.losses, search.n_steps, search.converged, factor_ok,
+        jnp.asarray(accepted, bool), jnp.asarray(acceptance_prob, proposal.centre_loss.dtype),
+    )  # fmt: skip
 
 
 def laplace_draw(
@@ -789,15 +872,71 @@ def laplace_draw(
         newton_step: whether to Newton-correct the centre before drawing.
 
     Returns:
-        `(base, biases, info)`: the draw and a `LaplaceInfo`.
+        `(base, biases, info)`: the draw and a `LaplaceInfo` (`accepted` True, `acceptance_prob` 1).
     """
-    search = find_mode(loss_fn, start, optimizer, max_iters, tol)
-    mode = search.params
-    factor = factor_at(mode)
-    mode_loss = loss_fn(mode)
-    if newton_step:
-        mode, mode_loss = _newton_corrected(loss_fn, mode, mode_loss, factor)
-    draw_base, draw_biases = sample_laplace(key, mode, factor)
-    factor_ok = jnp.all(jnp.isfinite(factor.schur_cholesky)) & jnp.all(jnp.isfinite(factor.base_cholesky))
-    info = LaplaceInfo(mode, mode_loss, search.losses, search.n_steps, search.converged, factor_ok)
-    return draw_base, draw_biases, info
+    proposal = _laplace_proposal(loss_fn, factor_at, start, optimizer, max_iters, tol, newton_step)
+    draw_base, draw_biases = sample_laplace(key, proposal.centre, proposal.factor)
+    return draw_base, draw_biases, _laplace_info(proposal, True, 1.0)
+
+
+def metropolis_laplace_draw(
+    key: PRNGKeyArray,
+    loss_fn: Callable[[PyTree], Float[Array, ""]],
+    factor_at: Callable[[PyTree], LaplaceFactor],
+    current: PyTree,
+    start: PyTree,
+    optimizer: optax.GradientTransformation,
+    max_iters: int,
+    tol: float,
+    newton_step: bool = True,
+    log_target_ratio: Callable[[PyTree, PyTree], Float[Array, ""]] | None = None,
+) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"], LaplaceInfo]:
+    """An independence Metropolis–Hastings update of `current` with the Laplace draw as proposal.
+
+    The proposal `q = N(centre, Q⁻¹)` is `laplace_draw`'s, built from `start`; a draw x'
+    replaces the current x with probability `min(1, p(x') q(x) / (p(x) q(x')))`, p the
+    unnormalised target `exp(−loss_fn)` and q the normalised Gaussian density
+    (`laplace_log_density`: the quadratic form and the log-determinant of the block factor).
+
+    What it guarantees: if `start` (like `loss_fn` and `factor_at`) depends only on what
+    the target is conditioned on — not on `current` — then q is one fixed distribution
+    for this target, whatever the optimizer does (converged or not, any `max_iters`,
+    `tol` or Newton step), and the update leaves p exactly invariant (detailed balance of
+    independence Metropolis–Hastings). It is then a valid Gibbs block: the chain targets
+    the exact posterior, up to floating-point rounding. A proposal whose factor is not
+    finite is rejected. How often draws are accepted depends on how close q is to p, never
+    on whether the chain is correct. A warm start from `current` would make q depend on x,
+    and this ratio would no longer be the Metropolis–Hastings ratio of the move.
+
+    Args:
+        key: PRNG key (split into the draw's and the decision's).
+        loss_fn: negative unnormalised log target `−log p` of `(base (S, S-1), biases (K-1, S-1))`.
+        factor_at: `params -> LaplaceFactor` of the proposal's precision at `params`.
+        current: `(base, biases)`, the chain's current parameters.
+        start: `(base, biases)` where the mode search starts; a function of the data only.
+        optimizer, max_iters, tol: the mode search (see `find_mode`).
+        newton_step: whether to Newton-correct the proposal's centre.
+        log_target_ratio: `(new, old) -> log p(new) − log p(old)` (default
+            `loss_fn(old) − loss_fn(new)`; give one that sums term by term when the losses
+            are too large for the dtype to resolve their difference).
+
+    Returns:
+        `(base, biases, info)`: the draw if accepted, else `current`; `info.accepted` and
+        `info.acceptance_prob` say which and how likely.
+    """
+    if log_target_ratio is None:
+
+        def log_target_ratio(new, old):
+            return loss_fn(old) - loss_fn(new)
+
+    k_draw, k_accept = jr.split(key)
+    proposal = _laplace_proposal(loss_fn, factor_at, start, optimizer, max_iters, tol, newton_step)
+    draw = sample_laplace(k_draw, proposal.centre, proposal.factor)
+    log_ratio = log_target_ratio(draw, current) + (
+        laplace_log_density(current, proposal.centre, proposal.factor)
+        - laplace_log_density(draw, proposal.centre, proposal.factor)
+    )
+    log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+    accepted = jnp.log(jr.uniform(k_accept, (), log_ratio.dtype)) < log_ratio
+    new_base, new_biases = jax.tree.map(lambda d, c: jnp.where(accepted, d, c), tuple(draw), tuple(current))
+    return new_base, new_biases, _laplace_info(proposal, accepted, jnp.exp(jnp.minimum(log_ratio, 0.0)))

@@ -20,10 +20,13 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .laplace import (
     LaplaceInfo,
     LaplacePrecision,
+    emission_log_likelihood_ratio,
     emission_log_posterior,
     factorize_precision,
+    initial_emission_params,
     laplace_draw,
     laplace_precision,
+    metropolis_laplace_draw,
 )
 
 __all__ = ["prior_curvature", "sample_low_rank_emissions_with_priors"]
@@ -61,6 +64,7 @@ def sample_low_rank_emissions_with_priors(
     max_iters: int,
     tol: float,
     diagonal_boost: float = 1e-2,
+    metropolis: bool = False,
 ) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"], LaplaceInfo]:
     """Laplace-approximate draw of `(base, biases)` given counts, for any elementwise priors.
 
@@ -68,6 +72,10 @@ def sample_low_rank_emissions_with_priors(
     its mode is found with `optimizer` from the warm start `(base, biases)`, moved by one
     damped Newton step, and the draw is from `N(mode, Q⁻¹)` with `Q` the structured
     likelihood precision plus the priors' clipped curvature plus `diagonal_boost·I`.
+    With `metropolis=True`, `(base, biases)` are the current parameters and that draw,
+    searched from `initial_emission_params(counts)`, is an independence
+    Metropolis–Hastings proposal for the exact conditional (see
+    `smoseq.models.laplace.metropolis_laplace_draw`, which says what that guarantees).
 
     Args:
         key: PRNG key for the draw.
@@ -79,6 +87,7 @@ def sample_low_rank_emissions_with_priors(
         max_iters: cap on optimizer steps.
         tol: relative loss-change tolerance of `find_mode`.
         diagonal_boost: added to the diagonal of Q.
+        metropolis: whether to correct the draw by an independence Metropolis–Hastings step.
 
     Returns:
         `(base, biases, info)`: the draw and a `LaplaceInfo`.
@@ -95,4 +104,16 @@ def sample_low_rank_emissions_with_priors(
         curvatures = prior_curvature(base_prior, params[0]), prior_curvature(bias_prior, params[1])
         return factorize_precision(_with_prior_curvature(precision, *curvatures))
 
-    return laplace_draw(key, loss_fn, factor_at, (base, biases), optimizer, max_iters, tol)
+    if not metropolis:
+        return laplace_draw(key, loss_fn, factor_at, (base, biases), optimizer, max_iters, tol)
+
+    def log_target_ratio(new, old):
+        log_prior_ratio = (base_prior.log_prob(new[0]) - base_prior.log_prob(old[0])) + (
+            bias_prior.log_prob(new[1]) - bias_prior.log_prob(old[1])
+        )
+        return emission_log_likelihood_ratio(new, old, counts) + log_prior_ratio
+
+    start = initial_emission_params(counts)
+    return metropolis_laplace_draw(
+        key, loss_fn, factor_at, (base, biases), start, optimizer, max_iters, tol, True, log_target_ratio
+    )

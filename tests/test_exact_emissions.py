@@ -1,0 +1,365 @@
+"""The exact low-rank emission update (`ModeSearch(..., metropolis=True)`) against its oracles.
+
+The Laplace draw is an independence Metropolis–Hastings proposal: checked here are the
+acceptance probability against dense formulas, acceptance 1 when the target is the
+proposal's own Gaussian, a proposal that depends on the counts alone, and a chain whose
+moments match the conditional posterior computed on a grid (S = 2, K = 2: three
+parameters). Longer statistical checks are `slow`-marked (`pytest -m slow
+tests/test_exact_emissions.py`): the same on S = 3 against importance sampling, and the
+simulation-based calibration of the whole Gibbs sampler (`benchmarks/bench_calibration.py`).
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
+from scipy.stats import multivariate_normal
+
+import smoseq as sm
+from smoseq.fitting.loop import default_mode_search, describe_mode_search
+from smoseq.models import LowRankEmissions, ModeSearch, Normal, StudentT
+from smoseq.models.laplace import (
+    emission_log_likelihood_ratio,
+    emission_log_posterior,
+    factorize_precision,
+    initial_emission_params,
+    laplace_log_density,
+    laplace_precision,
+    metropolis_laplace_draw,
+    sample_laplace,
+    sample_low_rank_emissions,
+)
+from smoseq.models.laplace_priors import sample_low_rank_emissions_with_priors
+
+BOOST = 1e-2
+LBFGS = optax.lbfgs()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _flat(params):
+    return ravel_pytree(params)[0]
+
+
+def _counts(num_states, size, seed, total):
+    rng = np.random.default_rng(seed)
+    rates = total / (num_states * size * size) * rng.gamma(0.5, size=(num_states, size, size))
+    return jnp.asarray(rng.poisson(rates), jnp.result_type(float))
+
+
+def _point(num_states, size, seed, scale=0.7):
+    rng = np.random.default_rng(seed)
+    dtype = jnp.result_type(float)
+    return (jnp.asarray(scale * rng.normal(size=(size, size - 1)), dtype),
+            jnp.asarray(scale * rng.normal(size=(num_states - 1, size - 1)), dtype))  # fmt: skip
+
+
+_exact_update = jax.jit(
+    sample_low_rank_emissions, static_argnames=("optimizer", "max_iters", "newton_step", "metropolis")
+)
+
+
+def _update(key, counts, current, newton_step=True, metropolis=True, max_iters=200):
+    one = jnp.asarray(1.0, counts.dtype)
+    return _exact_update(key, counts, *current, one, one, LBFGS, max_iters, 1e-10,
+                         newton_step=newton_step, metropolis=metropolis)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# The accept/reject step
+# ---------------------------------------------------------------------------------------
+
+
+def test_target_equal_to_the_proposal_is_always_accepted(x64):
+    """A Gaussian target whose precision is the proposal's: q = p, so every ratio is 1."""
+    counts = _counts(2, 3, seed=0, total=60.0)
+    centre = _point(2, 3, seed=1)
+    one = jnp.asarray(1.0)
+    factor = factorize_precision(laplace_precision(*centre, counts, one, one, BOOST))
+
+    def loss_fn(params):
+        return -laplace_log_density(params, centre, factor)
+
+    @jax.jit
+    def step(key, current):
+        start = jax.tree.map(jnp.zeros_like, centre)  # far from the centre: the search must find it
+        return metropolis_laplace_draw(key, loss_fn, lambda params: factor, current, start, LBFGS, 200, 1e-12)
+
+    currents = [_point(2, 3, seed=s, scale=2.0) for s in range(2, 8)]
+    for index, current in enumerate(currents):
+        base, biases, info = step(jr.key(index), current)
+        assert bool(info.accepted)
+        np.testing.assert_allclose(float(info.acceptance_prob), 1.0, atol=1e-8)
+        np.testing.assert_allclose(_flat(info.mode), _flat(centre), atol=1e-8)
+        assert not np.allclose(_flat((base, biases)), _flat(current))
+
+
+@jax.jit
+def _dense_log_post_and_precision(flat_mode, counts):
+    """The log posterior's value function pieces and `−∇² log p + boost·I` at the mode, densely."""
+    one = jnp.asarray(1.0, counts.dtype)
+    unravel = ravel_pytree(initial_emission_params(counts))[1]
+    hessian = jax.hessian(lambda x: emission_log_posterior(*unravel(x), counts, one, one))(flat_mode)
+    return -hessian + BOOST * jnp.eye(flat_mode.size, dtype=flat_mode.dtype)
+
+
+@jax.jit
+def _dense_log_post(flat, counts):
+    one = jnp.asarray(1.0, counts.dtype)
+    unravel = ravel_pytree(initial_emission_params(counts))[1]
+    return emission_log_posterior(*unravel(flat), counts, one, one)
+
+
+def test_acceptance_matches_dense_metropolis_hastings_ratio(x64):
+    """min(1, p(x')q(x) / p(x)q(x')) from a dense Hessian and scipy's Gaussian density; decisions by the same uniform."""
+    counts = _counts(2, 3, seed=3, total=40.0)
+    outcomes = []
+    for seed in range(6):
+        key = jr.key(seed)
+        # a current point drawn near the posterior (another key's proposal), so that both decisions occur
+        current = _update(jr.key(100 + seed), counts, _point(2, 3, seed=4), newton_step=False)[2]
+        current = tuple(current.mode[i] + 1.5 * jr.normal(jr.key(200 + seed), current.mode[i].shape) for i in range(2))
+        base, biases, info = _update(key, counts, current, newton_step=False)
+
+        flat_mode = _flat(info.mode)
+        precision = np.asarray(_dense_log_post_and_precision(flat_mode, counts))
+        proposal_density = multivariate_normal(np.asarray(flat_mode), np.linalg.inv(precision))
+        k_draw, k_accept = jr.split(key)
+        proposal = flat_mode + np.linalg.solve(np.linalg.cholesky(precision).T, np.asarray(jr.normal(k_draw, flat_mode.shape)))
+        flat_current = _flat(current)
+        log_ratio = (float(_dense_log_post(proposal, counts)) - float(_dense_log_post(flat_current, counts))
+                     + proposal_density.logpdf(flat_current) - proposal_density.logpdf(proposal))  # fmt: skip
+
+        np.testing.assert_allclose(float(info.acceptance_prob), min(1.0, np.exp(log_ratio)), rtol=1e-8, atol=1e-12)
+        accept = float(jnp.log(jr.uniform(k_accept, (), jnp.float64))) < log_ratio
+        assert bool(info.accepted) == accept
+        np.testing.assert_allclose(_flat((base, biases)), proposal if accept else flat_current, atol=1e-10)
+        outcomes.append(accept)
+    assert any(outcomes) and not all(outcomes), "the cases should include both decisions"
+
+
+def test_proposal_depends_on_the_counts_only(x64):
+    """Different current parameters, same key: the same proposal (centre and, when both accept, draw)."""
+    counts = _counts(2, 3, seed=5, total=100.0)
+    results = [_update(jr.key(11), counts, _point(2, 3, seed=seed, scale=scale), newton_step=False)
+               for seed, scale in ((6, 0.7), (7, 1.5))]  # fmt: skip
+    np.testing.assert_array_equal(_flat(results[0][2].mode), _flat(results[1][2].mode))
+    if bool(results[0][2].accepted) and bool(results[1][2].accepted):
+        np.testing.assert_array_equal(_flat(results[0][:2]), _flat(results[1][:2]))
+
+
+def test_other_priors_path_gives_the_normal_paths_decision_and_keeps_its_priors(x64):
+    """`LowRankEmissions.resample` with `metropolis=True`: the generic-prior path (`laplace_priors`) with
+    `Normal` priors reproduces the specialised path's acceptance; with `StudentT` it runs and reports it."""
+    counts = _counts(2, 3, seed=13, total=40.0)
+    current = _point(2, 3, seed=14, scale=1.0)
+    search = ModeSearch(LBFGS, 200, 1e-10, metropolis=True)
+    specialised = _update(jr.key(5), counts, current)
+    generic = eqx.filter_jit(sample_low_rank_emissions_with_priors)(
+        jr.key(5), counts, *current, Normal(1.0), Normal(1.0), LBFGS, 200, 1e-10, metropolis=True
+    )
+    np.testing.assert_allclose(float(generic[2].acceptance_prob), float(specialised[2].acceptance_prob), rtol=1e-6)
+    assert bool(generic[2].accepted) == bool(specialised[2].accepted)
+    np.testing.assert_allclose(_flat(generic[:2]), _flat(specialised[:2]), atol=1e-6)
+
+    emissions = LowRankEmissions(*current, Normal(1.0), StudentT(1.0, 3.0))
+    updated, info = eqx.filter_jit(lambda e, key, c: e.resample(key, c, search))(emissions, jr.key(6), counts)
+    assert isinstance(updated.bias_prior, StudentT)
+    assert info.accepted is not None and 0.0 <= float(info.acceptance_prob) <= 1.0
+    kept = _flat((updated.base, updated.biases))
+    assert np.allclose(kept, _flat(current)) != bool(info.accepted)
+
+
+def test_log_likelihood_ratio_is_the_difference_of_log_posteriors(x64):
+    counts = _counts(3, 4, seed=8, total=300.0)
+    new, old = _point(3, 4, seed=9), _point(3, 4, seed=10)
+    infinite = jnp.asarray(jnp.inf)  # no prior term
+    expected = emission_log_posterior(*new, counts, infinite, infinite) - emission_log_posterior(*old, counts, infinite, infinite)
+    np.testing.assert_allclose(emission_log_likelihood_ratio(new, old, counts), expected, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# The chain against the exact conditional
+# ---------------------------------------------------------------------------------------
+
+GRID_COUNTS = np.array([[[3.0, 0.0], [1.0, 0.0]], [[0.0, 2.0], [4.0, 1.0]]])  # K = 2, S = 2: 3 parameters
+
+
+def _grid_moments(counts, half_width=7.0, points=81):
+    """Posterior mean and variance of the 3 parameters, by summing the density on a grid (float64)."""
+    one = jnp.asarray(1.0)
+    start = initial_emission_params(counts)
+    flat_start, unravel = ravel_pytree(start)
+    axes = [jnp.linspace(-half_width, half_width, points)] * flat_start.size
+    grid = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, flat_start.size)
+    log_density = jax.jit(jax.vmap(lambda x: emission_log_posterior(*unravel(x), counts, one, one)))(grid)
+    weights = np.exp(np.asarray(log_density) - float(log_density.max()))
+    weights /= weights.sum()
+    mean = weights @ np.asarray(grid)
+    variance = weights @ (np.asarray(grid) - mean) ** 2
+    return mean, variance
+
+
+def _chain(counts, n_steps, metropolis, key):
+    """The emission update iterated with fixed counts (one Gibbs block), from a plain Laplace draw."""
+    one = jnp.asarray(1.0, counts.dtype)
+
+    @jax.jit
+    def run(key):
+        k_start, k_steps = jr.split(key)
+        start = initial_emission_params(counts)
+        base, biases, _ = sample_low_rank_emissions(k_start, counts, *start, one, one, LBFGS, 100, 1e-10)
+
+        def step(current, key):
+            base, biases, info = sample_low_rank_emissions(key, counts, *current, one, one, LBFGS, 100, 1e-10,
+                                                           metropolis=metropolis)  # fmt: skip
+            return (base, biases), (_flat((base, biases)), info.accepted)
+
+        return jax.lax.scan(step, (base, biases), jr.split(k_steps, n_steps))[1]
+
+    return [np.asarray(a) for a in run(key)]
+
+
+def _batch_means_z(draws, expected, n_batches=40):
+    """|chain mean − expected| in units of its batch-means standard error, per coordinate."""
+    batches = draws[: len(draws) // n_batches * n_batches].reshape(n_batches, -1, draws.shape[1]).mean(axis=1)
+    standard_error = batches.std(axis=0, ddof=1) / np.sqrt(n_batches)
+    return np.abs(draws.mean(axis=0) - expected) / standard_error
+
+
+def test_metropolis_chain_matches_the_grid_posterior(x64):
+    """The update iterated with fixed counts: the chain's mean and variance are the grid's.
+
+    (The slow test below shows that the plain Laplace draw fails this comparison.)
+    """
+    counts = jnp.asarray(GRID_COUNTS)
+    mean, variance = _grid_moments(counts)
+
+    exact, accepted = _chain(counts, 3000, True, jr.key(0))
+
+    assert 0.3 < accepted.mean() < 1.0
+    assert _batch_means_z(exact, mean).max() < 4.0
+    assert _batch_means_z((exact - mean) ** 2, variance).max() < 4.0
+
+
+# ---------------------------------------------------------------------------------------
+# Through the fit
+# ---------------------------------------------------------------------------------------
+
+
+def test_exact_fit_records_acceptance_and_saves_it(tmp_path):
+    rng = np.random.default_rng(0)
+    recordings = {f"r{i}": rng.integers(0, 4, 150) for i in range(2)}
+    init_states = {name: (np.arange(len(x)) // 50) % 2 for name, x in recordings.items()}
+
+    result = sm.fit(recordings, n_states=2, n_iters=6, seed=0, init_states=init_states, exact_emissions=True,
+                    progress=False, method="serial")  # fmt: skip
+
+    assert result.hyperparameters["mode_search"]["metropolis"] is True
+    assert result.hyperparameters["retry"]["metropolis"] is True
+    assert result.emission_accepted.shape == result.emission_acceptance.shape == (6,)
+    assert np.isnan(result.emission_acceptance[0]) and result.emission_accepted[0]
+    probabilities = result.emission_acceptance[1:]
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+    assert result.acceptance_rate == pytest.approx(result.emission_accepted[1:].mean())
+    result.save(tmp_path / "fit")
+    loaded = sm.load_fit(tmp_path / "fit")
+    np.testing.assert_array_equal(loaded.emission_accepted, result.emission_accepted)
+    np.testing.assert_array_equal(loaded.emission_acceptance, result.emission_acceptance)
+    assert json.loads((tmp_path / "fit" / "fit.json").read_text())["emission_acceptance_rate"] == result.acceptance_rate
+
+
+def test_default_fit_records_no_acceptance():
+    assert ModeSearch(LBFGS).metropolis is False
+    assert "metropolis" not in describe_mode_search(default_mode_search())
+    result = sm.FitResult(model=None, states={}, log_probs=np.zeros(3), emission_losses=np.zeros(0),
+                          history=np.zeros((3, 0)), hyperparameters={})  # fmt: skip
+    assert result.acceptance_rate is None and result.emission_accepted.shape == (0,)
+
+
+# ---------------------------------------------------------------------------------------
+# Slow: S = 3 against importance sampling, and the calibration of the whole sampler
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_metropolis_chain_matches_importance_sampling_with_three_syllables(x64):
+    """K = 2, S = 3 (8 parameters): the chain's moments against self-normalised importance
+    sampling from a wide Gaussian (the Laplace covariance inflated 1.5² times, an independent proposal)."""
+    counts = _counts(2, 3, seed=12, total=25.0)
+    one = jnp.asarray(1.0)
+    _, _, info = _update(jr.key(0), counts, initial_emission_params(counts), metropolis=False)
+    flat_mode, unravel = ravel_pytree(info.mode)
+
+    def log_post(x):
+        return emission_log_posterior(*unravel(x), counts, one, one)
+
+    covariance = 1.5**2 * np.linalg.inv(np.asarray(-jax.hessian(log_post)(flat_mode)))
+    wide = multivariate_normal(np.asarray(flat_mode), covariance)
+    samples = wide.rvs(400_000, random_state=np.random.default_rng(1))
+    log_weights = np.asarray(jax.jit(jax.vmap(log_post))(jnp.asarray(samples))) - wide.logpdf(samples)
+    weights = np.exp(log_weights - log_weights.max())
+    weights /= weights.sum()
+    mean = weights @ samples
+    variance = weights @ (samples - mean) ** 2
+    assert 1 / np.sum(weights**2) > 50_000  # effective sample size of the oracle
+
+    exact, accepted = _chain(counts, 20_000, True, jr.key(3))
+    plain, _ = _chain(counts, 20_000, False, jr.key(3))
+
+    assert _batch_means_z(exact, mean).max() < 4.0
+    assert _batch_means_z((exact - mean) ** 2, variance).max() < 4.0
+    assert _batch_means_z(plain, mean).max() > 6.0
+    assert accepted.mean() > 0.3
+
+
+def _calibration_module():
+    spec = importlib.util.spec_from_file_location("bench_calibration", ROOT / "benchmarks" / "bench_calibration.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_gibbs_sampler_with_metropolis_is_calibrated():
+    """Simulation-based calibration (`benchmarks/bench_calibration.py`): ranks of the true
+    parameters' label-invariant statistics among the draws are uniform (chi-square p > 0.001 each)."""
+    calibration = _calibration_module()
+    p_values = calibration.run_calibration(metropolis=True, n_replicates=300, seed=0)
+    assert min(p_values.values()) > 1e-3, p_values
+
+
+def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
+    """`smoseq fit --exact-emissions` passes `exact_emissions=True` to `sm.fit` (off without the flag)."""
+    from smoseq.cli import commands
+    from smoseq.cli.parser import build_parser
+    from smoseq.fitting import single
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(*args, **kwargs):
+        seen.append(kwargs["exact_emissions"])
+        raise Stop
+
+    monkeypatch.setattr(single, "fit", fake_fit)
+    for extra in ([], ["--exact-emissions"]):
+        args = build_parser().parse_args(["fit", "data", "--out", str(tmp_path / "out"), *extra])
+        with pytest.raises(Stop):
+            commands.run_fit({"r0": np.zeros(5, int)}, tmp_path / "out", args, progress=False)
+    assert seen == [False, True]
