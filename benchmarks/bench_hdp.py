@@ -7,7 +7,7 @@ and every seed at once (the HDP hyperparameters are array leaves: one program), 
 the sticky prior for reference. For each model: the states used (≥ 1 % of frames) and the
 many-to-one accuracy of its training states (each fitted state mapped to the true state
 it overlaps most), and the held-out Hungarian accuracy of `predict` (one fitted state per
-true state, so extra states cost accuracy).
+true state, so extra states cost accuracy) and its many-to-one accuracy (`ho-m2one`).
 
 Run: `.venv/bin/python benchmarks/bench_hdp.py [--preset usage-K5-S30] [--seeds 0 1 2]
 [--gammas 0.1 1 10] [--alphas 0.1 1 10] [--n-train 6] [--frames 10000] [--iters 100]`.
@@ -62,13 +62,14 @@ def main() -> None:
     seconds = time.perf_counter() - started
     print(f"{args.preset}: {spec.n_states} true states, K = {K}, {args.n_train} x {args.frames} frames, "
           f"{args.iters} iterations, {len(results)} models in {seconds:.0f} s")  # fmt: skip
-    print(f"{'model':<28} {'seed':>4} {'used':>4} {'m2one':>6} {'heldout':>7}")
+    print(f"{'model':<28} {'seed':>4} {'used':>4} {'m2one':>6} {'heldout':>7} {'ho-m2one':>8}")
     for label, seed, result in zip(labels, seeds + args.seeds, results):
         used = int((sm.get_frequencies(result.states, K) >= 0.01).sum())
         m2one = many_to_one_accuracy(train_states, result.states, K)
         predicted = result.predict(heldout)
         heldout_accuracy = sm.compare_states(heldout_states, predicted, (spec.n_states, K)).accuracy
-        print(f"{label:<28} {seed:>4} {used:>4} {m2one:>6.3f} {heldout_accuracy:>7.3f}")
+        heldout_m2one = many_to_one_accuracy(heldout_states, predicted, K)
+        print(f"{label:<28} {seed:>4} {used:>4} {m2one:>6.3f} {heldout_accuracy:>7.3f} {heldout_m2one:>8.3f}")
 
 
 if __name__ == "__main__":
