@@ -51,6 +51,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def median_seconds(repeats: int, function) -> float:
+    """Median wall time of `repeats` calls of `function` after one warm-up call (JAX work awaited)."""
+    import jax
+
+    jax.block_until_ready(function())
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        jax.block_until_ready(function())
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
 # ------------------------------------------------------------------ published side
 
 
@@ -98,16 +111,7 @@ def published_parts(archive_path: str, repeats: int) -> dict:
     hypparams = tutorial_hypparams(int(archive["n_states"]), int(archive["n_syllables"]), 6e5, 0)
     params = hhmm_efficient.random_params(jr.PRNGKey(0), hypparams)
 
-    def timed(function):
-        jax.block_until_ready(function())
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            jax.block_until_ready(function())
-            times.append(time.perf_counter() - started)
-        return float(np.median(times))
-
-    states_s = timed(lambda: hhmm_efficient.resample_states(jr.PRNGKey(1), data, params, False)[0])
+    states_s = median_seconds(repeats, lambda: hhmm_efficient.resample_states(jr.PRNGKey(1), data, params, False)[0])
     lags = np.asarray(archive["lags"])
     started = time.perf_counter()
     jax.block_until_ready(state_moseq.lagged_mutual_information(data["syllables"], data["mask"] > 0, jnp.asarray(lags)))
@@ -187,7 +191,6 @@ def compare_speed(published_python: str, folder: str, syllables=(50, 100), warmu
 
 def compare_parts(published_python: str, folder: str, repeats: int = 3) -> dict:
     """State update alone (K = 10, S = 50) and lagged MI (40 lags, 1 to 300 s at 120 fps), both packages."""
-    import jax
     import jax.random as jr
 
     import smoseq as sm
@@ -202,17 +205,8 @@ def compare_parts(published_python: str, folder: str, repeats: int = 3) -> dict:
     data = {"syllables": archive["seqs"], "mask": archive["mask"]}
     params = random_params(jr.PRNGKey(0), tutorial_hypparams(SPEED_STATES, 50, 6e5, 0))
 
-    def timed(function):
-        jax.block_until_ready(function())
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            jax.block_until_ready(function())
-            times.append(time.perf_counter() - started)
-        return float(np.median(times))
-
-    ours_states = timed(lambda: resample_states(jr.PRNGKey(1), data, params, False)[0])
-    ours_mi = timed(lambda: sm.lagged_mutual_information(archive["seqs"], archive["mask"], lags, progress=False)[0])
+    ours_states = median_seconds(repeats, lambda: resample_states(jr.PRNGKey(1), data, params, False)[0])
+    ours_mi = median_seconds(repeats, lambda: sm.lagged_mutual_information(archive["seqs"], archive["mask"], lags, progress=False)[0])
     row = {"published_states_s": theirs["states_s"], "smoseq_states_s": ours_states,
            "published_mi_s": theirs["mi_s"], "smoseq_mi_s": ours_mi}  # fmt: skip
     print(f"state update alone (21 × 50,000 frames, K=10, S=50): published {theirs['states_s']:.3f} s, smoseq {ours_states:.3f} s | "
