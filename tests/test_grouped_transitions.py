@@ -169,3 +169,32 @@ def test_planted_effect_recovered_and_none_claimed_where_none_planted():
         _, _, ratios, _ = fitted_duration_ratios(1.0, 4, 5000, 60, use_true_start=False, seed=seed)
         covering += [r["lower"] < 1 < r["upper"] for r in ratios]
     assert sum(covering) >= len(covering) - 2, covering
+
+
+def test_grouped_models_are_scanned_saved_and_selected_through_the_cli(tmp_path, capsys):
+    from smoseq.cli import main
+
+    recordings, _, groups = two_group_recordings(2.0, 2, 600)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, syllables in recordings.items():
+        pd.DataFrame({"syllable": syllables}).to_csv(data / f"{name}.csv", index=False)
+    sheet = tmp_path / "index.csv"
+    pd.DataFrame({"name": list(groups), "group": list(groups.values())}).to_csv(sheet, index=False)
+    scan = tmp_path / "scan"
+    arguments = ["scan", str(data), "--out", str(scan), "--kappas", "10", "--seeds", "2", "--n-states", "3",
+                 "--iters", "4", "--emissions", "full_rank", "--repeats", "model", "--groups", str(sheet)]  # fmt: skip
+    assert main(arguments) == 0
+    summary = pd.read_csv(scan / "summary.csv")
+    assert len(summary) == 2 and summary.error.isna().all()
+    for folder in summary.fit_folder:
+        fit = sm.load_fit(scan / folder)
+        assert fit.transition_samples.shape == (2, 2, K, K)  # iterations 2 and 3 kept (burn-in 4 // 2), groups A and B
+        assert fit.hyperparameters["groups"] == groups and fit.hyperparameters["group_names"] == ["A", "B"]
+        assert len(sm.compare_group_dynamics(fit, fps=30.0))
+    assert main(["select", str(scan), "--kappa", "10", "--no-suggestion"]) == 0
+    assert "best seed at kappa 10" in capsys.readouterr().out
+    assert main([*arguments[:-1], str(tmp_path / "absent.csv"), "--out", str(tmp_path / "other")]) == 2
+    assert "no such group sheet" in capsys.readouterr().err
+    assert main([*arguments, "--heldout-folds", "2", "--out", str(tmp_path / "folds")]) == 2
+    assert "cannot be combined" in capsys.readouterr().err

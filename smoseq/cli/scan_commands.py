@@ -1,5 +1,6 @@
 """`smoseq scan` and `smoseq select` (parameter scans); registered by `smoseq.cli`."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def add_commands(subparsers, add_command) -> None:
     scan.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
     scan.add_argument("--transitions", choices=["sticky", "hdp"], default="sticky",
                       help="prior of the hidden-state transitions (hdp: sticky HDP, unused states empty)")  # fmt: skip
+    scan.add_argument("--groups", metavar="CSV",
+                      help="name,group sheet (e.g. keypoint-MoSeq's index.csv): one transition matrix per group in every model")  # fmt: skip
     scan.add_argument(
         "--repeats", choices=["ignore", "model"], default="ignore",
         help="frames repeating the previous syllable: no evidence (default) or scored as published",
@@ -83,6 +86,7 @@ def _integers(text: str, what: str, count_means_range: bool) -> list[int]:
 
 
 def run_scan_command(args) -> None:
+    from ..io.groups import load_groups
     from ..io.recordings import load_recordings
     from ..scan import ExecutorOptions, ScanSettings, kappa_grid, run_scan
 
@@ -103,6 +107,8 @@ def run_scan_command(args) -> None:
         transitions=args.transitions,
     )
     recordings = load_recordings(args.data).syllables
+    if args.groups is not None:
+        settings = dataclasses.replace(settings, groups=load_groups(args.groups, list(recordings)))
     try:
         summary = run_scan(
             recordings, Path(args.out), n_states=n_states, kappas=kappas, seeds=seeds, settings=settings,

@@ -26,6 +26,7 @@ from ..io.batching import unbatch
 from ..models import ModeSearch
 from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
 from .data import Prepared, Repeats, prepare_data, user_init_states
+from .groups import TransitionSamples, burn_in, with_groups
 from .loop import Chains, Sampler, stack_chains, take_chain
 from .memory import available_memory_bytes, model_footprint_bytes
 from .result import FitResult
@@ -76,6 +77,7 @@ def fit_models(
     mode_search: ModeSearch | None = None,
     retry: ModeSearch | None = None,
     exact_emissions: bool = False,
+    groups=None,
     method: Method = "auto",
     seg_length=None,
     seg_overlap: int = 30,
@@ -117,6 +119,8 @@ def fit_models(
         mode_search: as for `sm.fit`.
         retry: as for `sm.fit`.
         exact_emissions: as for `sm.fit`.
+        groups: as for `sm.fit`: one transition matrix per experimental group in every
+            model, and each result keeps its per-group matrices after the burn-in.
         method: as for `sm.fit`.
         seg_length: as for `sm.fit`.
         seg_overlap: as for `sm.fit`.
@@ -146,6 +150,9 @@ def fit_models(
     prepared = prepare_data(
         recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables, repeats=repeats
     )
+    group_of, names = None, None
+    if groups is not None:
+        prepared, group_of, names = with_groups(prepared, groups)
     sampler = Sampler.create(mode_search, method, retry, exact_emissions)
     try:
         strategy = batch_strategy(strategy)
@@ -156,13 +163,15 @@ def fit_models(
     per_model = transitions if isinstance(transitions, (list, tuple)) else [transitions] * len(kappas)
     models = [
         build_prior_model(n_states, prepared.n_syllables, kappa, beta, emissions, sigma_base, sigma_bias,
-                          emission_beta, model_transitions, initial)
+                          emission_beta, model_transitions, initial, names)
         for kappa, model_transitions in zip(kappas, per_model)
     ]  # fmt: skip
     hyperparameters = recorded_settings(
         n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
         seg_overlap, repeats, sampler.describe(),
     )
+    if group_of is not None:
+        hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
     starts = _initial_states(init_states, prepared, n_states, seeds)
     chunk = chunk_size(len(kappas), prepared, n_states, n_iters, sampler.method, max_batch, memory_budget)
     results = []
@@ -185,9 +194,16 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
     labels = [f"kappa={kappa:.6g} seed={seed}" for kappa, seed in zip(kappas, seeds)]
     history_row = min(history_segment, data.syllables.shape[0] - 1)
     chains = Chains(state, fit_keys, data, sampler, strategy, labels, history_row)
-    report = None if on_iteration is None else (lambda chains, i: on_iteration(i, n_iters, _last_log_probs(chains)))
+    samples = TransitionSamples(hyperparameters["burn_in"]) if "groups" in hyperparameters else None
+
+    def after_iteration(chains, iteration):
+        if samples is not None:
+            samples.record(chains, iteration)
+        if on_iteration is not None:
+            on_iteration(iteration, n_iters, _last_log_probs(chains))
+
     started = time.perf_counter()
-    chains.run(range(n_iters), on_failure, progress, desc=f"Fitting {len(models)} models", after_iteration=report)
+    chains.run(range(n_iters), on_failure, progress, desc=f"Fitting {len(models)} models", after_iteration=after_iteration)
     seconds = time.perf_counter() - started
     segment_states = np.asarray(chains.state.states)
     results = []
@@ -212,6 +228,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
                 segment_states=segment_states[m],
                 keys=prepared.keys,
                 bounds=prepared.bounds,
+                transition_samples=None if samples is None else samples.array(m),
                 **trace.acceptance_arrays(),
             )
         )

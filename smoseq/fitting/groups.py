@@ -59,16 +59,16 @@ def with_groups(prepared: Prepared, groups, names=None) -> tuple[Prepared, dict[
 
 @dataclass
 class TransitionSamples:
-    """Collects a chain's (G, K, K) transition matrices at every iteration from `first` on."""
+    """Collects every chain's (G, K, K) transition matrices at every iteration from `first` on."""
 
     first: int
     samples: list = field(default_factory=list)
 
     def record(self, chains, iteration: int) -> None:
-        """`after_iteration` hook of `Chains.run` (single chain)."""
+        """`after_iteration` hook of `Chains.run`: keeps the (M, G, K, K) matrices of the M chains."""
         if iteration >= self.first:
-            self.samples.append(np.asarray(chains.state.model.transitions.probs[0]))
+            self.samples.append(np.asarray(chains.state.model.transitions.probs))
 
-    def array(self) -> np.ndarray | None:
-        """(n_kept, G, K, K) float, or None when nothing was kept."""
-        return np.stack(self.samples) if self.samples else None
+    def array(self, chain: int = 0) -> np.ndarray | None:
+        """(n_kept, G, K, K) float of one chain, or None when nothing was kept."""
+        return np.stack([sample[chain] for sample in self.samples]) if self.samples else None

@@ -80,6 +80,7 @@ def _run_batch(scan_dir: Path, recordings: dict, settings: ScanSettings, batch: 
         settings.n_iters,
         emissions=settings.emissions,
         transitions=settings.transitions,
+        groups=settings.groups,
         beta=settings.beta,
         sigma_base=settings.sigma_base,
         sigma_bias=settings.sigma_bias,

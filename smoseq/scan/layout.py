@@ -49,6 +49,8 @@ class ScanSettings:
         seg_overlap: extra frames at the end of each segment.
         method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
         repeats: `"ignore"` or `"model"`, how frames repeating a syllable are scored, as in `sm.fit`.
+        groups: recording -> experimental group (`sm.load_groups`): every model gets one
+            transition matrix per group, as `sm.fit(..., groups=...)`; None for one matrix.
     """
 
     n_iters: int = 100
@@ -64,6 +66,7 @@ class ScanSettings:
     seg_overlap: int = 30
     method: str = "auto"
     repeats: str = "ignore"
+    groups: dict | None = None
 
 
 @dataclass(frozen=True)

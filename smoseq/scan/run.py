@@ -5,12 +5,14 @@ fixed in scan.json when first planned, so an interrupted scan finished by a re-r
 exactly the results of an uninterrupted one.
 """
 
+import dataclasses
 import math
 
 import numpy as np
 
 from .._errors import InputError
 from ..io.fit_folders import is_complete_fit
+from ..io.groups import load_groups
 from ..fitting.data import prepare_data
 from ..inference.states import resolve_method
 from ..fitting.batch import chunk_size
@@ -79,6 +81,17 @@ def _check_folds(recordings: dict, heldout_folds: int) -> None:
         )
 
 
+def _checked_groups(recordings: dict, settings: ScanSettings) -> ScanSettings:
+    """The settings with `groups` matched to the recordings (`sm.load_groups`); grouped scans without folds or HDP."""
+    if settings.groups is None:
+        return settings
+    if settings.heldout_folds:
+        raise InputError("--groups and --heldout-folds cannot be combined: held-out recordings would need their group's matrix")
+    if settings.transitions != "sticky":
+        raise InputError(f"--groups fits sticky transitions per group; it cannot be combined with --transitions {settings.transitions}")
+    return dataclasses.replace(settings, groups=load_groups(settings.groups, list(recordings)))
+
+
 def run_scan(
     recordings: dict,
     out,
@@ -119,6 +132,7 @@ def run_scan(
     if not settings.fps > 0:
         raise InputError(f"fps must be > 0, got {settings.fps}")
     _check_folds(recordings, settings.heldout_folds)
+    settings = _checked_groups(recordings, settings)
     check_executor(executor)
     specs = model_specs(n_states, kappas, seeds, settings.heldout_folds)
     prepare_data(recordings)  # validates every recording before anything is written
