@@ -10,7 +10,6 @@ it in a scratch folder (`jupyter nbconvert --to notebook --execute --output-dir 
 docs/tutorials/NAME.ipynb`) and commit the executed copy; the last test here checks that.
 """
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -34,7 +33,6 @@ def run_notebook(name: str, folder: Path, parameters: str | None = None):
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = []
-    os.environ.setdefault("MPLBACKEND", "Agg")
     NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
     return notebook
 

@@ -1,6 +1,5 @@
 """`smoseq scan` and `smoseq select` (parameter scans); registered by `smoseq.cli`."""
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -86,7 +85,6 @@ def _integers(text: str, what: str, count_means_range: bool) -> list[int]:
 
 
 def run_scan_command(args) -> None:
-    from ..io.groups import load_groups
     from ..io.recordings import load_recordings
     from ..scan import ExecutorOptions, ScanSettings, kappa_grid, run_scan
 
@@ -104,11 +102,9 @@ def run_scan_command(args) -> None:
     )  # fmt: skip
     settings = ScanSettings(
         n_iters=args.iters, heldout_folds=args.heldout_folds, fps=args.fps, emissions=args.emissions, repeats=args.repeats,
-        transitions=args.transitions,
+        transitions=args.transitions, groups=args.groups,
     )
     recordings = load_recordings(args.data).syllables
-    if args.groups is not None:
-        settings = dataclasses.replace(settings, groups=load_groups(args.groups, list(recordings)))
     try:
         summary = run_scan(
             recordings, Path(args.out), n_states=n_states, kappas=kappas, seeds=seeds, settings=settings,

@@ -49,8 +49,9 @@ class ScanSettings:
         seg_overlap: extra frames at the end of each segment.
         method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
         repeats: `"ignore"` or `"model"`, how frames repeating a syllable are scored, as in `sm.fit`.
-        groups: recording -> experimental group (`sm.load_groups`): every model gets one
-            transition matrix per group, as `sm.fit(..., groups=...)`; None for one matrix.
+        groups: recording -> experimental group, or a `name,group` CSV (`sm.load_groups`;
+            `run_scan` stores the matched dict): every model gets one transition matrix per
+            group, as `sm.fit(..., groups=...)`; None for one matrix.
     """
 
     n_iters: int = 100
@@ -66,7 +67,7 @@ class ScanSettings:
     seg_overlap: int = 30
     method: str = "auto"
     repeats: str = "ignore"
-    groups: dict | None = None
+    groups: dict | str | None = None
 
 
 @dataclass(frozen=True)
