@@ -2,6 +2,8 @@
 
 from collections.abc import Mapping
 
+from .._errors import InputError
+
 
 def state_labels(n_states: int, names: Mapping | None = None) -> list[str]:
     """The label of every state: its name where `names` gives one, else its number as a string.
@@ -28,6 +30,8 @@ def labels_of(source, n_states: int) -> list[str]:
         return state_labels(n_states)
     if isinstance(source, Mapping):
         return state_labels(n_states, source)
-    if not isinstance(source, (str, bytes)) and hasattr(source, "__len__") and len(source) == n_states:
-        return [str(label) for label in source]
-    return state_labels(n_states, getattr(source, "state_names", None))
+    if hasattr(source, "state_names"):
+        return state_labels(n_states, source.state_names)
+    if isinstance(source, (str, bytes)) or not hasattr(source, "__len__") or len(source) != n_states:
+        raise InputError(f"state labels must be {n_states} labels or a dict state -> name, got {source!r}")
+    return [str(label) for label in source]
