@@ -19,8 +19,9 @@ a rule that is exact when the merged states are the same:
   found by L-BFGS from the frame-weighted mean of the members' biases; the biases are then
   re-centred across states into B, which leaves every table unchanged.
 
-Any other component is merged by its own `merge_states(mapping, weights)` method
-(mapping (K,) old -> new state, weights (K,) the states' frame fractions), or refused.
+Any other component — subclasses of the built-ins too, which may hold more per-state
+parameters — is merged by its own `merge_states(mapping, weights)` method (mapping (K,)
+old -> new state, weights (K,) the states' frame fractions), or refused with an InputError.
 """
 
 import dataclasses
@@ -32,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
-from .._embedding import lower_dim, raise_dim
+from .._embedding import center_embedding
 from .._errors import InputError
 from ..metrics.group_dynamics import stationary_distribution
 from ..models import HHMM, FullRankEmissions, GroupedTransitions, HDPTransitions, LowRankEmissions, StickyTransitions
@@ -127,9 +128,9 @@ def merge_model(model: HHMM, mapping: np.ndarray, frame_weights: np.ndarray) -> 
     n_new = int(mapping.max()) + 1
     if hasattr(model.initial, "merge_states"):
         initial = model.initial.merge_states(mapping, frame_weights)
-    elif isinstance(model.initial, UniformInitialState):
+    elif type(model.initial) is UniformInitialState:
         initial = UniformInitialState(n_new)
-    elif isinstance(model.initial, InitialFromTransitions):
+    elif type(model.initial) is InitialFromTransitions:
         initial = InitialFromTransitions(n_new)
     else:
         initial = _custom_merge(model.initial, mapping, frame_weights)
@@ -148,11 +149,11 @@ def _custom_merge(component, mapping, weights):
 def _merged_transitions(component, mapping, weights):
     if hasattr(component, "merge_states"):
         return component.merge_states(mapping, weights)
-    if isinstance(component, GroupedTransitions):
+    if type(component) is GroupedTransitions:
         return eqx.tree_at(lambda t: t.probs, component, jnp.asarray(lump_transitions(component.probs, mapping)))
-    if isinstance(component, (StickyTransitions, HDPTransitions)) and component.probs.ndim == 2:
+    if type(component) in (StickyTransitions, HDPTransitions) and component.probs.ndim == 2:
         merged = eqx.tree_at(lambda t: t.probs, component, jnp.asarray(lump_transitions(component.probs, mapping)))
-        if isinstance(component, HDPTransitions):
+        if type(component) is HDPTransitions:
             summed = np.bincount(mapping, weights=np.asarray(component.weights, dtype=float))
             merged = eqx.tree_at(lambda t: t.weights, merged, jnp.asarray(summed))
         return merged
@@ -185,34 +186,59 @@ def mixture_tables(tables, mapping: np.ndarray, weights: np.ndarray) -> tuple[np
 def _merged_emissions(component, mapping, weights):
     if hasattr(component, "merge_states"):
         return component.merge_states(mapping, weights)
-    if isinstance(component, FullRankEmissions):
+    if type(component) is FullRankEmissions:
         mixed, _ = mixture_tables(component.transition_tables(), mapping, weights)
         return FullRankEmissions(jnp.asarray(mixed), component.prior)
-    if isinstance(component, LowRankEmissions):
+    if type(component) is LowRankEmissions:
         return _merged_low_rank(component, mapping, weights)
     return _custom_merge(component, mapping, weights)
+
+
+def low_rank_logits(emissions: LowRankEmissions) -> tuple[np.ndarray, np.ndarray]:
+    """`(B, C)`: the (S, S) shared logits and the (K, S) per-state biases of low-rank emissions, in NumPy.
+
+    P_k[i, :] = softmax(B[i, :] + C[k, :]); rows of B and C sum to 0, and so do C's columns.
+    """
+    n_states, n_syllables = emissions.n_states, emissions.n_syllables
+    states_basis, syllables_basis = np.asarray(center_embedding(n_states)), np.asarray(center_embedding(n_syllables))
+    base = np.asarray(emissions.base, dtype=float) @ syllables_basis.T
+    biases = states_basis @ np.asarray(emissions.biases, dtype=float) @ syllables_basis.T
+    return base, biases
+
+
+def low_rank_from_logits(base: np.ndarray, biases: np.ndarray, like: LowRankEmissions) -> LowRankEmissions:
+    """`LowRankEmissions` with tables softmax(base[i] + biases[k]) and the priors of `like`.
+
+    Args:
+        base: (S, S) logits; biases: (K, S) logits (any centring: constants per row and the
+            mean across states are moved where the zero-sum parameterisation keeps them, which
+            leaves every table unchanged).
+        like: the emissions whose priors the new ones take.
+    """
+    biases = biases - biases.mean(1, keepdims=True)  # a constant per row leaves softmax unchanged
+    shift = biases.mean(0)  # the mean across states goes into the shared logits
+    base, biases = base + shift[None, :], biases - shift[None, :]
+    base = base - base.mean(1, keepdims=True)
+    states_basis = np.asarray(center_embedding(biases.shape[0]))
+    syllables_basis = np.asarray(center_embedding(base.shape[0]))
+    return LowRankEmissions(
+        base @ syllables_basis, states_basis.T @ biases @ syllables_basis, like.base_prior, like.bias_prior
+    )  # fmt: skip
 
 
 def _merged_low_rank(component: LowRankEmissions, mapping, weights) -> LowRankEmissions:
     if mapping.max() < 1:
         raise InputError("merging would leave one state; a low-rank emission model needs at least two")
-    base = np.asarray(raise_dim(component.base, 1), dtype=float)  # (S, S) B
-    biases = np.asarray(raise_dim(raise_dim(component.biases, 0), 1), dtype=float)  # (K, S) C
-    mixed, usage = mixture_tables(component.transition_tables(), mapping, weights)
-    n_new = int(mapping.max()) + 1
-    merged = np.zeros((n_new, biases.shape[1]))
-    for new in range(n_new):
+    base, biases = low_rank_logits(component)
+    tables = softmax(base[None] + biases[:, None, :], axis=-1)
+    mixed, usage = mixture_tables(tables, mapping, weights)
+    merged = np.zeros((int(mapping.max()) + 1, biases.shape[1]))
+    for new in range(len(merged)):
         members = np.flatnonzero(mapping == new)
         member_weights = weights[members] / max(weights[members].sum(), 1e-300)
         start = member_weights @ biases[members]
         merged[new] = start if len(members) == 1 else _closest_bias(base, mixed[new], usage[new], start)
-    merged -= merged.mean(1, keepdims=True)  # a constant per row leaves softmax unchanged
-    shift = merged.mean(0)  # move the mean across states into B: every table stays the same
-    new_base, new_biases = base + shift[None, :], merged - shift[None, :]
-    return LowRankEmissions(
-        lower_dim(jnp.asarray(new_base), 1), lower_dim(lower_dim(jnp.asarray(new_biases), 1), 0),
-        component.base_prior, component.bias_prior,
-    )  # fmt: skip
+    return low_rank_from_logits(base, merged, component)
 
 
 def _closest_bias(base: np.ndarray, target: np.ndarray, usage: np.ndarray, start: np.ndarray) -> np.ndarray:
