@@ -263,8 +263,11 @@ def export(args) -> None:
     syllables = _load_syllables(Path(args.fit))
     out = prepare_output(args.out or Path(args.fit) / "csv", args.force, ".exported")
     stems = unique_safe_filenames(result.states)
+    labels = np.array(result.state_labels(), dtype=object)
     for name, states in result.states.items():
         table = pd.DataFrame({"frame": np.arange(len(states)), "syllable": syllables[name], "state": states})
+        if result.state_names:  # names given with `smoseq label`
+            table["state_name"] = np.where(states >= 0, labels[np.maximum(states, 0)], "")
         atomic_write_text(out / f"{stems[name]}.csv", table.to_csv(index=False))
     atomic_write_text(out / ".exported", "complete\n")
     say(f"wrote {len(stems)} CSV files to {out}")
