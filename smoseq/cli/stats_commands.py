@@ -169,17 +169,21 @@ def write_stats(result: StatsResult, out: Path) -> tuple[list[Path], list[str]]:
     atomic_write_text(out / "bouts.csv", _named(result, result.bouts).to_csv(index=False))
     figures_dir = out / "figures"
     figures_dir.mkdir(exist_ok=True)
-    K = result.n_states
-    drawings = {"bout_durations": lambda: viz.plot_bout_durations(result.states, result.fps, K)}
+    K, labels = result.n_states, result.labels()
+    drawings = {"bout_durations": lambda: viz.plot_bout_durations(result.states, result.fps, K, labels=labels)}
     if result.centroids:
-        drawings["speeds"] = lambda: viz.plot_state_speeds(result.states, result.centroids, result.fps, K, smooth_s=result.smooth_s)
-        drawings["occupancy"] = lambda: viz.plot_occupancy(result.states, result.centroids, K)
+        drawings["speeds"] = lambda: viz.plot_state_speeds(
+            result.states, result.centroids, result.fps, K, smooth_s=result.smooth_s, labels=labels
+        )
+        drawings["occupancy"] = lambda: viz.plot_occupancy(result.states, result.centroids, K, labels=labels)
     if result.statistics is not None:
         atomic_write_text(out / "group_statistics.csv", _named(result, result.statistics).to_csv(index=False))
         atomic_write_text(out / "group_summary.csv", result.summary.to_csv(index=False))
         for metric in result.statistics["metric"].unique():
             drawings[f"groups_{metric}"] = _metric_drawing(result, metric)
-        drawings["groups_transitions"] = lambda: viz.plot_group_transitions(result.states, result.groups, K, result.reference)
+        drawings["groups_transitions"] = lambda: viz.plot_group_transitions(
+            result.states, result.groups, K, result.reference, labels=labels
+        )
     drawings |= state_drawings(result)
     figures = [save_figure(draw(), figures_dir / f"{name}.png") for name, draw in drawings.items()]
     return figures, report_notes(result)
@@ -224,7 +228,9 @@ def state_drawings(result: StatsResult) -> dict:
 def _metric_drawing(result: StatsResult, metric: str):
     from .. import viz
 
-    return lambda: viz.plot_group_metric(result.behaviour, result.groups, metric, result.statistics, result.alpha, result.n_states)
+    return lambda: viz.plot_group_metric(
+        result.behaviour, result.groups, metric, result.statistics, result.alpha, result.n_states, labels=result.labels()
+    )
 
 
 def report_notes(result: StatsResult) -> list[str]:
