@@ -10,7 +10,8 @@ import pytest
 import smoseq as sm
 from smoseq.cli import main
 from smoseq.fitting import FitResult
-from smoseq.models import HHMM, FullRankEmissions, StickyTransitions
+from smoseq.cli.stats_commands import StatsResult, state_drawings
+from smoseq.models import HHMM, FullRankEmissions, GroupedTransitions, StickyTransitions
 
 K, S = 4, 5
 
@@ -103,3 +104,39 @@ def test_stats_shows_names_graphs_and_dendrogram(fit_folder):
     assert set(behaviour.loc[behaviour.state == 2, "state_name"]) == {"2"}
     report = (out / "index.html").read_text()
     assert "State names: 0 rearing." in report and "figures/state_dendrogram.png" in report
+
+
+def test_csv_export_carries_the_names(fit_folder):
+    fit = fit_folder / "fit"
+    loaded = sm.load_fit(fit)
+    names = list(loaded.states)  # the syllables `smoseq fit` keeps beside the fit
+    np.savez(fit / "syllables.npz", names=np.array(names), **{f"syllables_{i}": np.zeros(len(loaded.states[n]), np.int32)
+                                                            for i, n in enumerate(names)})  # fmt: skip
+    assert main(["label", str(fit), "2=rear"]) == 0
+    assert main(["export", str(fit), "--csv", "--out", str(fit_folder / "csv")]) == 0
+    table = pd.read_csv(fit_folder / "csv" / "m0.csv", keep_default_na=False)
+    assert table.columns.tolist() == ["frame", "syllable", "state", "state_name"]
+    expected = np.where(table["state"] == 2, "rear", table["state"].astype(str))
+    assert (table["state_name"].to_numpy() == expected).all()
+
+
+def test_stats_of_a_grouped_fit_draws_the_difference_from_its_samples(fit_folder):
+    rng = np.random.default_rng(1)
+    loaded = sm.load_fit(fit_folder / "fit")
+    probs = np.stack([np.full((K, K), 0.1) + 0.6 * np.eye(K)] * 2)
+    grouped = FitResult(
+        HHMM(loaded.model.emissions, GroupedTransitions(probs, ("A", "B"))), loaded.states, np.zeros(1), np.zeros(0),
+        np.zeros((1, 10), np.int16), {"n_states": K, "group_names": ["A", "B"], "groups": {"m0": "A", "m1": "A", "m2": "B", "m3": "B"}},
+        info={"fps": 10.0}, transition_samples=rng.dirichlet(np.ones(K) * 20, size=(30, 2, K)),
+    )  # fmt: skip
+    grouped.save(fit_folder / "grouped")
+    out = fit_folder / "grouped_stats"
+    args = ["stats", str(fit_folder / "grouped"), "--data", str(fit_folder / "data"), "--groups", str(fit_folder / "index.csv"),
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert {"transition_graph.png", "transition_graph_B_vs_A.png"} <= {p.name for p in (out / "figures").glob("*.png")}
+    computed = StatsResult(pd.DataFrame(), pd.DataFrame(), grouped.states, {}, 10.0, K, groups=grouped.hyperparameters["groups"],
+                           reference="A", fit=sm.load_fit(fit_folder / "grouped"))  # fmt: skip
+    figure = state_drawings(computed)["transition_graph_B_vs_A"]()
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert "95% interval excludes 0" in legend  # drawn from the posterior samples, not the decoded states

@@ -203,20 +203,21 @@ def state_drawings(result: StatsResult) -> dict:
     """The transition graphs (per group, and each group against the reference) and the dendrogram of states."""
     from .. import viz
 
-    source = result.fit if result.fit is not None else result.states
     labels, K = result.labels(), result.n_states
-    own_groups = result.fit is not None and getattr(result.fit, "transition_samples", None) is not None
-    groups = result.groups or None
-    drawings = {"transition_graph": lambda: viz.plot_transition_graph(source, groups, names=labels, num_states=K)}
-    if own_groups and not groups:
+    grouped_fit = getattr(result.fit, "transition_samples", None) is not None
+    if grouped_fit:  # the fit's own groups: graphs from its posterior samples, credible edges solid
+        source, groups = result.fit, None
         names = [str(g) for g in result.fit.hyperparameters.get("group_names", [])]
-        pairs = [(names[0], other) for other in names[1:]]
+        reference = result.reference if result.reference in names else (names[0] if names else None)
     else:
-        pairs = [(result.reference, g) for g in sorted(set(result.groups.values())) if g != result.reference]
-    for reference, other in pairs:
+        source = result.fit if result.fit is not None else result.states
+        groups, reference = result.groups or None, result.reference
+        names = sorted(set(result.groups.values())) if result.groups else []
+    drawings = {"transition_graph": lambda: viz.plot_transition_graph(source, groups, names=labels, num_states=K)}
+    for other in [g for g in names if g != reference]:
         drawings[f"transition_graph_{other}_vs_{reference}"] = (
             lambda a=reference, b=other: viz.plot_transition_graph_difference(
-                a, b, source=source, groups=None if own_groups and not groups else groups, names=labels, num_states=K
+                a, b, source=source, groups=groups, names=labels, num_states=K
             )
         )
     emissions = getattr(getattr(result.fit, "model", None), "emissions", None)
