@@ -323,3 +323,17 @@ def test_figures_are_returned_not_shown():
     assert "rear" in texts and "1" in texts
     ticks = [t.get_text() for t in sm.plot_state_dendrogram(result).axes[0].get_xticklabels()]
     assert sorted(ticks) == ["1", "2", "rear"]
+
+
+def test_names_on_the_axes_of_other_figures():
+    states = {"a": np.array([0, 0, 1, 1, 0, 2, 2, 2])}
+    names = {0: "rear"}
+    assert sm.viz.plot_syllable_tables(np.full((3, 4, 4), 0.25), labels=names).axes[0].get_title() == "rear"
+    ticks = [t.get_text() for t in sm.viz.plot_frequencies(states, labels=names).axes[0].get_xticklabels()]
+    assert ticks == ["rear", "1", "2"]
+    ticks = [t.get_text() for t in sm.viz.plot_transition_matrix(np.eye(3), labels=names).axes[0].get_yticklabels()]
+    assert ticks == ["rear", "1", "2"]
+    ticks = [t.get_text() for t in sm.viz.plot_bout_durations(states, 10.0, labels=["a", "b", "c"]).axes[0].get_xticklabels()]
+    assert ticks == ["a", "b", "c"]
+    with pytest.raises(sm.InputError, match="3 labels"):
+        sm.viz.plot_frequencies(states, labels=["a"])

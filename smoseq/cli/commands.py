@@ -190,7 +190,9 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
             get_bout_transition_matrix(result.states, n_states), title="bout-level state transitions", labels=labels
         ),
 
-        "syllable_tables": lambda: viz.plot_syllable_tables(np.asarray(result.model.emissions.transition_tables())),
+        "syllable_tables": lambda: viz.plot_syllable_tables(
+            np.asarray(result.model.emissions.transition_tables()), labels=labels
+        ),
     }
     drawings |= _model_transition_drawings(result, fps)
     if syllables:
