@@ -18,6 +18,8 @@ from .fitting import fit as fit
 from .fitting import fit_models as fit_models
 from .fitting import heldout_loglik_per_frame as heldout_loglik_per_frame
 from .fitting import load_fit as load_fit
+from .fitting import merge_states as merge_states
+from .fitting import name_states as name_states
 from .fitting import predict_states as predict_states
 from .fitting import reorder_states as reorder_states
 from .models import HHMM as HHMM
@@ -40,7 +42,11 @@ from .metrics import get_frequencies as get_frequencies
 from .metrics import group_summary as group_summary
 from .metrics import lagged_mutual_information as lagged_mutual_information
 from .metrics import sample_instances as sample_instances
+from .metrics import state_distances as state_distances
+from .metrics import state_labels as state_labels
+from .metrics import state_linkage as state_linkage
 from .metrics import state_summary_table as state_summary_table
+from .metrics import transition_graphs as transition_graphs
 from .metrics import syllable_enrichment as syllable_enrichment
 from .metrics import syllable_enrichment_from_model as syllable_enrichment_from_model
 from .util import center_embedding as center_embedding
@@ -57,6 +63,7 @@ from .util import simulate_markov_chain as simulate_markov_chain
 _LAZY_VIZ = (
     "generate_grid_movies", "grid_movie", "crop_image", "write_video_clip", "plot_sankey", "plot_alluvial",
     "plot_group_dynamics",
+    "plot_transition_graph", "plot_transition_graph_difference", "plot_state_dendrogram",
 )  # fmt: skip
 
 

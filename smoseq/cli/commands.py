@@ -177,7 +177,7 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
 
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
-    n_states = result.model.n_states
+    n_states, labels = result.model.n_states, result.state_labels()
     drawings = {
         "log_probs": lambda: viz.plot_log_probs(result.log_probs, tail_from=min(50, max(len(result.log_probs) // 2, 0))),
         "emission_losses": lambda: viz.plot_emission_losses(
@@ -185,12 +185,14 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
         ),
         "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states),
         "durations": lambda: viz.plot_durations(result.states, fps),
-        "frequencies": lambda: viz.plot_frequencies(result.states, n_states=n_states),
+        "frequencies": lambda: viz.plot_frequencies(result.states, n_states=n_states, labels=labels),
         "bout_transitions": lambda: viz.plot_transition_matrix(
-            get_bout_transition_matrix(result.states, n_states), title="bout-level state transitions"
+            get_bout_transition_matrix(result.states, n_states), title="bout-level state transitions", labels=labels
         ),
 
-        "syllable_tables": lambda: viz.plot_syllable_tables(np.asarray(result.model.emissions.transition_tables())),
+        "syllable_tables": lambda: viz.plot_syllable_tables(
+            np.asarray(result.model.emissions.transition_tables()), labels=labels
+        ),
     }
     drawings |= _model_transition_drawings(result, fps)
     if syllables:
@@ -212,11 +214,11 @@ def _model_transition_drawings(result, fps: float) -> dict:
     probs = np.asarray(result.model.transitions.probs)
     if probs.ndim == 2:
         title = "hidden-state transition matrix (model)"
-        return {"model_transitions": lambda: viz.plot_transition_matrix(probs, title=title)}
+        return {"model_transitions": lambda: viz.plot_transition_matrix(probs, title=title, labels=result.state_labels())}
     names = list(getattr(result.model.transitions, "group_names", range(len(probs))))
     drawings = {
         f"model_transitions_group{g}": (lambda g=g, name=name: viz.plot_transition_matrix(
-            probs[g], title=f"hidden-state transition matrix (model, group {name})"))
+            probs[g], title=f"hidden-state transition matrix (model, group {name})", labels=result.state_labels()))
         for g, name in enumerate(names)
     }  # fmt: skip
     if result.transition_samples is not None:
@@ -263,8 +265,11 @@ def export(args) -> None:
     syllables = _load_syllables(Path(args.fit))
     out = prepare_output(args.out or Path(args.fit) / "csv", args.force, ".exported")
     stems = unique_safe_filenames(result.states)
+    labels = np.array(result.state_labels(), dtype=object)
     for name, states in result.states.items():
         table = pd.DataFrame({"frame": np.arange(len(states)), "syllable": syllables[name], "state": states})
+        if result.state_names:  # names given with `smoseq label`
+            table["state_name"] = np.where(states >= 0, labels[np.maximum(states, 0)], "")
         atomic_write_text(out / f"{stems[name]}.csv", table.to_csv(index=False))
     atomic_write_text(out / ".exported", "complete\n")
     say(f"wrote {len(stems)} CSV files to {out}")

@@ -5,8 +5,10 @@ recordings, with one behaviour's bouts planted to last longer in the second, and
 group sheet `index.csv` beside the data folder); lagged mutual information; fit (the
 tutorial's hyperparameters, κ scaled to the dataset's size), states reordered so that
 state 0 is the most used; fit diagnostics, durations, frequencies and the other fit
-figures; agreement with the ground truth; grid movies; states as CSV; behaviour per
-state and statistics across the groups (`smoseq stats`); an `index.html` that shows it all.
+figures; agreement with the ground truth, and each state named after the true behaviour
+it holds most of (`sm.name_states`); grid movies; states as CSV; behaviour per state,
+statistics across the groups, transition graphs per group and the dendrogram of states
+(`smoseq stats`); an `index.html` that shows it all.
 """
 
 import time
@@ -36,7 +38,7 @@ def scaled_kappa(n_frames: int) -> float:
 def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> Path:
     """Run every step into `directory`; returns the path of `index.html`."""
     from ..datasets.example import BEHAVIOURS, GroupEffect, load_ground_truth, make_example
-    from ..fitting import reorder_states
+    from ..fitting import name_states, reorder_states
     from ..io.recordings import load_recordings
 
     directory = Path(directory)
@@ -77,6 +79,7 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
 
     figures = commands.write_fit_figures(fit_dir, result, recordings.syllables, fps)
     truth = load_ground_truth(data_dir)
+    result = name_states(result, names_from_ground_truth(result.states, truth, BEHAVIOURS), folder=fit_dir)
     comparison_figures, accuracy = _ground_truth_figures(fit_dir, result.states, truth)
     say(f"[4/7] {len(figures) + len(comparison_figures)} figures -> {fit_dir / 'figures'} "
         f"(accuracy against the ground truth: {accuracy:.3f})")
@@ -95,6 +98,7 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     computed = stats_commands.compute_stats(
         result.states, recordings, data_dir, fps, group_sheet, n_states=DEMO_N_STATES, smooth_s=DEMO_SMOOTH_S
     )
+    computed.fit = result  # names, transition graphs per group, the dendrogram of states
     stats_figures, stats_notes = stats_commands.write_stats(computed, stats_dir)
     state, share = _state_of_behaviour(result.states, truth, BEHAVIOURS.index(effect.behaviour))
     planted = (f"Planted: {effect.behaviour} bouts last {effect.bout_scale:g}× longer in group {effect.groups[1]!r} "
@@ -108,6 +112,8 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
         f"fit with K = {DEMO_N_STATES}, kappa = {kappa:.4g}, {DEMO_ITERS} Gibbs iterations; states reordered by "
         "frequency (state 0 is the most used).",
         f"Hungarian accuracy of the fitted states against the generator's ground truth: {accuracy:.3f}.",
+        "States are named after the true behaviour most of their frames belong to (sm.name_states; "
+        "smoseq label does it on the command line): " + ", ".join(result.state_labels()) + ".",
         f"States per recording: {csv_dir.relative_to(directory)}/ (CSV) and fit/states.npz.",
         f"Total time {time.perf_counter() - started:.0f} s.",
     ]
@@ -125,6 +131,19 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     )
     say(f"[7/7] states -> {csv_dir}; everything shown in {index} ({time.perf_counter() - started:.0f} s)")
     return index
+
+
+def names_from_ground_truth(states: dict, truth: dict, behaviours) -> dict[int, str]:
+    """Each fitted state named after the true behaviour most of its frames belong to ("grooming 2" for a second one)."""
+    names_in_order = sorted(states)
+    fitted = np.concatenate([states[n] for n in names_in_order])
+    true = np.concatenate([truth[n] for n in names_in_order])
+    names, used = {}, {}
+    for state in np.unique(fitted[fitted >= 0]):
+        behaviour = behaviours[int(np.bincount(true[fitted == state]).argmax())]
+        used[behaviour] = used.get(behaviour, 0) + 1
+        names[int(state)] = behaviour if used[behaviour] == 1 else f"{behaviour} {used[behaviour]}"
+    return names
 
 
 def _state_of_behaviour(states: dict, truth: dict, behaviour: int) -> tuple[int, float]:

@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import stats_commands as stats_cli  # `smoseq stats`: behaviour per state, groups
 
     stats_cli.add_commands(subparsers, _add_command)
+
+    from . import state_commands  # `smoseq label`, `smoseq merge`: names for states, merging states
+
+    state_commands.add_commands(subparsers, _add_command)
     return parser
 
 

@@ -58,6 +58,13 @@ class StatsResult:
     alpha: float = 0.05
     reference: str | None = None
     smooth_s: float = 0.0
+    fit: object = None  # the FitResult: state names, emission tables (dendrogram), a grouped fit's samples
+
+    def labels(self) -> list[str]:
+        """Every state's label: its name where the fit gives one, else its number."""
+        from ..metrics import state_labels
+
+        return state_labels(self.n_states, getattr(self.fit, "state_names", None))
 
 
 def find_group_sheet(data_path) -> Path | None:
@@ -158,34 +165,80 @@ def write_stats(result: StatsResult, out: Path) -> tuple[list[Path], list[str]]:
     """The CSV tables and the figures in `out`; returns the figures and the report's notes."""
     from .. import viz
 
-    atomic_write_text(out / "behaviour.csv", result.behaviour.to_csv(index=False))
-    atomic_write_text(out / "bouts.csv", result.bouts.to_csv(index=False))
+    atomic_write_text(out / "behaviour.csv", _named(result, result.behaviour).to_csv(index=False))
+    atomic_write_text(out / "bouts.csv", _named(result, result.bouts).to_csv(index=False))
     figures_dir = out / "figures"
     figures_dir.mkdir(exist_ok=True)
-    K = result.n_states
-    drawings = {"bout_durations": lambda: viz.plot_bout_durations(result.states, result.fps, K)}
+    K, labels = result.n_states, result.labels()
+    drawings = {"bout_durations": lambda: viz.plot_bout_durations(result.states, result.fps, K, labels=labels)}
     if result.centroids:
-        drawings["speeds"] = lambda: viz.plot_state_speeds(result.states, result.centroids, result.fps, K, smooth_s=result.smooth_s)
-        drawings["occupancy"] = lambda: viz.plot_occupancy(result.states, result.centroids, K)
+        drawings["speeds"] = lambda: viz.plot_state_speeds(
+            result.states, result.centroids, result.fps, K, smooth_s=result.smooth_s, labels=labels
+        )
+        drawings["occupancy"] = lambda: viz.plot_occupancy(result.states, result.centroids, K, labels=labels)
     if result.statistics is not None:
-        atomic_write_text(out / "group_statistics.csv", result.statistics.to_csv(index=False))
+        atomic_write_text(out / "group_statistics.csv", _named(result, result.statistics).to_csv(index=False))
         atomic_write_text(out / "group_summary.csv", result.summary.to_csv(index=False))
         for metric in result.statistics["metric"].unique():
             drawings[f"groups_{metric}"] = _metric_drawing(result, metric)
-        drawings["groups_transitions"] = lambda: viz.plot_group_transitions(result.states, result.groups, K, result.reference)
+        drawings["groups_transitions"] = lambda: viz.plot_group_transitions(
+            result.states, result.groups, K, result.reference, labels=labels
+        )
+    drawings |= state_drawings(result)
     figures = [save_figure(draw(), figures_dir / f"{name}.png") for name, draw in drawings.items()]
     return figures, report_notes(result)
+
+
+def _named(result: StatsResult, table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with a `state_name` column after `state` when the fit's states have names."""
+    if not getattr(result.fit, "state_names", None) or "state" not in table.columns:
+        return table
+    labels = np.array(result.labels(), dtype=object)
+    named = table.copy()
+    named.insert(named.columns.get_loc("state") + 1, "state_name", labels[named["state"].to_numpy(dtype=int)])
+    return named
+
+
+def state_drawings(result: StatsResult) -> dict:
+    """The transition graphs (per group, and each group against the reference) and the dendrogram of states."""
+    from .. import viz
+
+    labels, K = result.labels(), result.n_states
+    grouped_fit = getattr(result.fit, "transition_samples", None) is not None
+    if grouped_fit:  # the fit's own groups: graphs from its posterior samples, credible edges solid
+        source, groups = result.fit, None
+        names = [str(g) for g in result.fit.hyperparameters.get("group_names", [])]
+        reference = result.reference if result.reference in names else (names[0] if names else None)
+    else:
+        source = result.fit if result.fit is not None else result.states
+        groups, reference = result.groups or None, result.reference
+        names = sorted(set(result.groups.values())) if result.groups else []
+    drawings = {"transition_graph": lambda: viz.plot_transition_graph(source, groups, names=labels, num_states=K)}
+    for other in [g for g in names if g != reference]:
+        drawings[f"transition_graph_{other}_vs_{reference}"] = (
+            lambda a=reference, b=other: viz.plot_transition_graph_difference(
+                a, b, source=source, groups=groups, names=labels, num_states=K
+            )
+        )
+    emissions = getattr(getattr(result.fit, "model", None), "emissions", None)
+    if hasattr(emissions, "transition_tables") and K > 1:
+        drawings["state_dendrogram"] = lambda: viz.plot_state_dendrogram(result.fit, names=labels)
+    return drawings
 
 
 def _metric_drawing(result: StatsResult, metric: str):
     from .. import viz
 
-    return lambda: viz.plot_group_metric(result.behaviour, result.groups, metric, result.statistics, result.alpha, result.n_states)
+    return lambda: viz.plot_group_metric(
+        result.behaviour, result.groups, metric, result.statistics, result.alpha, result.n_states, labels=result.labels()
+    )
 
 
 def report_notes(result: StatsResult) -> list[str]:
     """Lines for the report: what was compared, what was found, the compositional caveat."""
     notes = [f"{len(result.states)} recordings, {result.n_states} states, {len(result.bouts)} bouts at {result.fps:g} fps."]
+    if getattr(result.fit, "state_names", None):  # in the first line, so the lines after it keep their places
+        notes[0] += " State names: " + ", ".join(f"{k} {name}" for k, name in sorted(result.fit.state_names.items())) + "."
     if result.statistics is None:
         return notes + [f"No group sheet: pass --groups, or keep {GROUP_SHEET} (name,group) beside the data folder."]
     counts = pd.Series(result.groups).value_counts().sort_index()
@@ -196,7 +249,7 @@ def report_notes(result: StatsResult) -> list[str]:
     for _, row in flagged.iterrows():
         where = row["comparison"] if row["test"] != "Kruskal-Wallis" else "across groups"
         notes.append(
-            f"{row['metric']}, state {row['state']} ({row['test']}, {where}): higher in {row['higher'] or '?'} "
+            f"{row['metric']}, state {_state_text(result, row['state'])} ({row['test']}, {where}): higher in {row['higher'] or '?'} "
             f"(medians {row['medians']}; p = {row['p_value']:.2g}, corrected {row['p_corrected']:.2g})."
         )
     notes.append(
@@ -205,6 +258,11 @@ def report_notes(result: StatsResult) -> list[str]:
         "relative to the recording's other states."
     )
     return notes
+
+
+def _state_text(result: StatsResult, state) -> str:
+    label = result.labels()[int(state)]
+    return str(state) if label == str(state) else f"{state} ({label})"
 
 
 def stats_command(args) -> None:
@@ -220,6 +278,7 @@ def stats_command(args) -> None:
         result.states, recordings, args.data, fps, sheet, args.alpha, args.reference, not args.no_place, result.n_states,
         args.smooth_s,
     )
+    computed.fit = result
     out = prepare_output(args.out, args.force, "behaviour.csv")
     figures, notes = write_stats(computed, out)
     index = write_index(out, "smoseq stats", [("Behaviour per state and groups", figures)], [], notes)

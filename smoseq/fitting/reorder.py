@@ -14,8 +14,8 @@ import numpy as np
 
 from .._embedding import lower_dim, raise_dim
 from .._errors import InputError
-from ..models import HHMM, FullRankEmissions, LowRankEmissions, StickyTransitions
-from ..models.initial import UniformInitialState
+from ..models import HHMM, FullRankEmissions, GroupedTransitions, HDPTransitions, LowRankEmissions, StickyTransitions
+from ..models.initial import InitialFromTransitions, UniformInitialState
 from .result import FitResult
 
 
@@ -64,8 +64,10 @@ def permute_model(model: HHMM, order: Sequence[int]) -> HHMM:
     """The same model with its states renamed: new state `i` is old state `order[i]`.
 
     Built-in components are permuted here (`StickyTransitions`: rows and columns;
-    `LowRankEmissions`: the per-state biases, in the zero-sum basis; `FullRankEmissions`:
-    the tables; `UniformInitialState`: nothing). Any other component is permuted by its own
+    `GroupedTransitions`: rows and columns of every group's matrix; `HDPTransitions`: rows,
+    columns and the global weights; `LowRankEmissions`: the per-state biases, in the
+    zero-sum basis; `FullRankEmissions`: the tables; `UniformInitialState`,
+    `InitialFromTransitions`: nothing). Any other component is permuted by its own
     `permute_states(order)` method, if it has one.
 
     Args:
@@ -88,10 +90,15 @@ def permute_model(model: HHMM, order: Sequence[int]) -> HHMM:
 
 
 def _permuted(component, order: np.ndarray):
-    if isinstance(component, UniformInitialState):
+    if isinstance(component, (UniformInitialState, InitialFromTransitions)):
         return component
     if isinstance(component, StickyTransitions) and component.probs.ndim == 2:
         return eqx.tree_at(lambda t: t.probs, component, component.probs[order][:, order])
+    if isinstance(component, GroupedTransitions):
+        return eqx.tree_at(lambda t: t.probs, component, component.probs[:, order][:, :, order])
+    if isinstance(component, HDPTransitions) and component.probs.ndim == 2:
+        permuted = eqx.tree_at(lambda t: t.probs, component, component.probs[order][:, order])
+        return eqx.tree_at(lambda t: t.weights, permuted, component.weights[order])
     if isinstance(component, FullRankEmissions):
         return eqx.tree_at(lambda e: e.tables, component, component.tables[order])
     if isinstance(component, LowRankEmissions):
@@ -111,7 +118,9 @@ def reorder_states(result_or_states, by="frequency", *, num_states: int | None =
     With a `FitResult`, everything is relabelled together: the model's parameters
     (`permute_model`), `states`, the state history and the segment states, so figures
     and movies drawn afterwards use the new labels; `info["state_order"]` records the
-    order (`order[new] = old`). With a dict of states, the dict is relabelled.
+    order (`order[new] = old`); names given to states (`state_names`) follow their states,
+    and the per-group transition samples of a grouped fit are permuted too. With a dict of
+    states, the dict is relabelled.
 
     Args:
         result_or_states: a `FitResult`, or a dict recording -> (T,) int states.
@@ -141,11 +150,16 @@ def reorder_states(result_or_states, by="frequency", *, num_states: int | None =
 def _reorder_fit(result: FitResult, by) -> FitResult:
     order = state_order(result.states, result.n_states, by)
     segment_states = None if result.segment_states is None else relabel(result.segment_states, order)
+    samples = result.transition_samples
+    new_label = np.argsort(order)
     return dataclasses.replace(
         result,
         model=permute_model(result.model, order),
         states=relabel(result.states, order),
         history=relabel(result.history, order),
         segment_states=segment_states,
+        transition_samples=None if samples is None else np.asarray(samples)[..., order, :][..., order],
         info={**result.info, "state_order": order.tolist()},
+        state_names=dict(sorted((int(new_label[old]), name) for old, name in result.state_names.items())),
+        folder=None,
     )

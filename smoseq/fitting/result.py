@@ -1,11 +1,13 @@
 """`FitResult`: a fitted model, its states per recording, the trace; saved as a fit folder."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..inference.states import Method
 from ..io.fit_folders import read_fit, save_fit
+from ..metrics.labels import state_labels
 from ..models import HHMM
 from .prediction import predict_states
 
@@ -32,6 +34,11 @@ class FitResult:
             emission update took its proposal; empty unless the fit used `exact_emissions=True`.
         emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
             NaN at iteration 0, which starts the chain with a plain Laplace draw).
+        state_names: state -> name given with `sm.name_states` (empty when none); saved as
+            `state_names.json` in the fit folder.
+        folder: the fit folder this result was loaded from (`sm.load_fit`), else None;
+            `sm.name_states` writes the names there. Results derived from it
+            (`sm.reorder_states`, `sm.merge_states`) no longer match the folder and have None.
     """
 
     model: HHMM
@@ -47,6 +54,12 @@ class FitResult:
     transition_samples: np.ndarray | None = None
     emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    state_names: dict = field(default_factory=dict)
+    folder: Path | None = field(default=None, repr=False, compare=False)
+
+    def state_labels(self) -> list[str]:
+        """The K labels figures and tables show: a state's name where given, else its number ("0", "1", ...)."""
+        return state_labels(self.n_states, self.state_names)
 
     @property
     def acceptance_rate(self) -> float | None:
@@ -115,10 +128,11 @@ def load_fit(folder, components=()) -> FitResult:
 
     Returns:
         A `FitResult`: `model`, `states` (name -> (T_i,) int), `log_probs` (n_iters,),
-        `emission_losses`, `history` (n_iters, T_seg), `hyperparameters`, `info`.
+        `emission_losses`, `history` (n_iters, T_seg), `hyperparameters`, `info`,
+        `state_names` (from `state_names.json`), `folder` (this folder).
 
     Raises:
         ModelFileError: a missing, incomplete, truncated or foreign file, or a component
             class not passed in `components` (the message names the file and the class).
     """
-    return FitResult(**read_fit(folder, components))
+    return FitResult(**read_fit(folder, components), folder=Path(folder))

@@ -6,6 +6,7 @@
     trace.npz     log_probs, emission_losses, history, segment_states, keys, bounds,
                   transition_samples (grouped fits: (n_kept, G, K, K) matrices after the burn-in)
                   emission_accepted, emission_acceptance (exact emission updates only)
+    state_names.json  names given to states (`smoseq.io.state_names`), when there are any
     fit.json      hyperparameters, info (timings, initialisation), written last: its
                   presence with "complete": true marks the folder complete
 """
@@ -19,6 +20,7 @@ from .._version import __version__
 from .._errors import ModelFileError
 from .files import atomic_savez, atomic_write_json, load_npz
 from .model_files import load_model, read_json, save_model
+from .state_names import read_state_names, write_state_names
 
 
 def data_fingerprint(states_or_syllables: dict) -> str:
@@ -85,6 +87,7 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
     if getattr(result, "transition_samples", None) is not None:
         trace["transition_samples"] = np.asarray(result.transition_samples)
     atomic_savez(folder / "trace.npz", **trace)
+    write_state_names(folder, getattr(result, "state_names", None) or {}, result.model.n_states)
     atomic_write_json(
         folder / "fit.json",
         {
@@ -165,7 +168,7 @@ def read_fit(folder, components=()) -> dict:
         `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`,
         `transition_samples` (None unless the fit kept them, e.g. a grouped fit),
         `emission_accepted`, `emission_acceptance` (empty unless the fit used exact emission
-        updates).
+        updates), `state_names` (state -> name, {} when none were given).
 
     Raises:
         ModelFileError: a missing, incomplete, truncated or foreign file, or a component
@@ -193,4 +196,5 @@ def read_fit(folder, components=()) -> dict:
         "transition_samples": trace.get("transition_samples"),
         "emission_accepted": trace.get("emission_accepted", np.zeros(0, bool)),
         "emission_acceptance": trace.get("emission_acceptance", np.zeros(0)),
+        "state_names": read_state_names(folder, model.n_states),
     }

@@ -15,6 +15,15 @@ from .enrichment import syllable_enrichment_from_model as syllable_enrichment_fr
 from .group_statistics import compare_groups as compare_groups
 from .group_statistics import group_summary as group_summary
 from .instances import sample_instances as sample_instances
+from .labels import state_labels as state_labels
+from .state_similarity import js_divergence as js_divergence
+from .state_similarity import state_distances as state_distances
+from .state_similarity import state_linkage as state_linkage
+from .transition_graphs import TransitionGraphs as TransitionGraphs
+from .transition_graphs import leaving_probabilities as leaving_probabilities
+from .transition_graphs import transition_difference as transition_difference
+from .transition_graphs import transition_graph as transition_graph
+from .transition_graphs import transition_graphs as transition_graphs
 from .mutual_information import LaggedMI as LaggedMI
 from .mutual_information import lagged_mutual_information as lagged_mutual_information
 from .mutual_information import markov_surrogates as markov_surrogates

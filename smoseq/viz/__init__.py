@@ -14,6 +14,7 @@ from ._colors import state_colormap as state_colormap
 from ._colors import state_colors as state_colors
 from ._comparison import plot_alluvial as plot_alluvial
 from ._comparison import plot_confusion as plot_confusion
+from ._dendrogram import plot_state_dendrogram as plot_state_dendrogram
 from ._group_dynamics import plot_group_dynamics as plot_group_dynamics
 from ._groups import plot_group_metric as plot_group_metric
 from ._groups import plot_group_transitions as plot_group_transitions
@@ -24,6 +25,9 @@ from ._published_movies import write_video_clip as write_video_clip
 from ._sankey import plot_sankey as plot_sankey
 from ._scan import plot_scan as plot_scan
 from ._timescales import plot_durations as plot_durations
+from ._transition_graphs import graph_layout as graph_layout
+from ._transition_graphs import plot_transition_graph as plot_transition_graph
+from ._transition_graphs import plot_transition_graph_difference as plot_transition_graph_difference
 from ._timescales import plot_lagged_mi as plot_lagged_mi
 from ._training import plot_emission_losses as plot_emission_losses
 from ._training import plot_log_probs as plot_log_probs

@@ -5,8 +5,9 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from ..metrics.behaviour import bout_table, frame_speeds, frames_by_state
+from ..metrics.labels import labels_of
 from ._colors import state_colors
-from ._inputs import as_sequences, count_states, new_figure
+from ._inputs import as_sequences, count_states, new_figure, set_state_ticks
 
 
 def _panel_grid(n_panels: int, max_columns: int = 5) -> tuple[int, int]:
@@ -14,7 +15,7 @@ def _panel_grid(n_panels: int, max_columns: int = 5) -> tuple[int, int]:
     return -(-n_panels // columns), columns
 
 
-def plot_occupancy(states, centroids, n_states: int | None = None, bins: int = 40) -> Figure:
+def plot_occupancy(states, centroids, n_states: int | None = None, bins: int = 40, labels=None) -> Figure:
     """Where each state happens: a heatmap of the arena per state.
 
     Each panel is the 2-D histogram of the centroid over the frames in one state, pooled
@@ -27,6 +28,7 @@ def plot_occupancy(states, centroids, n_states: int | None = None, bins: int = 4
         centroids: dict recording -> (T, 2) positions (the same recordings and lengths).
         n_states: K (default: largest state + 1).
         bins: histogram bins along each axis.
+        labels: state labels (K names, or state -> name, e.g. `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure` with one heatmap per state (K panels).
@@ -49,13 +51,14 @@ def plot_occupancy(states, centroids, n_states: int | None = None, bins: int = 4
     rows, columns = _panel_grid(n_states)
     figure, axes = new_figure(2.0 * columns, 2.0 * rows + 0.3, nrows=rows, ncols=columns)
     colors = state_colors(n_states)
+    names = [name if not name.isdigit() else f"state {name}" for name in labels_of(labels, n_states)]
     for state, ax in zip(range(n_states), axes.flat):
         here = pooled_xy[pooled_states == state]
         counts, _, _ = np.histogram2d(here[:, 0], here[:, 1], bins=bins, range=extent)
         image = counts.T / max(len(here), 1)
         norm = PowerNorm(0.4, vmin=0, vmax=max(image.max(), 1e-12))  # a square-root-like scale shows the spread
         ax.imshow(image, origin="lower", extent=(*extent[0], *extent[1]), cmap="magma", norm=norm, interpolation="none")
-        ax.set_title(f"state {state} ({len(here)} frames)", fontsize=8, color=colors[state])
+        ax.set_title(f"{names[state]} ({len(here)} frames)", fontsize=8, color=colors[state])
         ax.set_xticks([])
         ax.set_yticks([])
         ax.invert_yaxis()  # image coordinates: y points down, as in the videos
@@ -65,7 +68,7 @@ def plot_occupancy(states, centroids, n_states: int | None = None, bins: int = 4
     return figure
 
 
-def _box_per_state(ax, values: list[np.ndarray], n_states: int) -> None:
+def _box_per_state(ax, values: list[np.ndarray], n_states: int, labels=None) -> None:
     colors = state_colors(n_states)
     shown = [k for k in range(n_states) if len(values[k])]
     if shown:
@@ -77,13 +80,13 @@ def _box_per_state(ax, values: list[np.ndarray], n_states: int) -> None:
             box.set_alpha(0.7)
         for median in boxes["medians"]:
             median.set_color("k")
-    ax.set_xticks(np.arange(n_states))
+    set_state_ticks(ax, n_states, labels)
     ax.set_xlim(-0.6, n_states - 0.4)
     ax.set_xlabel("state")
 
 
 def plot_state_speeds(
-    states, centroids, fps: float, n_states: int | None = None, units: str = "units", smooth_s: float = 0.0
+    states, centroids, fps: float, n_states: int | None = None, units: str = "units", smooth_s: float = 0.0, labels=None
 ) -> Figure:
     """Speed distributions per state: boxes of the frame speeds (whiskers 5–95 %).
 
@@ -94,6 +97,7 @@ def plot_state_speeds(
         n_states: K (default: largest state + 1).
         units: name of the position unit, for the axis label.
         smooth_s: average the centroid over a centred window of this many seconds first.
+        labels: state labels (K names, or state -> name, e.g. `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure` with one box per state.
@@ -104,19 +108,20 @@ def plot_state_speeds(
     if missing:
         raise ValueError(f"recording {missing[0]!r} has no centroid track")
     figure, axes = new_figure(0.45 * n_states + 1.6, 2.4)
-    _box_per_state(axes[0, 0], frames_by_state(states, speeds, n_states), n_states)
+    _box_per_state(axes[0, 0], frames_by_state(states, speeds, n_states), n_states, labels)
     axes[0, 0].set_ylabel(f"speed ({units} / s)")
     axes[0, 0].set_title("speed per state", fontsize=10)
     return figure
 
 
-def plot_bout_durations(states, fps: float, n_states: int | None = None) -> Figure:
+def plot_bout_durations(states, fps: float, n_states: int | None = None, labels=None) -> Figure:
     """Bout-duration distributions per state: boxes (whiskers 5–95 %) on a log axis.
 
     Args:
         states: dict recording -> (T,) int states.
         fps: frames per second (> 0).
         n_states: K (default: largest state + 1).
+        labels: state labels (K names, or state -> name, e.g. `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure` with one box per state; the title gives the bouts counted.
@@ -125,7 +130,7 @@ def plot_bout_durations(states, fps: float, n_states: int | None = None) -> Figu
     bouts = bout_table(states, fps)
     durations = [bouts.loc[bouts["state"] == k, "duration_s"].to_numpy() for k in range(n_states)]
     figure, axes = new_figure(0.45 * n_states + 1.6, 2.4)
-    _box_per_state(axes[0, 0], durations, n_states)
+    _box_per_state(axes[0, 0], durations, n_states, labels)
     axes[0, 0].set_yscale("log")
     axes[0, 0].set_ylabel("bout duration (s)")
     axes[0, 0].set_title(f"bout durations per state ({len(bouts)} bouts)", fontsize=10)

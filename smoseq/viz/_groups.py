@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..metrics import get_bout_transition_matrix
-from ._inputs import as_sequences, count_states, new_figure
+from ._inputs import as_sequences, count_states, new_figure, set_state_ticks
 
 _STARS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
 
@@ -30,6 +30,7 @@ def plot_group_metric(
     statistics: pd.DataFrame | None = None,
     alpha: float = 0.05,
     n_states: int | None = None,
+    labels=None,
 ) -> Figure:
     """One metric per state and group: mean ± SEM, every recording as a point, significance marks.
 
@@ -42,6 +43,7 @@ def plot_group_metric(
             below `alpha` get * (< 0.05), ** (< 0.01) or *** (< 0.001).
         alpha: significance level for the marks.
         n_states: K (default: largest state in the table + 1).
+        labels: state labels (K names, or state -> name, e.g. `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure` with K clusters of one bar per group.
@@ -51,6 +53,7 @@ def plot_group_metric(
     """
     if metric not in table.columns:
         raise ValueError(f"the table has no column {metric!r}")
+    state_labels = labels
     labels = _group_labels(groups, table["recording"].unique())
     n_states = int(table["state"].max()) + 1 if n_states is None else n_states
     width = 0.8 / len(labels)
@@ -70,7 +73,7 @@ def plot_group_metric(
             ax.scatter(offset + jitter, values, s=6, color=f"C{index}", edgecolor="k", linewidth=0.3, zorder=3)
     if statistics is not None:
         _mark_significance(ax, statistics, metric, alpha, table, n_states)
-    ax.set_xticks(np.arange(n_states))
+    set_state_ticks(ax, n_states, state_labels)
     ax.set_xlabel("state")
     ax.set_ylabel(metric.replace("_", " "))
     ax.legend(fontsize=7, frameon=False, loc="best")
@@ -87,7 +90,9 @@ def _mark_significance(ax, statistics: pd.DataFrame, metric: str, alpha: float, 
     ax.set_ylim(top=max(ax.get_ylim()[1], top * 1.15))
 
 
-def plot_group_transitions(states, groups: Mapping, n_states: int | None = None, reference: str | None = None) -> Figure:
+def plot_group_transitions(
+    states, groups: Mapping, n_states: int | None = None, reference: str | None = None, labels=None
+) -> Figure:
     """Bout-level transition matrices per group and their difference from a reference group.
 
     Each group's matrix pools the bout transitions of its recordings (`P(next = j |
@@ -100,6 +105,7 @@ def plot_group_transitions(states, groups: Mapping, n_states: int | None = None,
         n_states: K (default: largest state + 1).
         reference: the group the others are compared with (default: the first label
             in sorted order).
+        labels: state labels (K names, or state -> name, e.g. `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure`: one matrix per group, and one difference per other group.
@@ -108,6 +114,7 @@ def plot_group_transitions(states, groups: Mapping, n_states: int | None = None,
         ValueError: a recording without a group, or an unknown `reference`.
     """
     n_states = count_states(as_sequences(states), n_states)
+    state_labels = labels
     labels = _group_labels(groups, list(states))
     reference = labels[0] if reference is None else str(reference)
     if reference not in labels:
@@ -134,8 +141,8 @@ def plot_group_transitions(states, groups: Mapping, n_states: int | None = None,
     for ax in axes[1][len(others) :]:
         ax.set_visible(False)
     for ax in axes.flat:
-        ax.set_xticks(np.arange(n_states))
-        ax.set_yticks(np.arange(n_states))
+        set_state_ticks(ax, n_states, state_labels, "x")
+        set_state_ticks(ax, n_states, state_labels, "y")
         ax.tick_params(labelsize=6)
         ax.set_xlabel("to state", fontsize=7)
         ax.set_ylabel("from state", fontsize=7)

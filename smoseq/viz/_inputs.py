@@ -51,3 +51,12 @@ def count_states(sequences, n_states: int | None) -> int:
     if largest >= n_states:
         raise ValueError(f"states go up to {largest} but n_states is {n_states}")
     return n_states
+
+
+def set_state_ticks(ax, n_states: int, labels=None, axis: str = "x", **tick_kw) -> None:
+    """One tick per state on `axis`, labelled by `labels` (names or state -> name; default the numbers)."""
+    from ..metrics.labels import labels_of
+
+    names = labels_of(labels, n_states)
+    rotation = 90 if axis == "x" and any(not name.isdigit() for name in names) else 0
+    getattr(ax, f"set_{axis}ticks")(np.arange(n_states), names, rotation=rotation, **tick_kw)

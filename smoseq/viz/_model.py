@@ -6,11 +6,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..metrics.labels import labels_of
 from ._colors import state_colors
 from ._inputs import new_figure
 
 
-def plot_syllable_tables(tables, n_cols: int = 5, relative: bool = False, vmax: float | None = None) -> Figure:
+def plot_syllable_tables(
+    tables, n_cols: int = 5, relative: bool = False, vmax: float | None = None, labels=None
+) -> Figure:
     """Each state's syllable-to-syllable transition table, one heatmap per state.
 
     Args:
@@ -21,6 +24,7 @@ def plot_syllable_tables(tables, n_cols: int = 5, relative: bool = False, vmax: 
             makes a transition more likely than the average state, blue where less.
         vmax: top of the colour scale (default: the 99th percentile of the values shown, or
             for `relative` the largest absolute log ratio, capped at 3).
+        labels: state labels (K names, or state -> name, e.g. `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure` with K (S, S) heatmaps in rows of `n_cols`.
@@ -47,12 +51,13 @@ def plot_syllable_tables(tables, n_cols: int = 5, relative: bool = False, vmax: 
     n_rows = math.ceil(n_states / n_cols)
     figure, axes = new_figure(2.2 * n_cols + 0.8, 2.2 * n_rows, nrows=n_rows, ncols=n_cols, sharex=True, sharey=True)
     colors = state_colors(n_states)
+    titles = [name if not name.isdigit() else f"state {name}" for name in labels_of(labels, n_states)]
     for k, ax in enumerate(axes.flat):
         if k >= n_states:
             ax.set_axis_off()
             continue
         image = ax.imshow(values[k], interpolation="none", **scale)
-        ax.set_title(f"state {k}", color=colors[k], fontsize=10, fontweight="bold")
+        ax.set_title(titles[k], color=colors[k], fontsize=10, fontweight="bold")
         ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
         ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
         ax.tick_params(labelsize=7)

@@ -8,10 +8,10 @@ from matplotlib.patches import Patch
 from ..metrics import get_frequencies
 from ..metrics.instances import find_runs
 from ._colors import state_colormap, state_colors
-from ._inputs import as_sequences, count_states, new_figure
+from ._inputs import as_sequences, count_states, new_figure, set_state_ticks
 
 
-def plot_frequencies(states, n_states: int | None = None, cutoff: float = 0.02) -> Figure:
+def plot_frequencies(states, n_states: int | None = None, cutoff: float = 0.02, labels=None) -> Figure:
     """Proportion of frames (left) and of bouts (right) in each state (`get_frequencies`),
     with a cut-off line.
 
@@ -23,6 +23,7 @@ def plot_frequencies(states, n_states: int | None = None, cutoff: float = 0.02) 
         states: dict recording -> states (T,) ints (or one sequence, or a 2-D array of rows).
         n_states: number of states (default: largest state + 1).
         cutoff: proportion drawn as a dashed line.
+        labels: state labels (K names, or state -> name, e.g. `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure` with two bar charts of K bars each.
@@ -42,7 +43,7 @@ def plot_frequencies(states, n_states: int | None = None, cutoff: float = 0.02) 
         ax.axhline(cutoff, ls="--", lw=1, c="k", label=f"cut-off {cutoff:.0%}")
         ax.set_xlabel("high-level state")
         ax.set_ylabel(f"proportion of {unit}")
-        ax.set_xticks(np.arange(n_states))
+        set_state_ticks(ax, n_states, labels)
     axes[0, 0].legend(loc="best", fontsize=8)
     return figure
 
@@ -52,6 +53,7 @@ def plot_transition_matrix(
     title: str = "transition probabilities",
     exclude_diagonal: bool = False,
     annotate: bool | None = None,
+    labels=None,
 ) -> Figure:
     """Heatmap of a (K, K) transition matrix: bout-level transitions or a model's `π`.
 
@@ -63,6 +65,7 @@ def plot_transition_matrix(
         exclude_diagonal: blank the diagonal and renormalise the rest of each row, i.e. show
             where each state goes when it ends (useful for a sticky `π`).
         annotate: print the values in the cells (default: when K <= 12).
+        labels: state labels (K names, or state -> name, e.g. `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure` with a (K, K) heatmap of row-normalised probabilities.
@@ -91,19 +94,19 @@ def plot_transition_matrix(
             if np.isfinite(value):
                 color = "w" if value > peak / 2 else "k"
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color=color)
-    _color_state_ticks(ax, n_states)
+    _color_state_ticks(ax, n_states, labels=labels)
     ax.set_xlabel("to state")
     ax.set_ylabel("from state")
     ax.set_title(title, fontsize=10)
     return figure
 
 
-def _color_state_ticks(ax, n_states: int, x: bool = True, y: bool = True) -> None:
+def _color_state_ticks(ax, n_states: int, x: bool = True, y: bool = True, labels=None) -> None:
     colors = state_colors(n_states)
     for axis, on in ((ax.xaxis, x), (ax.yaxis, y)):
         if not on:
             continue
-        axis.set_ticks(np.arange(n_states))
+        set_state_ticks(ax, n_states, labels, "x" if axis is ax.xaxis else "y")
         for tick, color in zip(axis.get_ticklabels(), colors):
             tick.set_color(color)
             tick.set_fontweight("bold")
