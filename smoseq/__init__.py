@@ -32,6 +32,7 @@ from .metrics import bout_table as bout_table
 from .metrics import compare_groups as compare_groups
 from .metrics import compare_group_dynamics as compare_group_dynamics
 from .metrics import compare_states as compare_states
+from .metrics import decode_groups as decode_groups
 from .metrics import get_adjusted_rand as get_adjusted_rand
 from .metrics import get_bout_transition_matrix as get_bout_transition_matrix
 from .metrics import get_durations as get_durations
