@@ -8,10 +8,12 @@ given the states, where its bouts go (the bout-level transition probabilities
 values a recording lacks (a state it never uses has no bout duration), standardisation,
 then shrinkage LDA (Ledoit–Wolf) or L2 logistic regression — predicts each recording's
 group from the others (stratified k-fold over recordings, or leave-one-out; frames are
-never split across folds). The score is the balanced accuracy (chance = 1 / number of
-groups); its p-value comes from refitting on group labels permuted across recordings
-(`sklearn.model_selection.permutation_test_score`): `p = (1 + #{permuted ≥ observed}) /
-(1 + n_permutations)`, valid at any sample size.
+never split across folds). The score is the balanced accuracy of the out-of-fold
+predictions of all recordings (the mean recall of the groups; chance = 1 / number of
+groups); its p-value comes from refitting on group labels permuted across recordings (the
+permutations of scikit-learn's `permutation_test_score`): `p = (1 + #{permuted ≥ observed})
+/ (1 + n_permutations)`, valid at any sample size. The LDA pipeline runs, for speed, on a
+numpy port that gives scikit-learn's predictions (tested against it).
 """
 
 from collections.abc import Mapping
@@ -22,7 +24,7 @@ import pandas as pd
 
 from .._errors import InputError
 from .group_statistics import checked_groups
-from ._shrinkage_lda import cross_validated_score
+from ._shrinkage_lda import balanced_accuracy, out_of_fold_predictions
 from .state_statistics import get_bout_transition_matrix
 
 CLASSIFIERS = ("lda", "logistic")
@@ -38,7 +40,7 @@ class GroupDecoding:
     Attributes:
         classifier: `"lda"` or `"logistic"`.
         cv: the cross-validation, in words (e.g. `"stratified 5-fold over recordings"`).
-        accuracy: cross-validated balanced accuracy (mean over folds), in [0, 1].
+        accuracy: balanced accuracy of the out-of-fold predictions, in [0, 1].
         chance: 1 / number of groups.
         p_value: permutation p-value, `(1 + #{permuted ≥ accuracy}) / (1 + n_permutations)`.
         permutation_scores: (n_permutations,) balanced accuracies with permuted groups.
@@ -169,8 +171,6 @@ def decode_groups(
             than three recordings, a recording without a group (or a group for a
             recording not in the table), n_permutations < 1, no usable feature.
     """
-    from sklearn.model_selection import cross_val_predict
-
     if classifier not in CLASSIFIERS:
         raise InputError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
     if int(n_permutations) < 1:
@@ -183,40 +183,42 @@ def decode_groups(
     X, y = frame.to_numpy(float), np.array([groups[r] for r in frame.index])
     labels = sorted(set(y))
     splitter, cv_text = _splitter(cv, y, seed)
-    pipeline = _pipeline(classifier)
-    score, permuted, p_value = _permutation_test(classifier, pipeline, X, y, splitter, int(n_permutations), seed)
-    predicted = cross_val_predict(pipeline, X, y, cv=splitter)
+    score, permuted, p_value, predicted = _permutation_test(classifier, X, y, splitter, int(n_permutations), seed)
     confusion = pd.crosstab(pd.Categorical(y, labels), pd.Categorical(predicted, labels), dropna=False)
     confusion.index.name, confusion.columns.name = "group", "predicted"
     return GroupDecoding(
         classifier=classifier, cv=cv_text, accuracy=float(score), chance=1 / len(labels), p_value=float(p_value),
         permutation_scores=np.asarray(permuted, float), confusion=confusion,
         predictions=pd.DataFrame({"recording": frame.index, "group": y, "predicted": predicted}),
-        features=_feature_weights(pipeline.fit(X, y), frame, y, labels), groups=labels, n_recordings=len(y),
+        features=_feature_weights(_pipeline(classifier).fit(X, y), frame, y, labels), groups=labels, n_recordings=len(y),
     )  # fmt: skip
 
 
-def _permutation_test(classifier, pipeline, X, y, splitter, n_permutations: int, seed: int):
-    """`(score, permutation_scores, p_value)` exactly as `sklearn.model_selection.permutation_test_score`
-    (same permutations, same folds, same p-value); LDA runs on the numpy port of its pipeline."""
-    from sklearn.model_selection import permutation_test_score
+def _permutation_test(classifier: str, X: np.ndarray, y: np.ndarray, splitter, n_permutations: int, seed: int):
+    """`(score, permutation_scores, p_value, predicted)`: the out-of-fold balanced accuracy, the same
+    with the groups permuted across recordings (`numpy.random.RandomState(seed).permutation`, as
+    scikit-learn's `permutation_test_score`), the p-value, and the out-of-fold predictions (labels)."""
     from threadpoolctl import threadpool_limits
 
-    if classifier != "lda":
-        return permutation_test_score(
-            pipeline, X, y, cv=splitter, n_permutations=n_permutations, scoring="balanced_accuracy",
-            random_state=seed, n_jobs=1,
-        )  # fmt: skip
     labels, codes = np.unique(y, return_inverse=True)
     rng = np.random.RandomState(seed)
 
-    def score(permuted_codes):
-        return cross_validated_score(X, permuted_codes, len(labels), splitter.split(X, permuted_codes))
+    def predictions(permuted_codes):
+        splits = list(splitter.split(X, permuted_codes))
+        if classifier == "lda":
+            return out_of_fold_predictions(X, permuted_codes, len(labels), splits)
+        from sklearn.model_selection import cross_val_predict
+
+        return cross_val_predict(_pipeline(classifier), X, permuted_codes, cv=splits)
 
     with threadpool_limits(1, user_api="blas"):  # small matrices: BLAS threads only cost
-        observed = score(codes)
-        permuted = np.array([score(codes[rng.permutation(len(codes))]) for _ in range(n_permutations)])
-    return observed, permuted, permutation_p_value(observed, permuted)
+        predicted = predictions(codes)
+        permuted = []
+        for _ in range(n_permutations):
+            shuffled = codes[rng.permutation(len(codes))]
+            permuted.append(balanced_accuracy(shuffled, predictions(shuffled)))
+    observed = balanced_accuracy(codes, predicted)
+    return observed, np.array(permuted), permutation_p_value(observed, permuted), labels[predicted]
 
 
 def permutation_p_value(observed: float, permuted: np.ndarray) -> float:
