@@ -93,7 +93,8 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     stats_dir = directory / "stats"
     stats_dir.mkdir(exist_ok=True)
     computed = stats_commands.compute_stats(
-        result.states, recordings, data_dir, fps, group_sheet, n_states=DEMO_N_STATES, smooth_s=DEMO_SMOOTH_S
+        result.states, recordings, data_dir, fps, group_sheet, n_states=DEMO_N_STATES, smooth_s=DEMO_SMOOTH_S,
+        decode={"n_permutations": 1000, "seed": seed},
     )
     stats_figures, stats_notes = stats_commands.write_stats(computed, stats_dir)
     state, share = _state_of_behaviour(result.states, truth, BEHAVIOURS.index(effect.behaviour))

@@ -99,7 +99,8 @@ def _checked_inputs(states: dict, recordings, data_path, place: bool) -> dict:
 
 
 def compute_stats(
-    states, recordings, data_path, fps, group_sheet=None, alpha=0.05, reference=None, place=True, n_states=None, smooth_s=0.0
+    states, recordings, data_path, fps, group_sheet=None, alpha=0.05, reference=None, place=True, n_states=None, smooth_s=0.0,
+    decode=None,
 ) -> StatsResult:
     """Behaviour table, bouts and (with a group sheet) statistics, all checked before anything is written.
 
