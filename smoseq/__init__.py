@@ -12,6 +12,8 @@ from ._errors import ModelFileError as ModelFileError
 from .io.batching import batch as batch
 from .io.batching import unbatch as unbatch
 from .io.groups import load_groups as load_groups
+from .io.nwb import export_nwb as export_nwb
+from .io.state_tables import export_tables as export_tables
 from .fitting import FitError as FitError
 from .fitting import FitResult as FitResult
 from .fitting import fit as fit
