@@ -6,7 +6,8 @@ group sheet `index.csv` beside the data folder); lagged mutual information; fit 
 tutorial's hyperparameters, κ scaled to the dataset's size), states reordered so that
 state 0 is the most used; fit diagnostics, durations, frequencies and the other fit
 figures; agreement with the ground truth; grid movies; states as CSV; behaviour per
-state and statistics across the groups (`smoseq stats`); an `index.html` that shows it all.
+state, statistics across the groups and the decoding of the group from each recording's
+state profile (`smoseq stats --decode`); an `index.html` that shows it all.
 """
 
 import time
