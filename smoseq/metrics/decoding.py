@@ -177,6 +177,9 @@ def decode_groups(
         raise InputError(f"n_permutations must be >= 1, got {n_permutations}")
     groups = checked_groups(table, groups, minimum=MIN_RECORDINGS_PER_GROUP, purpose="decoding groups")
     frame = recording_features(table, states) if features is None else features
+    absent = [r for r in groups if r not in frame.index]
+    if absent:
+        raise InputError(f"the features lack recording(s) {', '.join(map(repr, absent[:5]))}")
     frame = frame.loc[list(groups)].dropna(axis=1, how="all")
     if frame.shape[1] == 0:
         raise InputError("no feature has a value in any recording")
