@@ -156,8 +156,9 @@ def _bouts(name: str, rows, catalogue, description: dict):
 
 
 def _series(name: str, values: np.ndarray, fps: float, description: str):
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
     from pynwb import TimeSeries
 
-    return TimeSeries(name=name, data=np.asarray(values, dtype=np.int64), unit="n/a", rate=float(fps),
-                      starting_time=0.0, description=description)  # fmt: skip
+    data = H5DataIO(np.asarray(values, dtype=np.int64), compression="gzip")  # runs of one value: compress well
+    return TimeSeries(name=name, data=data, unit="n/a", rate=float(fps), starting_time=0.0, description=description)
 
