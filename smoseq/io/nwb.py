@@ -139,20 +139,25 @@ def build_nwbfile(result, states: dict, fps: float, syllables: Mapping | None = 
 
 
 def _bouts(name: str, rows, catalogue, description: dict):
+    """The `EthogramBouts` table of one recording, its columns built whole (not row by row)."""
+    from hdmf.common import VectorData
     from ndx_ethogram import EthogramBouts
 
-    table = EthogramBouts(
+    columns = [
+        VectorData(name="start_time", description="start of the bout (s)", data=rows["start"].to_numpy(float)),
+        VectorData(name="stop_time", description="end of the bout (s, exclusive)", data=rows["end"].to_numpy(float)),
+        VectorData(name="label", description="the state's label", data=rows["state_name"].astype(str).tolist()),
+        VectorData(name="state", description="the state's number (0..K-1)", data=rows["state"].to_numpy(np.int64)),
+    ]
+    return EthogramBouts(
         name=f"bouts_{object_name(name)}",
         description=f"bouts of the smoseq states in recording {name}",
+        columns=columns,
         labeling_method="automated",
         source_software=f"smoseq {__version__}",
         parameters=json.dumps(description),
         ethogram=catalogue,
     )
-    table.add_column("state", "the state's number (0..K-1)")
-    for row in rows.itertuples():
-        table.add_row(start_time=float(row.start), stop_time=float(row.end), label=str(row.state_name), state=int(row.state))
-    return table
 
 
 def _series(name: str, values: np.ndarray, fps: float, description: str):
