@@ -32,3 +32,12 @@ def test_decode_needs_groups(project, tmp_path, capsys):  # noqa: F811
     assert main(["stats", str(root / "fit"), "--data", str(data), "--out", str(tmp_path / "o"), "--decode"]) == 2
     assert "--decode needs a group sheet" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_decode_with_no_permutations_is_refused(project, tmp_path, capsys):  # noqa: F811
+    root, _, _ = project
+    args = ["stats", str(root / "fit"), "--data", str(root / "data"), "--out", str(tmp_path / "o"), "--decode", "--permutations", "0"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--permutations must be >= 1, got 0" in err, err
+    assert not (tmp_path / "o").exists()
