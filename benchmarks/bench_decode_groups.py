@@ -82,6 +82,8 @@ def main() -> None:
         print(f"null ({len(null)} datasets): p <= 0.05 in {below:.1%} (a valid test: <= 5 % ± {stderr:.1%}), "
               f"mean balanced accuracy {null[:, 0].mean():.3f} (chance 0.5), KS uniformity p = {ks:.2f}, "
               f"median {np.median(null[:, 2]):.1f} s per decoding", flush=True)  # fmt: skip
+        deciles = np.histogram(null[:, 1], bins=np.linspace(0, 1, 11))[0]
+        print(f"null p-values per tenth of [0, 1] (uniform: {len(null) / 10:g} each): {deciles.tolist()}", flush=True)
     planted = np.array([decode(2000 + i, args, args.scale) for i in range(args.planted)])
     if len(planted):
         print(f"planted ({len(planted)} datasets, state 2 bouts x{args.scale:g} in B): median balanced accuracy "
