@@ -12,6 +12,8 @@ from ._errors import ModelFileError as ModelFileError
 from .io.batching import batch as batch
 from .io.batching import unbatch as unbatch
 from .io.groups import load_groups as load_groups
+from .io.nwb import export_nwb as export_nwb
+from .io.state_tables import export_tables as export_tables
 from .fitting import FitError as FitError
 from .fitting import FitResult as FitResult
 from .fitting import fit as fit
@@ -34,6 +36,7 @@ from .metrics import bout_table as bout_table
 from .metrics import compare_groups as compare_groups
 from .metrics import compare_group_dynamics as compare_group_dynamics
 from .metrics import compare_states as compare_states
+from .metrics import decode_groups as decode_groups
 from .metrics import get_adjusted_rand as get_adjusted_rand
 from .metrics import get_bout_transition_matrix as get_bout_transition_matrix
 from .metrics import get_durations as get_durations

@@ -257,12 +257,50 @@ def apply(args) -> None:
 
 
 def export(args) -> None:
+    """`smoseq export`: everything is read and checked before the first file is written."""
+    from ..fitting import load_fit
+    from ..io.state_tables import checked_states, fit_fps, table_paths
+
+    nwb, table, csv = getattr(args, "nwb", None), getattr(args, "table", None), args.csv
+    if not (csv or nwb or table):
+        raise InputError("choose what to write: --csv, --nwb OUT.nwb and/or --table OUT.parquet")
+    result = load_fit(args.fit)
+    checked_states(result.states, f"{args.fit}/states.npz")
+    fps = fit_fps(result, getattr(args, "fps", None)) if (nwb or table) else None
+    if nwb is not None and Path(nwb).suffix.lower() != ".nwb":
+        raise InputError(f"{nwb}: the NWB file must end in .nwb")
+    targets = ([Path(nwb)] if nwb else []) + (list(table_paths(table)) if table else [])
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not args.force:
+        raise FileExistsError(f"{existing[0]}: already exists; pass --force to replace it")
+    syllables = _fit_syllables(Path(args.fit), result.states, required=csv)
+    if csv:
+        _export_csv(result, syllables, args)
+    if nwb:
+        from ..io.nwb import export_nwb
+
+        say(f"wrote {export_nwb(result, nwb, fps, syllables=syllables, overwrite=True)}")
+    if table:
+        from ..io.state_tables import export_tables
+
+        frames, bouts = export_tables(result, table, fps, syllables, overwrite=True)
+        say(f"wrote {frames} and {bouts}")
+
+
+def _fit_syllables(folder: Path, states: dict, required: bool) -> dict | None:
+    """The syllables `smoseq fit` keeps in the fit folder, checked against the states; None if absent."""
+    if not (folder / "syllables.npz").is_file() and not required:
+        return None
+    syllables = _load_syllables(folder)
+    for name, array in states.items():
+        if name not in syllables or len(syllables[name]) != len(array):
+            raise InputError(f"{folder / 'syllables.npz'}: does not match the states of recording {name!r}")
+    return syllables
+
+
+def _export_csv(result, syllables: dict, args) -> None:
     import pandas as pd
 
-    from ..fitting import load_fit
-
-    result = load_fit(args.fit)
-    syllables = _load_syllables(Path(args.fit))
     out = prepare_output(args.out or Path(args.fit) / "csv", args.force, ".exported")
     stems = unique_safe_filenames(result.states)
     labels = np.array(result.state_labels(), dtype=object)

@@ -7,8 +7,9 @@ tutorial's hyperparameters, κ scaled to the dataset's size), states reordered s
 state 0 is the most used; fit diagnostics, durations, frequencies and the other fit
 figures; agreement with the ground truth, and each state named after the true behaviour
 it holds most of (`sm.name_states`); grid movies; states as CSV; behaviour per state,
-statistics across the groups, transition graphs per group and the dendrogram of states
-(`smoseq stats`); an `index.html` that shows it all.
+statistics across the groups, transition graphs per group, the dendrogram of states and
+the decoding of the group from each recording's state profile (`smoseq stats --decode`);
+an `index.html` that shows it all.
 """
 
 import time
@@ -96,7 +97,8 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     stats_dir = directory / "stats"
     stats_dir.mkdir(exist_ok=True)
     computed = stats_commands.compute_stats(
-        result.states, recordings, data_dir, fps, group_sheet, n_states=DEMO_N_STATES, smooth_s=DEMO_SMOOTH_S
+        result.states, recordings, data_dir, fps, group_sheet, n_states=DEMO_N_STATES, smooth_s=DEMO_SMOOTH_S,
+        decode={"n_permutations": 1000, "seed": seed},
     )
     computed.fit = result  # names, transition graphs per group, the dendrogram of states
     stats_figures, stats_notes = stats_commands.write_stats(computed, stats_dir)

@@ -167,13 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--fps", type=float, default=None)
 
     export = _add_command(
-        subparsers, "export", "write one CSV per recording with frame, syllable, state",
-        "smoseq export fit --csv --out fit_csv", commands.export,
+        subparsers, "export", "write a fit's states: one CSV per recording, an NWB file, or tidy tables (Parquet/CSV)",
+        "smoseq export fit --csv --out fit_csv\n  smoseq export fit --nwb states.nwb --table states.parquet", commands.export,
     )
     export.add_argument("fit")
-    export.add_argument("--csv", action="store_true", required=True, help="export CSV files")
-    export.add_argument("--out", default=None, help="output folder (default: FIT/csv)")
-    export.add_argument("--force", action="store_true")
+    export.add_argument("--csv", action="store_true", help="one CSV per recording (frame, syllable, state) in --out")
+    export.add_argument("--out", default=None, help="output folder of --csv (default: FIT/csv)")
+    export.add_argument("--nwb", default=None, metavar="OUT.nwb", help="an NWB file: bouts (ndx-ethogram) and states per frame")
+    export.add_argument("--table", default=None, metavar="OUT.parquet",
+                        help="tidy tables OUT_frames and OUT_bouts (.parquet or .csv)")  # fmt: skip
+    export.add_argument("--fps", type=float, default=None, help="frame rate (default: the fit's)")
+    export.add_argument("--force", action="store_true", help="replace existing outputs")
 
     scan_cli.add_commands(subparsers, _add_command)
 

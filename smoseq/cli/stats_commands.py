@@ -39,6 +39,11 @@ def add_commands(subparsers, add_command) -> None:
                        help="average the centroid over this many seconds before speeds (default 0: raw steps)")  # fmt: skip
     stats.add_argument("--no-place", action="store_true", help="recordings without centroids: time and bouts only")
     stats.add_argument("--force", action="store_true", help="replace earlier results in --out")
+    stats.add_argument("--decode", action="store_true",
+                       help="also predict each recording's group from its state profile (cross-validated, permutation p-value)")
+    stats.add_argument("--classifier", choices=("lda", "logistic"), default="lda",
+                       help="decoder for --decode: shrinkage LDA (default) or logistic regression")
+    stats.add_argument("--permutations", type=int, default=1000, help="label permutations for --decode's p-value (default 1000)")
 
 
 @dataclass
@@ -58,6 +63,7 @@ class StatsResult:
     alpha: float = 0.05
     reference: str | None = None
     smooth_s: float = 0.0
+    decoding: object | None = None
     fit: object = None  # the FitResult: state names, emission tables (dendrogram), a grouped fit's samples
 
     def labels(self) -> list[str]:
@@ -99,7 +105,8 @@ def _checked_inputs(states: dict, recordings, data_path, place: bool) -> dict:
 
 
 def compute_stats(
-    states, recordings, data_path, fps, group_sheet=None, alpha=0.05, reference=None, place=True, n_states=None, smooth_s=0.0
+    states, recordings, data_path, fps, group_sheet=None, alpha=0.05, reference=None, place=True, n_states=None, smooth_s=0.0,
+    decode=None,
 ) -> StatsResult:
     """Behaviour table, bouts and (with a group sheet) statistics, all checked before anything is written.
 
@@ -114,6 +121,8 @@ def compute_stats(
         place: compute speed and place from the centroids (every recording needs them).
         n_states: K (default: largest state + 1).
         smooth_s: centroid smoothing window for speeds, seconds.
+        decode: None, or a dict of `sm.decode_groups` options (`classifier`,
+            `n_permutations`, `seed`): also decode the groups (needs the group sheet).
 
     Returns:
         `StatsResult`.
@@ -137,9 +146,24 @@ def compute_stats(
     table = behaviour_table(states, fps, centroids or None, headings, num_states=n_states, smooth_s=smooth_s)
     n_states = int(table["state"].max()) + 1
     result = StatsResult(table, bout_table(states, fps), states, centroids, float(fps), n_states, alpha=alpha, smooth_s=smooth_s)
+    if decode is not None and group_sheet is None:
+        raise InputError(f"--decode needs a group sheet: pass --groups, or keep {GROUP_SHEET} (name,group) beside the data folder")
     if group_sheet is not None:
         _add_group_statistics(result, Path(group_sheet), reference)
+    if decode is not None:
+        _add_decoding(result, Path(group_sheet), decode)
     return result
+
+
+def _add_decoding(result: StatsResult, group_sheet: Path, options: dict) -> None:
+    from ..metrics import decode_groups
+
+    if int(options.get("n_permutations", 1000)) < 1:
+        raise InputError(f"--permutations must be >= 1, got {options['n_permutations']}")
+    try:
+        result.decoding = decode_groups(result.behaviour, result.groups, result.states, **options)
+    except InputError as error:
+        raise InputError(f"{group_sheet}: {error}") from None
 
 
 def _add_group_statistics(result: StatsResult, group_sheet: Path, reference) -> None:
@@ -185,8 +209,34 @@ def write_stats(result: StatsResult, out: Path) -> tuple[list[Path], list[str]]:
             result.states, result.groups, K, result.reference, labels=labels
         )
     drawings |= state_drawings(result)
+    if result.decoding is not None:
+        _write_decoding(result, out)
+        drawings["decoding"] = lambda: viz.plot_group_decoding(result.decoding, result.labels())
     figures = [save_figure(draw(), figures_dir / f"{name}.png") for name, draw in drawings.items()]
     return figures, report_notes(result)
+
+
+def _write_decoding(result: StatsResult, out: Path) -> None:
+    """`decoding.csv` (the result), `decoding_features.csv` (weights), `decoding_predictions.csv`."""
+    decoding = result.decoding
+    labels = result.labels()
+    features = decoding.features.assign(
+        state_name=[labels[k] if 0 <= k < len(labels) else "" for k in decoding.features["state"]],
+        to_state_name=[labels[k] if 0 <= k < len(labels) else "" for k in decoding.features["to_state"]],
+    )
+    atomic_write_text(out / "decoding.csv", decoding.summary().to_csv(index=False))
+    atomic_write_text(out / "decoding_features.csv", features.to_csv(index=False))
+    atomic_write_text(out / "decoding_predictions.csv", decoding.predictions.to_csv(index=False))
+
+
+def decoding_note(decoding) -> str:
+    """One report line: how well the state profile predicts the group, and what carries it."""
+    top = ", ".join(decoding.features["feature"].head(3))
+    return (
+        f"Decoding the group from the state profile ({decoding.classifier}, {decoding.cv}): balanced accuracy "
+        f"{decoding.accuracy:.2f} (chance {decoding.chance:.2f}), permutation p = {decoding.p_value:.3g} "
+        f"({decoding.n_permutations} permutations); strongest features: {top}."
+    )
 
 
 def _named(result: StatsResult, table: pd.DataFrame) -> pd.DataFrame:
@@ -252,6 +302,8 @@ def report_notes(result: StatsResult) -> list[str]:
             f"{row['metric']}, state {_state_text(result, row['state'])} ({row['test']}, {where}): higher in {row['higher'] or '?'} "
             f"(medians {row['medians']}; p = {row['p_value']:.2g}, corrected {row['p_corrected']:.2g})."
         )
+    if result.decoding is not None:
+        notes.append(decoding_note(result.decoding))
     notes.append(
         "Frequencies are compositional: a state that gains time takes it from the others, so their fractions can "
         "differ too. Bout durations and bout rates are the cleaner evidence; fraction_clr shows each state's use "
@@ -274,9 +326,10 @@ def stats_command(args) -> None:
     check_centroids(recordings)
     fps = args.fps if args.fps is not None else float(result.info.get("fps", 120.0))
     sheet = args.groups if args.groups is not None else find_group_sheet(args.data)
+    decode = {"classifier": args.classifier, "n_permutations": args.permutations} if args.decode else None
     computed = compute_stats(
         result.states, recordings, args.data, fps, sheet, args.alpha, args.reference, not args.no_place, result.n_states,
-        args.smooth_s,
+        args.smooth_s, decode,
     )
     computed.fit = result
     out = prepare_output(args.out, args.force, "behaviour.csv")

@@ -118,6 +118,27 @@ def group_summary(table: pd.DataFrame, groups: Mapping[str, str], metrics: Seque
 
 
 def _checked_groups(table: pd.DataFrame, groups: Mapping[str, str]) -> dict[str, str]:
+    return checked_groups(table, groups)
+
+
+def checked_groups(
+    table: pd.DataFrame, groups: Mapping[str, str], minimum: int = 2, purpose: str = "comparing groups"
+) -> dict[str, str]:
+    """The group (str) of every recording of `table`, in the table's order, checked.
+
+    Args:
+        table: one row per recording × state (columns `recording`, `state`).
+        groups: dict recording -> group label.
+        minimum: recordings each group needs.
+        purpose: what the groups are for, in the error message.
+
+    Returns:
+        dict recording -> group label (str).
+
+    Raises:
+        InputError: a missing column, a recording without a group, a group for a recording
+            not in the table, fewer than two groups, a group of fewer than `minimum` recordings.
+    """
     missing_columns = [c for c in ("recording", "state") if c not in table.columns]
     if missing_columns:
         raise InputError(f"the table needs columns recording and state (missing: {', '.join(missing_columns)})")
@@ -132,10 +153,12 @@ def _checked_groups(table: pd.DataFrame, groups: Mapping[str, str]) -> dict[str,
     for recording in recordings:
         members.setdefault(str(groups[recording]), []).append(recording)
     if len(members) < 2:
-        raise InputError(f"comparing groups needs at least two groups, found only {list(members) or 'none'}")
+        raise InputError(f"{purpose} needs at least two groups, found only {list(members) or 'none'}")
     for label, names in members.items():
-        if len(names) < 2:
-            raise InputError(f"group {label!r} has only one recording ({names[0]!r}); a group needs at least two")
+        if len(names) < minimum:
+            count = "only one recording" if len(names) == 1 else f"only {len(names)} recordings"
+            needed = "two" if minimum == 2 else str(minimum)
+            raise InputError(f"group {label!r} has {count} ({names[0]!r}); {purpose} needs at least {needed} per group")
     return {recording: str(groups[recording]) for recording in recordings}
 
 
