@@ -4,7 +4,8 @@
     model.json    structure, hyperparameters, package version, data fingerprint
     states.npz    `names` (recording names) and `states_<i>` (T_i,) int per recording
     trace.npz     log_probs, emission_losses, history, segment_states, keys, bounds,
-                  transition_samples (grouped fits: (n_kept, G, K, K) matrices after the burn-in)
+                  transition_samples (grouped fits: (n_kept, G, K, K) matrices after the burn-in),
+                  group_counts (grouped fits: (n_kept, R, K, K) per-recording state-transition counts)
                   emission_accepted, emission_acceptance (exact emission updates only)
     fit.json      hyperparameters, info (timings, initialisation), written last: its
                   presence with "complete": true marks the folder complete
@@ -84,6 +85,8 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
         trace |= {"segment_states": result.segment_states, "keys": np.asarray(result.keys, dtype=str), "bounds": result.bounds}
     if getattr(result, "transition_samples", None) is not None:
         trace["transition_samples"] = np.asarray(result.transition_samples)
+    if getattr(result, "group_counts", None) is not None:
+        trace["group_counts"] = np.asarray(result.group_counts)
     atomic_savez(folder / "trace.npz", **trace)
     atomic_write_json(
         folder / "fit.json",
@@ -163,7 +166,7 @@ def read_fit(folder, components=()) -> dict:
         A dict of `FitResult`'s fields: `model`, `states` (name -> (T_i,) int),
         `log_probs` (n_iters,), `emission_losses`, `history` (n_iters, T_seg),
         `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`,
-        `transition_samples` (None unless the fit kept them, e.g. a grouped fit),
+        `transition_samples`, `group_counts` (None unless the fit kept them, e.g. a grouped fit),
         `emission_accepted`, `emission_acceptance` (empty unless the fit used exact emission
         updates).
 
@@ -191,6 +194,7 @@ def read_fit(folder, components=()) -> dict:
         "keys": trace.get("keys"),
         "bounds": trace.get("bounds"),
         "transition_samples": trace.get("transition_samples"),
+        "group_counts": trace.get("group_counts"),
         "emission_accepted": trace.get("emission_accepted", np.zeros(0, bool)),
         "emission_acceptance": trace.get("emission_acceptance", np.zeros(0)),
     }
