@@ -188,12 +188,12 @@ def _pooled(estimates, variances, df_complete):
 
 
 def _rows(kind, quantity, mean, total, df, group, reference, level, greater=False) -> list:
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # zero or NaN variance: handled below
         half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(total)
         p_greater = stats.t.cdf(mean / np.sqrt(total), df) if greater else np.full(mean.shape, np.nan)
-    if greater:
-        p_greater = np.where(total > 0, p_greater, (mean > 0).astype(float))
-    median, lower, upper = np.exp(mean), np.exp(mean - half), np.exp(mean + half)
+        if greater:
+            p_greater = np.where(total == 0, (mean > 0).astype(float), p_greater)  # NaN stays NaN
+        median, lower, upper = np.exp(mean), np.exp(mean - half), np.exp(mean + half)
     rows = []
     for index in np.ndindex(median.shape):
         state, to_state = (index[0], index[1]) if len(index) == 2 else (index[0], -1)
