@@ -140,6 +140,9 @@ def test_grouped_fit_through_the_cli_writes_the_comparison(tmp_path):
     assert (tmp_path / "fit" / "figures" / "group_dynamics.png").is_file()
     loaded = sm.load_fit(tmp_path / "fit")
     assert loaded.transition_samples.shape == (3, 2, 3, 3) and loaded.group_counts.shape == (3, 4, 3, 3)
+    expected = sm.compare_group_dynamics(loaded, fps=120.0)  # the CLI's table is the estimator's, from the saved counts
+    numbers = ["state", "to_state", "median", "lower", "upper", "p_greater"]
+    np.testing.assert_allclose(table[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=1e-9)
     assert isinstance(loaded.model.transitions, GroupedTransitions) and loaded.model.transitions.group_names == ("A", "B")
     applied = ["apply", str(tmp_path / "fit"), str(data), "--out", str(tmp_path / "applied")]
     assert main(applied + ["--groups", str(tmp_path / "index.csv")]) == 0
