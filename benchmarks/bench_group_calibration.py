@@ -136,6 +136,11 @@ def run_dataset(index: int, args) -> tuple[list[dict], str]:
         matched = sm.compare_states(dataset["states"], result.states, K)
         true_of_fitted = np.asarray(matched.permutation)
         rows += score(duration_ratios(sm.compare_group_dynamics(result)), true_of_fitted, dataset, "fit", index)
+        if args.save_counts is not None:  # to score other estimators later without refitting
+            args.save_counts.mkdir(parents=True, exist_ok=True)
+            np.savez(args.save_counts / f"dataset{index:03d}.npz", group_counts=result.group_counts,
+                     groups=group_index, true_of_fitted=true_of_fitted, true_ratio=dataset["true_ratio"],
+                     planted_state=dataset["planted_state"])  # fmt: skip
         if args.matrix:
             rows += score(matrix_duration_ratios(result), true_of_fitted, dataset, "fitted matrices", index)
         note = f"accuracy {matched.accuracy:.3f}  fit {seconds:.0f} s  kappa {result.hyperparameters['kappa']:.0f}"
@@ -148,6 +153,20 @@ def matrix_duration_ratios(result) -> pd.DataFrame:
     ratio = (1 - diagonal[:, 0]) / (1 - diagonal[:, 1])
     return pd.DataFrame({"median": np.median(ratio, 0), "lower": np.percentile(ratio, 2.5, 0),
                          "upper": np.percentile(ratio, 97.5, 0)})  # fmt: skip
+
+
+def rescore(folder: Path) -> list[dict]:
+    """Score `sm.compare_group_dynamics`'s estimator on the counts saved by an earlier run (`--save-counts`)."""
+    from smoseq.metrics.group_dynamics import group_dynamics_table
+
+    rows = []
+    for path in sorted(folder.glob("dataset*.npz")):
+        saved = np.load(path)
+        index = int(path.stem.removeprefix("dataset"))
+        dataset = {"true_ratio": saved["true_ratio"], "planted_state": int(saved["planted_state"])}
+        table = group_dynamics_table(saved["group_counts"], saved["groups"], GROUPS)
+        rows += score(duration_ratios(table), saved["true_of_fitted"], dataset, "fit", index)
+    return rows
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -180,7 +199,12 @@ def main() -> None:
     parser.add_argument("--oracle", action="store_true", help="true states only (no fits)")
     parser.add_argument("--matrix", action="store_true", help="also score 1/(1 − π_kk) of the fitted matrices")
     parser.add_argument("--out", type=Path, default=None, help="CSV of every interval")
+    parser.add_argument("--save-counts", type=Path, default=None, help="folder for every fit's group_counts (.npz)")
+    parser.add_argument("--rescore", type=Path, default=None, help="score the counts saved in this folder (no fits)")
     args = parser.parse_args()
+    if args.rescore is not None:
+        print(summarise(pd.DataFrame(rescore(args.rescore))).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        return
     rows = []
     for index in range(args.first, args.first + args.datasets):
         new, note = run_dataset(index, args)

@@ -1,8 +1,9 @@
 """The group-dynamics estimator on hand-made state sequences, against values computed by hand.
 
 Every value is (Σ_r y_r + a) / (Σ_r x_r + b) over a group's recordings, its log with the
-cluster-robust variance n/(n−1)·Σ_r (d_r − d̄)², d_r = y_r/Y − x_r/X, combined over kept
-samples by Rubin's rules (see `smoseq.metrics.group_dynamics`).
+cluster-robust variance n/(n−1)·Σ_r (d_r − d̄)², d_r = y_r/Y − x_r/X, t quantiles with
+(n − 1)·n/(n + 2) degrees of freedom; kept samples enter through each recording's mean
+counts (see `smoseq.metrics.group_dynamics`).
 """
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from scipy import stats
 
 import smoseq as sm
-from smoseq.metrics.group_dynamics import group_dynamics_table, transition_counts
+from smoseq.metrics.group_dynamics import group_dynamics_table, small_sample_df, transition_counts
 
 # Two groups of two recordings, K = 2 states.
 STATES = [
@@ -43,7 +44,7 @@ def test_one_set_of_states_against_hand_computed_estimates_and_intervals():
     Y, X = 3 + 1 + 1.0, 1 + 0 + 0.5
     d = np.array([3 / Y - 1 / X, 1 / Y - 0 / X])
     variance = 2 / 1 * ((d - d.mean()) ** 2).sum()
-    df = (1 + 1) / (1 + 3) * 1  # Barnard–Rubin small-sample df of n − 1 = 1 with one imputation
+    df = 1 * 2 / 4  # (n − 1)·n/(n + 2) for n = 2 recordings
     half = stats.t.ppf(0.975, df) * np.sqrt(variance)
     a0 = rows(table, "group", "duration_frames", 0, "A")
     np.testing.assert_allclose([a0["median"], a0["lower"], a0["upper"]],
@@ -61,24 +62,36 @@ def test_one_set_of_states_against_hand_computed_estimates_and_intervals():
     assert len(table[table.quantity == "transition_probability"]) == 2 * 4 + 4
 
 
-def test_kept_samples_combine_by_rubins_rules():
+def test_kept_samples_are_averaged_per_recording_before_the_ratio():
     first = transition_counts(STATES, 2)
     second = transition_counts([[0, 0, 1, 1, 1, 0], *STATES[1:]], 2)  # recording 0 decoded differently
     table = group_dynamics_table(np.stack([first, second]), GROUPS, ["A", "B"])
-    estimates, variances = [], []
-    for y0, x0 in ((3, 1), (2, 1)):  # recording 0's frames in 0 with a successor, and exits, in each sample
-        Y, X = y0 + 1 + 1.0, x0 + 0 + 0.5
-        d = np.array([y0 / Y - x0 / X, 1 / Y])
-        estimates.append(np.log(Y / X))
-        variances.append(2 * ((d - d.mean()) ** 2).sum())
-    between = np.var(estimates, ddof=1)
-    total = np.mean(variances) + 1.5 * between
-    gamma = 1.5 * between / total
-    df = 1 / (1 / (1 / gamma**2) + 1 / (2 / 4 * (1 - gamma)))
-    half = stats.t.ppf(0.975, df) * np.sqrt(total)
+    # Recording 0's frames in state 0 with a successor: 3 and 2 (mean 2.5); exits: 1 and 1.
+    Y, X = 2.5 + 1 + 1.0, 1 + 0 + 0.5
+    d = np.array([2.5 / Y - 1 / X, 1 / Y])
+    half = stats.t.ppf(0.975, 0.5) * np.sqrt(2 * ((d - d.mean()) ** 2).sum())
     a0 = rows(table, "group", "duration_frames", 0, "A")
     np.testing.assert_allclose([a0["median"], a0["lower"], a0["upper"]],
-                               np.exp(np.mean(estimates) + np.array([0, -half, half])), rtol=1e-10)  # fmt: skip
+                               Y / X * np.exp(np.array([0, -half, half])), rtol=1e-10)  # fmt: skip
+    # Group B is the same in both samples: as if there were one.
+    single = group_dynamics_table(first, GROUPS, ["A", "B"])
+    np.testing.assert_allclose(rows(table, "group", "duration_frames", 1, "B")[["median", "lower", "upper"]].to_numpy(float),
+                               rows(single, "group", "duration_frames", 1, "B")[["median", "lower", "upper"]].to_numpy(float))
+
+
+def test_small_sample_degrees_of_freedom_and_the_contrast():
+    assert [small_sample_df(n) for n in (1, 2, 5)] == [0, 0.5, 4 * 5 / 7]
+    table = group_dynamics_table(transition_counts(STATES, 2), GROUPS, ["A", "B"])
+    a, b = (rows(table, "group", "duration_frames", 1, g) for g in "AB")
+    ratio = rows(table, "ratio", "duration_frames", 1, "B")
+    assert ratio["median"] == pytest.approx(b["median"] / a["median"])
+    # The log variances add; each group has df 0.5, so Welch–Satterthwaite gives 1 when they are equal and less otherwise.
+    u_a = (np.log(a["upper"] / a["median"]) / stats.t.ppf(0.975, 0.5)) ** 2
+    u_b = (np.log(b["upper"] / b["median"]) / stats.t.ppf(0.975, 0.5)) ** 2
+    df = (u_a + u_b) ** 2 / (u_a**2 / 0.5 + u_b**2 / 0.5)
+    t = np.log(ratio["median"]) / np.sqrt(u_a + u_b)
+    assert ratio["p_greater"] == pytest.approx(stats.t.cdf(t, df))
+    assert ratio["upper"] == pytest.approx(ratio["median"] * np.exp(stats.t.ppf(0.975, df) * np.sqrt(u_a + u_b)))
 
 
 def test_a_group_of_one_recording_gets_an_estimate_without_interval_and_bad_input_is_refused():

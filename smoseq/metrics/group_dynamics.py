@@ -17,18 +17,23 @@ running over the recordings of one group. The duration is the frames spent in k 
 from k, which estimates the mean bout duration of any stationary semi-Markov process
 (not only a Markov one), censored bouts at the recording edges included.
 
-Uncertainty has two parts, combined with Rubin's rules for multiply imputed data (each
-kept sample of the states is one imputation): the spread of the estimate across the
-kept samples (B, how uncertain the states are) and, within each sample, the
-recording-level (cluster-robust) variance of the log ratio,
-U = n_g/(n_g − 1) · Σ_r (d_r − d̄)², d_r = y_r/Y − x_r/X, with n_g − 1 degrees of freedom —
-so recordings that differ from each other widen the interval, as they should when the
-question is about the groups, not about these animals. T = Ū + (1 + 1/m)·B; the interval
-is exp(Q̄ ± t_ν·√T), Q̄ the mean log estimate, ν the Barnard–Rubin degrees of freedom.
+The counts of each recording are averaged over the kept samples first (its posterior
+mean counts), which removes the noise of any one sample of the states. What remains —
+how recordings differ, how many bouts each holds, and how its states were decoded — is
+independent from recording to recording, so the interval comes from the recording-level
+(cluster-robust) variance of the log ratio, U = n_g/(n_g − 1) · Σ_r (d_r − d̄)²,
+d_r = y_r/Y − x_r/X (Y, X the sums with the pseudo-counts), and a t quantile with the
+small-sample degrees of freedom ν = (n_g − 1)·n_g/(n_g + 2) (Barnard and Rubin's
+complete-data value for n_g − 1 degrees of freedom). Recordings that differ from each
+other widen the interval, as they should when the question is about the groups, not about
+these animals. Adding the spread of the estimate across kept samples to U (Rubin's rules)
+would count the state noise twice: it is already in the recording-level variance.
+
 Group contrasts are differences of log estimates (U adds over groups, Welch–Satterthwaite
-degrees of freedom). `p_greater` is the probability under that t distribution that the
-later group's value exceeds the earlier one's. A group with a single recording has no
-recording-level variance: its values get an estimate but no interval (NaN).
+degrees of freedom from the groups' ν). `p_greater` is the probability under that t
+distribution that the later group's value exceeds the earlier one's. A group with a
+single recording has no recording-level variance: its values get an estimate but no
+interval (NaN).
 """
 
 import itertools
@@ -62,7 +67,7 @@ def compare_group_dynamics(result, fps: float | None = None, level: float = 0.95
     counts = getattr(result, "group_counts", None)
     if counts is None:
         raise InputError("the fit kept no per-recording state counts: fit with sm.fit(..., groups=...) "
-                         "(fits saved by smoseq before 0.x must be refitted)")  # fmt: skip
+                         "(a fit folder saved without group_counts must be refitted)")  # fmt: skip
     group_of = result.hyperparameters["groups"]
     names = [str(name) for name in result.hyperparameters["group_names"]]
     index = np.array([names.index(str(group_of[recording])) for recording in group_of])
@@ -85,8 +90,8 @@ def group_dynamics_table(counts, groups, group_names, fps: float | None = None, 
         (the value in `group`) or `"ratio"` (value of `group` / value of `reference`, the later
         group over the earlier in `group_names` order); `quantity` `duration_frames`,
         `duration_seconds`, `occupancy` or `transition_probability`; `state` k; `to_state` j for
-        transition probabilities (−1 otherwise); `median` the estimate exp(Q̄); `lower`,
-        `upper` the interval; `p_greater` (ratio rows) the probability that `group`'s value
+        transition probabilities (−1 otherwise); `median` the estimate (the median of the
+        t distribution of its log); `lower`, `upper` the interval; `p_greater` (ratio rows) the probability that `group`'s value
         exceeds `reference`'s.
 
     Raises:
@@ -94,14 +99,15 @@ def group_dynamics_table(counts, groups, group_names, fps: float | None = None, 
             `level`, or a group without recordings.
     """
     counts, groups, names = _checked(counts, groups, group_names, level)
+    mean_counts = counts.mean(0)  # (R, K, K) each recording's posterior mean counts
     rows = []
-    for quantity, (y, x, a, b) in ratio_parts(counts, fps).items():
-        per_group = [_log_ratio(y[:, groups == g], x[:, groups == g], a, b) for g in range(len(names))]
+    for quantity, (y, x, a, b) in ratio_parts(mean_counts, fps).items():
+        per_group = [_log_ratio(y[groups == g], x[groups == g], a, b) for g in range(len(names))]
         for g, name in enumerate(names):
-            rows += _rows("group", quantity, *_pooled(*per_group[g]), name, "", level)
+            rows += _rows("group", quantity, *per_group[g], name, "", level)
         for g_a, g_b in itertools.combinations(range(len(names)), 2):
-            contrast = _contrast(per_group[g_b], per_group[g_a])
-            rows += _rows("ratio", quantity, *_pooled(*contrast), names[g_b], names[g_a], level, greater=True)
+            rows += _rows("ratio", quantity, *_contrast(per_group[g_b], per_group[g_a]), names[g_b], names[g_a], level,
+                          greater=True)  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -127,16 +133,16 @@ def ratio_parts(counts: np.ndarray, fps: float | None = None) -> dict:
     """Numerator and denominator per recording, and the reference pseudo-counts, of every quantity.
 
     Args:
-        counts: (m, R, K, K) transition counts.
+        counts: (R, K, K) transition counts per recording.
         fps: frames per second, or None (no `duration_seconds`).
 
     Returns:
-        quantity -> `(y, x, a, b)`: y, x (m, R, ...) per-recording numerator and denominator,
-        a, b the pseudo-counts added to their sums (the value is (Σy + a)/(Σx + b);
-        `duration_seconds` carries b scaled by fps).
+        quantity -> `(y, x, a, b)`: y, x (R, K) or (R, K, K) per-recording numerator and
+        denominator, a, b the pseudo-counts added to their sums (the value is
+        (Σ_r y_r + a)/(Σ_r x_r + b); `duration_seconds` carries x and b scaled by fps).
     """
     K = counts.shape[-1]
-    n = counts.sum(-1)  # (m, R, K) frames in k with a next frame
+    n = counts.sum(-1)  # (R, K) frames in k with a next frame
     exits = n - np.diagonal(counts, axis1=-2, axis2=-1)
     frames = np.broadcast_to(n.sum(-1, keepdims=True), n.shape)
     parts = {"duration_frames": (n, exits, K / 2, (K - 1) / 2)}
@@ -147,18 +153,22 @@ def ratio_parts(counts: np.ndarray, fps: float | None = None) -> dict:
     return parts
 
 
+def small_sample_df(n_recordings: int) -> float:
+    """Degrees of freedom of a group's interval: (n − 1)·n/(n + 2), Barnard and Rubin's small-sample
+    value for n − 1 complete-data degrees of freedom (0 for a single recording)."""
+    return (n_recordings - 1) * n_recordings / (n_recordings + 2)
+
+
 def _log_ratio(y, x, a, b):
-    """Per kept sample: log((Σy + a)/(Σx + b)), its cluster-robust variance, and n_g − 1 degrees of freedom."""
-    n_rec = y.shape[1]
-    if n_rec == 0:
-        raise InputError("a group has no recordings")
-    total_y, total_x = y.sum(1) + a, x.sum(1) + b
+    """log((Σy + a)/(Σx + b)) over a group's recordings (R_g, ...), its cluster-robust variance, its df."""
+    n_rec = y.shape[0]
+    total_y, total_x = y.sum(0) + a, x.sum(0) + b
     estimate = np.log(total_y) - np.log(total_x)
     if n_rec < 2:
         return estimate, np.full(estimate.shape, np.nan), 0.0
-    d = y / total_y[:, None] - x / total_x[:, None]
-    variance = n_rec / (n_rec - 1) * ((d - d.mean(1, keepdims=True)) ** 2).sum(1)
-    return estimate, variance, float(n_rec - 1)
+    d = y / total_y - x / total_x
+    variance = n_rec / (n_rec - 1) * ((d - d.mean(0)) ** 2).sum(0)
+    return estimate, variance, small_sample_df(n_rec)
 
 
 def _contrast(later, earlier):
@@ -166,25 +176,9 @@ def _contrast(later, earlier):
     (e_b, u_b, df_b), (e_a, u_a, df_a) = later, earlier
     if df_a == 0 or df_b == 0:
         return e_b - e_a, np.full(e_b.shape, np.nan), 0.0
-    u_a_mean, u_b_mean = u_a.mean(0), u_b.mean(0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        df = (u_a_mean + u_b_mean) ** 2 / (u_a_mean**2 / df_a + u_b_mean**2 / df_b)
+        df = (u_a + u_b) ** 2 / (u_a**2 / df_a + u_b**2 / df_b)
     return e_b - e_a, u_a + u_b, np.where(np.isfinite(df), df, df_a + df_b)
-
-
-def _pooled(estimates, variances, df_complete):
-    """Rubin's rules over the m kept samples: (Q̄, total variance T, Barnard–Rubin degrees of freedom)."""
-    m = estimates.shape[0]
-    mean = estimates.mean(0)
-    within = variances.mean(0)
-    between = estimates.var(0, ddof=1) if m > 1 else np.zeros(mean.shape)
-    total = within + (1 + 1 / m) * between
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gamma = np.where(total > 0, (1 + 1 / m) * between / total, 0.0)
-        df_m = np.where(gamma > 0, (m - 1) / gamma**2, np.inf) if m > 1 else np.full(mean.shape, np.inf)
-        df_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - gamma)
-        df = 1 / (1 / df_m + 1 / df_obs)
-    return mean, total, df
 
 
 def _rows(kind, quantity, mean, total, df, group, reference, level, greater=False) -> list:
