@@ -2,7 +2,7 @@
 
 Every value is (Σ_r y_r + a) / (Σ_r x_r + b) over a group's recordings, its log with the
 cluster-robust variance n/(n−1)·Σ_r (d_r − d̄)², d_r = y_r/Y − x_r/X, t quantiles with
-(n − 1)·n/(n + 2) degrees of freedom; kept samples enter through each recording's mean
+n − 1 degrees of freedom; kept samples enter through each recording's mean
 counts (see `smoseq.metrics.group_dynamics`).
 """
 
@@ -44,7 +44,7 @@ def test_one_set_of_states_against_hand_computed_estimates_and_intervals():
     Y, X = 3 + 1 + 1.0, 1 + 0 + 0.5
     d = np.array([3 / Y - 1 / X, 1 / Y - 0 / X])
     variance = 2 / 1 * ((d - d.mean()) ** 2).sum()
-    df = 1 * 2 / 4  # (n − 1)·n/(n + 2) for n = 2 recordings
+    df = 1  # n − 1 for n = 2 recordings
     half = stats.t.ppf(0.975, df) * np.sqrt(variance)
     a0 = rows(table, "group", "duration_frames", 0, "A")
     np.testing.assert_allclose([a0["median"], a0["lower"], a0["upper"]],
@@ -69,7 +69,7 @@ def test_kept_samples_are_averaged_per_recording_before_the_ratio():
     # Recording 0's frames in state 0 with a successor: 3 and 2 (mean 2.5); exits: 1 and 1.
     Y, X = 2.5 + 1 + 1.0, 1 + 0 + 0.5
     d = np.array([2.5 / Y - 1 / X, 1 / Y])
-    half = stats.t.ppf(0.975, 0.5) * np.sqrt(2 * ((d - d.mean()) ** 2).sum())
+    half = stats.t.ppf(0.975, 1) * np.sqrt(2 * ((d - d.mean()) ** 2).sum())
     a0 = rows(table, "group", "duration_frames", 0, "A")
     np.testing.assert_allclose([a0["median"], a0["lower"], a0["upper"]],
                                Y / X * np.exp(np.array([0, -half, half])), rtol=1e-10)  # fmt: skip
@@ -80,15 +80,15 @@ def test_kept_samples_are_averaged_per_recording_before_the_ratio():
 
 
 def test_small_sample_degrees_of_freedom_and_the_contrast():
-    assert [small_sample_df(n) for n in (1, 2, 5)] == [0, 0.5, 4 * 5 / 7]
+    assert [small_sample_df(n) for n in (1, 2, 5)] == [0, 1, 4]
     table = group_dynamics_table(transition_counts(STATES, 2), GROUPS, ["A", "B"])
     a, b = (rows(table, "group", "duration_frames", 1, g) for g in "AB")
     ratio = rows(table, "ratio", "duration_frames", 1, "B")
     assert ratio["median"] == pytest.approx(b["median"] / a["median"])
-    # The log variances add; each group has df 0.5, so Welch–Satterthwaite gives 1 when they are equal and less otherwise.
-    u_a = (np.log(a["upper"] / a["median"]) / stats.t.ppf(0.975, 0.5)) ** 2
-    u_b = (np.log(b["upper"] / b["median"]) / stats.t.ppf(0.975, 0.5)) ** 2
-    df = (u_a + u_b) ** 2 / (u_a**2 / 0.5 + u_b**2 / 0.5)
+    # The log variances add; each group has df 1, so Welch–Satterthwaite gives 2 when they are equal and less otherwise.
+    u_a = (np.log(a["upper"] / a["median"]) / stats.t.ppf(0.975, 1)) ** 2
+    u_b = (np.log(b["upper"] / b["median"]) / stats.t.ppf(0.975, 1)) ** 2
+    df = (u_a + u_b) ** 2 / (u_a**2 / 1 + u_b**2 / 1)
     t = np.log(ratio["median"]) / np.sqrt(u_a + u_b)
     assert ratio["p_greater"] == pytest.approx(stats.t.cdf(t, df))
     assert ratio["upper"] == pytest.approx(ratio["median"] * np.exp(stats.t.ppf(0.975, df) * np.sqrt(u_a + u_b)))

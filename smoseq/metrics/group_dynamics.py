@@ -22,15 +22,15 @@ mean counts), which removes the noise of any one sample of the states. What rema
 how recordings differ, how many bouts each holds, and how its states were decoded — is
 independent from recording to recording, so the interval comes from the recording-level
 (cluster-robust) variance of the log ratio, U = n_g/(n_g − 1) · Σ_r (d_r − d̄)²,
-d_r = y_r/Y − x_r/X (Y, X the sums with the pseudo-counts), and a t quantile with the
-small-sample degrees of freedom ν = (n_g − 1)·n_g/(n_g + 2) (Barnard and Rubin's
-complete-data value for n_g − 1 degrees of freedom). Recordings that differ from each
+d_r = y_r/Y − x_r/X (Y, X the sums with the pseudo-counts), and a t quantile with
+n_g − 1 degrees of freedom (the usual small-sample rule for a variance estimated from n_g
+clusters). Recordings that differ from each
 other widen the interval, as they should when the question is about the groups, not about
 these animals. Adding the spread of the estimate across kept samples to U (Rubin's rules)
 would count the state noise twice: it is already in the recording-level variance.
 
 Group contrasts are differences of log estimates (U adds over groups, Welch–Satterthwaite
-degrees of freedom from the groups' ν). `p_greater` is the probability under that t
+degrees of freedom from the groups' n_g − 1). `p_greater` is the probability under that t
 distribution that the later group's value exceeds the earlier one's. A group with a
 single recording has no recording-level variance: its values get an estimate but no
 interval (NaN).
@@ -154,9 +154,13 @@ def ratio_parts(counts: np.ndarray, fps: float | None = None) -> dict:
 
 
 def small_sample_df(n_recordings: int) -> float:
-    """Degrees of freedom of a group's interval: (n − 1)·n/(n + 2), Barnard and Rubin's small-sample
-    value for n − 1 complete-data degrees of freedom (0 for a single recording)."""
-    return (n_recordings - 1) * n_recordings / (n_recordings + 2)
+    """Degrees of freedom of a group's interval: n − 1 for n recordings (0 for a single one).
+
+    Checked on true semi-Markov states with an animal effect (`benchmarks/bench_group_calibration.py
+    --oracle`): 95.1 % coverage with 3 recordings per group, 96.5 % with 5; Barnard and Rubin's
+    small-sample value (n − 1)·n/(n + 2) gave 98.1 % and 97.5 %, wider than needed.
+    """
+    return float(n_recordings - 1)
 
 
 def _log_ratio(y, x, a, b):
