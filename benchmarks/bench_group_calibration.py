@@ -24,8 +24,15 @@ calibration of the interval itself, apart from state decoding. `--matrix` also s
 previous estimator, 1/(1 − π_kk) of the fitted per-group matrices (`transition_samples`).
 
 Run: `nice -n 10 .venv/bin/python benchmarks/bench_group_calibration.py --datasets 100
-[--oracle] [--matrix] [--out results.csv]`; one row per dataset is printed as it ends,
-then the summary.
+[--oracle] [--matrix] [--out results.csv] [--save-counts DIR]`; one row per dataset is
+printed as it ends, then the summary. `--first N --datasets M` runs a slice (to split the
+work over processes); `--save-counts DIR` keeps every fit's `group_counts`, and
+`--rescore DIR` scores the estimator on them again without refitting.
+
+Measured (2 shared CPU cores, ~10–35 s per fit, 100 datasets, `--matrix`): coverage
+0.970 (388 of 400 intervals), false-positive rate 0.031 (11 of 350 unchanged states),
+power 0.82 (median planted ratio 1.86 for the true 2); the fitted matrices'
+1/(1 − π_kk): coverage 0.975, false positives 0.009, power 0.26 (median 1.44).
 """
 
 from __future__ import annotations
@@ -189,10 +196,10 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=100)
     parser.add_argument("--first", type=int, default=0, help="index of the first dataset (to split a run)")
     parser.add_argument("--per-group", type=int, default=5)
-    parser.add_argument("--frames", type=int, default=6000)
+    parser.add_argument("--frames", type=int, default=8000)
     parser.add_argument("--n-states", type=int, default=4)
     parser.add_argument("--n-syllables", type=int, default=20)
-    parser.add_argument("--dwell-mean", type=float, default=300.0)
+    parser.add_argument("--dwell-mean", type=float, default=400.0)
     parser.add_argument("--syllable-frames", type=float, default=6.0)
     parser.add_argument("--effect", type=float, default=2.0)
     parser.add_argument("--animal-sd", type=float, default=0.2)
