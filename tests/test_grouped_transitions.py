@@ -1,5 +1,9 @@
 """`GroupedTransitions` and `sm.compare_group_dynamics`: planted duration effects recovered, none claimed where none was planted.
 
+Fits run at the default κ ("auto" = frames / K): the comparison must be right there. The
+estimator itself is checked by hand in `tests/test_group_dynamics.py`, its calibration over
+many simulated experiments by `benchmarks/bench_group_calibration.py`.
+
 The full-size checks (both directions, more data) are slow: `python -m pytest -m slow tests/test_grouped_transitions.py`.
 """
 
@@ -37,7 +41,7 @@ def two_group_recordings(ratio: float, per_group: int, frames: int, seed: int = 
 
 def fitted_duration_ratios(ratio, per_group, frames, n_iters, use_true_start, seed=0):
     recordings, states, groups = two_group_recordings(ratio, per_group, frames, seed)
-    result = sm.fit(recordings, n_states=K, kappa=10.0, n_iters=n_iters, seed=seed, groups=groups,
+    result = sm.fit(recordings, n_states=K, n_iters=n_iters, seed=seed, groups=groups,
                     emissions="full_rank", repeats="model", init_states=states if use_true_start else None,
                     progress=False)  # fmt: skip
     matched = sm.compare_states(states, result.states, K)
@@ -49,44 +53,29 @@ def fitted_duration_ratios(ratio, per_group, frames, n_iters, use_true_start, se
 
 
 def test_a_doubled_duration_is_recovered_with_an_interval_excluding_one():
-    result, table, ratios, recordings = fitted_duration_ratios(2.0, 2, 4000, 30, use_true_start=True)
+    result, table, ratios, recordings = fitted_duration_ratios(2.0, 4, 2000, 30, use_true_start=True)
+    assert result.hyperparameters["kappa"] == 8 * 2000 / K  # the default, "auto"
     predicted = result.predict(recordings)  # the fit's own groups
     agreement = np.mean(np.concatenate([predicted[k] == result.states[k] for k in recordings]))
     assert agreement > 0.9
-    only_b = {"mouse3": recordings["mouse3"]}
-    np.testing.assert_array_equal(result.predict(only_b, groups={"mouse3": "B"})["mouse3"], predicted["mouse3"])
+    only_b = {"mouse5": recordings["mouse5"]}
+    np.testing.assert_array_equal(result.predict(only_b, groups={"mouse5": "B"})["mouse5"], predicted["mouse5"])
     with pytest.raises(sm.InputError, match="pass groups="):
         result.predict({"new": recordings["mouse3"]})
     with pytest.raises(sm.InputError, match="'C' are not among the model's groups"):
         result.predict({"new": recordings["mouse3"]}, groups={"new": "C"})
     assert result.transition_samples.shape == (15, 2, K, K)  # burn-in: the first half of 30 iterations
+    assert result.group_counts.shape == (15, 8, K, K)  # every recording's counts at the same iterations
+    np.testing.assert_allclose(result.group_counts.sum((-1, -2)), 2000 - 1)
     assert abs(ratios[0]["median"] / 2 - 1) < 0.2 and ratios[0]["lower"] > 1
     assert ratios[0]["p_greater"] > 0.99 and ratios[0]["group"] == "B" and ratios[0]["reference"] == "A"
+    assert all(ratios[k]["lower"] < 1 < ratios[k]["upper"] for k in (1, 2))  # unchanged states: no difference claimed
     assert set(table.quantity) == {"duration_frames", "duration_seconds", "occupancy", "transition_probability"}
     occupancy = table[(table.kind == "group") & (table.quantity == "occupancy")]
     np.testing.assert_allclose(occupancy.groupby("group")["median"].sum(), 1, atol=0.05)
-
-
-def test_compare_group_dynamics_against_hand_computed_values():
-    stay = np.array([0.9, 0.8])
-    samples = np.zeros((2, 2, 2, 2))
-    for g in range(2):
-        for s in range(2):
-            p = stay + 0.05 * g * np.array([1, 0]) + 0.01 * s
-            samples[s, g] = [[p[0], 1 - p[0]], [1 - p[1], p[1]]]
-    table = sm.compare_group_dynamics(samples, group_names=["ctl", "drug"], fps=10.0)
-    durations = table[(table.kind == "group") & (table.quantity == "duration_seconds") & (table.group == "drug")]
-    expected = 1 / (1 - np.array([[0.95, 0.96], [0.8, 0.81]])) / 10  # [state, sample]
-    np.testing.assert_allclose(durations["median"], expected.mean(1), rtol=1e-6)
-    occupancy = table[(table.kind == "group") & (table.quantity == "occupancy") & (table.group == "ctl")]
-    np.testing.assert_allclose(occupancy["median"], [np.mean([0.2 / 0.3, 0.19 / 0.28]), np.mean([0.1 / 0.3, 0.09 / 0.28])])
-    ratio = table[(table.kind == "ratio") & (table.quantity == "duration_frames") & (table.state == 0)].iloc[0]
-    assert ratio["p_greater"] == 1.0 and ratio["lower"] > 1
-    assert len(table[table.quantity == "transition_probability"]) == 2 * 4 + 4
-    figure = sm.plot_group_dynamics(table)
-    assert len(figure.axes) == 4
-    with pytest.raises(sm.InputError, match="2 group names for 3 groups"):
-        sm.compare_group_dynamics(np.ones((2, 3, 2, 2)) / 2, group_names=["a", "b"])
+    assert len(sm.plot_group_dynamics(table).axes) == 4
+    with pytest.raises(sm.InputError, match="kept no per-recording state counts"):
+        sm.compare_group_dynamics(sm.fit(recordings, n_states=2, n_iters=2, emissions="full_rank", progress=False))
 
 
 def test_segments_follow_their_recordings_group():
@@ -144,13 +133,16 @@ def test_grouped_fit_through_the_cli_writes_the_comparison(tmp_path):
     for name, syllables in recordings.items():
         pd.DataFrame({"syllable": syllables}).to_csv(data / f"{name}.csv", index=False)
     pd.DataFrame({"name": list(groups), "group": list(groups.values()), "extra": 1}).to_csv(tmp_path / "index.csv", index=False)
-    assert main(["fit", str(data), "--out", str(tmp_path / "fit"), "--n-states", "3", "--iters", "6", "--kappa", "10",
+    assert main(["fit", str(data), "--out", str(tmp_path / "fit"), "--n-states", "3", "--iters", "6",
                  "--emissions", "full_rank", "--groups", str(tmp_path / "index.csv")]) == 0  # fmt: skip
     table = pd.read_csv(tmp_path / "fit" / "group_dynamics.csv")
     assert {"duration_seconds", "occupancy"} <= set(table.quantity)
     assert (tmp_path / "fit" / "figures" / "group_dynamics.png").is_file()
     loaded = sm.load_fit(tmp_path / "fit")
-    assert loaded.transition_samples.shape == (3, 2, 3, 3)
+    assert loaded.transition_samples.shape == (3, 2, 3, 3) and loaded.group_counts.shape == (3, 4, 3, 3)
+    expected = sm.compare_group_dynamics(loaded, fps=120.0)  # the CLI's table is the estimator's, from the saved counts
+    numbers = ["state", "to_state", "median", "lower", "upper", "p_greater"]
+    np.testing.assert_allclose(table[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=1e-9)
     assert isinstance(loaded.model.transitions, GroupedTransitions) and loaded.model.transitions.group_names == ("A", "B")
     applied = ["apply", str(tmp_path / "fit"), str(data), "--out", str(tmp_path / "applied")]
     assert main(applied + ["--groups", str(tmp_path / "index.csv")]) == 0
@@ -190,6 +182,7 @@ def test_grouped_models_are_scanned_saved_and_selected_through_the_cli(tmp_path,
     for folder in summary.fit_folder:
         fit = sm.load_fit(scan / folder)
         assert fit.transition_samples.shape == (2, 2, K, K)  # iterations 2 and 3 kept (burn-in 4 // 2), groups A and B
+        assert fit.group_counts.shape == (2, 4, K, K)  # and the counts of the 4 recordings' states
         assert fit.hyperparameters["groups"] == groups and fit.hyperparameters["group_names"] == ["A", "B"]
         assert len(sm.compare_group_dynamics(fit, fps=30.0))
     assert main(["select", str(scan), "--kappa", "10", "--no-suggestion"]) == 0

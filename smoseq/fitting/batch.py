@@ -194,7 +194,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
     labels = [f"kappa={kappa:.6g} seed={seed}" for kappa, seed in zip(kappas, seeds)]
     history_row = min(history_segment, data.syllables.shape[0] - 1)
     chains = Chains(state, fit_keys, data, sampler, strategy, labels, history_row)
-    samples = TransitionSamples(hyperparameters["burn_in"]) if "groups" in hyperparameters else None
+    samples = TransitionSamples(hyperparameters["burn_in"], prepared) if "groups" in hyperparameters else None
 
     def after_iteration(chains, iteration):
         if samples is not None:
@@ -229,6 +229,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
                 keys=prepared.keys,
                 bounds=prepared.bounds,
                 transition_samples=None if samples is None else samples.array(m),
+                group_counts=None if samples is None else samples.counts_array(m),
                 **trace.acceptance_arrays(),
             )
         )

@@ -2,8 +2,9 @@
 
 `sm.fit(..., groups=...)` reads the sheet (`sm.load_groups`), gives every batched segment
 its recording's group index (segments of one recording share it), fits
-`GroupedTransitions`, and keeps the (G, K, K) matrices of every iteration from
-`burn_in(n_iters)` on, the posterior samples `sm.compare_group_dynamics` summarises.
+`GroupedTransitions`, and keeps, at every iteration from `burn_in(n_iters)` on, the
+(G, K, K) matrices and every recording's (K, K) transition counts of the sampled
+states: those counts are what `sm.compare_group_dynamics` estimates from.
 """
 
 from dataclasses import dataclass, field
@@ -11,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import InputError
+from ..io.batching import unbatch
 from ..io.groups import group_names, load_groups
+from ..metrics.group_dynamics import transition_counts
 from ..models import SyllableData
 from .data import Prepared
 
@@ -37,14 +40,15 @@ def with_groups(prepared: Prepared, groups, names=None) -> tuple[Prepared, dict[
 
     Returns:
         `(prepared, group_of, names)`: `prepared` whose `data.groups` (N,) is each segment's
-        index into `names`, and recording -> group label.
+        index into `names`, and recording -> group label (in the order of the recordings).
 
     Raises:
         InputError: a recording without a group, a name in the sheet that matches no
             recording (`sm.load_groups`), or a group not among `names`.
     """
     recordings = list(dict.fromkeys(str(key) for key in prepared.keys))
-    group_of = load_groups(groups, recordings)
+    sheet = load_groups(groups, recordings)
+    group_of = {recording: sheet[recording] for recording in recordings}
     if names is None:
         names = tuple(group_names(group_of))
     unknown = sorted(set(group_of.values()) - set(names))
@@ -59,16 +63,31 @@ def with_groups(prepared: Prepared, groups, names=None) -> tuple[Prepared, dict[
 
 @dataclass
 class TransitionSamples:
-    """Collects every chain's (G, K, K) transition matrices at every iteration from `first` on."""
+    """Collects, for every chain at every iteration from `first` on, the (G, K, K) transition matrices
+    and the (R, K, K) transition counts of each recording's sampled states (recordings in the
+    order of `prepared.keys`, as `with_groups` lists them)."""
 
     first: int
+    prepared: Prepared
     samples: list = field(default_factory=list)
+    counts: list = field(default_factory=list)
 
     def record(self, chains, iteration: int) -> None:
-        """`after_iteration` hook of `Chains.run`: keeps the (M, G, K, K) matrices of the M chains."""
-        if iteration >= self.first:
-            self.samples.append(np.asarray(chains.state.model.transitions.probs))
+        """`after_iteration` hook of `Chains.run`: keeps the (M, G, K, K) matrices and (M, R, K, K) counts."""
+        if iteration < self.first:
+            return
+        transitions = chains.state.model.transitions
+        self.samples.append(np.asarray(transitions.probs))
+        states = np.asarray(chains.state.states)  # (M, N, T) segment states
+        keys, bounds = self.prepared.keys, self.prepared.bounds
+        self.counts.append(np.stack([
+            transition_counts(unbatch(chain, keys, bounds).values(), transitions.n_states) for chain in states
+        ]).astype(np.float32))  # fmt: skip
 
     def array(self, chain: int = 0) -> np.ndarray | None:
-        """(n_kept, G, K, K) float of one chain, or None when nothing was kept."""
+        """(n_kept, G, K, K) float matrices of one chain, or None when nothing was kept."""
         return np.stack([sample[chain] for sample in self.samples]) if self.samples else None
+
+    def counts_array(self, chain: int = 0) -> np.ndarray | None:
+        """(n_kept, R, K, K) float32 per-recording transition counts of one chain, or None when nothing was kept."""
+        return np.stack([counts[chain] for counts in self.counts]) if self.counts else None

@@ -29,7 +29,10 @@ class FitResult:
         bounds: (N, 2) [start, end) frames of each segment in its recording, or None.
         transition_samples: (n_kept, G, K, K) float per-group transition matrices of every
             iteration after the burn-in (a grouped fit: `sm.fit(..., groups=...)`; see
-            `hyperparameters["burn_in"]` and `sm.compare_group_dynamics`), else None.
+            `hyperparameters["burn_in"]`), else None.
+        group_counts: (n_kept, R, K, K) float32 transition counts c[s, r, k, j] of the states
+            sampled at the same iterations, per recording (in the order of
+            `hyperparameters["groups"]`): what `sm.compare_group_dynamics` estimates from.
         emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
             emission update took its proposal; empty unless the fit used `exact_emissions=True`.
         emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
@@ -52,6 +55,7 @@ class FitResult:
     keys: np.ndarray | None = None
     bounds: np.ndarray | None = None
     transition_samples: np.ndarray | None = None
+    group_counts: np.ndarray | None = None
     emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
     state_names: dict = field(default_factory=dict)

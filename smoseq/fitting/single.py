@@ -109,8 +109,10 @@ def fit(
         groups: experimental groups, a dict recording -> group or a `name,group` CSV
             (`sm.load_groups`): the transitions become `GroupedTransitions`, one matrix per
             group with shared emissions, β and κ, and the result keeps every group's
-            matrices from iteration `n_iters // 2` on (`transition_samples`, read by
-            `sm.compare_group_dynamics`; a resumed fit keeps those drawn after resuming).
+            matrices and every recording's state-transition counts from iteration
+            `n_iters // 2` on (`transition_samples`, `group_counts`; the counts are what
+            `sm.compare_group_dynamics` estimates from; a resumed fit keeps those drawn
+            after resuming).
         beta, sigma_base, sigma_bias, emission_beta: prior hyperparameters of the built-ins.
         mode_search: optimizer and stopping rule of the low-rank emission update
             (default: `optax.lbfgs()`, tol 1e-6, at most 200 steps).
@@ -187,7 +189,7 @@ def fit(
     history_row = min(history_segment, data.syllables.shape[0] - 1)
     chains = Chains(stack_chains([state]), jr.fold_in(root_key, 1)[None], data, sampler, "single", [""], history_row, [trace])
 
-    samples = TransitionSamples(burn_in(n_iters)) if group_of is not None else None
+    samples = TransitionSamples(burn_in(n_iters), prepared) if group_of is not None else None
 
     def checkpoint(chains, iteration):
         if samples is not None:
@@ -219,6 +221,7 @@ def fit(
         keys=prepared.keys,
         bounds=prepared.bounds,
         transition_samples=None if samples is None else samples.array(),
+        group_counts=None if samples is None else samples.counts_array(),
         **trace.acceptance_arrays(),
     )
 

@@ -4,7 +4,8 @@
     model.json    structure, hyperparameters, package version, data fingerprint
     states.npz    `names` (recording names) and `states_<i>` (T_i,) int per recording
     trace.npz     log_probs, emission_losses, history, segment_states, keys, bounds,
-                  transition_samples (grouped fits: (n_kept, G, K, K) matrices after the burn-in)
+                  transition_samples (grouped fits: (n_kept, G, K, K) matrices after the burn-in),
+                  group_counts (grouped fits: (n_kept, R, K, K) per-recording state-transition counts)
                   emission_accepted, emission_acceptance (exact emission updates only)
     state_names.json  names given to states (`smoseq.io.state_names`), when there are any
     fit.json      hyperparameters, info (timings, initialisation), written last: its
@@ -86,6 +87,8 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
         trace |= {"segment_states": result.segment_states, "keys": np.asarray(result.keys, dtype=str), "bounds": result.bounds}
     if getattr(result, "transition_samples", None) is not None:
         trace["transition_samples"] = np.asarray(result.transition_samples)
+    if getattr(result, "group_counts", None) is not None:
+        trace["group_counts"] = np.asarray(result.group_counts)
     atomic_savez(folder / "trace.npz", **trace)
     write_state_names(folder, getattr(result, "state_names", None) or {}, result.model.n_states)
     atomic_write_json(
@@ -166,7 +169,7 @@ def read_fit(folder, components=()) -> dict:
         A dict of `FitResult`'s fields: `model`, `states` (name -> (T_i,) int),
         `log_probs` (n_iters,), `emission_losses`, `history` (n_iters, T_seg),
         `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`,
-        `transition_samples` (None unless the fit kept them, e.g. a grouped fit),
+        `transition_samples`, `group_counts` (None unless the fit kept them, e.g. a grouped fit),
         `emission_accepted`, `emission_acceptance` (empty unless the fit used exact emission
         updates), `state_names` (state -> name, {} when none were given).
 
@@ -194,6 +197,7 @@ def read_fit(folder, components=()) -> dict:
         "keys": trace.get("keys"),
         "bounds": trace.get("bounds"),
         "transition_samples": trace.get("transition_samples"),
+        "group_counts": trace.get("group_counts"),
         "emission_accepted": trace.get("emission_accepted", np.zeros(0, bool)),
         "emission_acceptance": trace.get("emission_acceptance", np.zeros(0)),
         "state_names": read_state_names(folder, model.n_states),
