@@ -1,6 +1,8 @@
 """Names for states, transition graphs, distances between states and merging them: hand-worked
 expectations, round trips through save/load/reorder/merge, and the acceptance case (a true
 state split in two is joined first by the dendrogram and recovered by merging)."""
+import dataclasses
+
 
 import json
 
@@ -188,13 +190,20 @@ def test_grouped_and_hdp_fits_merge_and_reorder():
     model = HHMM(FullRankEmissions(rng.dirichlet(np.ones(5), size=(4, 5))), GroupedTransitions(probs, ("A", "B")))
     samples = rng.dirichlet(np.ones(4), size=(7, 2, 4))
     states = {"a": np.array([0, 1, 2, 3, 3], np.int32)}
-    result = _result(model, states, transition_samples=samples)
+    counts = rng.integers(0, 9, size=(7, 3, 4, 4)).astype(np.float32)
+    result = dataclasses.replace(_result(model, states, transition_samples=samples), group_counts=counts)
     merged = sm.merge_states(result, [[0, 3]])
+    # merged state 0 holds 0 and 3: its stays are the counts among {0, 3}, its moves to 1 those from 0 and from 3
+    np.testing.assert_allclose(merged.group_counts[2, 1, 0, 0], counts[2, 1][np.ix_([0, 3], [0, 3])].sum())
+    np.testing.assert_allclose(merged.group_counts[2, 1, 0, 1], counts[2, 1, 0, 1] + counts[2, 1, 3, 1])
+    np.testing.assert_allclose(merged.group_counts[..., 2, 1], counts[..., 2, 1])
+    assert merged.group_counts.shape == (7, 3, 3, 3)
     assert merged.model.transitions.probs.shape == (2, 3, 3) and merged.transition_samples.shape == (7, 2, 3, 3)
     np.testing.assert_allclose(np.asarray(merged.model.transitions.probs).sum(-1), 1, atol=1e-6)
     np.testing.assert_allclose(merged.transition_samples[3, 1], lump_transitions(samples[3, 1], np.array([0, 1, 2, 0])))
     reordered = sm.reorder_states(result, by=[3, 0, 1, 2])
     np.testing.assert_allclose(reordered.transition_samples, samples[..., [3, 0, 1, 2], :][..., [3, 0, 1, 2]])
+    np.testing.assert_allclose(reordered.group_counts[4, 0, 0, 1], counts[4, 0, 3, 0])
     hdp = HHMM(FullRankEmissions(rng.dirichlet(np.ones(5), size=(4, 5))), HDPTransitions(probs[0], np.array([0.1, 0.2, 0.3, 0.4])))
     merged_hdp = sm.merge_states(_result(hdp, states), [[1, 2]])
     np.testing.assert_allclose(merged_hdp.model.transitions.weights, [0.1, 0.5, 0.4], atol=1e-6)

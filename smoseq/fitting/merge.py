@@ -293,6 +293,7 @@ def merge_states(result: FitResult, groups) -> FitResult:
         history=_mapped(result.history, mapping),
         segment_states=None if result.segment_states is None else _mapped(result.segment_states, mapping),
         transition_samples=None if samples is None else lump_transitions(samples, mapping),
+        group_counts=None if result.group_counts is None else summed_counts(result.group_counts, mapping),
         hyperparameters=hyperparameters,
         info={**info, "merged_states": [sorted(int(s) for s in group) for group in groups]},
         state_names=merged_names(result.state_names, mapping),
@@ -313,3 +314,20 @@ def merged_names(names: dict, mapping: np.ndarray) -> dict[int, str]:
     for old in sorted(names):
         merged.setdefault(int(mapping[old]), []).append(names[old])
     return checked_state_names({new: "+".join(parts) for new, parts in sorted(merged.items())}, int(mapping.max()) + 1)
+
+
+def summed_counts(counts: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    """Transition counts of merged states: the counts between their members, added.
+
+    Args:
+        counts: (..., K, K) counts between the original states.
+        mapping: (K,) the merged state of each original state.
+
+    Returns:
+        (..., K', K') counts, K' = mapping.max() + 1.
+    """
+    merged = int(mapping.max()) + 1
+    membership = np.eye(merged, dtype=np.float64)[mapping]  # (K, K')
+    return np.einsum("...ij,ia,jb->...ab", np.asarray(counts, dtype=np.float64), membership, membership).astype(
+        np.asarray(counts).dtype
+    )

@@ -151,6 +151,7 @@ def _reorder_fit(result: FitResult, by) -> FitResult:
     order = state_order(result.states, result.n_states, by)
     segment_states = None if result.segment_states is None else relabel(result.segment_states, order)
     samples = result.transition_samples
+    counts = result.group_counts
     new_label = np.argsort(order)
     return dataclasses.replace(
         result,
@@ -159,6 +160,7 @@ def _reorder_fit(result: FitResult, by) -> FitResult:
         history=relabel(result.history, order),
         segment_states=segment_states,
         transition_samples=None if samples is None else np.asarray(samples)[..., order, :][..., order],
+        group_counts=None if counts is None else np.asarray(counts)[..., order, :][..., order],
         info={**result.info, "state_order": order.tolist()},
         state_names=dict(sorted((int(new_label[old]), name) for old, name in result.state_names.items())),
         folder=None,
