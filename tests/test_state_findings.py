@@ -1,9 +1,8 @@
 """Names for states, transition graphs, distances between states and merging them: hand-worked
 expectations, round trips through save/load/reorder/merge, and the acceptance case (a true
 state split in two is joined first by the dendrogram and recovered by merging)."""
+
 import dataclasses
-
-
 import json
 
 import jax.numpy as jnp
