@@ -49,6 +49,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .expected import hmm_expected_statistics
 from .kernels import posterior_uniforms
 
 try:
@@ -761,6 +762,14 @@ def filter_native(
 ) -> Float[Array, " N"]:
     """Marginal log-likelihood `log p(x_n | params)` of every sequence (numba forward filter).
 
+    Differentiable (reverse mode): a custom VJP returns the smoothed expected statistics
+    (`smoseq.inference.expected.hmm_expected_statistics`) with respect to `log_init`,
+    `trans` (any form) and `log_likelihoods`, or, on the table path, the expected counts
+    of (state, previous syllable, syllable) divided by the tables, so `jax.grad` agrees
+    with the serial and parallel kernels. The backward pass runs the JAX serial scans
+    (it builds the (N, T, K) log-likelihoods on the table path). Forward mode
+    (`jax.jvp`) is not supported.
+
     Args:
         log_init: shape (K,).
         trans: shape (K, K), (N, K, K) for one matrix per sequence, or (N, T, K, K) per frame.
@@ -776,11 +785,49 @@ def filter_native(
         ValueError: both or neither of `tables` and `log_likelihoods`, or inconsistent shapes.
     """
     _require_native()
+    _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)  # checks shapes
+    return _differentiable_filter(log_init, trans, tables, log_likelihoods, syllables, mask)
+
+
+@jax.custom_vjp
+def _differentiable_filter(log_init, trans, tables, log_likelihoods, syllables, mask):
     arguments = _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
     dtype = _float_dtype(log_init, trans, tables if log_likelihoods is None else log_likelihoods)
     loglik_type = jax.ShapeDtypeStruct((syllables.shape[0],), jnp.float32)
     high, low = _pure_callback(_filter_callback, (loglik_type, loglik_type), *arguments)
     return _join_float32_pair(high, low, dtype)
+
+
+def _filter_forward(log_init, trans, tables, log_likelihoods, syllables, mask):
+    residuals = (log_init, trans, tables, log_likelihoods, syllables, mask)
+    return _differentiable_filter(log_init, trans, tables, log_likelihoods, syllables, mask), residuals
+
+
+def _filter_backward(residuals, cotangent):
+    """The cotangents of every input: the cotangent of each sequence times its expected statistics."""
+    log_init, trans, tables, log_likelihoods, syllables, mask = residuals
+    if tables is not None:
+        log_likelihoods, tables_vjp = jax.vjp(lambda t: syllable_log_likelihoods(t, syllables, mask), tables)
+    trans_axis = None if jnp.ndim(trans) == 2 else 0
+    statistics = jax.vmap(hmm_expected_statistics, in_axes=(None, trans_axis, 0))(log_init, trans, log_likelihoods)
+    weights = jnp.asarray(cotangent)
+    frames = weights[:, None, None] * statistics.log_likelihoods
+    trans_cotangent = jnp.expand_dims(weights, tuple(range(1, statistics.trans.ndim))) * statistics.trans
+    if trans_axis is None:
+        trans_cotangent = trans_cotangent.sum(axis=0)
+    init_cotangent = weights @ statistics.log_init
+    if tables is not None:
+        (tables_cotangent,) = tables_vjp(frames.astype(log_likelihoods.dtype))
+        evidence = (tables_cotangent.astype(jnp.result_type(tables)), None)
+    else:
+        evidence = (None, frames.astype(jnp.result_type(log_likelihoods)))
+    return (
+        init_cotangent.astype(jnp.result_type(log_init)), trans_cotangent.astype(jnp.result_type(trans)),
+        *evidence, None, None,
+    )  # fmt: skip
+
+
+_differentiable_filter.defvjp(_filter_forward, _filter_backward)
 
 
 def viterbi_native(
