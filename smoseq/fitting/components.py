@@ -120,11 +120,13 @@ def _check_groups(transitions, group_names) -> None:
         raise InputError("GroupedTransitions needs the group of every recording: pass groups= (a dict or a name,group CSV)")
     if group_names is None:
         return
-    if not grouped:
+    if isinstance(transitions, HDPTransitions):
         raise InputError(
-            f"groups= fits one matrix per group: transitions must be 'sticky' or a GroupedTransitions, "
-            f"got {type(transitions).__name__}"
+            "groups= fits one matrix per group: transitions must be 'sticky', a GroupedTransitions or a component "
+            "of your own that reads data.groups; the HDP transitions have one matrix for every recording"
         )
+    if not grouped:  # a component of your own that reads data.groups
+        return
     empty = [name for name in transitions.group_names if name not in group_names]
     if empty:
         raise InputError(f"group(s) {', '.join(map(repr, empty))} of the transitions have no recordings")
