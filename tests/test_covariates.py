@@ -1,5 +1,6 @@
 """Per-recording covariates and per-frame inputs reach the components; input-driven transitions fit end to end."""
 
+import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pandas as pd
@@ -35,7 +36,9 @@ def input_driven_recordings(seed=0, num_frames=1200, names=("a", "b")):
     return recordings, inputs, truth
 
 
-@pytest.mark.parametrize("method", ["native", "serial", "parallel"])
+@pytest.mark.parametrize(
+    "method", ["native", pytest.param("serial", marks=pytest.mark.slow), pytest.param("parallel", marks=pytest.mark.slow)]
+)
 def test_input_driven_transitions_fit_end_to_end(method):
     recordings, inputs, truth = input_driven_recordings()
     fit = sm.fit(
@@ -58,7 +61,11 @@ def test_input_driven_transitions_fit_end_to_end(method):
 
 
 def test_every_strategy_passes_per_frame_matrices():
-    """The same keys give the same states on every method and strategy (host, fused, split, vmap)."""
+    """The same keys give the same states on every method and strategy (host, fused, split, vmap).
+
+    Also the cheap check of every method, the full fits of `serial` and `parallel` being
+    marked slow (`pytest -m slow tests/test_covariates.py`).
+    """
     recordings, inputs, _ = input_driven_recordings(num_frames=300)
     prepared, _ = with_experiment(prepare_data(recordings, repeats="ignore"), inputs=inputs)
     data = prepared.data
@@ -72,7 +79,7 @@ def test_every_strategy_passes_per_frame_matrices():
 
     stacked = sm_stack([start, start])
     for method, strategy in (("native", "split"), ("serial", "split"), ("serial", "vmap")):
-        state, info = gibbs.build_kernel(None, method, strategy)(jr.split(key, 2), stacked, data)
+        state, info = gibbs.build_kernel(None, method, strategy)(jnp.stack([key, key]), stacked, data)
         runs[method, strategy] = (take(state, 0), take(info, 0))
     for name, (state, info) in runs.items():
         agreement = np.mean(np.asarray(state.states) == np.asarray(reference.states))
