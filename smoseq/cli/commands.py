@@ -81,13 +81,12 @@ def mutual_information(args) -> None:
 def _mode_search(learning_rate):
     if learning_rate is None:
         return None
-    import optax
-
+    from ..fitting.optimizers import optimizer
     from ..models import ModeSearch
 
     if not learning_rate > 0:
         raise InputError(f"--learning-rate must be > 0, got {learning_rate}")
-    return ModeSearch(optax.adam(learning_rate), max_iters=1000, tol=1e-6, name=f"adam({learning_rate:g})")
+    return ModeSearch(optimizer("adam", learning_rate=learning_rate), max_iters=1000, tol=1e-6, name=f"adam({learning_rate:g})")
 
 
 def run_fit(syllables: dict, out: Path, args, progress=True):

@@ -24,7 +24,14 @@ from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method
 from ..io.batching import unbatch
 from ..models import ModeSearch
-from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
+from .components import (
+    build_prior_model,
+    check_builtin_keywords,
+    check_hyperparameters,
+    component_hyperparameters,
+    recorded_priors,
+    recorded_settings,
+)
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
 from .loop import Chains, Sampler, stack_chains, take_chain
@@ -147,6 +154,7 @@ def fit_models(
         raise InputError(f"on_failure must be 'raise' or 'report', got {on_failure!r}")
     for kappa in kappas:
         check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
+    check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions)
     prepared = prepare_data(
         recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables, repeats=repeats
     )
@@ -169,7 +177,7 @@ def fit_models(
     hyperparameters = recorded_settings(
         n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
         seg_overlap, repeats, sampler.describe(),
-    )
+    ) | recorded_priors(models[0])
     if group_of is not None:
         hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
     starts = _initial_states(init_states, prepared, n_states, seeds)

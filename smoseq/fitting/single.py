@@ -19,7 +19,14 @@ from ..inference.states import Method
 from ..io.batching import unbatch
 from ..models import HHMM, GroupedTransitions, ModeSearch, SyllableData
 from .checkpoints import Checkpointer
-from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
+from .components import (
+    build_prior_model,
+    check_builtin_keywords,
+    check_hyperparameters,
+    component_hyperparameters,
+    recorded_priors,
+    recorded_settings,
+)
 from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
@@ -161,6 +168,7 @@ def fit(
         FitError: the log probability became non-finite.
     """
     check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
+    check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions)
     if not isinstance(transitions, str) and (kappa != "auto" or beta != 1.0):
         raise InputError("kappa and beta set the built-in sticky transitions; a transitions component holds its own prior")
     started = time.perf_counter()
@@ -183,7 +191,7 @@ def fit(
         "kappa": kappa_value if isinstance(transitions, str) else None,
         "seed": int(seed),
         "components": component_hyperparameters(model),
-    }  # fmt: skip
+    } | recorded_priors(model)  # fmt: skip
     hyperparameters |= experiment
     if group_of is not None:
         hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
