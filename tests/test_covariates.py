@@ -152,3 +152,25 @@ def test_bad_inputs_are_refused_in_one_line(tmp_path):
         sm.fit(recordings, n_states=2, n_iters=1, progress=False, inputs={"a": np.zeros(30), "b": np.r_[0, 0, 0, np.nan, np.zeros(36)]})
     with pytest.raises(sm.InputError, match="no such covariate table"):
         sm.fit(recordings, n_states=2, n_iters=1, progress=False, covariates=tmp_path / "missing.csv")
+
+
+def test_cli_fit_and_apply_take_a_covariate_sheet(tmp_path, capsys):
+    from smoseq.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, syllables in {"m1": np.arange(120) % 4, "m2": (np.arange(150) // 2) % 4}.items():
+        pd.DataFrame({"syllable": syllables}).to_csv(data / f"{name}.csv", index=False)
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("name,strain,age\nm1,wt,3\nm2,ko,5\n")
+    out = tmp_path / "fit"
+    assert main(["fit", str(data), "--out", str(out), "--n-states", "2", "--iters", "2", "--emissions", "full_rank",
+                 "--covariates", str(sheet)]) == 0  # fmt: skip
+    recorded = sm.load_fit(out).hyperparameters["covariates"]
+    assert recorded == {"names": ["strain=ko", "strain=wt", "age"], "levels": {"strain": ["ko", "wt"]}}
+    assert main(["apply", str(out), str(data), "--out", str(tmp_path / "applied")]) == 2
+    assert "pass covariates=" in capsys.readouterr().err
+    assert main(["apply", str(out), str(data), "--out", str(tmp_path / "applied"), "--covariates", str(sheet)]) == 0
+    sheet.write_text("name,strain\nm1,wt\n")
+    assert main(["fit", str(data), "--out", str(tmp_path / "fit2"), "--covariates", str(sheet)]) == 2
+    assert "no covariates for recording(s) 'm2'" in capsys.readouterr().err
