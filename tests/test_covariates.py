@@ -174,3 +174,13 @@ def test_cli_fit_and_apply_take_a_covariate_sheet(tmp_path, capsys):
     sheet.write_text("name,strain\nm1,wt\n")
     assert main(["fit", str(data), "--out", str(tmp_path / "fit2"), "--covariates", str(sheet)]) == 2
     assert "no covariates for recording(s) 'm2'" in capsys.readouterr().err
+
+
+def test_fit_models_takes_inputs():
+    recordings, inputs, _ = input_driven_recordings(num_frames=400)
+    results = sm.fit_models(
+        recordings, 2, [1.0, 1.0], [0, 1], 3, emissions="full_rank", transitions=InputSwitchTransitions(2),
+        inputs=inputs, progress=False,
+    )  # fmt: skip
+    assert [r.hyperparameters["inputs"] for r in results] == [{"names": ["input0"]}] * 2
+    assert all(r.model.transitions.stay.shape == (2,) for r in results)
