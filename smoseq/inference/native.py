@@ -467,7 +467,7 @@ def _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms
     """
     dense = log_likelihoods is not None
     with np.errstate(divide="ignore"):
-        trans_t = np.swapaxes(np.asarray(trans, dtype=np.float64), -1, -2)
+        trans_t = np.ascontiguousarray(np.swapaxes(np.asarray(trans), -1, -2), dtype=np.float64)  # one copy
         init = np.asarray(log_init, dtype=np.float64)
         per_frame = trans_t.ndim - (init.ndim - 1) == 4  # (*batch, N, T, K, K)
         parameters = {"init": init if log_space else np.exp(init)}
