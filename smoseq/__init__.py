@@ -24,6 +24,7 @@ from .fitting import merge_states as merge_states
 from .fitting import name_states as name_states
 from .fitting import predict_states as predict_states
 from .fitting import reorder_states as reorder_states
+from .fitting.optimizers import optimizer as optimizer
 from .models import HHMM as HHMM
 from .models import FullRankEmissions as FullRankEmissions
 from .models import GroupedTransitions as GroupedTransitions
@@ -31,6 +32,7 @@ from .models import HDPTransitions as HDPTransitions
 from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions
+from .models.trainable import trainable_leaves as trainable_leaves
 from .metrics import behaviour_table as behaviour_table
 from .metrics import bout_table as bout_table
 from .metrics import compare_groups as compare_groups

@@ -131,3 +131,77 @@ class AlternatingTransitions(AbstractTransitions):
         k_even, k_odd = jr.split(key)
         even, odd = statistics
         return AlternatingTransitions(jr.dirichlet(k_even, even + 1.0), jr.dirichlet(k_odd, odd + 1.0)), None
+
+
+class InputSwitchTransitions(AbstractTransitions):
+    """Per-frame matrices driven by a 0/1 input: stay with probability `stay[u_t]` on the step t-1 -> t.
+
+    `u_t = data.inputs[n, t, 0]`; conjugate Beta updates from the stays and switches
+    counted separately under each input value.
+    """
+
+    stay: jax.Array  # (2,)
+    prior: Beta
+    n_states: int = eqx.field(static=True)
+
+    def __init__(self, n_states, stay=(0.9, 0.9), prior=None):
+        self.n_states = n_states
+        self.stay = jnp.asarray(stay, dtype=float)
+        self.prior = Beta(1.0, 1.0) if prior is None else prior
+
+    def transition_matrices(self, data):
+        stay = self.stay[data.inputs[..., 0].astype(jnp.int32)][..., None, None]  # (N, T, 1, 1)
+        eye = jnp.eye(self.n_states)
+        return eye * stay + (1 - eye) * (1 - stay) / (self.n_states - 1)  # (N, T, K, K)
+
+    def log_prior(self):
+        return self.prior.log_prob(self.stay).sum()
+
+    def sample_prior(self, key):
+        return eqx.tree_at(lambda t: t.stay, self, jax.vmap(self.prior.sample)(jr.split(key, 2)))
+
+    def statistics(self, states, data):
+        inputs = data.inputs[:, 1:, 0].astype(jnp.int32)
+        same = (states[:, 1:] == states[:, :-1]).astype(float) * data.mask[:, :-1]
+        steps = data.mask[:, :-1]
+        stays = jnp.stack([jnp.sum(same * (inputs == value)) for value in (0, 1)])
+        totals = jnp.stack([jnp.sum(steps * (inputs == value)) for value in (0, 1)])
+        return stays, totals - stays
+
+    def resample(self, key, statistics):
+        stays, switches = statistics
+        stay = jr.beta(key, self.prior.a + stays, self.prior.b + switches)
+        return eqx.tree_at(lambda t: t.stay, self, stay), None
+
+
+class GroupStayTransitions(AbstractTransitions):
+    """One stay probability per experimental group, read from `data.groups`: (N, K, K) matrices."""
+
+    stay: jax.Array  # (G,)
+    prior: Beta
+    n_states: int = eqx.field(static=True)
+
+    def __init__(self, n_states, n_groups, prior=None):
+        self.n_states = n_states
+        self.stay = jnp.full((n_groups,), 0.9)
+        self.prior = Beta(1.0, 1.0) if prior is None else prior
+
+    def transition_matrices(self, data):
+        stay = self.stay[data.groups][:, None, None]
+        eye = jnp.eye(self.n_states)
+        return eye * stay + (1 - eye) * (1 - stay) / (self.n_states - 1)
+
+    def log_prior(self):
+        return self.prior.log_prob(self.stay).sum()
+
+    def sample_prior(self, key):
+        return eqx.tree_at(lambda t: t.stay, self, jax.vmap(self.prior.sample)(jr.split(key, self.stay.shape[0])))
+
+    def statistics(self, states, data):
+        same = (states[:, 1:] == states[:, :-1]).astype(float) * data.mask[:, :-1]
+        per_sequence = jnp.stack([same.sum(axis=1), data.mask[:, :-1].sum(axis=1) - same.sum(axis=1)], axis=1)
+        return jnp.zeros((self.stay.shape[0], 2)).at[data.groups].add(per_sequence)
+
+    def resample(self, key, statistics):
+        stay = jr.beta(key, self.prior.a + statistics[:, 0], self.prior.b + statistics[:, 1])
+        return eqx.tree_at(lambda t: t.stay, self, stay), None

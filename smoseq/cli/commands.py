@@ -81,13 +81,12 @@ def mutual_information(args) -> None:
 def _mode_search(learning_rate):
     if learning_rate is None:
         return None
-    import optax
-
+    from ..fitting.optimizers import optimizer
     from ..models import ModeSearch
 
     if not learning_rate > 0:
         raise InputError(f"--learning-rate must be > 0, got {learning_rate}")
-    return ModeSearch(optax.adam(learning_rate), max_iters=1000, tol=1e-6, name=f"adam({learning_rate:g})")
+    return ModeSearch(optimizer("adam", learning_rate=learning_rate), max_iters=1000, tol=1e-6, name=f"adam({learning_rate:g})")
 
 
 def run_fit(syllables: dict, out: Path, args, progress=True):
@@ -103,6 +102,7 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
             emissions=args.emissions,
             transitions=getattr(args, "transitions", "sticky"),
             groups=getattr(args, "groups", None),
+            covariates=getattr(args, "covariates", None),
             repeats=getattr(args, "repeats", "ignore"),
             method="parallel" if args.parallel else "auto",
             mode_search=_mode_search(getattr(args, "learning_rate", None)),
@@ -241,9 +241,9 @@ def apply(args) -> None:
                 f"{recordings.sources[name]}: uses syllable {int(syllables.max())} but the model in "
                 f"{args.fit} knows only {n_syllables} syllables (0..{n_syllables - 1})"
             )
-    groups = getattr(args, "groups", None)
-    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable", groups=groups)
-    marginals = result.predict(recordings.syllables, method="marginals", groups=groups) if args.marginals else None
+    given = {"groups": getattr(args, "groups", None), "covariates": getattr(args, "covariates", None)}
+    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable", **given)
+    marginals = result.predict(recordings.syllables, method="marginals", **given) if args.marginals else None
     out = prepare_output(args.out, args.force, "states.npz")
     names = list(states)
     atomic_savez(out / "states.npz", names=np.array(names, dtype=str), **{f"states_{i}": states[n] for i, n in enumerate(names)})

@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--groups", default=None,
                      help="name,group CSV (e.g. keypoint-MoSeq's index.csv): one transition matrix per group, "
                           "and group_dynamics.csv comparing them")  # fmt: skip
+    fit.add_argument("--covariates", default=None,
+                     help="CSV, one row per recording (a name column, then numeric or categorical columns): "
+                          "data.covariates for the transitions; recorded in fit.json")  # fmt: skip
     fit.add_argument(
         "--repeats", choices=["ignore", "model"], default="ignore",
         help="frames repeating the previous syllable: no evidence (default) or scored as published",
@@ -139,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--out", required=True)
     apply.add_argument("--marginals", action="store_true", help="also write posterior probabilities per frame")
     apply.add_argument("--groups", default=None, help="name,group CSV, for a fit with one transition matrix per group")
+    apply.add_argument("--covariates", default=None, help="the covariate CSV, for a fit that used one")
     apply.add_argument(
         "--viterbi", action="store_true", help="write the single most probable path instead of the most probable state per frame"
     )

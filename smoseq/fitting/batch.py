@@ -23,8 +23,16 @@ from ..inference.gibbs import batch_strategy
 from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method
 from ..io.batching import unbatch
-from ..models import ModeSearch
-from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
+from ..models import GroupedTransitions, ModeSearch
+from .components import (
+    build_prior_model,
+    check_builtin_keywords,
+    check_hyperparameters,
+    component_hyperparameters,
+    recorded_priors,
+    recorded_settings,
+)
+from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
 from .loop import Chains, Sampler, stack_chains, take_chain
@@ -78,6 +86,8 @@ def fit_models(
     retry: ModeSearch | None = None,
     exact_emissions: bool = False,
     groups=None,
+    covariates=None,
+    inputs=None,
     method: Method = "auto",
     seg_length=None,
     seg_overlap: int = 30,
@@ -121,6 +131,7 @@ def fit_models(
         exact_emissions: as for `sm.fit`.
         groups: as for `sm.fit`: one transition matrix per experimental group in every
             model, and each result keeps its per-group matrices after the burn-in.
+        covariates, inputs: as for `sm.fit` (`data.covariates`, `data.inputs`).
         method: as for `sm.fit`.
         seg_length: as for `sm.fit`.
         seg_overlap: as for `sm.fit`.
@@ -147,12 +158,14 @@ def fit_models(
         raise InputError(f"on_failure must be 'raise' or 'report', got {on_failure!r}")
     for kappa in kappas:
         check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
+    check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions)
     prepared = prepare_data(
         recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables, repeats=repeats
     )
     group_of, names = None, None
     if groups is not None:
         prepared, group_of, names = with_groups(prepared, groups)
+    prepared, experiment = with_experiment(prepared, covariates, inputs)
     sampler = Sampler.create(mode_search, method, retry, exact_emissions)
     try:
         strategy = batch_strategy(strategy)
@@ -169,7 +182,7 @@ def fit_models(
     hyperparameters = recorded_settings(
         n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
         seg_overlap, repeats, sampler.describe(),
-    )
+    ) | recorded_priors(models[0]) | experiment
     if group_of is not None:
         hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
     starts = _initial_states(init_states, prepared, n_states, seeds)
@@ -194,7 +207,8 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
     labels = [f"kappa={kappa:.6g} seed={seed}" for kappa, seed in zip(kappas, seeds)]
     history_row = min(history_segment, data.syllables.shape[0] - 1)
     chains = Chains(state, fit_keys, data, sampler, strategy, labels, history_row)
-    samples = TransitionSamples(hyperparameters["burn_in"], prepared) if "groups" in hyperparameters else None
+    grouped = "groups" in hyperparameters and isinstance(models[0].transitions, GroupedTransitions)
+    samples = TransitionSamples(hyperparameters["burn_in"], prepared) if grouped else None
 
     def after_iteration(chains, iteration):
         if samples is not None:

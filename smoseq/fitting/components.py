@@ -46,6 +46,39 @@ def check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias
             raise InputError(f"{name} must be > 0, got {value!r}")
 
 
+def check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions=False) -> None:
+    """Refuse a built-in's keyword that the chosen emissions would ignore (as `kappa` next to a transitions component).
+
+    `sigma_base`/`sigma_bias` set the built-in low-rank priors, `emission_beta` the
+    built-in full-rank prior; a component holds its own priors. A `mode_search` (or
+    `exact_emissions`) is refused for the full-rank emissions, whose update is a
+    conjugate draw that searches no mode.
+
+    Raises:
+        InputError: naming the keyword and what to do instead.
+    """
+    sigmas_set = sigma_base != 1.0 or sigma_bias != 1.0
+    if not isinstance(emissions, str) and (sigmas_set or emission_beta != 1.0):
+        raise InputError(
+            "sigma_base, sigma_bias and emission_beta set the built-in emissions' priors; an emissions component "
+            f"holds its own (e.g. LowRankEmissions(..., bias_prior=sm.Normal(3.0))): leave them out next to {type(emissions).__name__}"
+        )
+    if emissions == "low_rank" and emission_beta != 1.0:
+        raise InputError("emission_beta sets the full-rank emissions' Dirichlet prior; emissions='low_rank' uses sigma_base and sigma_bias")
+    if emissions == "full_rank" and sigmas_set:
+        raise InputError("sigma_base and sigma_bias set the low-rank emissions' priors; emissions='full_rank' uses emission_beta")
+    if (emissions == "full_rank" or type(emissions) is FullRankEmissions) and (mode_search is not None or exact_emissions):
+        raise InputError(
+            "mode_search and exact_emissions set the low-rank emission update; the full-rank emissions are drawn "
+            "from their conjugate posterior, exactly, without a mode search"
+        )
+
+
+def uses_mode_search(emissions) -> bool:
+    """False for the built-in full-rank emissions (a conjugate draw); True otherwise (your component may use it)."""
+    return type(emissions) is not FullRankEmissions
+
+
 def _component(value, names: tuple, interface: type, argument: str):
     if isinstance(value, str):
         if value not in names:
@@ -120,11 +153,13 @@ def _check_groups(transitions, group_names) -> None:
         raise InputError("GroupedTransitions needs the group of every recording: pass groups= (a dict or a name,group CSV)")
     if group_names is None:
         return
-    if not grouped:
+    if isinstance(transitions, HDPTransitions):
         raise InputError(
-            f"groups= fits one matrix per group: transitions must be 'sticky' or a GroupedTransitions, "
-            f"got {type(transitions).__name__}"
+            "groups= fits one matrix per group: transitions must be 'sticky', a GroupedTransitions or a component "
+            "of your own that reads data.groups; the HDP transitions have one matrix for every recording"
         )
+    if not grouped:  # a component of your own that reads data.groups
+        return
     empty = [name for name in transitions.group_names if name not in group_names]
     if empty:
         raise InputError(f"group(s) {', '.join(map(repr, empty))} of the transitions have no recordings")
@@ -154,6 +189,43 @@ def recorded_settings(
         "seg_length": None if seg_length is None else int(seg_length), "seg_overlap": int(seg_overlap),
         "repeats": repeats,
     } | optimizers  # fmt: skip
+
+
+def prior_settings(model: HHMM) -> dict:
+    """The built-in prior settings as the model's components hold them: what fit.json records.
+
+    `beta` of sticky (or grouped) transitions; `sigma_base`, `sigma_bias` of the low-rank
+    emissions' `Normal` priors; `emission_beta` of the full-rank emissions' `Dirichlet`
+    prior. Each is None where the component has no such prior (a component of your own,
+    or another prior class: its values are in `component_hyperparameters`), so a record
+    never shows a keyword's default for a prior the model does not have.
+
+    Args:
+        model: an `HHMM`.
+
+    Returns:
+        `{"beta", "sigma_base", "sigma_bias", "emission_beta"}`: floats or None.
+    """
+    transitions, emissions = model.transitions, model.emissions
+    settings = dict.fromkeys(("beta", "sigma_base", "sigma_bias", "emission_beta"))
+    if isinstance(transitions, (StickyTransitions, GroupedTransitions)):
+        settings["beta"] = _scalar(transitions.beta)
+    if isinstance(emissions, LowRankEmissions):
+        settings["sigma_base"] = _scalar(emissions.base_prior.sigma) if type(emissions.base_prior) is Normal else None
+        settings["sigma_bias"] = _scalar(emissions.bias_prior.sigma) if type(emissions.bias_prior) is Normal else None
+    if isinstance(emissions, FullRankEmissions) and type(emissions.prior) is Dirichlet:
+        settings["emission_beta"] = _scalar(emissions.prior.beta)
+    return settings
+
+
+def recorded_priors(model: HHMM) -> dict:
+    """What a fit's record takes from its model: `prior_settings`, and no optimizer for emissions that use none."""
+    unused = {} if uses_mode_search(model.emissions) else {"mode_search": None, "retry": None}
+    return prior_settings(model) | unused
+
+
+def _scalar(value) -> float | None:
+    return float(value) if jnp.ndim(value) == 0 else None
 
 
 def component_hyperparameters(model: HHMM) -> dict:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..inference.gibbs import GibbsState, compiled_kernel, single_chain_strategy
 from ..inference.states import resolve_method
 from ..models import ModeSearch
+from .optimizers import optimizer, settings_of
 
 MAX_RETRIES = 3
 RETRY_STEP_SCALE = 0.5
@@ -38,13 +39,13 @@ def default_mode_search() -> ModeSearch:
 
     One shared instance, so every fit with the default reuses one compiled Gibbs step.
     """
-    return ModeSearch(optax.lbfgs(), max_iters=200, tol=1e-6, name="lbfgs")
+    return ModeSearch(optimizer("lbfgs"), max_iters=200, tol=1e-6, name="lbfgs")
 
 
 @lru_cache(maxsize=1)
 def default_retry() -> ModeSearch:
     """Adam(1e-2), up to 1000 steps: the optimizer that redoes an iteration that went non-finite."""
-    return ModeSearch(optax.adam(1e-2), max_iters=1000, tol=1e-6, name="adam(0.01)")
+    return ModeSearch(optimizer("adam", learning_rate=1e-2), max_iters=1000, tol=1e-6, name="adam(0.01)")
 
 
 @lru_cache(maxsize=16)
@@ -52,15 +53,20 @@ def retry_mode_search(retry: ModeSearch, attempt: int) -> ModeSearch:
     """The retry optimizer of attempt `attempt` (0, 1, …): its updates scaled by `RETRY_STEP_SCALE ** attempt`."""
     if attempt == 0:
         return retry
-    optimizer = optax.chain(retry.optimizer, optax.scale(RETRY_STEP_SCALE**attempt))
-    return retry._replace(optimizer=optimizer)
+    scaled = optax.chain(retry.optimizer, optax.scale(RETRY_STEP_SCALE**attempt))
+    return retry._replace(optimizer=scaled)
 
 
 def describe_mode_search(mode_search: ModeSearch | None) -> dict | None:
-    """What fit.json records of an optimizer: its name (or "custom"), max_iters, tol, and `metropolis` when set."""
+    """What fit.json records of an optimizer: its name (or "custom"), its optax factory and settings when
+    built by `sm.optimizer` (else null: optax cannot tell them), max_iters, tol, and `metropolis` when set."""
     if mode_search is None:
         return None
-    described = {"optimizer": mode_search.name or "custom", "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol)}
+    known = settings_of(mode_search.optimizer)
+    described = {
+        "optimizer": mode_search.name or "custom", "optax": known[0] if known else None,
+        "settings": known[1] if known else None, "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol),
+    }  # fmt: skip
     return described | ({"metropolis": True} if mode_search.metropolis else {})
 
 

@@ -8,6 +8,7 @@ from ..inference.states import Method, marginal_logliks, smoothed_probs, viterbi
 from ..io.batching import unbatch
 from ..models import HHMM
 from .data import Repeats, prepare_data
+from .covariates import with_experiment
 from .groups import with_groups
 
 
@@ -22,6 +23,9 @@ def predict_states(
     seg_length=None,
     repeats: Repeats = "ignore",
     groups=None,
+    covariates=None,
+    inputs=None,
+    covariate_levels=None,
 ) -> dict:
     """States of recordings under a fitted model.
 
@@ -39,6 +43,11 @@ def predict_states(
         groups: for a model with one transition matrix per group (`GroupedTransitions`):
             the group of every recording, a dict or a `name,group` CSV; each group must be
             one of the model's.
+        covariates, inputs: the per-recording table and per-frame inputs the model's
+            components read, as in `sm.fit` (`FitResult.predict` checks a fit that used
+            them gets them).
+        covariate_levels: the categorical levels the fit encoded (its
+            `hyperparameters["covariates"]["levels"]`; `FitResult.predict` passes them).
 
     Returns:
         recording name -> (T_i,) int states, or (T_i, K) probabilities for `marginals`.
@@ -56,6 +65,7 @@ def predict_states(
         if groups is None:
             raise InputError(f"the model has one transition matrix per group ({', '.join(model_groups)}): pass groups=")
         prepared = with_groups(prepared, groups, model_groups)[0]
+    prepared = with_experiment(prepared, covariates, inputs, covariate_levels)[0]
     with single_threaded_blas():
         values = _predicted_values(model, prepared, method, kernel)
     return unbatch(values, prepared.keys, prepared.bounds)
@@ -68,7 +78,10 @@ def _predicted_values(model, prepared, method, kernel):
     return marginals if method == "marginals" else marginals.argmax(axis=-1).astype(np.int32)
 
 
-def heldout_loglik_per_frame(model: HHMM, recordings, kernel: Method = "auto", repeats: Repeats = "ignore") -> float:
+def heldout_loglik_per_frame(
+    model: HHMM, recordings, kernel: Method = "auto", repeats: Repeats = "ignore", *, covariates=None, inputs=None,
+    covariate_levels=None,
+) -> float:  # fmt: skip
     """Marginal log-likelihood per frame of recordings under `model` (states summed out exactly).
 
     `repeats` must be the fit's (`FitResult.repeats`): the likelihoods of the two
@@ -81,6 +94,7 @@ def heldout_loglik_per_frame(model: HHMM, recordings, kernel: Method = "auto", r
             Each recording is one sequence (no segmenting).
         kernel: `auto`, `native`, `serial` or `parallel` filter.
         repeats: `"ignore"` (default) or `"model"`, as in `sm.fit`.
+        covariates, inputs, covariate_levels: as in `predict_states`.
 
     Returns:
         Σ_n log p(x_n | model) divided by the number of real (unpadded) frames, summed
@@ -90,5 +104,6 @@ def heldout_loglik_per_frame(model: HHMM, recordings, kernel: Method = "auto", r
         InputError: bad recordings, a syllable ≥ the model's S, or a bad `repeats`.
     """
     prepared = prepare_data(recordings, seg_overlap=0, n_syllables=model.n_syllables, repeats=repeats)
+    prepared = with_experiment(prepared, covariates, inputs, covariate_levels)[0]
     total = float(np.asarray(marginal_logliks(model, prepared.data, kernel)).sum())
     return total / float(np.asarray(prepared.data.mask).sum())

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import InputError
 from ..inference.states import Method
 from ..io.fit_folders import read_fit, save_fit
 from ..metrics.labels import state_labels
@@ -96,8 +97,9 @@ class FitResult:
         return self.hyperparameters.get("repeats", "model")
 
     def predict(
-        self, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None, groups=None
-    ) -> dict:
+        self, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None, groups=None,
+        covariates=None, inputs=None,
+    ) -> dict:  # fmt: skip
         """Hidden states of (new) recordings under this model, scored as the fit scored its data.
 
         Args:
@@ -107,6 +109,8 @@ class FitResult:
             seg_length: optional batching of long recordings.
             groups: for a grouped fit, the group of every recording (default: the fit's
                 groups of the recordings it was fitted to).
+            covariates, inputs: what the fit's components read (`sm.fit`); required when
+                the fit used them, categorical covariates encoded with the fit's levels.
 
         Returns:
             recording name -> (T_i,) int states, or (T_i, K) float probabilities for
@@ -115,9 +119,15 @@ class FitResult:
         fitted_groups = self.hyperparameters.get("groups")
         if groups is None and fitted_groups and isinstance(recordings, dict):
             groups = {name: fitted_groups[name] for name in recordings if name in fitted_groups} or None
+        used = {"covariates": covariates, "inputs": inputs}
+        for name, label in (("covariates", "a per-recording covariate table"), ("inputs", "per-frame inputs")):
+            recorded = self.hyperparameters.get(name)
+            if recorded and used[name] is None:
+                raise InputError(f"this fit used {label} ({', '.join(recorded['names'])}): pass {name}=")
+        levels = (self.hyperparameters.get("covariates") or {}).get("levels")
         return predict_states(
             self.model, recordings, method=method, kernel=kernel, seg_length=seg_length, repeats=self.repeats,
-            groups=groups,
+            groups=groups, covariates=covariates, inputs=inputs, covariate_levels=levels,
         )  # fmt: skip
 
 

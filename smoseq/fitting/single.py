@@ -17,9 +17,17 @@ from ..inference import gibbs
 from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method
 from ..io.batching import unbatch
-from ..models import HHMM, ModeSearch, SyllableData
+from ..models import HHMM, GroupedTransitions, ModeSearch, SyllableData
 from .checkpoints import Checkpointer
-from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
+from .components import (
+    build_prior_model,
+    check_builtin_keywords,
+    check_hyperparameters,
+    component_hyperparameters,
+    recorded_priors,
+    recorded_settings,
+)
+from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
 from .loop import ChainTrace, Chains, Sampler, stack_chains, take_chain
@@ -62,6 +70,8 @@ def fit(
     transitions="sticky",
     initial="auto",
     groups=None,
+    covariates=None,
+    inputs=None,
     beta: float = 1.0,
     sigma_base: float = 1.0,
     sigma_bias: float = 1.0,
@@ -113,6 +123,13 @@ def fit(
             `n_iters // 2` on (`transition_samples`, `group_counts`; the counts are what
             `sm.compare_group_dynamics` estimates from; a resumed fit keeps those drawn
             after resuming).
+        covariates: a per-recording table (CSV with a `name` column, DataFrame, or dict
+            recording -> {column: value}; categorical columns one-hot, see
+            `smoseq.io.covariates`): `data.covariates` (N, C) for your components.
+        inputs: per-frame inputs, recording -> (T_i, D) array or {name: (T_i,)}: segmented
+            like the syllables into `data.inputs` (N, T, D). A custom transitions
+            component reads either in `transition_matrices(data)` and may return
+            (N, T, K, K) matrices. fit.json records the columns used.
         beta, sigma_base, sigma_bias, emission_beta: prior hyperparameters of the built-ins.
         mode_search: optimizer and stopping rule of the low-rank emission update
             (default: `optax.lbfgs()`, tol 1e-6, at most 200 steps).
@@ -153,6 +170,7 @@ def fit(
         FitError: the log probability became non-finite.
     """
     check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
+    check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions)
     if not isinstance(transitions, str) and (kappa != "auto" or beta != 1.0):
         raise InputError("kappa and beta set the built-in sticky transitions; a transitions component holds its own prior")
     started = time.perf_counter()
@@ -160,6 +178,7 @@ def fit(
     group_of, names = None, None
     if groups is not None:
         prepared, group_of, names = with_groups(prepared, groups)
+    prepared, experiment = with_experiment(prepared, covariates, inputs)
     data = prepared.data
     kappa_value = auto_kappa(data, n_states) if kappa == "auto" else float(kappa)
     model = build_prior_model(
@@ -174,7 +193,8 @@ def fit(
         "kappa": kappa_value if isinstance(transitions, str) else None,
         "seed": int(seed),
         "components": component_hyperparameters(model),
-    }  # fmt: skip
+    } | recorded_priors(model)  # fmt: skip
+    hyperparameters |= experiment
     if group_of is not None:
         hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
     root_key = jr.key(seed)
@@ -189,7 +209,8 @@ def fit(
     history_row = min(history_segment, data.syllables.shape[0] - 1)
     chains = Chains(stack_chains([state]), jr.fold_in(root_key, 1)[None], data, sampler, "single", [""], history_row, [trace])
 
-    samples = TransitionSamples(burn_in(n_iters), prepared) if group_of is not None else None
+    keeps_samples = group_of is not None and isinstance(model.transitions, GroupedTransitions)
+    samples = TransitionSamples(burn_in(n_iters), prepared) if keeps_samples else None
 
     def checkpoint(chains, iteration):
         if samples is not None:

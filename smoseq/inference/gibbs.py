@@ -127,7 +127,7 @@ class HostSamplerInputs(NamedTuple):
 
     Attributes:
         log_init: (K,) log initial state probabilities.
-        trans: (K, K) shared or (N, K, K) per-sequence transition matrices.
+        trans: (K, K) shared, (N, K, K) per-sequence or (N, T, K, K) per-frame transition matrices.
         tables: (K, S, S) syllable transition tables, or None when the emissions are not table lookups.
         log_likelihoods: (N, T, K) per-frame log-likelihoods when `tables` is None, else None.
         uniforms: (N, T) the backward-sampling uniforms the native sampler draws from the state key.

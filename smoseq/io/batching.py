@@ -12,7 +12,7 @@ import numpy as np
 
 from .._errors import InputError
 
-__all__ = ["batch", "unbatch", "validate_syllables", "as_recordings"]
+__all__ = ["batch", "unbatch", "batch_frames", "validate_syllables", "as_recordings"]
 
 
 def validate_syllables(name, sequence) -> np.ndarray:
@@ -122,6 +122,26 @@ def batch(data_dict, keys=None, seg_length=None, seg_overlap: int = 30):
             segment_keys.append(key)
             bounds.append((start, end))
     return np.stack(segments), np.stack(masks), (np.array(segment_keys), np.array(bounds))
+
+
+def batch_frames(per_recording: dict, keys, bounds, width: int) -> np.ndarray:
+    """Per-frame values laid out like `batch`'s segments: the same bounds, padded by repeating the last frame.
+
+    Args:
+        per_recording: recording name -> (T_i, ...) values per frame (e.g. inputs (T_i, D)).
+        keys: (n_segments,) recording of each segment (`batch`'s metadata).
+        bounds: (n_segments, 2) [start, end) of each segment in its recording.
+        width: frames per segment (`batch`'s data.shape[1]).
+
+    Returns:
+        (n_segments, width, ...) array; padding frames repeat the segment's last real
+        frame (the mask, from `batch`, marks them).
+    """
+    rows = []
+    for key, (start, end) in zip(np.asarray(keys), np.asarray(bounds)):
+        values = np.asarray(per_recording[str(key)])[start:end]
+        rows.append(np.concatenate([values, np.repeat(values[-1:], width - len(values), axis=0)]))
+    return np.stack(rows)
 
 
 def unbatch(data, keys, bounds) -> dict:

@@ -1,4 +1,5 @@
-"""The observed data as every component sees it: padded syllables, the frame mask, the evidence mask."""
+"""The observed data as every component sees it: padded syllables, the frame mask, the evidence mask,
+and optional groups, per-recording covariates and per-frame inputs."""
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -16,18 +17,35 @@ class SyllableData(eqx.Module):
             by the emissions (None: every real frame, i.e. `mask`); see `without_repeats`.
         groups: (N,) int32 or None, the experimental group (0 … G−1) of each sequence's
             recording, for transitions with one matrix per group (`GroupedTransitions`).
+        covariates: (N, C) float or None, each sequence's recording's row of the
+            per-recording covariate table (`sm.fit(..., covariates=)`; categorical columns
+            one-hot, see `smoseq.io.covariates`).
+        inputs: (N, T, D) float or None, per-frame inputs segmented and padded like the
+            syllables (padding frames repeat the last real frame; `mask` tells them apart).
+        covariate_names: static, the C column names of `covariates` (empty when None).
+        input_names: static, the D names of the input columns (empty when None).
     """
 
     syllables: Int[Array, "N T"]
     mask: Float[Array, "N T"]
     evidence: Float[Array, "N T"] | None
     groups: Int[Array, " N"] | None
+    covariates: Float[Array, "N C"] | None
+    inputs: Float[Array, "N T D"] | None
+    covariate_names: tuple[str, ...] = eqx.field(static=True)
+    input_names: tuple[str, ...] = eqx.field(static=True)
 
-    def __init__(self, syllables, mask, evidence=None, groups=None):
+    def __init__(
+        self, syllables, mask, evidence=None, groups=None, covariates=None, inputs=None, covariate_names=(), input_names=()
+    ):  # fmt: skip
         self.syllables = jnp.asarray(syllables, dtype=jnp.int32)
         self.mask = jnp.asarray(mask, dtype=float)
         self.evidence = None if evidence is None else jnp.asarray(evidence, dtype=float)
         self.groups = None if groups is None else jnp.asarray(groups, dtype=jnp.int32)
+        self.covariates = None if covariates is None else jnp.asarray(covariates, dtype=float)
+        self.inputs = None if inputs is None else jnp.asarray(inputs, dtype=float)
+        self.covariate_names = tuple(str(name) for name in covariate_names)
+        self.input_names = tuple(str(name) for name in input_names)
 
     def __check_init__(self):
         if self.syllables.shape != self.mask.shape or self.syllables.ndim != 2:
@@ -36,6 +54,8 @@ class SyllableData(eqx.Module):
             raise ValueError(f"evidence must be (N, T) like the mask; got {self.evidence.shape}")
         if self.groups is not None and self.groups.shape != self.mask.shape[:1]:
             raise ValueError(f"groups must be (N,), one per sequence; got {self.groups.shape} for {self.mask.shape[0]} sequences")
+        _check_columns("covariates", self.covariates, self.mask.shape[:1], self.covariate_names)
+        _check_columns("inputs", self.inputs, self.mask.shape, self.input_names)
 
     @property
     def n_sequences(self) -> int:
@@ -45,6 +65,18 @@ class SyllableData(eqx.Module):
     def emission_mask(self) -> Float[Array, "N T"]:
         """(N, T) weight of each frame's emission term: `evidence`, or `mask` when None."""
         return self.mask if self.evidence is None else self.evidence
+
+
+def _check_columns(field: str, values, leading: tuple, names: tuple) -> None:
+    """`values` is None (and `names` empty), or (*leading, len(names)) (names optional)."""
+    if values is None:
+        if names:
+            raise ValueError(f"{field} names were given without {field}")
+        return
+    if values.shape[:-1] != leading or values.ndim != len(leading) + 1:
+        raise ValueError(f"{field} must be {(*leading, 'columns')}; got {values.shape}")
+    if names and len(names) != values.shape[-1]:
+        raise ValueError(f"{field} have {values.shape[-1]} columns but {len(names)} names")
 
 
 def without_repeats(data: SyllableData) -> SyllableData:
@@ -65,4 +97,4 @@ def without_repeats(data: SyllableData) -> SyllableData:
     changed = jnp.concatenate(
         [jnp.ones_like(data.syllables[:, :1], dtype=bool), data.syllables[:, 1:] != data.syllables[:, :-1]], axis=1
     )
-    return SyllableData(data.syllables, data.mask, data.mask * changed, data.groups)
+    return eqx.tree_at(lambda d: d.evidence, data, data.mask * changed, is_leaf=lambda x: x is None)

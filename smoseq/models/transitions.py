@@ -46,7 +46,7 @@ class AbstractTransitions(eqx.Module):
 
     @abc.abstractmethod
     def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"] | Float[Array, "N K K"]:
-        """p(z_t = j | z_{t-1} = i) of every sequence: (K, K) shared, or (N, K, K); rows sum to 1."""
+        """p(z_t = j | z_{t-1} = i): (K, K) shared, (N, K, K) per sequence or (N, T, K, K) per frame ([n, t]: t-1 -> t)."""
 
     @abc.abstractmethod
     def log_prior(self) -> Float[Array, ""]:
