@@ -229,7 +229,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
                 keys=prepared.keys,
                 bounds=prepared.bounds,
                 transition_samples=None if samples is None else samples.array(m),
-                **trace.acceptance_arrays(),
+                **trace.result_fields(),
             )
         )
     return results

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..inference.states import Method
-from ..io.fit_folders import read_fit, save_fit
+from ..io.fit_folders import read_fit, save_fit, update_diagnostics
 from ..models import HHMM
 from .prediction import predict_states
 
@@ -32,6 +32,11 @@ class FitResult:
             emission update took its proposal; empty unless the fit used `exact_emissions=True`.
         emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
             NaN at iteration 0, which starts the chain with a plain Laplace draw).
+        update_converged: (n_iters,) bool, whether every mode search of each iteration's
+            parameter update converged (empty when the updates report none, e.g. conjugate ones).
+        update_factor_ok: (n_iters,) bool, whether each iteration's factorisations were finite (same rule).
+        last_updates: the last iteration's update infos (`ModelInfo`), path -> array (e.g.
+            `"emissions.n_steps"`, `"transitions.tables"` for the HDP).
     """
 
     model: HHMM
@@ -47,6 +52,18 @@ class FitResult:
     transition_samples: np.ndarray | None = None
     emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    update_converged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    update_factor_ok: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    last_updates: dict = field(default_factory=dict)
+
+    @property
+    def update_diagnostics(self) -> dict:
+        """How many iterations' mode searches did not converge and factorisations failed (None: not reported).
+
+        A mode search that stops at `max_iters` still yields a draw, around a point that may
+        be far from the mode; a failed factorisation gives a non-finite draw (then retried).
+        """
+        return update_diagnostics(self.update_converged, self.update_factor_ok)
 
     @property
     def acceptance_rate(self) -> float | None:

@@ -219,7 +219,7 @@ def fit(
         keys=prepared.keys,
         bounds=prepared.bounds,
         transition_samples=None if samples is None else samples.array(),
-        **trace.acceptance_arrays(),
+        **trace.result_fields(),
     )
 
 
