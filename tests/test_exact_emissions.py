@@ -132,7 +132,7 @@ def test_acceptance_matches_dense_metropolis_hastings_ratio(x64):
         key = jr.key(seed)
         # a current point drawn near the posterior (another key's proposal), so that both decisions occur
         current = _update(jr.key(100 + seed), counts, _point(2, 3, seed=4), newton_step=False)[2]
-        current = tuple(current.proposal.mode[i] + 1.5 * jr.normal(jr.key(200 + seed), current.mode[i].shape) for i in range(2))
+        current = tuple(current.proposal.mode[i] + 1.5 * jr.normal(jr.key(200 + seed), current.proposal.mode[i].shape) for i in range(2))
         base, biases, info = _update(key, counts, current, newton_step=False)
 
         flat_mode = _flat(info.proposal.mode)

@@ -65,8 +65,10 @@ def kernel_inputs(model: HHMM, data: SyllableData, method: str) -> KernelInputs:
         `KernelInputs`; the (N, T, K) log-likelihoods are computed unless the native kernel
         can look the syllables up in the tables.
     """
-    tables = lookup_tables(model.emissions) if method == "native" else None
-    log_likelihoods = None if tables is not None else model.log_likelihoods(data.syllables, data.emission_mask)
+    tables = lookup_tables(model.emissions, data.repeats) if method == "native" else None
+    log_likelihoods = (
+        None if tables is not None else model.log_likelihoods(data.syllables, data.emission_mask, data.repeats)
+    )
     return KernelInputs(model.log_init(), model.transition_matrices(data), tables, log_likelihoods)
 
 

@@ -7,9 +7,11 @@ Nothing here runs a sampler.
 """
 
 from .data import SyllableData as SyllableData
+from .data import possible_transitions as possible_transitions
 from .data import without_repeats as without_repeats
 from .emissions import AbstractEmissions as AbstractEmissions
 from .emissions import AbstractTableEmissions as AbstractTableEmissions
+from .emissions import TableStatistics as TableStatistics
 from .emissions import emission_counts as emission_counts
 from .emissions import lookup_tables as lookup_tables
 from .emissions import no_optimizer_info as no_optimizer_info

@@ -1,8 +1,9 @@
-"""The observed data as every component sees it: padded syllables, the frame mask, the evidence mask."""
+"""The observed data as every component sees it: padded syllables, the frame mask, the evidence mask,
+and which repeats setting is in use."""
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 
 class SyllableData(eqx.Module):
@@ -16,30 +17,53 @@ class SyllableData(eqx.Module):
             by the emissions (None: every real frame, i.e. `mask`); see `without_repeats`.
         groups: (N,) int32 or None, the experimental group (0 … G−1) of each sequence's
             recording, for transitions with one matrix per group (`GroupedTransitions`).
+        repeats: static, `"model"` (every syllable transition is an event, repeats included)
+            or `"ignore"` (frames that repeat the previous syllable carry no evidence, and
+            the emissions are the distribution of the next *different* syllable: a component
+            must give the diagonal x_t = x_{t−1} no mass, see `possible_transitions`). Default:
+            `"ignore"` when an `evidence` mask is given (what `without_repeats` builds), else `"model"`.
+
+    Raises:
+        ValueError: shapes that do not match, or an unknown `repeats`.
     """
 
     syllables: Int[Array, "N T"]
     mask: Float[Array, "N T"]
     evidence: Float[Array, "N T"] | None
     groups: Int[Array, " N"] | None
+    repeats: str = eqx.field(static=True)
 
-    def __init__(self, syllables, mask, evidence=None, groups=None):
+    def __init__(self, syllables, mask, evidence=None, groups=None, repeats=None):
         self.syllables = jnp.asarray(syllables, dtype=jnp.int32)
         self.mask = jnp.asarray(mask, dtype=float)
         self.evidence = None if evidence is None else jnp.asarray(evidence, dtype=float)
         self.groups = None if groups is None else jnp.asarray(groups, dtype=jnp.int32)
+        self.repeats = ("model" if evidence is None else "ignore") if repeats is None else repeats
 
     def __check_init__(self):
         if self.syllables.shape != self.mask.shape or self.syllables.ndim != 2:
             raise ValueError(f"syllables and mask must both be (N, T); got {self.syllables.shape}, {self.mask.shape}")
         if self.evidence is not None and self.evidence.shape != self.mask.shape:
             raise ValueError(f"evidence must be (N, T) like the mask; got {self.evidence.shape}")
+        if self.repeats not in ("model", "ignore"):
+            raise ValueError(f"repeats must be 'model' or 'ignore', got {self.repeats!r}")
         if self.groups is not None and self.groups.shape != self.mask.shape[:1]:
             raise ValueError(f"groups must be (N,), one per sequence; got {self.groups.shape} for {self.mask.shape[0]} sequences")
 
     @property
     def n_sequences(self) -> int:
         return self.syllables.shape[0]
+
+    def possible_transitions(self, n_syllables: int) -> Bool[Array, "S S"]:
+        """Which syllable transitions i → j the emissions must give mass to under this setting.
+
+        Args:
+            n_syllables: S.
+
+        Returns:
+            (S, S) bool: all True with `repeats="model"`; False on the diagonal with `"ignore"`.
+        """
+        return possible_transitions(n_syllables, self.repeats)
 
     @property
     def emission_mask(self) -> Float[Array, "N T"]:
@@ -60,9 +84,25 @@ def without_repeats(data: SyllableData) -> SyllableData:
         data: `SyllableData` (N, T).
 
     Returns:
-        `SyllableData` with `evidence = mask · 1[x_t ≠ x_{t-1}]` (frame 0 keeps `mask`).
+        `SyllableData` with `evidence = mask · 1[x_t ≠ x_{t-1}]` (frame 0 keeps `mask`) and
+        `repeats="ignore"`.
     """
     changed = jnp.concatenate(
         [jnp.ones_like(data.syllables[:, :1], dtype=bool), data.syllables[:, 1:] != data.syllables[:, :-1]], axis=1
     )
-    return SyllableData(data.syllables, data.mask, data.mask * changed, data.groups)
+    return SyllableData(data.syllables, data.mask, data.mask * changed, data.groups, repeats="ignore")
+
+
+def possible_transitions(n_syllables: int, repeats: str = "model") -> Bool[Array, "S S"]:
+    """(S, S) bool: every transition with `repeats="model"`, every i → j with j ≠ i with `"ignore"`.
+
+    Args:
+        n_syllables: S.
+        repeats: `"model"` or `"ignore"`.
+
+    Returns:
+        (S, S) bool array.
+    """
+    if repeats == "ignore":
+        return ~jnp.eye(n_syllables, dtype=bool)
+    return jnp.ones((n_syllables, n_syllables), bool)

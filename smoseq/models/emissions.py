@@ -9,11 +9,12 @@ the low-rank tables, `ConjugateTablesUpdate` for the full-rank ones.
 """
 
 import abc
+from typing import NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jax.scipy.special import logsumexp
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .data import SyllableData
 from .laplace.mode import ModeSearch
@@ -61,13 +62,18 @@ class AbstractEmissions(eqx.Module):
     n_syllables: eqx.AbstractVar[int]
 
     @abc.abstractmethod
-    def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
+    def log_likelihoods(
+        self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"], repeats: str = "model"
+    ) -> Float[Array, "N T K"]:
         """log p(x_t | x_{<t}, z_t = k) of every frame; 0 at frames that carry no evidence.
 
         Args:
             syllables: (N, T) int.
             mask: (N, T) float emission mask (`SyllableData.emission_mask`); frames where it
                 is 0 must contribute 0, as must the first frame of every sequence.
+            repeats: `SyllableData.repeats`. With `"ignore"` the scored frames are the
+                syllable changes, and a likelihood must be that of the next *different*
+                syllable (no mass on x_t = x_{t−1}).
 
         Returns:
             (N, T, K) float log-likelihoods.
@@ -127,13 +133,30 @@ class AbstractEmissions(eqx.Module):
         return self
 
 
+class TableStatistics(NamedTuple):
+    """What a table emission's update needs: the transition counts and which transitions are events.
+
+    Attributes:
+        counts: (K, S, S) float counts `N[k, i, j]` over frames with evidence (`emission_counts`).
+        possible: (S, S) bool, the transitions the tables give mass to
+            (`SyllableData.possible_transitions`: all of them with `repeats="model"`, j ≠ i
+            with `"ignore"`, where the diagonal counts are 0).
+    """
+
+    counts: Float[Array, "K S S"]
+    possible: Bool[Array, "S S"]
+
+
 class AbstractTableEmissions(AbstractEmissions):
     """Emissions that are syllable transition tables: `p(x_t = j | x_{t-1} = i, z_t = k) = P_k[i, j]`.
 
-    Subclasses give `log_tables()` (K, S, S); the likelihoods are lookups in them (do not
+    Subclasses give `log_tables()` (K, S, S); the likelihoods are lookups in the tables as
+    scored under the data's repeats setting (`scored_log_tables`: with `"ignore"`, each row
+    renormalised over j ≠ i, the distribution of the next different syllable). Do not
     override `log_likelihoods`: a subclass that does is scored by its own likelihoods on
     every kernel, and the native kernel then reads the (N, T, K) log-likelihoods instead
-    of the tables). The statistics are the counts `emission_counts` (K, S, S).
+    of the tables. The statistics are a `TableStatistics` (the counts `emission_counts`
+    (K, S, S) and the possible transitions (S, S)).
     """
 
     @abc.abstractmethod
@@ -152,35 +175,85 @@ class AbstractTableEmissions(AbstractEmissions):
         """
         return jnp.exp(self.log_tables())
 
-    def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
-        """`log_tables()[k, x_{t-1}, x_t]`; 0 at the first frame and at masked frames.
+    def scored_log_tables(self, repeats: str = "model") -> Float[Array, "K S S"]:
+        """The log tables the likelihoods are lookups in under a repeats setting.
+
+        `"model"`: `log_tables()`. `"ignore"`: the distribution of the next different
+        syllable, `log P[k, i, j] − log Σ_{j' ≠ i} P[k, i, j']` for j ≠ i and −∞ on the
+        diagonal (never looked up: repeated frames carry no evidence).
+
+        Args:
+            repeats: `"model"` or `"ignore"` (`SyllableData.repeats`).
+
+        Returns:
+            (K, S, S) float, every row normalised over its possible transitions.
+        """
+        return renormalised_log_tables(self.log_tables(), repeats)
+
+    def scored_tables(self, repeats: str = "model") -> Float[Array, "K S S"]:
+        """`exp(scored_log_tables(repeats))`: with `"ignore"`, the tables of the next different syllable (0 diagonal).
+
+        Args:
+            repeats: `"model"` or `"ignore"`.
+
+        Returns:
+            (K, S, S) float tables; rows sum to 1.
+        """
+        if repeats == "model":
+            return self.transition_tables()
+        return jnp.exp(self.scored_log_tables(repeats))
+
+    def log_likelihoods(
+        self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"], repeats: str = "model"
+    ) -> Float[Array, "N T K"]:
+        """`scored_log_tables(repeats)[k, x_{t-1}, x_t]`; 0 at the first frame and at masked frames.
 
         Args:
             syllables: (N, T) int.
             mask: (N, T) float; frames where it is 0 contribute 0.
+            repeats: `SyllableData.repeats`.
 
         Returns:
             (N, T, K) float log-likelihoods.
         """
-        log_tables = self.log_tables().transpose(1, 2, 0)  # (S, S, K)
+        log_tables = self.scored_log_tables(repeats).transpose(1, 2, 0)  # (S, S, K)
         per_frame = log_tables[syllables[:, :-1], syllables[:, 1:]]
         per_frame = jnp.where(mask[:, 1:, None] > 0, per_frame, 0.0)
         return jnp.concatenate([jnp.zeros_like(per_frame[:, :1]), per_frame], axis=1)
 
-    def statistics(self, states: Int[Array, "N T"], data: SyllableData) -> Float[Array, "K S S"]:
-        """Syllable transition counts per hidden state over frames with evidence.
+    def statistics(self, states: Int[Array, "N T"], data: SyllableData) -> TableStatistics:
+        """Syllable transition counts per hidden state over frames with evidence, and the possible transitions.
 
         Args:
             states: (N, T) int hidden states.
-            data: `SyllableData` (N, T); its `emission_mask` weights each frame.
+            data: `SyllableData` (N, T); its `emission_mask` weights each frame, its
+                `repeats` says which transitions are events.
 
         Returns:
-            (K, S, S) float counts `N[k, i, j]` (`emission_counts`).
+            `TableStatistics`: (K, S, S) counts `N[k, i, j]` (`emission_counts`) and (S, S) `possible`.
         """
-        return emission_counts(data.syllables, data.emission_mask, states, self.n_states, self.n_syllables)
+        counts = emission_counts(data.syllables, data.emission_mask, states, self.n_states, self.n_syllables)
+        return TableStatistics(counts, data.possible_transitions(self.n_syllables))
 
 
-def lookup_tables(emissions: AbstractEmissions) -> Float[Array, "K S S"] | None:
+def renormalised_log_tables(log_tables: Float[Array, "K S S"], repeats: str = "model") -> Float[Array, "K S S"]:
+    """Log tables as scored under a repeats setting: unchanged, or renormalised over j ≠ i with a −∞ diagonal.
+
+    Args:
+        log_tables: (K, S, S) float, rows normalised.
+        repeats: `"model"` or `"ignore"`.
+
+    Returns:
+        (K, S, S) float.
+    """
+    if repeats == "model":
+        return log_tables
+    diagonal = jnp.eye(log_tables.shape[-1], dtype=bool)
+    off_diagonal = jnp.where(diagonal, -jnp.inf, log_tables)
+    return off_diagonal - logsumexp(off_diagonal, axis=-1, keepdims=True)
+
+
+def lookup_tables(emissions: AbstractEmissions, repeats: str = "model") -> Float[Array, "K S S"] | None:
     """The (K, S, S) probability tables the likelihoods of `emissions` are lookups in, or None.
 
     None unless `emissions` is an `AbstractTableEmissions` whose `log_likelihoods` is the
@@ -189,6 +262,7 @@ def lookup_tables(emissions: AbstractEmissions) -> Float[Array, "K S S"] | None:
 
     Args:
         emissions: any emission component.
+        repeats: `SyllableData.repeats`: the tables as scored under it (`scored_tables`).
 
     Returns:
         (K, S, S) float tables, or None.
@@ -196,7 +270,7 @@ def lookup_tables(emissions: AbstractEmissions) -> Float[Array, "K S S"] | None:
     if isinstance(emissions, AbstractTableEmissions) and (
         type(emissions).log_likelihoods is AbstractTableEmissions.log_likelihoods
     ):
-        return emissions.transition_tables()
+        return emissions.scored_tables(repeats)
     return None
 
 

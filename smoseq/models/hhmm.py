@@ -1,5 +1,6 @@
 """The hierarchical HMM: a sticky chain of hidden states, each biasing syllable transitions."""
 
+import inspect
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -123,17 +124,32 @@ class HHMM(eqx.Module):
         """
         return self.emissions.log_prior() + self.transitions.log_prior() + self.initial.log_prior()
 
-    def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
+    def log_likelihoods(
+        self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"], repeats: str = "model"
+    ) -> Float[Array, "N T K"]:
         """log p(x_t | x_{<t}, z_t = k) of every frame (`emissions.log_likelihoods`).
 
         Args:
             syllables: (N, T) int.
             mask: (N, T) float; frames where it is 0 contribute 0.
+            repeats: `SyllableData.repeats`; with `"ignore"` the emissions score the next
+                different syllable (passed to `emissions.log_likelihoods`).
 
         Returns:
             (N, T, K) float; 0 at the first frame of each sequence and at masked frames.
+
+        Raises:
+            TypeError: `repeats="ignore"` with emissions whose `log_likelihoods` takes no `repeats`.
         """
-        return self.emissions.log_likelihoods(syllables, mask)
+        if repeats == "model":
+            return self.emissions.log_likelihoods(syllables, mask)
+        if "repeats" not in inspect.signature(self.emissions.log_likelihoods).parameters:
+            raise TypeError(
+                f"{type(self.emissions).__name__}.log_likelihoods(syllables, mask) takes no `repeats`: with "
+                "repeats='ignore' (sm.fit's default) the emissions must score the next different syllable; add a "
+                "`repeats` argument (docs/custom-variants.md) or fit with repeats='model'"
+            )
+        return self.emissions.log_likelihoods(syllables, mask, repeats=repeats)
 
     def resample(
         self, key: PRNGKeyArray, states: Int[Array, "N T"], data: SyllableData, mode_search: ModeSearch | None = None

@@ -7,6 +7,7 @@ import jax.random as jr
 from jaxtyping import Array, Float
 
 from .._embedding import raise_dim
+from .data import possible_transitions
 from .emissions import AbstractTableEmissions
 from .laplace.mode import ModeSearch
 from .laplace.posterior import initial_emission_params, low_rank_log_tables
@@ -105,6 +106,22 @@ class LowRankEmissions(AbstractTableEmissions):
         """
         return low_rank_log_tables(self.base, self.biases)
 
+    def scored_log_tables(self, repeats: str = "model") -> Float[Array, "K S S"]:
+        """log P[k, i, j] as scored under `repeats`: with `"ignore"`, a softmax over j ≠ i (−∞ diagonal).
+
+        The same tables as the renormalisation of `log_tables()`, computed as the masked
+        softmax the update's log posterior uses.
+
+        Args:
+            repeats: `"model"` or `"ignore"`.
+
+        Returns:
+            (K, S, S) float.
+        """
+        if repeats == "model":
+            return self.log_tables()
+        return low_rank_log_tables(self.base, self.biases, possible_transitions(self.n_syllables, repeats))
+
     def log_prior(self) -> Float[Array, ""]:
         """`base_prior.log_prob(base) + bias_prior.log_prob(biases)`.
 
@@ -135,16 +152,16 @@ class LowRankEmissions(AbstractTableEmissions):
             raise ValueError("LowRankEmissions.resample needs a ModeSearch (an Optax optimizer and its stopping rule)")
         return LaplaceUpdate(mode_search)
 
-    def with_data_driven_start(self, counts: Float[Array, "K S S"]) -> "LowRankEmissions":
+    def with_data_driven_start(self, statistics) -> "LowRankEmissions":
         """These emissions with (base, biases) set from log(counts + 0.01) (the reference's start).
 
         Args:
-            counts: (K, S, S) float counts (`emission_counts`).
+            statistics: a `TableStatistics` (or the (K, S, S) counts themselves).
 
         Returns:
             `LowRankEmissions` with new `base` (S, S-1) and `biases` (K-1, S-1), same priors.
         """
-        base, biases = initial_emission_params(counts)
+        base, biases = initial_emission_params(getattr(statistics, "counts", statistics))
         return eqx.tree_at(lambda e: (e.base, e.biases), self, (base, biases))
 
     def sample_prior(self, key):

@@ -85,7 +85,7 @@ def _project_diagonal(weights: Float[Array, "*batch S"]) -> Float[Array, "*batch
 def _add_to_diagonal(blocks, values):
     """`blocks + diag(values)` for a (stack of) square matrices; `values` (..., n) one diagonal per matrix."""
     identity = jnp.eye(blocks.shape[-1], dtype=blocks.dtype)
-    return blocks + values[..., None, :] * identity
+    return blocks + jnp.expand_dims(values, -2) * jnp.broadcast_to(identity, blocks.shape)
 
 
 def embeddings(row_weights):
