@@ -76,9 +76,13 @@ class CategoricalEmissions(AbstractEmissions):
         self.labels = labels
         self.n_states, self.n_syllables = self.probs.shape
 
-    def log_likelihoods(self, syllables, mask):
-        per_frame = jnp.log(self.probs).T[syllables] / self.temperature  # (N, T, K)
-        per_frame = jnp.where(mask[..., None] > 0, per_frame, 0.0)
+    def log_likelihoods(self, syllables, mask, repeats="model"):
+        log_probs = jnp.log(self.probs).T  # (S, K)
+        per_frame = log_probs[syllables]  # (N, T, K)
+        if repeats == "ignore":  # the next *different* syllable: renormalised over x_t != x_{t-1}
+            previous = jnp.concatenate([syllables[:, :1], syllables[:, :-1]], axis=1)
+            per_frame = per_frame - jnp.log1p(-jnp.exp(log_probs[previous]))
+        per_frame = jnp.where(mask[..., None] > 0, per_frame / self.temperature, 0.0)
         return per_frame.at[:, 0].set(0.0)
 
     def log_prior(self):
@@ -88,13 +92,24 @@ class CategoricalEmissions(AbstractEmissions):
         return eqx.tree_at(lambda e: e.probs, self, self.prior.sample(key, self.probs.shape))
 
     def statistics(self, states, data):
+        """(emitted (K, S), left (K, S) with repeats ignored, else None): counts of x_t, and of x_{t-1} at scored changes."""
         weights = data.emission_mask[:, 1:].astype(float).ravel()
-        flat = (states[:, 1:] * self.n_syllables + data.syllables[:, 1:]).ravel()
-        counts = jnp.zeros(self.n_states * self.n_syllables).at[flat].add(weights)
-        return counts.reshape(self.n_states, self.n_syllables)
+        size = self.n_states * self.n_syllables
+        emitted = jnp.zeros(size).at[(states[:, 1:] * self.n_syllables + data.syllables[:, 1:]).ravel()].add(weights)
+        if data.repeats == "model":
+            return emitted.reshape(self.n_states, self.n_syllables), None
+        left = jnp.zeros(size).at[(states[:, 1:] * self.n_syllables + data.syllables[:, :-1]).ravel()].add(weights)
+        return emitted.reshape(self.n_states, self.n_syllables), left.reshape(self.n_states, self.n_syllables)
 
-    def resample(self, key, counts, mode_search=None):
-        probs = jr.dirichlet(key, self.prior.posterior_concentration(counts))
+    def resample(self, key, statistics, mode_search=None):
+        """Conjugate; with repeats ignored, after drawing the repeats each scored change hides (negative binomial)."""
+        emitted, left = statistics
+        k_rates, k_hidden, k_probs = jr.split(key, 3)
+        if left is not None:
+            odds = self.probs / (1.0 - self.probs)
+            rates = jr.gamma(k_rates, jnp.maximum(left, 1e-6)) * odds * (left > 0)
+            emitted = emitted + jr.poisson(k_hidden, rates).astype(emitted.dtype)
+        probs = jr.dirichlet(k_probs, self.prior.posterior_concentration(emitted))
         return eqx.tree_at(lambda e: e.probs, self, probs), no_optimizer_info()
 
 

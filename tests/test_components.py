@@ -33,8 +33,8 @@ K, S = 3, 6
 class TemperedLowRankEmissions(LowRankEmissions):
     """The low-rank model with its likelihoods tempered by 1/2: overrides `log_likelihoods`, keeps the tables."""
 
-    def log_likelihoods(self, syllables, mask):
-        return 0.5 * super().log_likelihoods(syllables, mask)
+    def log_likelihoods(self, syllables, mask, repeats="model"):
+        return 0.5 * super().log_likelihoods(syllables, mask, repeats)
 
 
 @pytest.fixture(scope="module")

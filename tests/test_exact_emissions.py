@@ -33,11 +33,11 @@ from smoseq.models.laplace import (
     initial_emission_params,
     laplace_log_density,
     laplace_precision,
+    laplace_proposal,
     metropolis_laplace_draw,
     sample_laplace,
     sample_low_rank_emissions,
 )
-from smoseq.models.laplace_priors import sample_low_rank_emissions_with_priors
 
 BOOST = 1e-2
 LBFGS = optax.lbfgs()
@@ -96,14 +96,15 @@ def test_target_equal_to_the_proposal_is_always_accepted(x64):
     @jax.jit
     def step(key, current):
         start = jax.tree.map(jnp.zeros_like, centre)  # far from the centre: the search must find it
-        return metropolis_laplace_draw(key, loss_fn, lambda params: factor, current, start, LBFGS, 200, 1e-12)
+        proposal = laplace_proposal(loss_fn, lambda params: factor, start, ModeSearch(LBFGS, 200, 1e-12))
+        return metropolis_laplace_draw(key, proposal, current, lambda new, old: loss_fn(old) - loss_fn(new))
 
     currents = [_point(2, 3, seed=s, scale=2.0) for s in range(2, 8)]
     for index, current in enumerate(currents):
-        base, biases, info = step(jr.key(index), current)
+        (base, biases), info = step(jr.key(index), current)
         assert bool(info.accepted)
         np.testing.assert_allclose(float(info.acceptance_prob), 1.0, atol=1e-8)
-        np.testing.assert_allclose(_flat(info.mode), _flat(centre), atol=1e-8)
+        np.testing.assert_allclose(_flat(info.proposal.mode), _flat(centre), atol=1e-8)
         assert not np.allclose(_flat((base, biases)), _flat(current))
 
 
@@ -131,10 +132,10 @@ def test_acceptance_matches_dense_metropolis_hastings_ratio(x64):
         key = jr.key(seed)
         # a current point drawn near the posterior (another key's proposal), so that both decisions occur
         current = _update(jr.key(100 + seed), counts, _point(2, 3, seed=4), newton_step=False)[2]
-        current = tuple(current.mode[i] + 1.5 * jr.normal(jr.key(200 + seed), current.mode[i].shape) for i in range(2))
+        current = tuple(current.proposal.mode[i] + 1.5 * jr.normal(jr.key(200 + seed), current.proposal.mode[i].shape) for i in range(2))
         base, biases, info = _update(key, counts, current, newton_step=False)
 
-        flat_mode = _flat(info.mode)
+        flat_mode = _flat(info.proposal.mode)
         precision = np.asarray(_dense_log_post_and_precision(flat_mode, counts))
         proposal_density = multivariate_normal(np.asarray(flat_mode), np.linalg.inv(precision))
         k_draw, k_accept = jr.split(key)
@@ -156,24 +157,39 @@ def test_proposal_depends_on_the_counts_only(x64):
     counts = _counts(2, 3, seed=5, total=100.0)
     results = [_update(jr.key(11), counts, _point(2, 3, seed=seed, scale=scale), newton_step=False)
                for seed, scale in ((6, 0.7), (7, 1.5))]  # fmt: skip
-    np.testing.assert_array_equal(_flat(results[0][2].mode), _flat(results[1][2].mode))
+    np.testing.assert_array_equal(_flat(results[0][2].proposal.mode), _flat(results[1][2].proposal.mode))
     if bool(results[0][2].accepted) and bool(results[1][2].accepted):
         np.testing.assert_array_equal(_flat(results[0][:2]), _flat(results[1][:2]))
 
 
-def test_other_priors_path_gives_the_normal_paths_decision_and_keeps_its_priors(x64):
-    """`LowRankEmissions.resample` with `metropolis=True`: the generic-prior path (`laplace_priors`) with
-    `Normal` priors reproduces the specialised path's acceptance; with `StudentT` it runs and reports it."""
+class _NormalWithoutCurvature(eqx.Module):
+    """A user prior with only `log_prob` and `sample`: its curvature is found by automatic differentiation."""
+
+    sigma: jax.Array
+
+    def log_prob(self, x):
+        return Normal(self.sigma).log_prob(x)
+
+    def sample(self, key, shape):
+        return Normal(self.sigma).sample(key, shape)
+
+
+def test_a_prior_without_curvature_takes_the_same_path_as_normal(x64):
+    """`LowRankEmissions.resample` with `metropolis=True`: a prior that gives only `log_prob` (curvature by
+    autodiff) reproduces `Normal`'s closed-form curvature, decision and draw; `StudentT` runs and reports it."""
     counts = _counts(2, 3, seed=13, total=40.0)
     current = _point(2, 3, seed=14, scale=1.0)
     search = ModeSearch(LBFGS, 200, 1e-10, metropolis=True)
-    specialised = _update(jr.key(5), counts, current)
-    generic = eqx.filter_jit(sample_low_rank_emissions_with_priors)(
-        jr.key(5), counts, *current, Normal(1.0), Normal(1.0), LBFGS, 200, 1e-10, metropolis=True
-    )
-    np.testing.assert_allclose(float(generic[2].acceptance_prob), float(specialised[2].acceptance_prob), rtol=1e-6)
-    assert bool(generic[2].accepted) == bool(specialised[2].accepted)
-    np.testing.assert_allclose(_flat(generic[:2]), _flat(specialised[:2]), atol=1e-6)
+    resample = eqx.filter_jit(lambda e, key, c: e.resample(key, c, search))
+    closed_form = resample(LowRankEmissions(*current, Normal(1.0), Normal(1.0)), jr.key(5), counts)
+    user = _NormalWithoutCurvature(jnp.asarray(1.0))
+    generic = resample(LowRankEmissions(*current, user, user), jr.key(5), counts)
+    np.testing.assert_allclose(float(generic[1].acceptance_prob), float(closed_form[1].acceptance_prob), rtol=1e-6)
+    assert bool(generic[1].accepted) == bool(closed_form[1].accepted)
+    np.testing.assert_allclose(_flat((generic[0].base, generic[0].biases)),
+                               _flat((closed_form[0].base, closed_form[0].biases)), atol=1e-6)  # fmt: skip
+    specialised = _update(jr.key(5), counts, current)  # the array-level wrapper: the same path
+    np.testing.assert_allclose(float(specialised[2].acceptance_prob), float(closed_form[1].acceptance_prob), rtol=1e-6)
 
     emissions = LowRankEmissions(*current, Normal(1.0), StudentT(1.0, 3.0))
     updated, info = eqx.filter_jit(lambda e, key, c: e.resample(key, c, search))(emissions, jr.key(6), counts)

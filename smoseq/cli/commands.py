@@ -139,11 +139,27 @@ def fit(args) -> None:
         raise
     acceptance = "" if result.acceptance_rate is None else f", emission acceptance rate {result.acceptance_rate:.3f}"
     say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g}{acceptance})")
+    warning = update_warning(result.update_diagnostics, len(result.log_probs))
+    if warning:
+        say(warning)
     if result.transition_samples is not None:
         say(f"wrote {write_group_dynamics(out, result, args.fps)}")
     if not args.no_figures:
         written = write_fit_figures(out, result, recordings.syllables, args.fps)
         say(f"wrote {len(written)} figures to {out / 'figures'}")
+
+
+def update_warning(diagnostics: dict, n_iters: int) -> str:
+    """One line naming the iterations whose mode search did not converge or whose factorisation failed ("" if none)."""
+    problems = []
+    if diagnostics.get("mode_search_unconverged"):
+        problems.append(f"the emission mode search did not converge in {diagnostics['mode_search_unconverged']}")
+    if diagnostics.get("factorisation_failed"):
+        problems.append(f"the Laplace factorisation failed in {diagnostics['factorisation_failed']}")
+    if not problems:
+        return ""
+    return (f"warning: {' and '.join(problems)} of {n_iters} iterations (fit.json: update_diagnostics); "
+            "raise the optimizer's max_iters or check the data")  # fmt: skip
 
 
 def _check_fit_arguments(args) -> None:

@@ -244,7 +244,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
                 bounds=prepared.bounds,
                 transition_samples=None if samples is None else samples.array(m),
                 group_counts=None if samples is None else samples.counts_array(m),
-                **trace.acceptance_arrays(),
+                **trace.result_fields(),
             )
         )
     return results

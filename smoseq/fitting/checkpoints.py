@@ -106,6 +106,8 @@ class Checkpointer:
             faults=list(meta.get("numerical_faults", [])),
             emission_accepted=arrays.get("emission_accepted", np.zeros(0, bool)).tolist(),
             emission_acceptance=arrays.get("emission_acceptance", np.zeros(0)).tolist(),
+            update_converged=arrays.get("update_converged", np.zeros(0, bool)).tolist(),
+            update_factor_ok=arrays.get("update_factor_ok", np.zeros(0, bool)).tolist(),
         )
         return state, trace, meta.get("init_info", {})
 

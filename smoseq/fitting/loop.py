@@ -136,8 +136,15 @@ class ChainTrace:
         faults: one entry per retry: iteration, attempt, optimizer, whether it recovered.
         error: why the chain was frozen (`on_failure="report"`), else None.
         emission_accepted: whether each iteration's Metropolis–Hastings emission update took
-            its proposal (recorded only with `ModeSearch(..., metropolis=True)`, else empty).
+            its proposal (recorded with `ModeSearch(..., metropolis=True)` or an emission update
+            whose info has `accepted`, else empty).
         emission_acceptance: each of those updates' acceptance probability (same rule).
+        update_converged: whether every mode search of each iteration's update converged
+            (recorded for updates that report `converged`, e.g. `LaplaceInfo`; else empty).
+        update_factor_ok: whether every factorisation of each iteration's update was finite
+            (updates that report `factor_ok`; else empty).
+        last_updates: the last iteration's `ModelInfo`, flattened: path (e.g.
+            `"transitions.tables"` for the HDP) -> array.
     """
 
     log_probs: list = field(default_factory=list)
@@ -147,17 +154,27 @@ class ChainTrace:
     error: str | None = None
     emission_accepted: list = field(default_factory=list)
     emission_acceptance: list = field(default_factory=list)
+    update_converged: list = field(default_factory=list)
+    update_factor_ok: list = field(default_factory=list)
+    last_updates: dict = field(default_factory=dict)
 
     def history_array(self, width: int) -> np.ndarray:
         """(n_iters, T_seg) int16 history (empty (0, width) before the first iteration)."""
         return np.stack(self.history) if self.history else np.zeros((0, width), np.int16)
 
     def acceptance_arrays(self) -> dict:
-        """`emission_accepted` (n,) bool and `emission_acceptance` (n,) float, as a `FitResult` holds them."""
+        """The per-iteration update records as arrays: `emission_accepted` (n,) bool, `emission_acceptance` (n,)
+        float, `update_converged` and `update_factor_ok` (n,) bool (each empty when not recorded)."""
         return {
             "emission_accepted": np.asarray(self.emission_accepted, dtype=bool),
             "emission_acceptance": np.asarray(self.emission_acceptance, dtype=float),
+            "update_converged": np.asarray(self.update_converged, dtype=bool),
+            "update_factor_ok": np.asarray(self.update_factor_ok, dtype=bool),
         }
+
+    def result_fields(self) -> dict:
+        """What a `FitResult` takes from the trace besides the log probabilities: `acceptance_arrays` and `last_updates`."""
+        return self.acceptance_arrays() | {"last_updates": dict(self.last_updates)}
 
 
 def is_finite_state(info, state: GibbsState) -> bool:
@@ -314,23 +331,78 @@ class Chains:
                 if rows is not None:
                     trace.history.append(rows[m])
                 trace.emission_losses = record.losses
-                if self.sampler.metropolis:
-                    trace.emission_accepted.append(record.accepted)
+                if self.sampler.metropolis or record.accepted is not None:
+                    trace.emission_accepted.append(True if record.accepted is None else record.accepted)
                     trace.emission_acceptance.append(record.acceptance_prob)
+                if record.converged is not None:
+                    trace.update_converged.append(record.converged)
+                if record.factor_ok is not None:
+                    trace.update_factor_ok.append(record.factor_ok)
+                trace.last_updates = record.updates
 
 
 @dataclass(frozen=True)
 class _IterationRecord:
-    """What a trace keeps of one chain's `GibbsInfo`."""
+    """What a trace keeps of one chain's `GibbsInfo` (whatever infos its components' updates report)."""
 
     log_prob: float
     losses: np.ndarray
-    accepted: bool
+    accepted: bool | None
     acceptance_prob: float
+    converged: bool | None
+    factor_ok: bool | None
+    updates: dict
 
     @classmethod
     def of(cls, info, starting: bool = False) -> "_IterationRecord":
-        """One chain's record; `starting`: the plain update that starts an exact chain (probability NaN)."""
-        losses = np.asarray(info.emission_losses)[: int(info.emission_steps)]
-        probability = np.nan if starting else float(info.emission_acceptance_prob)
-        return cls(float(info.log_prob), losses, bool(info.emission_accepted), probability)
+        """One chain's record; `starting`: the plain update that starts an exact chain (probability NaN).
+
+        The emission update's optimizer losses, steps and acceptance are read from its info
+        by field name (`losses`, `n_steps`, `accepted`, `acceptance_prob`, nested infos
+        such as `MetropolisInfo.proposal` included); `converged` and `factor_ok` from every
+        component's info (all must hold).
+        """
+        updates = info.updates
+        emissions = updates.emissions
+        losses, steps = update_fields(emissions, "losses"), update_fields(emissions, "n_steps")
+        losses = np.asarray(losses[0])[: int(steps[0])] if losses and steps else np.zeros(0)
+        accepted, probability = update_fields(emissions, "accepted"), update_fields(emissions, "acceptance_prob")
+        probability = np.nan if starting else (float(probability[0]) if probability else 1.0)
+        converged, factor_ok = update_fields(updates, "converged"), update_fields(updates, "factor_ok")
+        return cls(
+            float(info.log_prob), losses, bool(accepted[0]) if accepted else None, probability,
+            bool(np.all(converged)) if converged else None, bool(np.all(factor_ok)) if factor_ok else None,
+            flatten_info(updates),
+        )  # fmt: skip
+
+
+def update_fields(info, name: str) -> list:
+    """Every value of the field `name` in an info PyTree of NamedTuples (depth first, outermost first).
+
+    Args:
+        info: a `ModelInfo`, a component's info, or any nesting of NamedTuples, tuples and arrays.
+        name: a field name, e.g. `"converged"`.
+
+    Returns:
+        The values found (empty when no info has that field).
+    """
+    found = []
+    if isinstance(info, tuple) and hasattr(info, "_fields"):
+        if name in info._fields:
+            found.append(getattr(info, name))
+        for field_name in info._fields:
+            if field_name != name:
+                found += update_fields(getattr(info, field_name), name)
+    elif isinstance(info, (tuple, list)):
+        for item in info:
+            found += update_fields(item, name)
+    return found
+
+
+def flatten_info(info) -> dict:
+    """An info PyTree as `{"path.to.field": np.ndarray}` (e.g. `"transitions.tables"`), for records and files."""
+    flat = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(info)[0]:
+        name = ".".join(str(getattr(key, "name", getattr(key, "idx", getattr(key, "key", key)))) for key in path)
+        flat[name] = np.asarray(leaf)
+    return flat

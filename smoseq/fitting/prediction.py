@@ -79,21 +79,23 @@ def _predicted_values(model, prepared, method, kernel):
 
 
 def heldout_loglik_per_frame(
-    model: HHMM, recordings, kernel: Method = "auto", repeats: Repeats = "ignore", *, covariates=None, inputs=None,
+    model, recordings, kernel: Method = "auto", repeats: Repeats | None = None, *, covariates=None, inputs=None,
     covariate_levels=None,
 ) -> float:  # fmt: skip
-    """Marginal log-likelihood per frame of recordings under `model` (states summed out exactly).
+    """Marginal log-likelihood per frame of recordings under a fitted model (states summed out exactly).
 
-    `repeats` must be the fit's (`FitResult.repeats`): the likelihoods of the two
-    settings score different evidence and are not comparable with each other.
+    The two `repeats` settings score different events (every syllable transition, or the
+    next *different* syllable) and are not comparable with each other, so a fit is scored
+    under its own setting: pass the `FitResult` itself, or its `repeats`.
 
     Args:
-        model: a fitted `HHMM` (K states, S syllables).
+        model: a `FitResult` (its model, scored under its `repeats`), or an `HHMM` (K states, S syllables).
         recordings: recording name -> syllables (T_i,) int; also accepts `sm.batch`
             output `(seqs, mask, metadata)` or `{"syllables": (N, T), "mask": (N, T)}`.
             Each recording is one sequence (no segmenting).
         kernel: `auto`, `native`, `serial` or `parallel` filter.
-        repeats: `"ignore"` (default) or `"model"`, as in `sm.fit`.
+        repeats: `"ignore"` or `"model"`, as in `sm.fit`; default: the fit's setting for a
+            `FitResult`, `"ignore"` (`sm.fit`'s default) for an `HHMM`.
         covariates, inputs, covariate_levels: as in `predict_states`.
 
     Returns:
@@ -103,6 +105,9 @@ def heldout_loglik_per_frame(
     Raises:
         InputError: bad recordings, a syllable ≥ the model's S, or a bad `repeats`.
     """
+    if repeats is None:
+        repeats = getattr(model, "repeats", "ignore")
+    model = getattr(model, "model", model)
     prepared = prepare_data(recordings, seg_overlap=0, n_syllables=model.n_syllables, repeats=repeats)
     prepared = with_experiment(prepared, covariates, inputs, covariate_levels)[0]
     total = float(np.asarray(marginal_logliks(model, prepared.data, kernel)).sum())

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._errors import InputError
 from ..inference.states import Method
-from ..io.fit_folders import read_fit, save_fit
+from ..io.fit_folders import read_fit, save_fit, update_diagnostics
 from ..metrics.labels import state_labels
 from ..models import HHMM
 from .prediction import predict_states
@@ -43,6 +43,11 @@ class FitResult:
         folder: the fit folder this result was loaded from (`sm.load_fit`), else None;
             `sm.name_states` writes the names there. Results derived from it
             (`sm.reorder_states`, `sm.merge_states`) no longer match the folder and have None.
+        update_converged: (n_iters,) bool, whether every mode search of each iteration's
+            parameter update converged (empty when the updates report none, e.g. conjugate ones).
+        update_factor_ok: (n_iters,) bool, whether each iteration's factorisations were finite (same rule).
+        last_updates: the last iteration's update infos (`ModelInfo`), path -> array (e.g.
+            `"emissions.n_steps"`, `"transitions.tables"` for the HDP).
     """
 
     model: HHMM
@@ -61,10 +66,22 @@ class FitResult:
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
     state_names: dict = field(default_factory=dict)
     folder: Path | None = field(default=None, repr=False, compare=False)
+    update_converged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    update_factor_ok: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    last_updates: dict = field(default_factory=dict)
 
     def state_labels(self) -> list[str]:
         """The K labels figures and tables show: a state's name where given, else its number ("0", "1", ...)."""
         return state_labels(self.n_states, self.state_names)
+
+    @property
+    def update_diagnostics(self) -> dict:
+        """How many iterations' mode searches did not converge and factorisations failed (None: not reported).
+
+        A mode search that stops at `max_iters` still yields a draw, around a point that may
+        be far from the mode; a failed factorisation gives a non-finite draw (then retried).
+        """
+        return update_diagnostics(self.update_converged, self.update_factor_ok)
 
     @property
     def acceptance_rate(self) -> float | None:

@@ -243,7 +243,7 @@ def fit(
         bounds=prepared.bounds,
         transition_samples=None if samples is None else samples.array(),
         group_counts=None if samples is None else samples.counts_array(),
-        **trace.acceptance_arrays(),
+        **trace.result_fields(),
     )
 
 

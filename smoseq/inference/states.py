@@ -68,8 +68,10 @@ def kernel_inputs(model: HHMM, data: SyllableData, method: str) -> KernelInputs:
         `KernelInputs`; the (N, T, K) log-likelihoods are computed unless the native kernel
         can look the syllables up in the tables.
     """
-    tables = lookup_tables(model.emissions) if method == "native" else None
-    log_likelihoods = None if tables is not None else model.log_likelihoods(data.syllables, data.emission_mask)
+    tables = lookup_tables(model.emissions, data.repeats) if method == "native" else None
+    log_likelihoods = (
+        None if tables is not None else model.log_likelihoods(data.syllables, data.emission_mask, data.repeats)
+    )
     trans = model.transition_matrices(data)
     check_transition_shape(trans, data)
     return KernelInputs(model.log_init(), trans, tables, log_likelihoods)

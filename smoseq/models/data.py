@@ -1,9 +1,11 @@
 """The observed data as every component sees it: padded syllables, the frame mask, the evidence mask,
-and optional groups, per-recording covariates and per-frame inputs."""
+and optional groups, per-recording covariates, per-frame inputs, and which repeats setting is in use."""
+
+import dataclasses
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 
 class SyllableData(eqx.Module):
@@ -24,6 +26,14 @@ class SyllableData(eqx.Module):
             syllables (padding frames repeat the last real frame; `mask` tells them apart).
         covariate_names: static, the C column names of `covariates` (empty when None).
         input_names: static, the D names of the input columns (empty when None).
+        repeats: static, `"model"` (every syllable transition is an event, repeats included)
+            or `"ignore"` (frames that repeat the previous syllable carry no evidence, and
+            the emissions are the distribution of the next *different* syllable: a component
+            must give the diagonal x_t = x_{t−1} no mass, see `possible_transitions`). Default:
+            `"ignore"` when an `evidence` mask is given (what `without_repeats` builds), else `"model"`.
+
+    Raises:
+        ValueError: shapes that do not match, or an unknown `repeats`.
     """
 
     syllables: Int[Array, "N T"]
@@ -34,9 +44,11 @@ class SyllableData(eqx.Module):
     inputs: Float[Array, "N T D"] | None
     covariate_names: tuple[str, ...] = eqx.field(static=True)
     input_names: tuple[str, ...] = eqx.field(static=True)
+    repeats: str = eqx.field(static=True)
 
     def __init__(
-        self, syllables, mask, evidence=None, groups=None, covariates=None, inputs=None, covariate_names=(), input_names=()
+        self, syllables, mask, evidence=None, groups=None, covariates=None, inputs=None, covariate_names=(),
+        input_names=(), repeats=None,
     ):  # fmt: skip
         self.syllables = jnp.asarray(syllables, dtype=jnp.int32)
         self.mask = jnp.asarray(mask, dtype=float)
@@ -46,12 +58,15 @@ class SyllableData(eqx.Module):
         self.inputs = None if inputs is None else jnp.asarray(inputs, dtype=float)
         self.covariate_names = tuple(str(name) for name in covariate_names)
         self.input_names = tuple(str(name) for name in input_names)
+        self.repeats = ("model" if evidence is None else "ignore") if repeats is None else repeats
 
     def __check_init__(self):
         if self.syllables.shape != self.mask.shape or self.syllables.ndim != 2:
             raise ValueError(f"syllables and mask must both be (N, T); got {self.syllables.shape}, {self.mask.shape}")
         if self.evidence is not None and self.evidence.shape != self.mask.shape:
             raise ValueError(f"evidence must be (N, T) like the mask; got {self.evidence.shape}")
+        if self.repeats not in ("model", "ignore"):
+            raise ValueError(f"repeats must be 'model' or 'ignore', got {self.repeats!r}")
         if self.groups is not None and self.groups.shape != self.mask.shape[:1]:
             raise ValueError(f"groups must be (N,), one per sequence; got {self.groups.shape} for {self.mask.shape[0]} sequences")
         _check_columns("covariates", self.covariates, self.mask.shape[:1], self.covariate_names)
@@ -60,6 +75,17 @@ class SyllableData(eqx.Module):
     @property
     def n_sequences(self) -> int:
         return self.syllables.shape[0]
+
+    def possible_transitions(self, n_syllables: int) -> Bool[Array, "S S"]:
+        """Which syllable transitions i → j the emissions must give mass to under this setting.
+
+        Args:
+            n_syllables: S.
+
+        Returns:
+            (S, S) bool: all True with `repeats="model"`; False on the diagonal with `"ignore"`.
+        """
+        return possible_transitions(n_syllables, self.repeats)
 
     @property
     def emission_mask(self) -> Float[Array, "N T"]:
@@ -92,9 +118,25 @@ def without_repeats(data: SyllableData) -> SyllableData:
         data: `SyllableData` (N, T).
 
     Returns:
-        `SyllableData` with `evidence = mask · 1[x_t ≠ x_{t-1}]` (frame 0 keeps `mask`).
+        `SyllableData` with `evidence = mask · 1[x_t ≠ x_{t-1}]` (frame 0 keeps `mask`) and
+        `repeats="ignore"`.
     """
     changed = jnp.concatenate(
         [jnp.ones_like(data.syllables[:, :1], dtype=bool), data.syllables[:, 1:] != data.syllables[:, :-1]], axis=1
     )
-    return eqx.tree_at(lambda d: d.evidence, data, data.mask * changed, is_leaf=lambda x: x is None)
+    return dataclasses.replace(data, evidence=data.mask * changed, repeats="ignore")
+
+
+def possible_transitions(n_syllables: int, repeats: str = "model") -> Bool[Array, "S S"]:
+    """(S, S) bool: every transition with `repeats="model"`, every i → j with j ≠ i with `"ignore"`.
+
+    Args:
+        n_syllables: S.
+        repeats: `"model"` or `"ignore"`.
+
+    Returns:
+        (S, S) bool array.
+    """
+    if repeats == "ignore":
+        return ~jnp.eye(n_syllables, dtype=bool)
+    return jnp.ones((n_syllables, n_syllables), bool)
