@@ -41,8 +41,17 @@ from smoseq.inference.states import marginal_logliks, sample_states
 from smoseq.models import SyllableData, low_rank_hhmm
 from smoseq.models.emissions import emission_counts
 from smoseq.models.exact_emissions import conditional_log_likelihood, sample_exact_emissions
+from smoseq.models.laplace import (
+    emission_log_likelihood_ratio,
+    factorize_precision,
+    initial_emission_params,
+    laplace_log_density,
+    laplace_precision,
+    sample_laplace,
+    sample_low_rank_emissions,
+)
 
-KERNELS = ("blocked", "laplace_mh", "laplace")
+KERNELS = ("blocked", "laplace_mh", "laplace_mh_defensive", "laplace")
 # (K, S, sequences, frames): the family the acceptance criterion runs on
 CONFIGS = ((2, 3, 2, 60), (2, 4, 3, 80), (3, 5, 3, 80), (4, 6, 2, 100), (2, 8, 3, 80))
 
@@ -69,12 +78,48 @@ def emission_step(kernel: str):
             )
             updated = eqx.tree_at(lambda e: (e.base, e.biases), emissions, (base, biases))
             return updated, jnp.stack([info.base_accepted.mean(), info.bias_accepted])
+        if kernel == "laplace_mh_defensive":
+            return _defensive_laplace_step(key, emissions, counts)
         search = default_mode_search()._replace(metropolis=kernel == "laplace_mh")
         updated, info = emissions.resample(key, counts, search)
         accepted = jnp.ones(()) if info.accepted is None else info.accepted.astype(float)
         return updated, jnp.stack([accepted, accepted])
 
     return step
+
+
+def _defensive_laplace_step(key, emissions, counts, weight=0.05):
+    """`laplace_mh` with the prior mixed into its proposal, `(1 − ε) N(mode, Q⁻¹) + ε·prior`: bounded weights.
+
+    The same whole-parameter Laplace Gaussian (centre and precision from the counts alone), so
+    whether this passes where `laplace_mh` fails says whether unbounded importance weights are
+    what makes it fail (`Normal` priors only).
+    """
+    search = default_mode_search()
+    sigmas = emissions.base_prior.sigma, emissions.bias_prior.sigma
+    start = initial_emission_params(counts)
+    centre = sample_low_rank_emissions(key, counts, *start, *sigmas, search.optimizer, search.max_iters, search.tol)[2].mode
+    factor = factorize_precision(laplace_precision(*centre, counts, *sigmas))
+    current = (emissions.base, emissions.biases)
+    k_choice, k_gauss, k_prior, k_accept = jr.split(key, 4)
+    from_prior = jr.uniform(k_choice) < weight
+    prior_draw = emissions.sample_prior(k_prior)
+    proposal = jax.tree.map(lambda a, b: jnp.where(from_prior, a, b), (prior_draw.base, prior_draw.biases),
+                            tuple(sample_laplace(k_gauss, centre, factor)))  # fmt: skip
+
+    def log_prior(params):
+        return emissions.base_prior.log_prob(params[0]) + emissions.bias_prior.log_prob(params[1])
+
+    def log_proposal(params):
+        gaussian = jnp.log1p(-weight) + laplace_log_density(params, centre, factor)
+        return jnp.logaddexp(gaussian, jnp.log(weight) + log_prior(params))
+
+    log_ratio = (emission_log_likelihood_ratio(proposal, current, counts) + log_prior(proposal) - log_prior(current)
+                 + log_proposal(current) - log_proposal(proposal))  # fmt: skip
+    accepted = jnp.log(jr.uniform(k_accept)) < jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+    base, biases = jax.tree.map(lambda a, b: jnp.where(accepted, a, b), proposal, current)
+    updated = eqx.tree_at(lambda e: (e.base, e.biases), emissions, (base, biases))
+    return updated, jnp.stack([accepted, accepted]).astype(float)
 
 
 def _simulate(key, n_states, n_syllables, n_sequences, n_frames):
