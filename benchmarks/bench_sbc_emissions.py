@@ -5,8 +5,8 @@ transitions), hidden states and syllables simulated from it, then a chain from a
 start (parameters from the prior; in `chain` mode also uniformly random states):
 
 - `emissions`: the emission update alone, iterated with the TRUE states' counts fixed;
-- `chain`: the whole Gibbs sampler (states by forward filtering–backward sampling, then
-  transitions, initial state and emissions).
+- `chain`: the whole Gibbs sampler (each iteration: states given the parameters by forward
+  filtering–backward sampling, then transitions, initial state and emissions given them).
 
 `burn_in` iterations are discarded, then `n_draws` kept one every `thin`. If the update
 targets the exact (conditional) posterior, the rank of the truth's value of any statistic
@@ -123,13 +123,11 @@ def _defensive_laplace_step(key, emissions, counts, weight=0.05):
 
 
 def _simulate(key, n_states, n_syllables, n_sequences, n_frames):
-    k_truth, k_data, k_start, k_states = jr.split(key, 4)
+    k_truth, k_data, k_start = jr.split(key, 3)
     truth = low_rank_hhmm(k_truth, n_states, n_syllables, kappa=10.0)
     states, syllables = truth.simulate(k_data, n_sequences, n_frames)
     data = SyllableData(syllables, jnp.ones(syllables.shape))
-    start = truth.sample_prior(k_start)
-    random_states = jr.randint(k_states, syllables.shape, 0, n_states)
-    return truth, states, data, start, random_states
+    return truth, states, data, truth.sample_prior(k_start)
 
 
 def _counts(model, states, data):
@@ -175,11 +173,12 @@ def run_sbc(
         n_bins: rank histogram bins ((n_draws + 1) a multiple of it).
 
     Returns:
-        `{statistic: p-value, "acceptance": (2,) mean acceptance of (rows, biases), "seconds": float}`.
+        `{statistic: p-value, "acceptance": (2,) mean acceptance of (rows, biases), "seconds": float,
+        "histograms": {statistic: (n_bins,) rank counts}}`.
     """
     started = time.perf_counter()
     keys = jr.split(jr.key(seed), n_sims)
-    truth, true_states, data, model, states = eqx.filter_jit(
+    truth, true_states, data, model = eqx.filter_jit(
         eqx.filter_vmap(lambda k: _simulate(k, n_states, n_syllables, n_sequences, n_frames))
     )(keys)
     if mode == "chain":
@@ -190,6 +189,7 @@ def run_sbc(
         ))(truth, true_states, data)  # fmt: skip
     truth_stats = {name: np.asarray(v) for name, v in eqx.filter_vmap(statistics)(truth.emissions, true_log_lik).items()}
     step = eqx.filter_jit(eqx.filter_vmap(_chain_step(kernel, mode)))
+    states = true_states  # replaced by the first state draw in `chain` mode
     draws, acceptance = {name: [] for name in truth_stats}, []
     with single_threaded_blas():
         for iteration in range(burn_in + n_draws * thin):
@@ -199,11 +199,13 @@ def run_sbc(
             if iteration >= burn_in and (iteration - burn_in) % thin == thin - 1:
                 for name, value in stats.items():
                     draws[name].append(np.asarray(value))
-    results = {}
+    results, histograms = {}, {}
     for name, truth_values in truth_stats.items():
         stacked = np.stack(draws[name], axis=1)  # (sims, n_draws)
         ranks = np.sum(stacked < truth_values[:, None], axis=1)
-        results[name] = float(chisquare(np.bincount(ranks * n_bins // (n_draws + 1), minlength=n_bins)).pvalue)
+        histograms[name] = np.bincount(ranks * n_bins // (n_draws + 1), minlength=n_bins)
+        results[name] = float(chisquare(histograms[name]).pvalue)
+    results["histograms"] = histograms
     results["acceptance"] = np.mean(np.stack(acceptance), axis=(0, 1))
     results["seconds"] = time.perf_counter() - started
     return results
@@ -229,12 +231,13 @@ def main() -> None:
         for mode in modes:
             result = run_sbc(args.kernel, mode, n_states, n_syllables, n_sequences, n_frames, args.sims, args.seed,
                              args.burn_in, args.draws, args.thin)  # fmt: skip
-            p_values = {k: v for k, v in result.items() if k not in ("acceptance", "seconds")}
+            p_values = {k: v for k, v in result.items() if k not in ("acceptance", "seconds", "histograms")}
             worst = min(p_values, key=p_values.get)
             print(f"K={n_states} S={n_syllables} {n_sequences}x{n_frames} {mode:>9}: min p {p_values[worst]:.3g} ({worst}); "
                   f"acceptance rows {result['acceptance'][0]:.2f} biases {result['acceptance'][1]:.2f}; "
                   f"{result['seconds']:.0f} s", flush=True)  # fmt: skip
             print("    " + " ".join(f"{k}={v:.3g}" for k, v in p_values.items()), flush=True)
+            print(f"    ranks of {worst}: {result['histograms'][worst].tolist()}", flush=True)
 
 
 if __name__ == "__main__":
