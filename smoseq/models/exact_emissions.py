@@ -263,7 +263,7 @@ def sample_exact_emissions(
     possible: Bool[Array, "S S"] | None = None,
     *,
     newton_steps: int = 3,
-    n_proposals: int = 2,
+    n_proposals: int = 4,
     prior_weight: float = 0.05,
 ) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"], ExactEmissionInfo]:
     """One exact update of `(base, biases)` given emission counts: rows of `base` | biases, then biases | base.
