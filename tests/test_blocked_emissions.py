@@ -16,11 +16,13 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 import pytest
 from scipy.stats import multivariate_normal
 
 from smoseq._embedding import center_embedding, raise_dim
 from smoseq.models import Normal, StudentT
+from smoseq.models import exact_emissions as ee
 from smoseq.models import subspace_gaussian as sg
 from smoseq.models.exact_emissions import conditional_log_likelihood, sample_exact_emissions
 from smoseq.models.laplace import (
@@ -77,8 +79,6 @@ def test_subspace_gaussian_matches_dense_formulas(x64):
 
 def _blocks(counts, base, biases, possible, prior):
     """The two blocks as `exact_emissions` builds them, for white-box checks."""
-    from smoseq.models import exact_emissions as ee
-
     num_states, size = counts.shape[0], counts.shape[-1]
     embed = center_embedding(size)
     raised_biases = raise_dim(raise_dim(biases, 0), 1)
@@ -116,8 +116,6 @@ def _laplace_proposal(counts):
     """The whole-parameter proposal of `metropolis_laplace_draw`: centre and block factor from the counts."""
     one = jnp.asarray(1.0)
     start = initial_emission_params(counts)
-    import optax
-
     _, _, info = sample_low_rank_emissions(jr.key(0), counts, *start, one, one, optax.lbfgs(), 200, 1e-10)
     return info.mode, factorize_precision(laplace_precision(*info.mode, counts, one, one, 1e-2))
 
@@ -145,8 +143,6 @@ def test_importance_weights_are_bounded_unlike_the_laplace_proposals(x64):
 
     epsilon = 0.05
     rows, bias = _blocks(counts, centre[0], centre[1], jnp.ones((3, 3), bool), Normal(1.0))
-    from smoseq.models import exact_emissions as ee
-
     row_centre, row_factor = ee._newton_centre(rows[0], centre[0][0] + 0.1, 3)
 
     def mixture_log_weight(x):
