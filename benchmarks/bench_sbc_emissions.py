@@ -159,7 +159,7 @@ def _chain_step(kernel: str, mode: str):
 
 def run_sbc(
     kernel: str, mode: str, n_states: int, n_syllables: int, n_sequences: int, n_frames: int,
-    n_sims: int = 300, seed: int = 0, burn_in: int = 50, n_draws: int = 49, thin: int = 3, n_bins: int = 10,
+    n_sims: int = 300, seed: int = 0, burn_in: int = 100, n_draws: int = 49, thin: int = 6, n_bins: int = 10,
 ) -> dict:  # fmt: skip
     """Chi-square p-value of the SBC ranks of every statistic, plus `acceptance` (rows, biases) and `seconds`.
 
@@ -219,9 +219,9 @@ def main() -> None:
                         help="K,S,sequences,frames each")  # fmt: skip
     parser.add_argument("--sims", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--burn-in", type=int, default=50)
+    parser.add_argument("--burn-in", type=int, default=100)
     parser.add_argument("--draws", type=int, default=49)
-    parser.add_argument("--thin", type=int, default=3)
+    parser.add_argument("--thin", type=int, default=6)
     args = parser.parse_args()
     modes = ("emissions", "chain") if args.mode == "both" else (args.mode,)
     print(f"SBC of the '{args.kernel}' emission update: {args.sims} simulations, burn-in {args.burn_in}, "
