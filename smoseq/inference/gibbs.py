@@ -106,6 +106,11 @@ def _gibbs_info(marginal_loglik, log_prior, emission_info: EmissionInfo) -> Gibb
     )  # fmt: skip
 
 
+def gibbs_info(marginal_loglik, log_prior, emission_info: EmissionInfo) -> GibbsInfo:
+    """The `GibbsInfo` of one step, for steps assembled elsewhere (`smoseq.inference.sharding`, `chunked`)."""
+    return _gibbs_info(marginal_loglik, log_prior, emission_info)
+
+
 def _draw_parameters(key: PRNGKeyArray, state: GibbsState, data: SyllableData, mode_search):
     """Parameters | states, and the key of the state draw: `(model, emission_info, k_states)`."""
     k_params, k_states = jr.split(key)
@@ -152,6 +157,14 @@ def _parameter_half(mode_search: ModeSearch | None):
         return model, emission_info, model.log_prior(), HostSamplerInputs(*inputs, uniforms)
 
     return half
+
+
+def host_parameter_half(mode_search: ModeSearch | None):
+    """The jittable half of the host step, `half(key, state, data) -> (model, emission_info, log_prior, HostSamplerInputs)`.
+
+    For steps that run the numba sampler on their own slices of the sequences (`smoseq.inference.sharding`).
+    """
+    return _parameter_half(mode_search)
 
 
 def _states_on_host(model, emission_info, log_prior, inputs: HostSamplerInputs, data: SyllableData):
