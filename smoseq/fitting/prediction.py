@@ -9,6 +9,7 @@ from ..io.batching import unbatch
 from ..models import HHMM
 from .data import Repeats, prepare_data
 from .groups import with_groups
+from .streaming import DEFAULT_CHUNK_FRAMES, is_source, recording_batches, recordings_from
 
 
 PREDICT_METHODS = ("most_probable", "viterbi", "marginals")
@@ -22,12 +23,14 @@ def predict_states(
     seg_length=None,
     repeats: Repeats = "ignore",
     groups=None,
+    chunk_frames: int | None = None,
 ) -> dict:
     """States of recordings under a fitted model.
 
     Args:
         model: a fitted `HHMM`.
-        recordings: recording name -> syllables (T_i,).
+        recordings: recording name -> syllables (T_i,); or a folder of CSVs, a CSV or a
+            `results.h5`, read one batch of recordings at a time (`smoseq.fitting.streaming`).
         method: `most_probable` (default): the state of highest posterior probability
             at each frame, which maximises the expected number of correctly labelled
             frames; `viterbi`: the single most probable path (it can drop a short bout
@@ -39,6 +42,9 @@ def predict_states(
         groups: for a model with one transition matrix per group (`GroupedTransitions`):
             the group of every recording, a dict or a `name,group` CSV; each group must be
             one of the model's.
+        chunk_frames: recordings are processed in batches of at most this many frames
+            (default for a path: `streaming.DEFAULT_CHUNK_FRAMES`; for a dict: all at once),
+            so the kernels' arrays never exceed one batch.
 
     Returns:
         recording name -> (T_i,) int states, or (T_i, K) probabilities for `marginals`.
@@ -48,6 +54,8 @@ def predict_states(
     """
     if method not in PREDICT_METHODS:
         raise InputError(f"method must be one of {', '.join(PREDICT_METHODS)}; got {method!r}")
+    if is_source(recordings) or chunk_frames is not None:
+        return dict(iter_predictions(model, recordings, method, kernel, seg_length, repeats, groups, chunk_frames))
     prepared = prepare_data(
         recordings, seg_length=seg_length, seg_overlap=0, n_syllables=model.n_syllables, repeats=repeats
     )
@@ -59,6 +67,18 @@ def predict_states(
     with single_threaded_blas():
         values = _predicted_values(model, prepared, method, kernel)
     return unbatch(values, prepared.keys, prepared.bounds)
+
+
+def iter_predictions(model: HHMM, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None,
+                     repeats: Repeats = "ignore", groups=None, chunk_frames: int | None = None):  # fmt: skip
+    """`predict_states` one batch of recordings at a time: yields `(name, values)` per recording.
+
+    Args:
+        as for `predict_states`; `recordings` may be a path, read lazily.
+    """
+    batches = recording_batches(recordings_from(recordings, model.n_syllables), chunk_frames or DEFAULT_CHUNK_FRAMES)
+    for batch in batches:
+        yield from predict_states(model, batch, method, kernel, seg_length, repeats, groups).items()
 
 
 def _predicted_values(model, prepared, method, kernel):
