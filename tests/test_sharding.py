@@ -21,6 +21,7 @@ import pytest
 import smoseq as sm
 from smoseq._errors import InputError
 from smoseq.fitting import budget
+from smoseq.fitting.data import prepare_data
 from smoseq.fitting.loop import default_mode_search
 from smoseq.inference import gibbs
 from smoseq.inference.chunked import chunked_kernel, model_statistics, resample_from_statistics
@@ -138,10 +139,10 @@ def _full_rank_model(rng, K, S, transitions=None):
 
 
 def test_resample_from_statistics_is_hhmm_resample():
-    """The three components' keys and draws as in `HHMM.resample` (an HDP: every component draws)."""
+    """The components' keys and draws as in `HHMM.resample`."""
     rng = np.random.default_rng(2)
     data = SyllableData(rng.integers(0, 6, (4, 50)), np.ones((4, 50)))
-    model = _full_rank_model(rng, 3, 6, sm.HDPTransitions.create(3, kappa=10.0))
+    model = _full_rank_model(rng, 3, 6)
     states = jnp.asarray(rng.integers(0, 3, (4, 50)))
     expected, _ = eqx.filter_jit(lambda m, s: m.resample(jr.key(5), s, data))(model, states)
     got, _ = eqx.filter_jit(lambda m, s: resample_from_statistics(m, jr.key(5), model_statistics(m, s, data), None))(
@@ -206,18 +207,20 @@ def test_a_limit_too_small_is_one_line_error_before_any_work(monkeypatch):
     with pytest.raises(InputError) as error:
         sm.fit(_recordings(), n_states=3, n_iters=2, progress=False, memory_limit="100MB")
     message = str(error.value)
-    assert "\n" not in message and "0.10 GB" in message and "estimated peak" in message
+    assert "\n" not in message and "100.0 MB" in message and "estimated peak" in message
     with pytest.raises(InputError, match="devices=3"):
         sm.fit(_recordings(), n_states=3, n_iters=2, progress=False, devices=3)
 
 
 def test_fit_under_a_limit_equals_the_plain_fit_and_records_the_plan(capsys):
     recordings = _recordings(n=9, seed=5)
-    options = dict(n_states=3, n_iters=3, seed=2, n_init_iters=2)
+    options = dict(n_states=3, n_iters=3, seed=2, n_init_iters=2, emissions="full_rank")
     plain = sm.fit(recordings, progress=False, **options)
-    limited = sm.fit(recordings, progress=True, memory_limit=budget.BASE_BYTES + 2e4, **options)
+    n_sequences, n_timesteps = prepare_data(recordings, repeats="ignore").data.syllables.shape
+    limit = budget.fit_peak_bytes(n_sequences, n_timesteps, 3, 6, 3, "native", chunk_size=3)
+    limited = sm.fit(recordings, progress=True, memory_limit=limit, **options)
     assert "memory: estimated peak" in capsys.readouterr().out
-    assert limited.info["memory"]["chunk_size"] is not None and plain.info["memory"]["chunk_size"] is None
+    assert limited.info["memory"]["chunk_size"] == 3 and plain.info["memory"]["chunk_size"] is None
     for name in recordings:
         np.testing.assert_array_equal(limited.states[name], plain.states[name])
     np.testing.assert_allclose(limited.log_probs, plain.log_probs, rtol=1e-6)
@@ -231,8 +234,10 @@ def test_cli_fit_flags(tmp_path, capsys):
     assert main(["fit", str(data), "--out", str(tmp_path / "tiny"), "--n-states", "2", "--iters", "2",
                  "--memory-limit", "1MB", "--no-figures"]) == 2  # fmt: skip
     error = capsys.readouterr().err.strip()
-    assert "memory_limit 0.00 GB is below the estimated peak" in error and "\n" not in error
-    assert not (tmp_path / "tiny").exists()
+    assert "memory_limit 1.0 MB is below the estimated peak" in error and "\n" not in error
+    assert not (tmp_path / "tiny" / "fit.json").exists()
+    assert main(["fit", str(data), "--out", str(tmp_path / "bad"), "--memory-limit", "lots"]) == 2
+    assert "memory_limit must be bytes" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main(["fit", str(data), "--out", str(tmp_path / "fit"), "--n-states", "2", "--iters", "2", "--devices", "1",
                  "--memory-limit", "2GB", "--no-figures", "--checkpoint-every", "0"]) == 0  # fmt: skip
     memory = json.loads((tmp_path / "fit" / "fit.json").read_text())["info"]["memory"]

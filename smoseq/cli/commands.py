@@ -161,6 +161,10 @@ def _check_fit_arguments(args) -> None:
         raise InputError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     if args.fps <= 0:
         raise InputError(f"--fps must be > 0, got {args.fps}")
+    if getattr(args, "memory_limit", None) is not None:
+        from ..fitting.budget import parse_bytes
+
+        parse_bytes(args.memory_limit)
     if getattr(args, "learning_rate", None) is not None and not args.learning_rate > 0:
         raise InputError(f"--learning-rate must be > 0, got {args.learning_rate}")
 

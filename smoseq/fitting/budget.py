@@ -141,7 +141,7 @@ class MemoryPlan:
 
 
 def _gb(size: float) -> str:
-    return f"{size / 1e9:.2f} GB"
+    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
 
 
 def _chunk_size(n_sequences: int, fits, n_devices: int) -> int | None:
