@@ -39,16 +39,16 @@ from .memory import model_footprint_bytes
 
 __all__ = ["MemoryPlan", "parse_bytes", "default_memory_limit", "fit_peak_bytes", "plan_memory"]
 
-BASE_BYTES = 0.45e9
-HELD_BYTES_PER_FRAME = 44.0
+BASE_BYTES = 1.06e9
+HELD_BYTES_PER_FRAME = 90.0
 
 
 def _work_bytes_per_frame(method: str, n_states: int) -> float:
     if method == "native":
-        return 36.0
+        return 32.0
     if method == "serial":
-        return 36.0 + 12.0 * n_states
-    return 36.0 + 16.0 * n_states**2
+        return 32.0 + 12.0 * n_states
+    return 32.0 + 16.0 * n_states**2
 
 
 _UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -145,22 +145,23 @@ def _gb(size: float) -> str:
 
 
 def _chunk_size(n_sequences: int, fits, n_devices: int) -> int | None:
-    """The chunk (a multiple of `n_devices`) that fits and pads least, None when all sequences fit, 0 when none does."""
-    whole = math.ceil(n_sequences / n_devices) * n_devices
-    if fits(None, whole):
+    """The chunk (a multiple of `n_devices`) that fits and pads least, None when all sequences fit, 0 when none does.
+
+    `fits(chunk, padded)`: whether the estimate with `chunk` sequences per chunk (None: all)
+    and N padded to `padded` sequences stays under the limit.
+    """
+
+    def padded(chunk):  # a sharded fit pads N to the devices; a chunked one pads only its last chunk
+        return math.ceil(n_sequences / n_devices) * n_devices
+
+    if fits(None, padded(n_devices)):
         return None
-    largest = 0
-    low, high = 1, whole // n_devices  # chunk = multiple · n_devices; fits is monotone in it
-    while low <= high:
-        middle = (low + high) // 2
-        if fits(middle * n_devices, whole):
-            largest, low = middle * n_devices, middle + 1
-        else:
-            high = middle - 1
-    if largest == 0:
-        return 0
-    n_chunks = math.ceil(n_sequences / largest)
-    return math.ceil(math.ceil(n_sequences / n_chunks) / n_devices) * n_devices
+    candidates = sorted({math.ceil(math.ceil(n_sequences / n_chunks) / n_devices) * n_devices
+                         for n_chunks in range(1, n_sequences + 1)}, reverse=True)  # fmt: skip
+    for chunk in candidates:  # fewest chunks first; each the smallest (least padded last chunk) for its count
+        if fits(chunk, padded(chunk)):
+            return chunk
+    return 0
 
 
 def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devices=None, memory_limit=None) -> MemoryPlan:
@@ -204,7 +205,7 @@ def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devi
             f"{n_devices} sequence(s) of {n_timesteps} frames ({n_sequences} sequences, K={model.n_states}, "
             f"S={model.n_syllables}): raise the limit, or cut recordings into segments (seg_length)"
         )
-    padded = math.ceil(n_sequences / (chunk or n_devices)) * (chunk or n_devices)
+    padded = math.ceil(n_sequences / n_devices) * n_devices
     placement = Placement(mesh if n_devices > 1 else None, chunk)
     whole = estimate(None, math.ceil(n_sequences / n_devices) * n_devices)
     return MemoryPlan(placement, estimate(chunk, padded), whole, limit)

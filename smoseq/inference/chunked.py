@@ -59,17 +59,24 @@ def resample_from_statistics(model: HHMM, key: PRNGKeyArray, statistics: tuple, 
 
 
 def chunk_rows(n_sequences: int, chunk_size: int) -> list[slice]:
-    """Row slices of `chunk_size` sequences (N a multiple of `chunk_size`)."""
-    if n_sequences % chunk_size:
-        raise ValueError(f"{n_sequences} sequences are not a multiple of the chunk size {chunk_size}")
-    return [slice(start, start + chunk_size) for start in range(0, n_sequences, chunk_size)]
+    """Row slices of at most `chunk_size` sequences (the last may be shorter)."""
+    return [slice(start, min(start + chunk_size, n_sequences)) for start in range(0, n_sequences, chunk_size)]
 
 
-def _chunk_of(data: SyllableData, rows: slice) -> SyllableData:
-    def take(array):
-        return None if array is None else array[rows]
+def _padded_rows(array, rows: slice, chunk_size: int):
+    """`array[rows]` with zero rows appended up to `chunk_size`, so that every chunk has one shape (one compilation)."""
+    if array is None:
+        return None
+    part = array[rows]
+    extra = chunk_size - part.shape[0]
+    if extra == 0:
+        return part
+    return jnp.concatenate([jnp.asarray(part), jnp.zeros((extra,) + part.shape[1:], part.dtype)])
 
-    return SyllableData(take(data.syllables), take(data.mask), take(data.evidence), take(data.groups))
+
+def _chunk_of(data: SyllableData, rows: slice, chunk_size: int) -> SyllableData:
+    """Rows `rows` of `data`, padded with fully masked sequences to `chunk_size`."""
+    return SyllableData(*(_padded_rows(array, rows, chunk_size) for array in (data.syllables, data.mask, data.evidence, data.groups)))
 
 
 @eqx.filter_jit
@@ -129,7 +136,7 @@ def chunked_init(model: HHMM, states, data: SyllableData, chunk_size: int) -> Gi
     states = jnp.asarray(states, dtype=jnp.int32)
     total = None
     for rows in chunk_rows(data.syllables.shape[0], chunk_size):
-        counts = _emission_statistics(model, states[rows], _chunk_of(data, rows))
+        counts = _emission_statistics(model, _padded_rows(states, rows, chunk_size), _chunk_of(data, rows, chunk_size))
         total = counts if total is None else _add(total, counts)
     emissions = model.emissions.with_data_driven_start(total)
     return GibbsState(eqx.tree_at(lambda m: m.emissions, model, emissions), states)
@@ -147,7 +154,7 @@ def chunked_kernel(mode_search: ModeSearch | None, method: str, chunk_size: int,
     Args:
         mode_search: as for `gibbs.build_kernel`.
         method: resolved state kernel (`native`, `serial`, `parallel`).
-        chunk_size: sequences per chunk; N must be a multiple of it (`sharding.pad_sequences`).
+        chunk_size: sequences per chunk; the last chunk is padded with fully masked sequences.
         mesh: optional device mesh: each chunk is sharded over it (`chunk_size` a multiple of its size).
 
     Returns:
@@ -164,14 +171,17 @@ def chunked_kernel(mode_search: ModeSearch | None, method: str, chunk_size: int,
         chunks = chunk_rows(n_sequences, chunk_size)
         total = None
         for rows in chunks:
-            statistics = _statistics(state.model, place(state.states[rows]), place(_chunk_of(data, rows)))
+            chunk_states = _padded_rows(state.states, rows, chunk_size)
+            statistics = _statistics(state.model, place(chunk_states), place(_chunk_of(data, rows, chunk_size)))
             total = statistics if total is None else _add(total, statistics)
         model, emission_info, log_prior, keys = draw(key, state.model, total, n_sequences)
         states, marginal = np.empty(state.states.shape, np.int32), np.float32(0)
         for rows in chunks:
-            chunk_states, logliks = sample(model, place(_chunk_of(data, rows)), place(keys[rows]))
-            states[rows] = np.asarray(chunk_states)
-            marginal = marginal + np.asarray(logliks, np.float32).sum(dtype=np.float32)
+            n_real = rows.stop - rows.start
+            chunk_keys = keys[rows] if n_real == chunk_size else jnp.concatenate([keys[rows], keys[: chunk_size - n_real]])
+            chunk_states, logliks = sample(model, place(_chunk_of(data, rows, chunk_size)), place(chunk_keys))
+            states[rows] = np.asarray(chunk_states)[:n_real]
+            marginal = marginal + np.asarray(logliks, np.float32)[:n_real].sum(dtype=np.float32)
         marginal = jnp.asarray(marginal, dtype=log_prior.dtype)
         return GibbsState(model, jnp.asarray(states)), gibbs_info(marginal, log_prior, emission_info)
 

@@ -55,11 +55,14 @@ class Placement:
         return self.n_devices > 1 and self.chunk_size is None
 
     def place_data(self, data: SyllableData) -> SyllableData:
-        """`data` padded to a multiple of the chunk size (or of the device count) and, unchunked, sharded."""
-        if not self.active:
+        """`data` sharded over the devices (N padded to a multiple of their number), or as it is when chunked.
+
+        Chunks are cut (and the last one padded) by the chunked step, so a chunked fit holds
+        no second copy of the data.
+        """
+        if not self.sharded:
             return data
-        padded = pad_sequences(data, self.chunk_size or self.n_devices)
-        return shard_sequences(padded, self.mesh) if self.sharded else padded
+        return shard_sequences(pad_sequences(data, self.n_devices), self.mesh)
 
     def place_state(self, state: GibbsState) -> GibbsState:
         """`state` (its states already padded like the data) on the mesh: model replicated, states sharded."""
