@@ -52,7 +52,7 @@ def child(args) -> None:
     recordings = synthetic_recordings(int(args.frames), int(args.recording_frames), args.n_syllables, 0)
     started = time.perf_counter()
     result = sm.fit(recordings, n_states=args.n_states, n_iters=args.iters, n_init_iters=1, seed=0, progress=False,
-                    memory_limit=args.limit, devices=1)  # fmt: skip
+                    memory_limit=None if args.limit == "none" else args.limit, devices=1)  # fmt: skip
     seconds = time.perf_counter() - started
     digest = hashlib.sha256()
     for name in sorted(result.states):
@@ -70,8 +70,7 @@ def run(args, limit) -> dict:
         command = [sys.executable, __file__, "--child", "--output", str(output), "--frames", str(args.frames),
                    "--recording-frames", str(args.recording_frames), "--iters", str(args.iters),
                    "--n-states", str(args.n_states), "--n-syllables", str(args.n_syllables)]  # fmt: skip
-        if limit:
-            command += ["--limit", limit]
+        command += ["--limit", limit or "none"]
         process = subprocess.Popen(command, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         _, status, usage = os.wait4(process.pid, 0)
         if status != 0:
