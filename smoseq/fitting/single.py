@@ -155,7 +155,7 @@ def fit(
             number of devices (log probabilities up to float rounding).
         memory_limit: peak memory the fit may use, bytes or a string such as `"8GB"`: the
             peak is estimated before compiling (`smoseq.fitting.budget`; recorded in
-            fit.json, printed with `progress`) and the Gibbs step runs over chunks of
+            fit.json, printed with `progress` when there is a limit or several devices) and the Gibbs step runs over chunks of
             sequences small enough to stay under it, with the same draws. None: no limit on
             a CPU, the free memory of the device on an accelerator.
 
@@ -181,7 +181,7 @@ def fit(
         transitions, initial, names,
     )  # fmt: skip
     plan = plan_memory(data, model, n_iters, resolve_method(method), devices, memory_limit)
-    if progress:
+    if progress and (plan.limit is not None or plan.placement.n_devices > 1):
         print(plan.describe(), flush=True)
     placement = plan.placement
     sampler = Sampler.create(mode_search, method, retry, exact_emissions, placement)
