@@ -9,7 +9,8 @@ The estimate (bytes) is
 
     base + params(K, S) + frames · held(method) + chunk_frames · work(method, K) + 2 · n_iters · T
 
-- base: the process with JAX, numba and the compiled programs (measured 0.45 GB RSS).
+- base: the process with JAX, numba and the compiled programs, and the compiler's own
+  peak while it builds them (measured 1.06 GB RSS on a CPU at K = 10, S = 50).
 - params: the emission update's work arrays, `memory.model_footprint_bytes` at zero frames.
 - held, bytes per padded frame alive for the whole fit: the input recordings and the
   batched copy (int32 syllables, float32 mask and evidence), the current and the new
@@ -21,8 +22,11 @@ The estimate (bytes) is
 - frames per device on an accelerator (each device has its own memory); on the CPU every
   device shares the process memory, so the whole is counted.
 
-The constants were measured with `benchmarks/bench_memory.py` (peak RSS of a fit in a child
-process, K = 10, S = 50, native kernel, several sizes, whole and chunked) and are rounded up.
+The constants were measured from the peak RSS of fits in child processes (K = 10, S = 50,
+native kernel, 0.3 M, 6 M and 10 M frames, whole and in chunks; `benchmarks/bench_memory.py`)
+and rounded up: at 10 M frames the whole fit peaked at 1.80 GB (estimate 2.34 GB) and the
+chunked one at 1.74 GB (estimate 2.05 GB). Held arrays, not the step's work, dominate, so
+chunking lowers the peak by about the work term only.
 """
 
 import math
