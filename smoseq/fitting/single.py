@@ -147,8 +147,8 @@ def fit(
             self-transitions included, as the published package does.
         history_segment: which segment's states to record at every iteration.
         progress: show a progress bar.
-        checkpoint_dir, checkpoint_every, resume: see `smoseq.fitting.checkpoints` (resume
-            with the same `devices` and `memory_limit`).
+        checkpoint_dir, checkpoint_every, resume: see `smoseq.fitting.checkpoints`
+            (checkpoints hold the real sequences only, whatever `devices` and `memory_limit`).
         devices: the devices the sequences are sharded over (docs/scaling.md): None (default:
             every local device of the default backend — one on a plain CPU), an int n (the
             first n), or a list of `jax.Device`. The same seed gives the same fit on any

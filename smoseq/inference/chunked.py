@@ -113,7 +113,7 @@ def _jax_sampler(method: str):
     @eqx.filter_jit
     def sample(model, data, keys):
         inputs = kernel_inputs(model, data, method)
-        trans_axis = 0 if inputs.trans.ndim == 3 else None
+        trans_axis = 0 if inputs.trans.ndim >= 3 else None
         logliks, states = jax.vmap(sampler, in_axes=(0, None, trans_axis, 0))(
             keys, inputs.log_init, inputs.trans, inputs.log_likelihoods
         )

@@ -214,7 +214,7 @@ def _host(mode_search, mesh: Mesh):
         log_init, tables = _local(inputs.log_init), _local(inputs.tables)
         states, logliks = {}, {}
         for rows in _row_blocks(data.syllables):
-            trans = _rows_of(inputs.trans, rows) if inputs.trans.ndim == 3 else _local(inputs.trans)
+            trans = _rows_of(inputs.trans, rows) if inputs.trans.ndim >= 3 else _local(inputs.trans)
             states[rows.start], logliks[rows.start] = native.sample_states_host(
                 log_init, trans, tables, _rows_of(data.syllables, rows), _rows_of(data.emission_mask, rows),
                 _rows_of(inputs.uniforms, rows), log_likelihoods=_rows_of(inputs.log_likelihoods, rows),
