@@ -4,6 +4,8 @@ Inputs are read and validated before any output folder is created, so bad input
 leaves nothing behind.
 """
 
+import contextlib
+import itertools
 import shutil
 from pathlib import Path
 
@@ -111,6 +113,8 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
             checkpoint_every=args.checkpoint_every,
             resume=getattr(args, "resume", False),
             progress=progress,
+            devices=getattr(args, "devices", None),
+            memory_limit=getattr(args, "memory_limit", None),
         )
     except FitInterrupted as interrupt:
         raise KeyboardInterrupt(str(interrupt)) from None
@@ -173,6 +177,10 @@ def _check_fit_arguments(args) -> None:
         raise InputError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     if args.fps <= 0:
         raise InputError(f"--fps must be > 0, got {args.fps}")
+    if getattr(args, "memory_limit", None) is not None:
+        from ..fitting.budget import parse_bytes
+
+        parse_bytes(args.memory_limit)
     if getattr(args, "learning_rate", None) is not None and not args.learning_rate > 0:
         raise InputError(f"--learning-rate must be > 0, got {args.learning_rate}")
 
@@ -247,28 +255,30 @@ def _model_transition_drawings(result, fps: float) -> dict:
 
 def apply(args) -> None:
     from ..fitting import load_fit
+    from ..fitting.streaming import DEFAULT_CHUNK_FRAMES, recording_batches, recordings_from
+    from ..io.npz_stream import NpzWriter
 
     result = load_fit(args.fit)
-    recordings = _load(args.data)
-    n_syllables = result.model.n_syllables
-    for name, syllables in recordings.syllables.items():
-        if syllables.max() >= n_syllables:
-            raise InputError(
-                f"{recordings.sources[name]}: uses syllable {int(syllables.max())} but the model in "
-                f"{args.fit} knows only {n_syllables} syllables (0..{n_syllables - 1})"
-            )
     given = {"groups": getattr(args, "groups", None), "covariates": getattr(args, "covariates", None)}
-    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable", **given)
-    marginals = result.predict(recordings.syllables, method="marginals", **given) if args.marginals else None
+    chunk_frames = getattr(args, "chunk_frames", None) or DEFAULT_CHUNK_FRAMES
+    batches = recording_batches(recordings_from(args.data, result.model.n_syllables), chunk_frames)
+    first = next(batches)  # read and check the first recordings before anything is written
     out = prepare_output(args.out, args.force, "states.npz")
-    names = list(states)
-    atomic_savez(out / "states.npz", names=np.array(names, dtype=str), **{f"states_{i}": states[n] for i, n in enumerate(names)})
-    if marginals is not None:
-        atomic_savez(
-            out / "marginals.npz",
-            names=np.array(names, dtype=str),
-            **{f"marginals_{i}": np.asarray(marginals[n], dtype=np.float32) for i, n in enumerate(names)},
-        )
+    names = []
+    with NpzWriter(out / "states.npz") as states_file, (
+        NpzWriter(out / "marginals.npz") if args.marginals else contextlib.nullcontext()
+    ) as marginals_file:
+        for batch in itertools.chain([first], batches):
+            states = result.predict(batch, method="viterbi" if args.viterbi else "most_probable", **given)
+            marginals = result.predict(batch, method="marginals", **given) if args.marginals else None
+            for name in batch:
+                states_file.write(f"states_{len(names)}", states[name])
+                if marginals is not None:
+                    marginals_file.write(f"marginals_{len(names)}", np.asarray(marginals[name], dtype=np.float32))
+                names.append(name)
+        states_file.write("names", np.array(names, dtype=str))
+        if marginals_file is not None:
+            marginals_file.write("names", np.array(names, dtype=str))
     say(f"wrote states of {len(names)} recordings to {out / 'states.npz'}")
 
 

@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--learning-rate", type=float, default=None, help="use optax.adam(LR) for the emission update")
     fit.add_argument("--exact-emissions", action="store_true",
                      help="exact low-rank emission update: the Laplace draw as a Metropolis-Hastings proposal (slower)")
+    fit.add_argument("--devices", type=int, default=None,
+                     help="devices to shard the recordings over (default: all local devices; docs/scaling.md)")
+    fit.add_argument("--memory-limit", default=None,
+                     help="peak memory of the fit, e.g. 8GB: the step runs in chunks of recordings under it "
+                          "(default: none on a CPU, the device's free memory on a GPU)")
     fit.add_argument("--force", action="store_true", help="replace an existing fit in --out")
     fit.add_argument("--no-figures", action="store_true")
 
@@ -146,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--viterbi", action="store_true", help="write the single most probable path instead of the most probable state per frame"
     )
+    apply.add_argument("--chunk-frames", type=int, default=None,
+                       help="recordings are read and decoded in batches of at most this many frames (default 4000000)")
     apply.add_argument("--force", action="store_true")
 
     movies = _add_command(

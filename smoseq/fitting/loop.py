@@ -21,6 +21,7 @@ import optax
 from tqdm.auto import tqdm
 
 from ..inference.gibbs import GibbsState, compiled_kernel, single_chain_strategy
+from ..inference.placement import Placement
 from ..inference.states import resolve_method
 from ..models import ModeSearch
 from .optimizers import optimizer, settings_of
@@ -78,15 +79,18 @@ class Sampler:
         mode_search: optimizer of the emission update (None for conjugate-only models).
         method: resolved state-sampling kernel (`native`, `serial`, `parallel`).
         retry: optimizer that redoes a non-finite iteration (None: no retries).
+        placement: devices and chunks of a single-chain fit (`smoseq.inference.placement`);
+            None: one device, one piece.
     """
 
     mode_search: ModeSearch | None
     method: str
     retry: ModeSearch | None
+    placement: Placement | None = None
 
     @classmethod
     def create(cls, mode_search: ModeSearch | None, method: str, retry: ModeSearch | None,
-               exact_emissions: bool = False) -> "Sampler":  # fmt: skip
+               exact_emissions: bool = False, placement: Placement | None = None) -> "Sampler":  # fmt: skip
         """The settings a fit asked for: None means the default optimizer or retry; `method` is resolved.
 
         `exact_emissions` turns on the Metropolis–Hastings correction of the emission
@@ -96,7 +100,7 @@ class Sampler:
         retry = default_retry() if retry is None else retry
         if exact_emissions:
             mode_search, retry = mode_search._replace(metropolis=True), retry._replace(metropolis=True)
-        return cls(mode_search, resolve_method(method), retry)
+        return cls(mode_search, resolve_method(method), retry, placement)
 
     @property
     def metropolis(self) -> bool:
@@ -116,13 +120,20 @@ class Sampler:
         if strategy == "single":
             strategy = single_chain_strategy(self.method)
         mode_search = self.mode_search._replace(metropolis=False) if plain else self.mode_search
+        return self._compiled(mode_search, strategy)
+
+    def _compiled(self, mode_search, strategy: str):
+        if self.placement is not None and self.placement.active:
+            if strategy not in ("fused", "host"):
+                raise ValueError("devices and memory limits apply to single-chain fits (sm.fit)")
+            return self.placement.kernel(mode_search, self.method, strategy)
         return compiled_kernel(mode_search, self.method, strategy)
 
     def retry_kernel(self, attempt: int, plain: bool = False):
         """The single-chain step of retry attempt `attempt`; `plain` as for `kernel`."""
         search = retry_mode_search(self.retry, attempt)
         search = search._replace(metropolis=False) if plain else search
-        return compiled_kernel(search, self.method, single_chain_strategy(self.method))
+        return self._compiled(search, single_chain_strategy(self.method))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from ..models import HHMM
 from .data import Repeats, prepare_data
 from .covariates import with_experiment
 from .groups import with_groups
+from .streaming import DEFAULT_CHUNK_FRAMES, is_source, recording_batches, recordings_from
 
 
 PREDICT_METHODS = ("most_probable", "viterbi", "marginals")
@@ -26,12 +27,14 @@ def predict_states(
     covariates=None,
     inputs=None,
     covariate_levels=None,
+    chunk_frames: int | None = None,
 ) -> dict:
     """States of recordings under a fitted model.
 
     Args:
         model: a fitted `HHMM`.
-        recordings: recording name -> syllables (T_i,).
+        recordings: recording name -> syllables (T_i,); or a folder of CSVs, a CSV or a
+            `results.h5`, read one batch of recordings at a time (`smoseq.fitting.streaming`).
         method: `most_probable` (default): the state of highest posterior probability
             at each frame, which maximises the expected number of correctly labelled
             frames; `viterbi`: the single most probable path (it can drop a short bout
@@ -48,6 +51,9 @@ def predict_states(
             them gets them).
         covariate_levels: the categorical levels the fit encoded (its
             `hyperparameters["covariates"]["levels"]`; `FitResult.predict` passes them).
+        chunk_frames: recordings are processed in batches of at most this many frames
+            (default for a path: `streaming.DEFAULT_CHUNK_FRAMES`; for a dict: all at once),
+            so the kernels' arrays never exceed one batch.
 
     Returns:
         recording name -> (T_i,) int states, or (T_i, K) probabilities for `marginals`.
@@ -57,6 +63,11 @@ def predict_states(
     """
     if method not in PREDICT_METHODS:
         raise InputError(f"method must be one of {', '.join(PREDICT_METHODS)}; got {method!r}")
+    if is_source(recordings) or chunk_frames is not None:
+        return dict(iter_predictions(
+            model, recordings, method, kernel, seg_length, repeats, groups, chunk_frames,
+            covariates=covariates, inputs=inputs, covariate_levels=covariate_levels,
+        ))  # fmt: skip
     prepared = prepare_data(
         recordings, seg_length=seg_length, seg_overlap=0, n_syllables=model.n_syllables, repeats=repeats
     )
@@ -69,6 +80,24 @@ def predict_states(
     with single_threaded_blas():
         values = _predicted_values(model, prepared, method, kernel)
     return unbatch(values, prepared.keys, prepared.bounds)
+
+
+def iter_predictions(model: HHMM, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None,
+                     repeats: Repeats = "ignore", groups=None, chunk_frames: int | None = None, *, covariates=None,
+                     inputs=None, covariate_levels=None):  # fmt: skip
+    """`predict_states` one batch of recordings at a time: yields `(name, values)` per recording.
+
+    Args:
+        as for `predict_states`; `recordings` may be a path, read lazily; `inputs` (a dict
+        recording -> per-frame inputs) is handed to each batch for its own recordings.
+    """
+    batches = recording_batches(recordings_from(recordings, model.n_syllables), chunk_frames or DEFAULT_CHUNK_FRAMES)
+    for batch in batches:
+        batch_inputs = None if inputs is None else {name: inputs[name] for name in batch}
+        yield from predict_states(
+            model, batch, method, kernel, seg_length, repeats, groups,
+            covariates=covariates, inputs=batch_inputs, covariate_levels=covariate_levels,
+        ).items()  # fmt: skip
 
 
 def _predicted_values(model, prepared, method, kernel):

@@ -8,6 +8,8 @@ packages the result.
 
 import time
 
+import jax
+import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
@@ -15,9 +17,11 @@ from .._errors import InputError
 from .._threads import with_single_threaded_blas
 from ..inference import gibbs
 from ..inference.initialization import candidate_windows, kmeans_window_states
-from ..inference.states import Method
+from ..inference.sharding import gather
+from ..inference.states import Method, resolve_method
 from ..io.batching import unbatch
 from ..models import HHMM, GroupedTransitions, ModeSearch, SyllableData
+from .budget import plan_memory
 from .checkpoints import Checkpointer
 from .components import (
     build_prior_model,
@@ -90,6 +94,8 @@ def fit(
     checkpoint_dir=None,
     checkpoint_every: int = 10,
     resume: bool = False,
+    devices=None,
+    memory_limit=None,
 ) -> FitResult:
     """Fit an HHMM by blocked Gibbs sampling.
 
@@ -160,7 +166,17 @@ def fit(
             self-transitions included, as the published package does.
         history_segment: which segment's states to record at every iteration.
         progress: show a progress bar.
-        checkpoint_dir, checkpoint_every, resume: see `smoseq.fitting.checkpoints`.
+        checkpoint_dir, checkpoint_every, resume: see `smoseq.fitting.checkpoints`
+            (checkpoints hold the real sequences only, whatever `devices` and `memory_limit`).
+        devices: the devices the sequences are sharded over (docs/scaling.md): None (default:
+            every local device of the default backend — one on a plain CPU), an int n (the
+            first n), or a list of `jax.Device`. The same seed gives the same fit on any
+            number of devices (log probabilities up to float rounding).
+        memory_limit: peak memory the fit may use, bytes or a string such as `"8GB"`: the
+            peak is estimated before compiling (`smoseq.fitting.budget`; recorded in
+            fit.json, printed with `progress` when there is a limit or several devices) and the Gibbs step runs over chunks of
+            sequences small enough to stay under it, with the same draws. None: no limit on
+            a CPU, the free memory of the device on an accelerator.
 
     Returns:
         A `FitResult`.
@@ -185,7 +201,12 @@ def fit(
         n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta,
         transitions, initial, names,
     )  # fmt: skip
-    sampler = Sampler.create(mode_search, method, retry, exact_emissions)
+    plan = plan_memory(data, model, n_iters, resolve_method(method), devices, memory_limit)
+    if progress and (plan.limit is not None or plan.placement.n_devices > 1):
+        print(plan.describe(), flush=True)
+    placement = plan.placement
+    sampler = Sampler.create(mode_search, method, retry, exact_emissions, placement)
+    placed = placement.place_data(data)
     hyperparameters = recorded_settings(
         n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
         seg_overlap, repeats, sampler.describe(),
@@ -202,12 +223,16 @@ def fit(
     resumed = checkpointer.load(model, data) if (checkpointer and resume) else None
     if resumed is not None:
         state, trace, init_info = resumed
+        state = placement.adopt(state, placed)
     else:
-        state, init_info, init_faults = _initialise(sampler, root_key, model, prepared, init_states, n_init_iters, seed)
+        state, init_info, init_faults = _initialise(sampler, root_key, model, prepared, init_states, n_init_iters, seed,
+                                                    placed)  # fmt: skip
         trace = ChainTrace(faults=init_faults)
 
     history_row = min(history_segment, data.syllables.shape[0] - 1)
-    chains = Chains(stack_chains([state]), jr.fold_in(root_key, 1)[None], data, sampler, "single", [""], history_row, [trace])
+    chains = Chains(stack_chains([state]), jr.fold_in(root_key, 1)[None], placed, sampler, "single", [""], history_row,
+                    [trace])  # fmt: skip
+    n_real = data.syllables.shape[0]
 
     keeps_samples = group_of is not None and isinstance(model.transitions, GroupedTransitions)
     samples = TransitionSamples(burn_in(n_iters), prepared) if keeps_samples else None
@@ -216,7 +241,7 @@ def fit(
         if samples is not None:
             samples.record(chains, iteration)
         if checkpointer and checkpointer.due(iteration + 1, n_iters):
-            checkpointer.save(take_chain(chains.state, 0), trace, init_info, iteration + 1)
+            checkpointer.save(_real_sequences(take_chain(chains.state, 0), n_real), trace, init_info, iteration + 1)
 
     try:
         chains.run(range(len(trace.log_probs), n_iters), progress=progress, after_iteration=checkpoint)
@@ -224,12 +249,13 @@ def fit(
         completed = len(trace.log_probs)
         if checkpointer is None:
             raise FitInterrupted(f"stopped after {completed} iterations without checkpoints") from None
-        checkpointer.save(take_chain(chains.state, 0), trace, init_info, completed)
+        checkpointer.save(_real_sequences(take_chain(chains.state, 0), n_real), trace, init_info, completed)
         raise FitInterrupted(f"checkpoint written after {completed} of {n_iters} iterations") from None
 
-    state = take_chain(chains.state, 0)
+    state = _real_sequences(take_chain(chains.state, 0), n_real)
     segment_states = np.asarray(state.states)
     info = dict(init_info) | {"numerical_faults": trace.faults, "fit_seconds": time.perf_counter() - started}
+    info["memory"] = plan.record()
     return FitResult(
         model=state.model,
         states=unbatch(segment_states, prepared.keys, prepared.bounds),
@@ -247,21 +273,30 @@ def fit(
     )
 
 
-def _initialise(sampler: Sampler, root_key, model: HHMM, prepared: Prepared, init_states, n_init_iters, seed):
+def _real_sequences(state: gibbs.GibbsState, n_real: int) -> gibbs.GibbsState:
+    """A state without the padding sequences of a sharded or chunked fit, its arrays on this process's default device."""
+    model = jax.tree.map(lambda leaf: jnp.asarray(gather(leaf)) if isinstance(leaf, jax.Array) else leaf, state.model)
+    return gibbs.GibbsState(model, jnp.asarray(gather(state.states)[:n_real]))
+
+
+def _initialise(sampler: Sampler, root_key, model: HHMM, prepared: Prepared, init_states, n_init_iters, seed, placed):
     """The starting state: the user's states, or the best of several short data-driven chains.
+
+    `placed`: the data as the fit holds it (padded and placed by `sampler.placement`).
 
     Returns:
         `(state, init_info, faults)`: a `GibbsState`, what fit.json records of the choice,
         and the retries made by the short chains.
     """
     data = prepared.data
+    placement = sampler.placement
     if init_states is not None:
-        return gibbs.init(model, user_init_states(init_states, prepared), data), {"init": "user"}, []
+        return placement.init(model, user_init_states(init_states, prepared), placed), {"init": "user"}, []
     init_key = jr.fold_in(root_key, 0)
     best, scores, faults = None, {}, []
     for index, (name, states) in enumerate(initial_state_candidates(data, model.n_states, model.n_syllables, seed)):
         trace = ChainTrace(faults=faults)
-        chains = Chains(stack_chains([gibbs.init(model, states, data)]), jr.fold_in(init_key, index)[None], data,
+        chains = Chains(stack_chains([placement.init(model, states, placed)]), jr.fold_in(init_key, index)[None], placed,
                         sampler, "single", [f"start {name}"], traces=[trace])  # fmt: skip
         chains.run(range(n_init_iters), on_failure="report")
         log_prob = trace.log_probs[-1] if trace.log_probs and trace.error is None else -np.inf

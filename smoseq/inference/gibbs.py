@@ -94,6 +94,11 @@ def _gibbs_info(marginal_loglik, log_prior, updates: ModelInfo) -> GibbsInfo:
     return GibbsInfo(marginal_loglik + log_prior, marginal_loglik, log_prior, updates)
 
 
+def gibbs_info(marginal_loglik, log_prior, updates: ModelInfo) -> GibbsInfo:
+    """The `GibbsInfo` of one step, for steps assembled elsewhere (`smoseq.inference.sharding`, `chunked`)."""
+    return _gibbs_info(marginal_loglik, log_prior, updates)
+
+
 def _draw_parameters(key: PRNGKeyArray, state: GibbsState, data: SyllableData, mode_search):
     """Parameters | states, and the key of the state draw: `(model, updates, k_states)`."""
     k_params, k_states = jr.split(key)
@@ -140,6 +145,14 @@ def _parameter_half(mode_search: ModeSearch | None):
         return model, updates, model.log_prior(), HostSamplerInputs(*inputs, uniforms)
 
     return half
+
+
+def host_parameter_half(mode_search: ModeSearch | None):
+    """The jittable half of the host step, `half(key, state, data) -> (model, updates, log_prior, HostSamplerInputs)`.
+
+    For steps that run the numba sampler on their own slices of the sequences (`smoseq.inference.sharding`).
+    """
+    return _parameter_half(mode_search)
 
 
 def _states_on_host(model, updates, log_prior, inputs: HostSamplerInputs, data: SyllableData):
