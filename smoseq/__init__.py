@@ -16,6 +16,7 @@ from .fitting import FitError as FitError
 from .fitting import FitResult as FitResult
 from .fitting import fit as fit
 from .fitting import fit_models as fit_models
+from .fitting import duration_distributions as duration_distributions
 from .fitting import heldout_loglik_per_frame as heldout_loglik_per_frame
 from .fitting import load_fit as load_fit
 from .fitting import predict_states as predict_states
@@ -27,6 +28,7 @@ from .models import HDPTransitions as HDPTransitions
 from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions
+from .models import SemiMarkovTransitions as SemiMarkovTransitions
 from .metrics import behaviour_table as behaviour_table
 from .metrics import bout_table as bout_table
 from .metrics import compare_groups as compare_groups

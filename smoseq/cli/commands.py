@@ -189,24 +189,27 @@ def write_group_dynamics(folder: Path, result, fps: float) -> Path:
 def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
     """Every figure of a fit, as PNGs in `folder/figures`."""
     from .. import viz
+    from ..fitting.durations import fitted_duration_curve
     from ..metrics import get_bout_transition_matrix
 
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
-    n_states = result.model.n_states
+    n_states = result.n_states
     drawings = {
         "log_probs": lambda: viz.plot_log_probs(result.log_probs, tail_from=min(50, max(len(result.log_probs) // 2, 0))),
         "emission_losses": lambda: viz.plot_emission_losses(
             result.emission_losses, tail_from=min(500, max(len(result.emission_losses) // 2, 0))
         ),
         "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states),
-        "durations": lambda: viz.plot_durations(result.states, fps),
+        "durations": lambda: viz.plot_durations(result.states, fps, fitted=fitted_duration_curve(result)),
         "frequencies": lambda: viz.plot_frequencies(result.states, n_states=n_states),
         "bout_transitions": lambda: viz.plot_transition_matrix(
             get_bout_transition_matrix(result.states, n_states), title="bout-level state transitions"
         ),
 
-        "syllable_tables": lambda: viz.plot_syllable_tables(np.asarray(result.model.emissions.transition_tables())),
+        "syllable_tables": lambda: viz.plot_syllable_tables(
+            np.asarray(getattr(result.model.emissions, "inner", result.model.emissions).transition_tables())
+        ),
     }
     drawings |= _model_transition_drawings(result, fps)
     if syllables:

@@ -243,6 +243,16 @@ class SemiMarkovTransitions(AbstractTransitions):
             out[:] = row * r + (position * r) // np.repeat(lengths, lengths)
         return hidden
 
+    def permute_states(self, order) -> "SemiMarkovTransitions":
+        """The same transitions with behavioural state `i` renamed from `order[i]` (`sm.reorder_states`)."""
+        order = jnp.asarray(order)
+        return eqx.tree_at(lambda c: (c.stay, c.switch), self, (self.stay[order], self.switch[order][:, order]))
+
+    def hidden_order(self, order) -> np.ndarray:
+        """A permutation of the K behavioural states as one of the K·r phase-states (phases kept in place)."""
+        order = np.asarray(order)
+        return (order[:, None] * self.n_phases + np.arange(self.n_phases)).ravel()
+
     def emissions_for(self, emissions):
         """K-state emissions shared across the phases (`phase_emissions`); K·r-state emissions unchanged."""
         if emissions.n_states == self.n_observed_states:
