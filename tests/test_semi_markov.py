@@ -147,14 +147,31 @@ def _gamma_medians(shape, scales):
     return np.array([next(d for d in range(1, 10_000) if stats.gamma.cdf(d + 0.5, shape, scale=s) >= 0.5) for s in scales])
 
 
-def _acceptance(n_recordings, n_frames, n_iters, tmp_path):
+def _bout_medians(states, shape, scales):
+    """Median length of the complete bouts (recording ends cut off) of every state in simulated states."""
+    lengths = {k: [] for k in range(len(scales))}
+    for z in states.values():
+        starts = np.flatnonzero(np.r_[True, z[1:] != z[:-1]])
+        runs = np.diff(np.r_[starts, z.size])
+        for k, length in zip(z[starts][1:-1], runs[1:-1]):
+            lengths[int(k)].append(length)
+    return np.array([np.median(lengths[k]) for k in range(len(scales))])
+
+
+def _population_medians(states, shape, scales):
+    """Median of the gamma law itself, rounded as the simulation rounds."""
+    return _gamma_medians(shape, scales)
+
+
+def _acceptance(n_recordings, n_frames, n_iters, tmp_path, reference, n_init_iters=10):
     rng = np.random.default_rng(0)
     shape, scales = 4.0, np.array([5.0, 8.0, 12.0])
     tables = rng.dirichlet(np.full(8, 0.3), size=(3, 8))
     train, truth = _simulate(rng, tables, n_recordings, n_frames, shape, scales)
     test, _ = _simulate(rng, tables, 2, n_frames, shape, scales)
     fits = {
-        name: sm.fit(train, 3, transitions=name, emissions="full_rank", n_iters=n_iters, repeats="model", progress=False)
+        name: sm.fit(train, 3, transitions=name, emissions="full_rank", n_iters=n_iters, repeats="model",
+                      n_init_iters=n_init_iters, progress=False)
         for name in ("semi_markov", "sticky")
     }
     semi = fits["semi_markov"]
@@ -162,8 +179,8 @@ def _acceptance(n_recordings, n_frames, n_iters, tmp_path):
     comparisons = {name: sm.compare_states(truth, fit.states) for name, fit in fits.items()}
     assert comparisons["semi_markov"].accuracy >= comparisons["sticky"].accuracy - 0.005
     medians = sm.duration_distributions(semi).median
-    expected = _gamma_medians(shape, scales)[comparisons["semi_markov"].permutation]
-    np.testing.assert_allclose(medians, expected, rtol=0.10)
+    permutation = comparisons["semi_markov"].permutation
+    np.testing.assert_allclose(medians, reference(truth, shape, scales)[permutation], rtol=0.10)
     assert sm.heldout_loglik_per_frame(semi, test) > sm.heldout_loglik_per_frame(fits["sticky"], test)
     semi.save(tmp_path / "fit")
     loaded = sm.load_fit(tmp_path / "fit")
@@ -176,9 +193,10 @@ def _acceptance(n_recordings, n_frames, n_iters, tmp_path):
 
 
 def test_fit_recovers_gamma_durations_small(tmp_path):
-    _acceptance(n_recordings=2, n_frames=1500, n_iters=25, tmp_path=tmp_path)
+    _acceptance(n_recordings=4, n_frames=3000, n_iters=20, tmp_path=tmp_path, reference=_population_medians, n_init_iters=3)
 
 
 @pytest.mark.slow
 def test_fit_recovers_gamma_durations(tmp_path):
-    _acceptance(n_recordings=4, n_frames=4000, n_iters=100, tmp_path=tmp_path)
+    # enough bouts (~150 per state) for the population medians of the gamma law
+    _acceptance(n_recordings=6, n_frames=4000, n_iters=60, tmp_path=tmp_path, reference=_population_medians)
