@@ -42,6 +42,7 @@ from .priors import DirichletRows as DirichletRows
 from .priors import Normal as Normal
 from .priors import StudentT as StudentT
 from .priors import elementwise_curvature as elementwise_curvature
+from .semi_markov import SemiMarkovInfo as SemiMarkovInfo
 from .semi_markov import SemiMarkovStatistics as SemiMarkovStatistics
 from .semi_markov import SemiMarkovTransitions as SemiMarkovTransitions
 from .semi_markov import SemiMarkovUpdate as SemiMarkovUpdate

@@ -25,7 +25,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from .data import SyllableData
 from .phases import phase_emissions
 from .transitions import AbstractTransitions, transition_counts
-from .updates import AbstractUpdate, ConjugateInfo
+from .updates import AbstractUpdate
 
 _EDGE = 1e-6  # p_k is kept in [_EDGE, 1 - _EDGE] so that its logarithms stay finite (float32)
 
@@ -44,6 +44,22 @@ class SemiMarkovStatistics(NamedTuple):
     exits: Float[Array, "K K"]
 
 
+class SemiMarkovInfo(NamedTuple):
+    """What a semi-Markov update reports: the Beta posterior of every p_k it drew from.
+
+    Its mean, `stay_posterior_a / (stay_posterior_a + stay_posterior_b)`, is the
+    Rao–Blackwellised estimate of p_k given the states (`sm.duration_distributions` uses
+    the last iteration's, recorded in `FitResult.last_updates`).
+
+    Attributes:
+        stay_posterior_a: (K,) float, a + stays.
+        stay_posterior_b: (K,) float, b + advances.
+    """
+
+    stay_posterior_a: Float[Array, " K"]
+    stay_posterior_b: Float[Array, " K"]
+
+
 class SemiMarkovUpdate(AbstractUpdate):
     """Exact conjugate draw: p_k ~ Beta(a + stays_k, b + advances_k), π_k ~ Dir(α + exits_k) off the diagonal."""
 
@@ -56,13 +72,13 @@ class SemiMarkovUpdate(AbstractUpdate):
             statistics: its `SemiMarkovStatistics`.
 
         Returns:
-            `(component, ConjugateInfo())`.
+            `(component, SemiMarkovInfo)`: the Beta posteriors drawn from.
         """
         k_stay, k_switch = jr.split(key)
         a, b = stay_posterior(component.stay_a, component.stay_b, statistics)
         stay = jnp.clip(jr.beta(k_stay, a, b), _EDGE, 1.0 - _EDGE)
         switch = off_diagonal_dirichlet(k_switch, component.alpha + statistics.exits)
-        return eqx.tree_at(lambda c: (c.stay, c.switch), component, (stay, switch)), ConjugateInfo()
+        return eqx.tree_at(lambda c: (c.stay, c.switch), component, (stay, switch)), SemiMarkovInfo(a, b)
 
 
 def stay_posterior(stay_a, stay_b, statistics: SemiMarkovStatistics) -> tuple[Array, Array]:
