@@ -187,6 +187,11 @@ def _acceptance(n_recordings, n_frames, n_iters, tmp_path, reference, n_init_ite
     assert isinstance(loaded.model.transitions, SemiMarkovTransitions) and loaded.n_states == 3
     np.testing.assert_array_equal(loaded.states["r0"], semi.states["r0"])
     np.testing.assert_allclose(sm.duration_distributions(loaded).pmf, sm.duration_distributions(semi).pmf)
+    reordered = sm.reorder_states(semi, by=[2, 0, 1])
+    np.testing.assert_array_equal(sm.duration_distributions(reordered).median, medians[[2, 0, 1]])
+    np.testing.assert_allclose(
+        sm.heldout_loglik_per_frame(reordered, test), sm.heldout_loglik_per_frame(semi, test), rtol=1e-5
+    )
     predicted = loaded.predict(test)
     assert max(int(v.max()) for v in predicted.values()) <= 2
     return fits
