@@ -205,3 +205,23 @@ def test_fit_recovers_gamma_durations_small(tmp_path):
 def test_fit_recovers_gamma_durations(tmp_path):
     # enough bouts (~150 per state) for the population medians of the gamma law
     _acceptance(n_recordings=6, n_frames=4000, n_iters=60, tmp_path=tmp_path, reference=_population_medians)
+
+
+def test_cli_fit_with_semi_markov_transitions_draws_the_fitted_durations(tmp_path):
+    import pandas as pd
+
+    from smoseq.cli.parser import main
+
+    rng = np.random.default_rng(3)
+    tables = rng.dirichlet(np.full(6, 0.3), size=(2, 6))
+    recordings, _ = _simulate(rng, tables, 2, 600, 4.0, np.array([6.0, 10.0]))
+    (tmp_path / "data").mkdir()
+    for name, syllables in recordings.items():
+        pd.DataFrame({"syllable": syllables}).to_csv(tmp_path / "data" / f"{name}.csv", index=False)
+    out = tmp_path / "fit"
+    assert main(["fit", str(tmp_path / "data"), "--out", str(out), "--n-states", "2", "--iters", "4",
+                 "--transitions", "semi_markov", "--emissions", "full_rank"]) == 0  # fmt: skip
+    assert (out / "figures" / "durations.png").exists()
+    loaded = sm.load_fit(out)
+    assert loaded.model.n_states == 8 and loaded.n_states == 2
+    assert set(np.unique(np.concatenate(list(loaded.states.values())))) <= {0, 1}

@@ -228,7 +228,12 @@ def _model_transition_drawings(result, fps: float) -> dict:
     from .. import viz
     from ..metrics import compare_group_dynamics
 
-    probs = np.asarray(result.model.transitions.probs)
+    transitions = result.model.transitions
+    if not hasattr(transitions, "probs"):  # e.g. semi-Markov: the bout-to-bout matrix, if the component has one
+        switch = getattr(transitions, "switch", None)
+        title = "bout-to-bout transition matrix (model)"
+        return {} if switch is None else {"model_transitions": lambda: viz.plot_transition_matrix(np.asarray(switch), title=title)}
+    probs = np.asarray(transitions.probs)
     if probs.ndim == 2:
         title = "hidden-state transition matrix (model)"
         return {"model_transitions": lambda: viz.plot_transition_matrix(probs, title=title)}
