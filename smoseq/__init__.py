@@ -18,6 +18,7 @@ from .fitting import FitError as FitError
 from .fitting import FitResult as FitResult
 from .fitting import fit as fit
 from .fitting import fit_models as fit_models
+from .fitting import duration_distributions as duration_distributions
 from .fitting import heldout_loglik_per_frame as heldout_loglik_per_frame
 from .fitting import load_fit as load_fit
 from .fitting import merge_states as merge_states
@@ -33,6 +34,7 @@ from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions
 from .models.trainable import trainable_leaves as trainable_leaves
+from .models import SemiMarkovTransitions as SemiMarkovTransitions
 from .metrics import behaviour_table as behaviour_table
 from .metrics import bout_table as bout_table
 from .metrics import compare_groups as compare_groups

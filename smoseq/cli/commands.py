@@ -197,25 +197,26 @@ def write_group_dynamics(folder: Path, result, fps: float) -> Path:
 def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
     """Every figure of a fit, as PNGs in `folder/figures`."""
     from .. import viz
+    from ..fitting.durations import fitted_duration_curve
     from ..metrics import get_bout_transition_matrix
 
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
-    n_states, labels = result.model.n_states, result.state_labels()
+    n_states, labels = result.n_states, result.state_labels()
     drawings = {
         "log_probs": lambda: viz.plot_log_probs(result.log_probs, tail_from=min(50, max(len(result.log_probs) // 2, 0))),
         "emission_losses": lambda: viz.plot_emission_losses(
             result.emission_losses, tail_from=min(500, max(len(result.emission_losses) // 2, 0))
         ),
         "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states),
-        "durations": lambda: viz.plot_durations(result.states, fps),
+        "durations": lambda: viz.plot_durations(result.states, fps, fitted=fitted_duration_curve(result)),
         "frequencies": lambda: viz.plot_frequencies(result.states, n_states=n_states, labels=labels),
         "bout_transitions": lambda: viz.plot_transition_matrix(
             get_bout_transition_matrix(result.states, n_states), title="bout-level state transitions", labels=labels
         ),
-
         "syllable_tables": lambda: viz.plot_syllable_tables(
-            np.asarray(result.model.emissions.transition_tables()), labels=labels
+            np.asarray(getattr(result.model.emissions, "inner", result.model.emissions).transition_tables()),
+            labels=labels,
         ),
     }
     drawings |= _model_transition_drawings(result, fps)
@@ -235,7 +236,12 @@ def _model_transition_drawings(result, fps: float) -> dict:
     from .. import viz
     from ..metrics import compare_group_dynamics
 
-    probs = np.asarray(result.model.transitions.probs)
+    transitions = result.model.transitions
+    if not hasattr(transitions, "probs"):  # e.g. semi-Markov: the bout-to-bout matrix, if the component has one
+        switch = getattr(transitions, "switch", None)
+        title = "bout-to-bout transition matrix (model)"
+        return {} if switch is None else {"model_transitions": lambda: viz.plot_transition_matrix(np.asarray(switch), title=title)}
+    probs = np.asarray(transitions.probs)
     if probs.ndim == 2:
         title = "hidden-state transition matrix (model)"
         return {"model_transitions": lambda: viz.plot_transition_matrix(probs, title=title, labels=result.state_labels())}

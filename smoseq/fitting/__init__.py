@@ -1,6 +1,8 @@
 """Fitting: `sm.fit` and `sm.fit_models` on one loop (`loop.Chains`), `FitResult`, prediction, checkpoints."""
 
 from .batch import fit_models as fit_models
+from .durations import DurationDistributions as DurationDistributions
+from .durations import duration_distributions as duration_distributions
 from .loop import FitError as FitError
 from .result import FitResult as FitResult
 from .result import load_fit as load_fit

@@ -24,12 +24,13 @@ from ..models import (
     InitialFromTransitions,
     LowRankEmissions,
     Normal,
+    SemiMarkovTransitions,
     StickyTransitions,
     UniformInitialState,
 )
 
 EMISSIONS = ("low_rank", "full_rank")
-TRANSITIONS = ("sticky", "hdp")
+TRANSITIONS = ("sticky", "hdp", "semi_markov")
 INITIAL = ("auto", "uniform", "from_transitions")
 
 
@@ -102,7 +103,8 @@ def build_prior_model(
         emissions: `"low_rank"`, `"full_rank"` or an `AbstractEmissions` instance.
         sigma_base, sigma_bias: σ of the low-rank `Normal` priors; emission_beta: β_e of the full-rank prior.
         transitions: `"sticky"`, `"hdp"` (`HDPTransitions` with the default γ and α, and
-            `kappa`) or an `AbstractTransitions` instance.
+            `kappa`), `"semi_markov"` (`SemiMarkovTransitions`, 4 phases per state, the
+            emissions shared across phases by `emissions_for`) or an `AbstractTransitions` instance.
         initial: `"auto"` (`"from_transitions"` for transitions that set p(z_1), such as
             the HDP, else `"uniform"`), `"uniform"`, `"from_transitions"` or an
             `AbstractInitialState` instance.
@@ -132,14 +134,17 @@ def build_prior_model(
         if beta != 1.0:
             raise InputError("beta sets the sticky transitions; the HDP prior's rows are centred on its global weights")
         transition_module = HDPTransitions.create(n_states, kappa=kappa)
+    elif transitions == "semi_markov":
+        transition_module = SemiMarkovTransitions.create(n_states)
+    emission_module = transition_module.emissions_for(emission_module)
     _check_groups(transition_module, group_names)
     initial_module = _component(initial, INITIAL, AbstractInitialState, "initial")
     if initial == "auto":
         initial = "from_transitions" if transition_module.sets_initial_state else "uniform"
     if initial == "uniform":
-        initial_module = UniformInitialState(n_states)
+        initial_module = UniformInitialState(transition_module.n_states)
     elif initial == "from_transitions":
-        initial_module = InitialFromTransitions(n_states)
+        initial_module = InitialFromTransitions(transition_module.n_states)
     _check_sizes(n_states, n_syllables, emission_module, transition_module, initial_module)
     try:
         return HHMM(emission_module, transition_module, initial_module)
@@ -168,9 +173,11 @@ def _check_groups(transitions, group_names) -> None:
 
 
 def _check_sizes(n_states, n_syllables, emissions, transitions, initial) -> None:
-    for name, component in (("emissions", emissions), ("transitions", transitions), ("initial", initial)):
-        if component.n_states != n_states:
-            raise InputError(f"{name} {type(component).__name__} has {component.n_states} states; the fit asks for {n_states}")
+    if transitions.n_observed_states != n_states:
+        raise InputError(f"transitions {type(transitions).__name__} have {transitions.n_observed_states} states; the fit asks for {n_states}")
+    for name, component in (("emissions", emissions), ("initial", initial)):
+        if component.n_states != transitions.n_states:
+            raise InputError(f"{name} {type(component).__name__} has {component.n_states} states; the fit asks for {transitions.n_states}")
     if emissions.n_syllables != n_syllables:
         raise InputError(
             f"emissions {type(emissions).__name__} have {emissions.n_syllables} syllables; the data need {n_syllables}"

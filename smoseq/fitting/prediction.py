@@ -101,9 +101,10 @@ def iter_predictions(model: HHMM, recordings, method: str = "most_probable", ker
 
 
 def _predicted_values(model, prepared, method, kernel):
+    observed = model.transitions
     if method == "viterbi":
-        return np.asarray(viterbi_states(model, prepared.data, kernel))
-    marginals = np.asarray(smoothed_probs(model, prepared.data, kernel))
+        return np.asarray(observed.observed_states(np.asarray(viterbi_states(model, prepared.data, kernel))))
+    marginals = np.asarray(observed.observed_probs(np.asarray(smoothed_probs(model, prepared.data, kernel))))
     return marginals if method == "marginals" else marginals.argmax(axis=-1).astype(np.int32)
 
 

@@ -94,7 +94,7 @@ class FitResult:
 
     @property
     def n_states(self) -> int:
-        return self.model.n_states
+        return self.model.transitions.n_observed_states
 
     def save(self, folder, overwrite: bool = False) -> None:
         """Write the fit folder (DESIGN §5); see `smoseq.io.fit_folders.save_fit`.

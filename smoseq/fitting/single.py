@@ -211,7 +211,7 @@ def fit(
         n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
         seg_overlap, repeats, sampler.describe(),
     ) | {
-        "kappa": kappa_value if isinstance(transitions, str) else None,
+        "kappa": kappa_value if transitions in ("sticky", "hdp") else None,
         "seed": int(seed),
         "components": component_hyperparameters(model),
     } | recorded_priors(model)  # fmt: skip
@@ -258,10 +258,10 @@ def fit(
     info["memory"] = plan.record()
     return FitResult(
         model=state.model,
-        states=unbatch(segment_states, prepared.keys, prepared.bounds),
+        states=unbatch(np.asarray(state.model.transitions.observed_states(segment_states)), prepared.keys, prepared.bounds),
         log_probs=np.asarray(trace.log_probs),
         emission_losses=np.asarray(trace.emission_losses),
-        history=trace.history_array(int(chains.valid.sum())),
+        history=np.asarray(state.model.transitions.observed_states(trace.history_array(int(chains.valid.sum())))),
         hyperparameters=hyperparameters,
         info=info,
         segment_states=segment_states,
@@ -291,10 +291,13 @@ def _initialise(sampler: Sampler, root_key, model: HHMM, prepared: Prepared, ini
     data = prepared.data
     placement = sampler.placement
     if init_states is not None:
-        return placement.init(model, user_init_states(init_states, prepared), placed), {"init": "user"}, []
+        states = model.transitions.hidden_states(user_init_states(init_states, prepared), data.mask)
+        return placement.init(model, states, placed), {"init": "user"}, []
     init_key = jr.fold_in(root_key, 0)
     best, scores, faults = None, {}, []
-    for index, (name, states) in enumerate(initial_state_candidates(data, model.n_states, model.n_syllables, seed)):
+    n_observed = model.transitions.n_observed_states
+    for index, (name, states) in enumerate(initial_state_candidates(data, n_observed, model.n_syllables, seed)):
+        states = model.transitions.hidden_states(states, data.mask)
         trace = ChainTrace(faults=faults)
         chains = Chains(stack_chains([placement.init(model, states, placed)]), jr.fold_in(init_key, index)[None], placed,
                         sampler, "single", [f"start {name}"], traces=[trace])  # fmt: skip

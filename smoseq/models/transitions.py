@@ -43,6 +43,27 @@ class AbstractTransitions(eqx.Module):
         """
         raise TypeError(f"{type(self).__name__} does not set the initial-state distribution")
 
+    @property
+    def n_observed_states(self) -> int:
+        """The states a user sees (K); the hidden chain may be larger (semi-Markov phases). Default `n_states`."""
+        return self.n_states
+
+    def observed_states(self, states):
+        """The states a user sees of hidden states (N, T) (NumPy or JAX ints); default: the states themselves."""
+        return states
+
+    def observed_probs(self, probs):
+        """(..., n_states) hidden-state probabilities as (..., n_observed_states); default: unchanged."""
+        return probs
+
+    def hidden_states(self, states, mask=None):
+        """Hidden states to start a chain from, for states a user sees (N, T); default: the states themselves."""
+        return states
+
+    def emissions_for(self, emissions):
+        """The emissions to pair with these transitions, given emissions for the observed states; default: unchanged."""
+        return emissions
+
     @abc.abstractmethod
     def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"] | Float[Array, "N K K"]:
         """p(z_t = j | z_{t-1} = i): (K, K) shared, (N, K, K) per sequence or (N, T, K, K) per frame ([n, t]: t-1 -> t)."""
