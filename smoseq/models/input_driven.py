@@ -1,0 +1,192 @@
+"""Transitions driven by per-frame inputs and per-recording covariates: a logistic regression on leaving.
+
+On the step t-1 -> t of sequence n, from state i:
+
+    p(leave | i, x) = σ(aᵢ + wᵢᵀ x),   x = [inputs[n, t], covariates[n]]   (P features)
+    p(z_t = j | leave, i) = dᵢⱼ  (j ≠ i, a constant Dirichlet(β) row)
+
+so `transition_matrices` gives (N, T, K, K): the diagonal 1 − σ(·), the rest σ(·)·dᵢⱼ.
+The inputs change how long each state lasts, not where it goes (the destination rows are
+constant). Priors: aᵢ ~ N(logit p₀, σₐ²) with p₀ the sticky prior's mean leaving
+probability (K−1)β/(κ+Kβ), wᵢ ~ N(0, σ_w²). Update: the destination rows by their
+conjugate Dirichlet draw, the coefficients exactly by independence Metropolis–Hastings
+(`smoseq.models.logistic_update`).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jax.scipy.special import gammaln
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from .data import SyllableData
+from .logistic_update import LeaveEvents, gaussian_log_prior, resample_coefficients
+from .transitions import AbstractTransitions, transition_counts
+
+
+def frame_features(data: SyllableData) -> Float[Array, "N T P"]:
+    """Per-frame inputs followed by the recording's covariates, repeated over frames.
+
+    Args:
+        data: `SyllableData` (N, T) with optional `inputs` (N, T, D) and `covariates` (N, C).
+
+    Returns:
+        (N, T, D + C) float (P = 0 when the data carry neither).
+    """
+    n, t = data.mask.shape
+    parts = [jnp.zeros((n, t, 0))]
+    if data.inputs is not None:
+        parts.append(data.inputs)
+    if data.covariates is not None:
+        parts.append(jnp.broadcast_to(data.covariates[:, None, :], (n, t, data.covariates.shape[1])))
+    return jnp.concatenate(parts, axis=-1)
+
+
+def feature_names(data: SyllableData) -> tuple[str, ...]:
+    """The names of `frame_features(data)`'s columns: input names, then covariate names."""
+    return tuple(data.input_names) + tuple(data.covariate_names)
+
+
+class InputDrivenTransitions(AbstractTransitions):
+    """Leaving each state is a logistic regression on the frame's inputs and covariates.
+
+    Build with `InputDrivenTransitions.create(n_states, names, kappa=...)` or
+    `sm.fit(..., transitions="input_driven", inputs=..., covariates=...)`.
+
+    Args:
+        coefficients: (K, P+1) float, row i = [aᵢ, wᵢ] (intercept, then one weight per feature).
+        destinations: (K, K) float, row i = where state i goes when it leaves (zero diagonal).
+        intercept_mean, intercept_sigma: the N(mean, σ²) prior of every aᵢ.
+        weight_sigma: σ_w of the N(0, σ_w²) prior of every weight.
+        beta: the Dirichlet(β) prior of every destination row.
+        accepted: (K,) fraction of the last update's proposals accepted per state.
+        names: static, the P feature names (input names, then covariate names).
+    """
+
+    coefficients: Float[Array, "K P1"]
+    destinations: Float[Array, "K K"]
+    intercept_mean: Float[Array, ""]
+    intercept_sigma: Float[Array, ""]
+    weight_sigma: Float[Array, ""]
+    beta: Float[Array, ""]
+    accepted: Float[Array, " K"]
+    names: tuple = eqx.field(static=True)
+
+    def __check_init__(self):
+        k, width = self.coefficients.shape[-2:]
+        if self.destinations.shape[-2:] != (k, k):
+            raise ValueError(f"destinations must be ({k}, {k}), got {self.destinations.shape}")
+        if width != len(self.names) + 1:
+            raise ValueError(f"coefficients have {width - 1} weights per state but {len(self.names)} feature names")
+
+    @classmethod
+    def create(cls, n_states: int, names=(), kappa=0.0, beta=1.0, intercept_sigma=2.0, weight_sigma=1.0):
+        """Transitions with the sticky baseline of (κ, β) and zero weights.
+
+        Args:
+            n_states: K.
+            names: the P feature names (`feature_names(data)`).
+            kappa, beta: the baseline: aᵢ's prior mean is logit((K−1)β/(κ+Kβ)), the mean
+                leaving probability under the sticky Dirichlet(β + κ·eᵢ) prior.
+            intercept_sigma: σₐ (2: a factor of e² ≈ 7 either way on the odds of leaving).
+            weight_sigma: σ_w (1: an input multiplies the odds of leaving by e^±2 at 95 %
+                prior probability, per unit of the input; scale continuous inputs).
+
+        Returns:
+            An `InputDrivenTransitions`.
+        """
+        names = tuple(str(name) for name in names)
+        leave = (n_states - 1) * beta / (kappa + n_states * beta)
+        mean = jnp.log(leave) - jnp.log1p(-leave)
+        coefficients = jnp.zeros((n_states, len(names) + 1)).at[:, 0].set(mean)
+        destinations = (1 - jnp.eye(n_states)) / (n_states - 1)
+        floats = (jnp.asarray(v, dtype=float) for v in (mean, intercept_sigma, weight_sigma, beta))
+        return cls(coefficients, destinations, *floats, jnp.zeros(n_states), names)
+
+    @property
+    def n_states(self) -> int:
+        return self.coefficients.shape[-2]
+
+    def prior_mean_sigma(self) -> tuple[Float[Array, " P1"], Float[Array, " P1"]]:
+        """The Gaussian prior of one state's coefficients: mean (P+1,) and σ (P+1,)."""
+        width = self.coefficients.shape[-1]
+        mean = jnp.zeros(width).at[0].set(self.intercept_mean)
+        sigma = jnp.full(width, self.weight_sigma).at[0].set(self.intercept_sigma)
+        return mean, sigma
+
+    def leave_probabilities(self, features: Float[Array, "... P"]) -> Float[Array, "... K"]:
+        """σ(aᵢ + wᵢᵀ x) for every state i at every feature row x."""
+        return jax.nn.sigmoid(self.coefficients[:, 0] + features @ self.coefficients[:, 1:].T)
+
+    def transition_matrices(self, data: SyllableData) -> Float[Array, "N T K K"]:
+        """Per-frame matrices: [n, t, i, i] = 1 − σ(aᵢ + wᵢᵀ x_{n,t}), [n, t, i, j] = σ(·)·dᵢⱼ.
+
+        Raises:
+            ValueError: the data carry a different number of features than the component has weights.
+        """
+        features = frame_features(data)
+        if features.shape[-1] != len(self.names):
+            raise ValueError(
+                f"the transitions have {len(self.names)} weights ({', '.join(self.names) or 'none'}) but the data carry "
+                f"{features.shape[-1]} inputs and covariates ({', '.join(feature_names(data)) or 'none'})"
+            )
+        leave = self.leave_probabilities(features)[..., None]  # (N, T, K, 1)
+        return jnp.eye(self.n_states) * (1 - leave) + leave * self.destinations
+
+    def statistics(self, states: Int[Array, "N T"], data: SyllableData) -> tuple[LeaveEvents, Float[Array, "K K"]]:
+        """The leave/stay events of every step t-1 -> t with the features at t, and the transition counts.
+
+        Returns:
+            `(LeaveEvents, counts)`: M = N·(T−1) events and the (K, K) counts (`transition_counts`).
+        """
+        features = frame_features(data)[:, 1:]
+        n, steps = states[:, 1:].shape
+        design = jnp.concatenate([jnp.ones((n, steps, 1)), features], axis=-1).reshape(n * steps, -1)
+        events = LeaveEvents(
+            origin=states[:, :-1].reshape(-1),
+            leave=(states[:, 1:] != states[:, :-1]).astype(float).reshape(-1),
+            weight=data.mask[:, :-1].astype(float).reshape(-1),
+            design=design,
+        )
+        return events, transition_counts(states, data.mask, self.n_states)
+
+    def log_prior(self) -> Float[Array, ""]:
+        """Gaussian log prior of the coefficients plus the Dirichlet(β) log prior of the destination rows."""
+        mean, sigma = self.prior_mean_sigma()
+        return gaussian_log_prior(self.coefficients, mean, sigma).sum() + self._destination_log_prior()
+
+    def _destination_log_prior(self) -> Float[Array, ""]:
+        k = self.n_states
+        if k == 2:
+            return jnp.zeros(())
+        off = 1 - jnp.eye(k)
+        log_d = jnp.where(off > 0, jnp.log(jnp.where(off > 0, self.destinations, 1.0)), 0.0)
+        norm = gammaln((k - 1) * self.beta) - (k - 1) * gammaln(self.beta)
+        return jnp.sum(norm + (self.beta - 1) * log_d.sum(axis=1))
+
+    def resample(self, key: PRNGKeyArray, statistics) -> tuple["InputDrivenTransitions", Float[Array, " K"]]:
+        """Dirichlet draw of the destination rows; exact Metropolis–Hastings update of the coefficients.
+
+        Returns:
+            `(transitions, accepted)`: the new component and the (K,) acceptance fraction.
+        """
+        events, counts = statistics
+        k_dest, k_coef = jr.split(key)
+        off = 1 - jnp.eye(self.n_states)
+        gammas = jr.gamma(k_dest, self.beta + counts * off) * off
+        destinations = gammas / gammas.sum(axis=1, keepdims=True)
+        mean, sigma = self.prior_mean_sigma()
+        coefficients, accepted = resample_coefficients(k_coef, self.coefficients, events, mean, sigma)
+        new = eqx.tree_at(lambda t: (t.coefficients, t.destinations, t.accepted), self, (coefficients, destinations, accepted))
+        return new, accepted
+
+    def sample_prior(self, key: PRNGKeyArray) -> "InputDrivenTransitions":
+        """Coefficients from their Gaussian prior, destination rows from Dirichlet(β)."""
+        k_dest, k_coef = jr.split(key)
+        mean, sigma = self.prior_mean_sigma()
+        coefficients = mean + sigma * jr.normal(k_coef, self.coefficients.shape)
+        off = 1 - jnp.eye(self.n_states)
+        gammas = jr.gamma(k_dest, self.beta * jnp.ones_like(off)) * off
+        destinations = gammas / gammas.sum(axis=1, keepdims=True)
+        return eqx.tree_at(lambda t: (t.coefficients, t.destinations), self, (coefficients, destinations))
