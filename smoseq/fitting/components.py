@@ -22,6 +22,7 @@ from ..models import (
     GroupedTransitions,
     HDPTransitions,
     InitialFromTransitions,
+    InputDrivenTransitions,
     LowRankEmissions,
     Normal,
     StickyTransitions,
@@ -29,7 +30,7 @@ from ..models import (
 )
 
 EMISSIONS = ("low_rank", "full_rank")
-TRANSITIONS = ("sticky", "hdp")
+TRANSITIONS = ("sticky", "hdp", "input_driven")
 INITIAL = ("auto", "uniform", "from_transitions")
 
 
@@ -91,7 +92,7 @@ def _component(value, names: tuple, interface: type, argument: str):
 
 def build_prior_model(
     n_states, n_syllables, kappa, beta, emissions="low_rank", sigma_base=1.0, sigma_bias=1.0, emission_beta=1.0,
-    transitions="sticky", initial="auto", group_names=None,
+    transitions="sticky", initial="auto", group_names=None, features=None,
 ) -> HHMM:  # fmt: skip
     """The model a fit starts from: the requested components with placeholder parameters.
 
@@ -108,6 +109,10 @@ def build_prior_model(
             `AbstractInitialState` instance.
         group_names: the experimental groups of a grouped fit (`sm.fit(..., groups=)`):
             `"sticky"` becomes `GroupedTransitions` (one matrix per group, shared β and κ).
+        features: `(names, means)` of the data's inputs and covariates
+            (`smoseq.models.feature_summary`): one weight each of
+            `transitions="input_driven"` (`InputDrivenTransitions` centred on the means, with
+            the sticky baseline of `kappa` and `beta`).
 
     Returns:
         An `HHMM` (its parameter values are replaced by the first Gibbs step).
@@ -132,6 +137,10 @@ def build_prior_model(
         if beta != 1.0:
             raise InputError("beta sets the sticky transitions; the HDP prior's rows are centred on its global weights")
         transition_module = HDPTransitions.create(n_states, kappa=kappa)
+    elif transitions == "input_driven":
+        if features is None or not features[0]:
+            raise InputError("transitions='input_driven' needs inputs= or covariates= (the leaving probabilities' regressors)")
+        transition_module = InputDrivenTransitions.create(n_states, features[0], features[1], kappa=kappa, beta=beta)
     _check_groups(transition_module, group_names)
     initial_module = _component(initial, INITIAL, AbstractInitialState, "initial")
     if initial == "auto":
@@ -208,7 +217,7 @@ def prior_settings(model: HHMM) -> dict:
     """
     transitions, emissions = model.transitions, model.emissions
     settings = dict.fromkeys(("beta", "sigma_base", "sigma_bias", "emission_beta"))
-    if isinstance(transitions, (StickyTransitions, GroupedTransitions)):
+    if isinstance(transitions, (StickyTransitions, GroupedTransitions, InputDrivenTransitions)):
         settings["beta"] = _scalar(transitions.beta)
     if isinstance(emissions, LowRankEmissions):
         settings["sigma_base"] = _scalar(emissions.base_prior.sigma) if type(emissions.base_prior) is Normal else None

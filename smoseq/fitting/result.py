@@ -29,6 +29,9 @@ class FitResult:
         transition_samples: (n_kept, G, K, K) float per-group transition matrices of every
             iteration after the burn-in (a grouped fit: `sm.fit(..., groups=...)`; see
             `hyperparameters["burn_in"]` and `sm.compare_group_dynamics`), else None.
+        coefficient_samples: (n_kept, K, P+1) float [intercept, weights] of every state at every
+            iteration after the burn-in (`transitions="input_driven"`; read by
+            `sm.compare_covariate_effects`), else None.
         emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
             emission update took its proposal; empty unless the fit used `exact_emissions=True`.
         emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
@@ -46,6 +49,7 @@ class FitResult:
     keys: np.ndarray | None = None
     bounds: np.ndarray | None = None
     transition_samples: np.ndarray | None = None
+    coefficient_samples: np.ndarray | None = None
     emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
 

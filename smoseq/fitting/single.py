@@ -17,7 +17,7 @@ from ..inference import gibbs
 from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method
 from ..io.batching import unbatch
-from ..models import HHMM, GroupedTransitions, ModeSearch, SyllableData
+from ..models import HHMM, GroupedTransitions, InputDrivenTransitions, ModeSearch, SyllableData, feature_summary
 from .checkpoints import Checkpointer
 from .components import (
     build_prior_model,
@@ -30,6 +30,7 @@ from .components import (
 from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
+from .input_driven import CoefficientSamples
 from .loop import ChainTrace, Chains, Sampler, stack_chains, take_chain
 from .result import FitResult
 
@@ -181,7 +182,7 @@ def fit(
     kappa_value = auto_kappa(data, n_states) if kappa == "auto" else float(kappa)
     model = build_prior_model(
         n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta,
-        transitions, initial, names,
+        transitions, initial, names, feature_summary(data),
     )  # fmt: skip
     sampler = Sampler.create(mode_search, method, retry, exact_emissions)
     hyperparameters = recorded_settings(
@@ -209,10 +210,15 @@ def fit(
 
     keeps_samples = group_of is not None and isinstance(model.transitions, GroupedTransitions)
     samples = TransitionSamples(burn_in(n_iters)) if keeps_samples else None
+    coefficients = CoefficientSamples(burn_in(n_iters)) if isinstance(model.transitions, InputDrivenTransitions) else None
+    if coefficients is not None:
+        hyperparameters["burn_in"] = burn_in(n_iters)
 
     def checkpoint(chains, iteration):
         if samples is not None:
             samples.record(chains, iteration)
+        if coefficients is not None:
+            coefficients.record(chains, iteration)
         if checkpointer and checkpointer.due(iteration + 1, n_iters):
             checkpointer.save(take_chain(chains.state, 0), trace, init_info, iteration + 1)
 
@@ -240,6 +246,7 @@ def fit(
         keys=prepared.keys,
         bounds=prepared.bounds,
         transition_samples=None if samples is None else samples.array(),
+        coefficient_samples=None if coefficients is None else coefficients.array(),
         **trace.acceptance_arrays(),
     )
 

@@ -84,6 +84,8 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
         trace |= {"segment_states": result.segment_states, "keys": np.asarray(result.keys, dtype=str), "bounds": result.bounds}
     if getattr(result, "transition_samples", None) is not None:
         trace["transition_samples"] = np.asarray(result.transition_samples)
+    if getattr(result, "coefficient_samples", None) is not None:
+        trace["coefficient_samples"] = np.asarray(result.coefficient_samples)
     atomic_savez(folder / "trace.npz", **trace)
     atomic_write_json(
         folder / "fit.json",
@@ -191,6 +193,7 @@ def read_fit(folder, components=()) -> dict:
         "keys": trace.get("keys"),
         "bounds": trace.get("bounds"),
         "transition_samples": trace.get("transition_samples"),
+        "coefficient_samples": trace.get("coefficient_samples"),
         "emission_accepted": trace.get("emission_accepted", np.zeros(0, bool)),
         "emission_acceptance": trace.get("emission_acceptance", np.zeros(0)),
     }

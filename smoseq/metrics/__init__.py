@@ -4,6 +4,7 @@ from .behaviour import behaviour_table as behaviour_table
 from .behaviour import bout_table as bout_table
 from .behaviour import frame_speeds as frame_speeds
 from .comparison import StateComparison as StateComparison
+from .covariate_effects import compare_covariate_effects as compare_covariate_effects
 from .comparison import adjusted_rand_index as adjusted_rand_index
 from .comparison import compare_states as compare_states
 from .comparison import get_adjusted_rand as get_adjusted_rand

@@ -2,15 +2,19 @@
 
 On the step t-1 -> t of sequence n, from state i:
 
-    p(leave | i, x) = σ(aᵢ + wᵢᵀ x),   x = [inputs[n, t], covariates[n]]   (P features)
+    p(leave | i, x) = σ(aᵢ + wᵢᵀ (x − c)),   x = [inputs[n, t], covariates[n]]   (P features)
     p(z_t = j | leave, i) = dᵢⱼ  (j ≠ i, a constant Dirichlet(β) row)
 
 so `transition_matrices` gives (N, T, K, K): the diagonal 1 − σ(·), the rest σ(·)·dᵢⱼ.
+c (`centre`) is the features' mean over the fitted frames, so aᵢ is the log-odds of
+leaving at the average frame and the sticky baseline below applies there.
 The inputs change how long each state lasts, not where it goes (the destination rows are
-constant). Priors: aᵢ ~ N(logit p₀, σₐ²) with p₀ the sticky prior's mean leaving
-probability (K−1)β/(κ+Kβ), wᵢ ~ N(0, σ_w²). Update: the destination rows by their
-conjugate Dirichlet draw, the coefficients exactly by independence Metropolis–Hastings
-(`smoseq.models.logistic_update`).
+constant). Priors: the sticky baseline σ(aᵢ) ~ Beta((K−1)β, κ+β), exactly the law of
+the leaving probability 1 − πᵢᵢ under the sticky Dirichlet(β + κ·eᵢ) row (so at zero
+inputs the prior is the sticky model's); wᵢ ~ N(0, σ_w²). Update: the destination rows by
+their conjugate Dirichlet draw, the coefficients exactly by independence
+Metropolis–Hastings (`smoseq.models.logistic_update`), the Beta prior entering as
+(K−1)β pseudo-leaves and κ+β pseudo-stays of every state at zero inputs.
 """
 
 import equinox as eqx
@@ -48,6 +52,13 @@ def feature_names(data: SyllableData) -> tuple[str, ...]:
     return tuple(data.input_names) + tuple(data.covariate_names)
 
 
+def feature_summary(data: SyllableData) -> tuple[tuple[str, ...], Float[Array, " P"]]:
+    """`(feature_names(data), means)`: the names and (P,) mean of every feature over the real frames."""
+    features = frame_features(data)
+    weight = data.mask.astype(float)[..., None]
+    return feature_names(data), (features * weight).sum(axis=(0, 1)) / jnp.maximum(weight.sum(), 1.0)
+
+
 class InputDrivenTransitions(AbstractTransitions):
     """Leaving each state is a logistic regression on the frame's inputs and covariates.
 
@@ -57,19 +68,20 @@ class InputDrivenTransitions(AbstractTransitions):
     Args:
         coefficients: (K, P+1) float, row i = [aᵢ, wᵢ] (intercept, then one weight per feature).
         destinations: (K, K) float, row i = where state i goes when it leaves (zero diagonal).
-        intercept_mean, intercept_sigma: the N(mean, σ²) prior of every aᵢ.
+        kappa, beta: the sticky baseline: σ(aᵢ) ~ Beta((K−1)β, κ+β); β is also the
+            Dirichlet(β) prior of every destination row.
         weight_sigma: σ_w of the N(0, σ_w²) prior of every weight.
-        beta: the Dirichlet(β) prior of every destination row.
+        centre: (P,) float c, the feature values of the baseline frame (their mean in the fit).
         accepted: (K,) fraction of the last update's proposals accepted per state.
         names: static, the P feature names (input names, then covariate names).
     """
 
     coefficients: Float[Array, "K P1"]
     destinations: Float[Array, "K K"]
-    intercept_mean: Float[Array, ""]
-    intercept_sigma: Float[Array, ""]
-    weight_sigma: Float[Array, ""]
+    kappa: Float[Array, ""]
     beta: Float[Array, ""]
+    weight_sigma: Float[Array, ""]
+    centre: Float[Array, " P"]
     accepted: Float[Array, " K"]
     names: tuple = eqx.field(static=True)
 
@@ -77,19 +89,22 @@ class InputDrivenTransitions(AbstractTransitions):
         k, width = self.coefficients.shape[-2:]
         if self.destinations.shape[-2:] != (k, k):
             raise ValueError(f"destinations must be ({k}, {k}), got {self.destinations.shape}")
-        if width != len(self.names) + 1:
-            raise ValueError(f"coefficients have {width - 1} weights per state but {len(self.names)} feature names")
+        if width != len(self.names) + 1 or self.centre.shape[-1:] != (width - 1,):
+            raise ValueError(
+                f"coefficients have {width - 1} weights per state, {len(self.names)} feature names, centre {self.centre.shape}"
+            )
 
     @classmethod
-    def create(cls, n_states: int, names=(), kappa=0.0, beta=1.0, intercept_sigma=2.0, weight_sigma=1.0):
+    def create(cls, n_states: int, names=(), centre=None, kappa=0.0, beta=1.0, weight_sigma=1.0):
         """Transitions with the sticky baseline of (κ, β) and zero weights.
 
         Args:
             n_states: K.
             names: the P feature names (`feature_names(data)`).
-            kappa, beta: the baseline: aᵢ's prior mean is logit((K−1)β/(κ+Kβ)), the mean
-                leaving probability under the sticky Dirichlet(β + κ·eᵢ) prior.
-            intercept_sigma: σₐ (2: a factor of e² ≈ 7 either way on the odds of leaving).
+            centre: (P,) the baseline frame's features (default 0; `feature_summary(data)`
+                gives the names and means a fit uses).
+            kappa, beta: the baseline: σ(aᵢ) ~ Beta((K−1)β, κ+β), the leaving probability's
+                law under the sticky Dirichlet(β + κ·eᵢ) prior.
             weight_sigma: σ_w (1: an input multiplies the odds of leaving by e^±2 at 95 %
                 prior probability, per unit of the input; scale continuous inputs).
 
@@ -101,26 +116,29 @@ class InputDrivenTransitions(AbstractTransitions):
         mean = jnp.log(leave) - jnp.log1p(-leave)
         coefficients = jnp.zeros((n_states, len(names) + 1)).at[:, 0].set(mean)
         destinations = (1 - jnp.eye(n_states)) / (n_states - 1)
-        floats = (jnp.asarray(v, dtype=float) for v in (mean, intercept_sigma, weight_sigma, beta))
-        return cls(coefficients, destinations, *floats, jnp.zeros(n_states), names)
+        floats = (jnp.asarray(v, dtype=float) for v in (kappa, beta, weight_sigma))
+        centre = jnp.zeros(len(names)) if centre is None else jnp.asarray(centre, dtype=float)
+        return cls(coefficients, destinations, *floats, centre, jnp.zeros(n_states), names)
 
     @property
     def n_states(self) -> int:
         return self.coefficients.shape[-2]
 
-    def prior_mean_sigma(self) -> tuple[Float[Array, " P1"], Float[Array, " P1"]]:
-        """The Gaussian prior of one state's coefficients: mean (P+1,) and σ (P+1,)."""
+    def weight_prior(self) -> tuple[Float[Array, " P1"], Float[Array, " P1"]]:
+        """The Gaussian part of one state's coefficient prior: mean (P+1,) 0 and precision (0 on the intercept)."""
         width = self.coefficients.shape[-1]
-        mean = jnp.zeros(width).at[0].set(self.intercept_mean)
-        sigma = jnp.full(width, self.weight_sigma).at[0].set(self.intercept_sigma)
-        return mean, sigma
+        return jnp.zeros(width), jnp.full(width, self.weight_sigma**-2).at[0].set(0.0)
+
+    def baseline_counts(self) -> tuple[Float[Array, ""], Float[Array, ""]]:
+        """The Beta prior of σ(aᵢ) as pseudo-counts: `(leaves, stays)` = ((K−1)β, κ+β)."""
+        return (self.n_states - 1) * self.beta, self.kappa + self.beta
 
     def leave_probabilities(self, features: Float[Array, "... P"]) -> Float[Array, "... K"]:
-        """σ(aᵢ + wᵢᵀ x) for every state i at every feature row x."""
-        return jax.nn.sigmoid(self.coefficients[:, 0] + features @ self.coefficients[:, 1:].T)
+        """σ(aᵢ + wᵢᵀ (x − c)) for every state i at every feature row x: (..., K)."""
+        return jax.nn.sigmoid(self.coefficients[:, 0] + (features - self.centre) @ self.coefficients[:, 1:].T)
 
     def transition_matrices(self, data: SyllableData) -> Float[Array, "N T K K"]:
-        """Per-frame matrices: [n, t, i, i] = 1 − σ(aᵢ + wᵢᵀ x_{n,t}), [n, t, i, j] = σ(·)·dᵢⱼ.
+        """Per-frame matrices: [n, t, i, i] = 1 − σ(aᵢ + wᵢᵀ (x_{n,t} − c)), [n, t, i, j] = σ(·)·dᵢⱼ.
 
         Raises:
             ValueError: the data carry a different number of features than the component has weights.
@@ -137,24 +155,35 @@ class InputDrivenTransitions(AbstractTransitions):
     def statistics(self, states: Int[Array, "N T"], data: SyllableData) -> tuple[LeaveEvents, Float[Array, "K K"]]:
         """The leave/stay events of every step t-1 -> t with the features at t, and the transition counts.
 
+        The baseline prior enters as 2K weighted pseudo-events at zero features
+        (`baseline_counts`), so the update's Gaussian prior covers the weights only.
+
         Returns:
-            `(LeaveEvents, counts)`: M = N·(T−1) events and the (K, K) counts (`transition_counts`).
+            `(LeaveEvents, counts)`: M = N·(T−1) + 2K events and the (K, K) counts (`transition_counts`).
         """
-        features = frame_features(data)[:, 1:]
+        features = frame_features(data)[:, 1:] - self.centre
         n, steps = states[:, 1:].shape
         design = jnp.concatenate([jnp.ones((n, steps, 1)), features], axis=-1).reshape(n * steps, -1)
+        k, width = self.coefficients.shape
+        leaves, stays = self.baseline_counts()
+        pseudo_design = jnp.zeros((2 * k, width)).at[:, 0].set(1.0)
         events = LeaveEvents(
-            origin=states[:, :-1].reshape(-1),
-            leave=(states[:, 1:] != states[:, :-1]).astype(float).reshape(-1),
-            weight=data.mask[:, :-1].astype(float).reshape(-1),
-            design=design,
+            origin=jnp.concatenate([states[:, :-1].reshape(-1), jnp.arange(k), jnp.arange(k)]),
+            leave=jnp.concatenate([(states[:, 1:] != states[:, :-1]).astype(float).reshape(-1), jnp.ones(k), jnp.zeros(k)]),
+            weight=jnp.concatenate([data.mask[:, :-1].astype(float).reshape(-1), jnp.full(k, leaves), jnp.full(k, stays)]),
+            design=jnp.concatenate([design, pseudo_design]),
         )
         return events, transition_counts(states, data.mask, self.n_states)
 
     def log_prior(self) -> Float[Array, ""]:
-        """Gaussian log prior of the coefficients plus the Dirichlet(β) log prior of the destination rows."""
-        mean, sigma = self.prior_mean_sigma()
-        return gaussian_log_prior(self.coefficients, mean, sigma).sum() + self._destination_log_prior()
+        """log Beta((K−1)β, κ+β) of σ(aᵢ) (density of aᵢ), Gaussian of the weights, Dirichlet(β) of the destination rows."""
+        mean, precision = self.weight_prior()
+        leaves, stays = self.baseline_counts()
+        intercept = self.coefficients[:, 0]
+        log_beta = gammaln(leaves + stays) - gammaln(leaves) - gammaln(stays)
+        baseline = log_beta - leaves * jnp.logaddexp(0.0, -intercept) - stays * jnp.logaddexp(0.0, intercept)
+        weights = gaussian_log_prior(self.coefficients, mean, precision)
+        return baseline.sum() + weights.sum() + self._destination_log_prior()
 
     def _destination_log_prior(self) -> Float[Array, ""]:
         k = self.n_states
@@ -176,16 +205,18 @@ class InputDrivenTransitions(AbstractTransitions):
         off = 1 - jnp.eye(self.n_states)
         gammas = jr.gamma(k_dest, self.beta + counts * off) * off
         destinations = gammas / gammas.sum(axis=1, keepdims=True)
-        mean, sigma = self.prior_mean_sigma()
-        coefficients, accepted = resample_coefficients(k_coef, self.coefficients, events, mean, sigma)
+        mean, precision = self.weight_prior()
+        coefficients, accepted = resample_coefficients(k_coef, self.coefficients, events, mean, precision)
         new = eqx.tree_at(lambda t: (t.coefficients, t.destinations, t.accepted), self, (coefficients, destinations, accepted))
         return new, accepted
 
     def sample_prior(self, key: PRNGKeyArray) -> "InputDrivenTransitions":
-        """Coefficients from their Gaussian prior, destination rows from Dirichlet(β)."""
-        k_dest, k_coef = jr.split(key)
-        mean, sigma = self.prior_mean_sigma()
-        coefficients = mean + sigma * jr.normal(k_coef, self.coefficients.shape)
+        """σ(aᵢ) from Beta((K−1)β, κ+β), the weights from N(0, σ_w²), destination rows from Dirichlet(β)."""
+        k_dest, k_base, k_coef = jr.split(key, 3)
+        leaves, stays = self.baseline_counts()
+        leave = jr.beta(k_base, leaves, stays, (self.n_states,))
+        weights = self.weight_sigma * jr.normal(k_coef, self.coefficients.shape)
+        coefficients = weights.at[:, 0].set(jnp.log(leave) - jnp.log1p(-leave))
         off = 1 - jnp.eye(self.n_states)
         gammas = jr.gamma(k_dest, self.beta * jnp.ones_like(off)) * off
         destinations = gammas / gammas.sum(axis=1, keepdims=True)

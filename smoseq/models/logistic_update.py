@@ -1,7 +1,8 @@
 """Exact update of per-state logistic regressions on leave/stay events (the input-driven transitions' weights).
 
 For every hidden state k the probability of leaving on a step is σ(βₖᵀ x̃), x̃ = [1, x]
-(intercept and features), with independent Gaussian priors on βₖ. Given the hidden
+(intercept and features), with independent Gaussian priors on βₖ (a coordinate of
+precision 0 has a flat prior; a prior on it can enter as weighted pseudo-events). Given the hidden
 states the K regressions are independent. The update is an independence
 Metropolis–Hastings step per state: a multivariate Student-t proposal (ν = 5) centred on
 the conditional posterior's mode with the inverse Hessian there as its scale. The mode is
@@ -49,13 +50,19 @@ def state_log_likelihoods(coefficients: Float[Array, "K P1"], events: LeaveEvent
     return jnp.zeros(coefficients.shape[0], psi.dtype).at[events.origin].add(terms)
 
 
-def gaussian_log_prior(coefficients, mean, sigma) -> Float[Array, " K"]:
-    """Σ_p log N(βₖₚ | meanₚ, σₚ²) per state: (K,) float (`mean`, `sigma` broadcast against (K, P+1))."""
-    z = (coefficients - mean) / sigma
-    return jnp.sum(-0.5 * z**2 - 0.5 * jnp.log(2 * jnp.pi) - jnp.log(sigma * jnp.ones_like(coefficients)), axis=-1)
+def gaussian_log_prior(coefficients, mean, precision) -> Float[Array, " K"]:
+    """Σ_p log N(βₖₚ | meanₚ, 1/precisionₚ) per state over the coordinates of precision > 0 (others flat).
+
+    Returns:
+        (K,) float (`mean`, `precision` broadcast against (K, P+1)).
+    """
+    precision = jnp.broadcast_to(precision, coefficients.shape)
+    safe = jnp.where(precision > 0, precision, 1.0)
+    terms = -0.5 * precision * (coefficients - mean) ** 2 + 0.5 * jnp.log(safe / (2 * jnp.pi))
+    return jnp.sum(jnp.where(precision > 0, terms, 0.0), axis=-1)
 
 
-def _gradient_hessian(coefficients, events, mean, sigma):
+def _gradient_hessian(coefficients, events, mean, precision):
     """Per-state gradient (K, P1) and negative Hessian (K, P1, P1) of the log posterior."""
     n_states, width = coefficients.shape
     psi = jnp.einsum("mp,mp->m", events.design, coefficients[events.origin])
@@ -64,17 +71,18 @@ def _gradient_hessian(coefficients, events, mean, sigma):
     curvature = events.weight * prob * (1 - prob)
     gradient = jnp.zeros((n_states, width)).at[events.origin].add(residual[:, None] * events.design)
     outer = curvature[:, None, None] * events.design[:, :, None] * events.design[:, None, :]
-    precision = jnp.zeros((n_states, width, width)).at[events.origin].add(outer)
-    prior_precision = jnp.broadcast_to(1.0 / sigma**2, coefficients.shape)
+    hessian = jnp.zeros((n_states, width, width)).at[events.origin].add(outer)
+    prior_precision = jnp.broadcast_to(precision, coefficients.shape)
     gradient = gradient - (coefficients - mean) * prior_precision
-    return gradient, precision + jax.vmap(jnp.diag)(prior_precision)
+    return gradient, hessian + jax.vmap(jnp.diag)(prior_precision)
 
 
-def posterior_mode(events: LeaveEvents, mean, sigma, n_states: int, width: int, n_steps: int = 30, max_step: float = 2.0):
+def posterior_mode(events: LeaveEvents, mean, precision, n_states: int, width: int, n_steps: int = 30, max_step: float = 2.0):
     """The conditional posterior mode of every state's coefficients, by damped Newton from the prior mean.
 
-    Each Newton step is shortened to length ≤ `max_step`; the log posterior is strictly
-    concave (Gaussian prior), so the iteration converges from anywhere.
+    Each Newton step is shortened to length ≤ `max_step`; the log posterior is concave
+    (strictly, with a Gaussian prior or events on every coordinate), so the iteration
+    converges from anywhere.
 
     Returns:
         `(mode, precision)`: (K, P+1) float and (K, P+1, P+1) float negative Hessian at `mode`.
@@ -82,13 +90,13 @@ def posterior_mode(events: LeaveEvents, mean, sigma, n_states: int, width: int, 
     start = jnp.broadcast_to(mean, (n_states, width)).astype(float)
 
     def step(coefficients, _):
-        gradient, precision = _gradient_hessian(coefficients, events, mean, sigma)
-        delta = jnp.linalg.solve(precision, gradient[..., None])[..., 0]
+        gradient, hessian = _gradient_hessian(coefficients, events, mean, precision)
+        delta = jnp.linalg.solve(hessian, gradient[..., None])[..., 0]
         norm = jnp.linalg.norm(delta, axis=-1, keepdims=True)
         return coefficients + delta * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-12)), None
 
     mode, _ = jax.lax.scan(step, start, None, length=n_steps)
-    return mode, _gradient_hessian(mode, events, mean, sigma)[1]
+    return mode, _gradient_hessian(mode, events, mean, precision)[1]
 
 
 def _t_log_density(x, centre, chol_precision):
@@ -103,7 +111,7 @@ def _t_log_density(x, centre, chol_precision):
 
 
 def resample_coefficients(
-    key: PRNGKeyArray, coefficients: Float[Array, "K P1"], events: LeaveEvents, mean, sigma, n_proposals: int = 2
+    key: PRNGKeyArray, coefficients: Float[Array, "K P1"], events: LeaveEvents, mean, precision, n_proposals: int = 2
 ) -> tuple[Float[Array, "K P1"], Float[Array, " K"]]:
     """An exact draw-step of every state's coefficients given the leave/stay events.
 
@@ -111,18 +119,18 @@ def resample_coefficients(
         key: a JAX PRNG key.
         coefficients: (K, P+1) current [intercept, weights] per state.
         events: `LeaveEvents`.
-        mean, sigma: the Gaussian prior's mean and standard deviation, broadcast to (K, P+1).
+        mean, precision: the Gaussian prior's mean and precision (0: flat), broadcast to (K, P+1).
         n_proposals: independence Metropolis–Hastings proposals per call.
 
     Returns:
         `(coefficients, accepted)`: the new (K, P+1) values and the (K,) fraction of proposals accepted.
     """
     n_states, width = coefficients.shape
-    mode, precision = posterior_mode(events, mean, sigma, n_states, width)
-    chol_precision = jnp.swapaxes(jnp.linalg.cholesky(precision), -1, -2)  # upper U, Uᵀ U = precision
+    mode, hessian = posterior_mode(events, mean, precision, n_states, width)
+    chol_precision = jnp.swapaxes(jnp.linalg.cholesky(hessian), -1, -2)  # upper U, Uᵀ U = precision
 
     def target(x):
-        return state_log_likelihoods(x, events) + gaussian_log_prior(x, mean, sigma)
+        return state_log_likelihoods(x, events) + gaussian_log_prior(x, mean, precision)
 
     def propose(carry, step_key):
         current, current_log_ratio = carry

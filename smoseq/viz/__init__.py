@@ -14,6 +14,7 @@ from ._colors import state_colormap as state_colormap
 from ._colors import state_colors as state_colors
 from ._comparison import plot_alluvial as plot_alluvial
 from ._comparison import plot_confusion as plot_confusion
+from ._covariate_effects import plot_covariate_effects as plot_covariate_effects
 from ._group_dynamics import plot_group_dynamics as plot_group_dynamics
 from ._groups import plot_group_metric as plot_group_metric
 from ._groups import plot_group_transitions as plot_group_transitions
