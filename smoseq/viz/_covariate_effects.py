@@ -23,7 +23,8 @@ def plot_covariate_effects(table) -> Figure:
     """
     if "leave_rate_ratio" not in table:
         raise ValueError("the table has no leave_rate_ratio column (use sm.compare_covariate_effects)")
-    figure, ax = new_figure(7, 4)
+    figure, axes = new_figure(7, 4)
+    ax = axes[0, 0]
     features = list(dict.fromkeys(table["feature"]))
     for index, feature in enumerate(features):
         part = table[table["feature"] == feature]
