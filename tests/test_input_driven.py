@@ -158,3 +158,26 @@ def test_doubled_leaving_rate_is_recovered(rate_ratio):
         assert row["flagged"] == (expected != 1.0) or expected != 1.0
     if rate_ratio == 1.0:
         assert not table["flagged"].any()
+
+
+def test_cli_fit_writes_covariate_effects(tmp_path):
+    import pandas as pd
+
+    from smoseq.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, syllables in {"m1": np.arange(120) % 4, "m2": (np.arange(150) // 2) % 4}.items():
+        pd.DataFrame({"syllable": syllables}).to_csv(data / f"{name}.csv", index=False)
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("name,age\nm1,3\nm2,5\n")
+    out = tmp_path / "fit"
+    assert main(["fit", str(data), "--out", str(out), "--n-states", "2", "--iters", "4", "--emissions", "full_rank",
+                 "--transitions", "input_driven", "--covariates", str(sheet)]) == 0  # fmt: skip
+    table = pd.read_csv(out / "covariate_effects.csv")
+    assert list(table["feature"]) == ["age", "age"] and set(table["state"]) == {0, 1}
+    assert (out / "figures" / "covariate_effects.png").exists()
+    loaded = sm.load_fit(out)
+    assert loaded.coefficient_samples.shape == (2, 2, 2)
+    assert loaded.model.transitions.names == ("age",)
+    assert main(["fit", str(data), "--out", str(tmp_path / "fit2"), "--transitions", "input_driven"]) == 2
