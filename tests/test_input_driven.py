@@ -152,12 +152,24 @@ def test_doubled_leaving_rate_is_recovered(rate_ratio):
     table = sm.compare_covariate_effects(fits["input_driven"])
     # the fitted state that overlaps true state 0 the most carries the effect
     affected = np.bincount(found["input_driven"][truth == 0], minlength=3).argmax()
-    for _, row in table.iterrows():
-        expected = rate_ratio if row["state"] == affected else 1.0
-        assert row["leave_rate_ratio_lower"] <= expected <= row["leave_rate_ratio_upper"], row
-        assert row["flagged"] == (expected != 1.0) or expected != 1.0
-    if rate_ratio == 1.0:
-        assert not table["flagged"].any()
+    row = table[table["state"] == affected].iloc[0]
+    assert row["leave_rate_ratio_lower"] <= rate_ratio <= row["leave_rate_ratio_upper"], row
+    # no unaffected state is flagged (family-wise); the affected one is when the effect is real
+    assert set(table["state"][table["flagged"]]) == ({affected} if rate_ratio != 1.0 else set())
+
+
+@pytest.mark.slow
+def test_coefficient_update_is_calibrated(x64):
+    """SBC of the coefficient update: 300 simulations, uniform ranks of the truth (χ², 10 bins)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_input_driven.py"
+    spec = importlib.util.spec_from_file_location("bench_input_driven", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = bench.sbc(n_sims=300, n_events=100, n_draws=99, thin=3, seed=1)
+    assert report["p_intercept"] > 0.001 and report["p_weight"] > 0.001, report
 
 
 def test_cli_fit_writes_covariate_effects(tmp_path):
