@@ -30,6 +30,7 @@ from .models import HHMM as HHMM
 from .models import FullRankEmissions as FullRankEmissions
 from .models import GroupedTransitions as GroupedTransitions
 from .models import HDPTransitions as HDPTransitions
+from .models import InputDrivenTransitions as InputDrivenTransitions
 from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions
@@ -37,6 +38,7 @@ from .models.trainable import trainable_leaves as trainable_leaves
 from .models import SemiMarkovTransitions as SemiMarkovTransitions
 from .metrics import behaviour_table as behaviour_table
 from .metrics import bout_table as bout_table
+from .metrics import compare_covariate_effects as compare_covariate_effects
 from .metrics import compare_groups as compare_groups
 from .metrics import compare_group_dynamics as compare_group_dynamics
 from .metrics import compare_states as compare_states
@@ -71,6 +73,7 @@ _LAZY_VIZ = (
     "generate_grid_movies", "grid_movie", "crop_image", "write_video_clip", "plot_sankey", "plot_alluvial",
     "plot_group_dynamics",
     "plot_transition_graph", "plot_transition_graph_difference", "plot_state_dendrogram",
+    "plot_group_dynamics", "plot_covariate_effects",
 )  # fmt: skip
 
 

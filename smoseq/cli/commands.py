@@ -148,6 +148,8 @@ def fit(args) -> None:
         say(warning)
     if result.transition_samples is not None:
         say(f"wrote {write_group_dynamics(out, result, args.fps)}")
+    if getattr(result, "coefficient_samples", None) is not None:
+        say(f"wrote {write_covariate_effects(out, result, args.fps)}")
     if not args.no_figures:
         written = write_fit_figures(out, result, recordings.syllables, args.fps)
         say(f"wrote {len(written)} figures to {out / 'figures'}")
@@ -194,6 +196,15 @@ def write_group_dynamics(folder: Path, result, fps: float) -> Path:
     return path
 
 
+def write_covariate_effects(folder: Path, result, fps: float) -> Path:
+    """`covariate_effects.csv` of an input-driven fit (`sm.compare_covariate_effects`); returns its path."""
+    from ..metrics import compare_covariate_effects
+
+    path = folder / "covariate_effects.csv"
+    atomic_write_text(path, compare_covariate_effects(result, fps=fps).to_csv(index=False))
+    return path
+
+
 def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
     """Every figure of a fit, as PNGs in `folder/figures`."""
     from .. import viz
@@ -234,8 +245,10 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
 def _model_transition_drawings(result, fps: float) -> dict:
     """The model's transition matrix figure; one per group and the group comparison for a grouped fit."""
     from .. import viz
-    from ..metrics import compare_group_dynamics
+    from ..metrics import compare_covariate_effects, compare_group_dynamics
 
+    if getattr(result, "coefficient_samples", None) is not None:  # input-driven: per-frame matrices, effects instead
+        return {"covariate_effects": lambda: viz.plot_covariate_effects(compare_covariate_effects(result, fps=fps))}
     transitions = result.model.transitions
     if not hasattr(transitions, "probs"):  # e.g. semi-Markov: the bout-to-bout matrix, if the component has one
         switch = getattr(transitions, "switch", None)

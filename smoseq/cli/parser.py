@@ -111,9 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--iters", type=int, default=100, help="Gibbs iterations")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
-    fit.add_argument("--transitions", choices=["sticky", "hdp", "semi_markov"], default="sticky",
+    fit.add_argument("--transitions", choices=["sticky", "hdp", "semi_markov", "input_driven"], default="sticky",
                      help="prior of the hidden-state transitions (hdp: sticky HDP, n-states an upper bound; "
-                          "semi_markov: negative-binomial state durations, docs/semi-markov.md)")  # fmt: skip
+                          "semi_markov: negative-binomial state durations, docs/semi-markov.md; "
+                          "input_driven: leaving each state depends on --covariates, covariate_effects.csv)")  # fmt: skip
     fit.add_argument("--groups", default=None,
                      help="name,group CSV (e.g. keypoint-MoSeq's index.csv): one transition matrix per group, "
                           "and group_dynamics.csv comparing them")  # fmt: skip

@@ -23,7 +23,7 @@ from ..inference.gibbs import batch_strategy
 from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method
 from ..io.batching import unbatch
-from ..models import GroupedTransitions, ModeSearch
+from ..models import GroupedTransitions, ModeSearch, feature_summary
 from .components import (
     build_prior_model,
     check_builtin_keywords,
@@ -176,7 +176,7 @@ def fit_models(
     per_model = transitions if isinstance(transitions, (list, tuple)) else [transitions] * len(kappas)
     models = [
         build_prior_model(n_states, prepared.n_syllables, kappa, beta, emissions, sigma_base, sigma_bias,
-                          emission_beta, model_transitions, initial, names)
+                          emission_beta, model_transitions, initial, names, feature_summary(prepared.data))
         for kappa, model_transitions in zip(kappas, per_model)
     ]  # fmt: skip
     hyperparameters = recorded_settings(

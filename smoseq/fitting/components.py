@@ -22,6 +22,7 @@ from ..models import (
     GroupedTransitions,
     HDPTransitions,
     InitialFromTransitions,
+    InputDrivenTransitions,
     LowRankEmissions,
     Normal,
     SemiMarkovTransitions,
@@ -30,7 +31,7 @@ from ..models import (
 )
 
 EMISSIONS = ("low_rank", "full_rank")
-TRANSITIONS = ("sticky", "hdp", "semi_markov")
+TRANSITIONS = ("sticky", "hdp", "semi_markov", "input_driven")
 INITIAL = ("auto", "uniform", "from_transitions")
 
 
@@ -92,7 +93,7 @@ def _component(value, names: tuple, interface: type, argument: str):
 
 def build_prior_model(
     n_states, n_syllables, kappa, beta, emissions="low_rank", sigma_base=1.0, sigma_bias=1.0, emission_beta=1.0,
-    transitions="sticky", initial="auto", group_names=None,
+    transitions="sticky", initial="auto", group_names=None, features=None,
 ) -> HHMM:  # fmt: skip
     """The model a fit starts from: the requested components with placeholder parameters.
 
@@ -110,6 +111,10 @@ def build_prior_model(
             `AbstractInitialState` instance.
         group_names: the experimental groups of a grouped fit (`sm.fit(..., groups=)`):
             `"sticky"` becomes `GroupedTransitions` (one matrix per group, shared β and κ).
+        features: `(names, means)` of the data's inputs and covariates
+            (`smoseq.models.feature_summary`): one weight each of
+            `transitions="input_driven"` (`InputDrivenTransitions` centred on the means, with
+            the sticky baseline of `kappa` and `beta`).
 
     Returns:
         An `HHMM` (its parameter values are replaced by the first Gibbs step).
@@ -136,6 +141,10 @@ def build_prior_model(
         transition_module = HDPTransitions.create(n_states, kappa=kappa)
     elif transitions == "semi_markov":
         transition_module = SemiMarkovTransitions.create(n_states)
+    elif transitions == "input_driven":
+        if features is None or not features[0]:
+            raise InputError("transitions='input_driven' needs inputs= or covariates= (the leaving probabilities' regressors)")
+        transition_module = InputDrivenTransitions.create(n_states, features[0], features[1], kappa=kappa, beta=beta)
     emission_module = transition_module.emissions_for(emission_module)
     _check_groups(transition_module, group_names)
     initial_module = _component(initial, INITIAL, AbstractInitialState, "initial")
@@ -215,7 +224,7 @@ def prior_settings(model: HHMM) -> dict:
     """
     transitions, emissions = model.transitions, model.emissions
     settings = dict.fromkeys(("beta", "sigma_base", "sigma_bias", "emission_beta"))
-    if isinstance(transitions, (StickyTransitions, GroupedTransitions)):
+    if isinstance(transitions, (StickyTransitions, GroupedTransitions, InputDrivenTransitions)):
         settings["beta"] = _scalar(transitions.beta)
     if isinstance(emissions, LowRankEmissions):
         settings["sigma_base"] = _scalar(emissions.base_prior.sigma) if type(emissions.base_prior) is Normal else None

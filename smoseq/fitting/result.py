@@ -34,6 +34,9 @@ class FitResult:
         group_counts: (n_kept, R, K, K) float32 transition counts c[s, r, k, j] of the states
             sampled at the same iterations, per recording (in the order of
             `hyperparameters["groups"]`): what `sm.compare_group_dynamics` estimates from.
+        coefficient_samples: (n_kept, K, P+1) float [intercept, weights] of every state at every
+            iteration after the burn-in (`transitions="input_driven"`; read by
+            `sm.compare_covariate_effects`), else None.
         emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
             emission update took its proposal; empty unless the fit used `exact_emissions=True`.
         emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
@@ -62,6 +65,7 @@ class FitResult:
     bounds: np.ndarray | None = None
     transition_samples: np.ndarray | None = None
     group_counts: np.ndarray | None = None
+    coefficient_samples: np.ndarray | None = None
     emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
     state_names: dict = field(default_factory=dict)

@@ -20,7 +20,7 @@ from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.sharding import gather
 from ..inference.states import Method, resolve_method
 from ..io.batching import unbatch
-from ..models import HHMM, GroupedTransitions, ModeSearch, SyllableData
+from ..models import HHMM, GroupedTransitions, InputDrivenTransitions, ModeSearch, SyllableData, feature_summary
 from .budget import plan_memory
 from .checkpoints import Checkpointer
 from .components import (
@@ -34,6 +34,7 @@ from .components import (
 from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
+from .input_driven import CoefficientSamples
 from .loop import ChainTrace, Chains, Sampler, stack_chains, take_chain
 from .result import FitResult
 
@@ -199,7 +200,7 @@ def fit(
     kappa_value = auto_kappa(data, n_states) if kappa == "auto" else float(kappa)
     model = build_prior_model(
         n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta,
-        transitions, initial, names,
+        transitions, initial, names, feature_summary(data),
     )  # fmt: skip
     plan = plan_memory(data, model, n_iters, resolve_method(method), devices, memory_limit)
     if progress and (plan.limit is not None or plan.placement.n_devices > 1):
@@ -236,10 +237,15 @@ def fit(
 
     keeps_samples = group_of is not None and isinstance(model.transitions, GroupedTransitions)
     samples = TransitionSamples(burn_in(n_iters), prepared) if keeps_samples else None
+    coefficients = CoefficientSamples(burn_in(n_iters)) if isinstance(model.transitions, InputDrivenTransitions) else None
+    if coefficients is not None:
+        hyperparameters["burn_in"] = burn_in(n_iters)
 
     def checkpoint(chains, iteration):
         if samples is not None:
             samples.record(chains, iteration)
+        if coefficients is not None:
+            coefficients.record(chains, iteration)
         if checkpointer and checkpointer.due(iteration + 1, n_iters):
             checkpointer.save(_real_sequences(take_chain(chains.state, 0), n_real), trace, init_info, iteration + 1)
 
@@ -269,6 +275,7 @@ def fit(
         bounds=prepared.bounds,
         transition_samples=None if samples is None else samples.array(),
         group_counts=None if samples is None else samples.counts_array(),
+        coefficient_samples=None if coefficients is None else coefficients.array(),
         **trace.result_fields(),
     )
 

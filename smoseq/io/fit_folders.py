@@ -95,6 +95,8 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
         trace["transition_samples"] = np.asarray(result.transition_samples)
     if getattr(result, "group_counts", None) is not None:
         trace["group_counts"] = np.asarray(result.group_counts)
+    if getattr(result, "coefficient_samples", None) is not None:
+        trace["coefficient_samples"] = np.asarray(result.coefficient_samples)
     atomic_savez(folder / "trace.npz", **trace)
     write_state_names(folder, getattr(result, "state_names", None) or {}, result.model.n_states)
     atomic_write_json(
@@ -226,6 +228,7 @@ def read_fit(folder, components=()) -> dict:
         "bounds": trace.get("bounds"),
         "transition_samples": trace.get("transition_samples"),
         "group_counts": trace.get("group_counts"),
+        "coefficient_samples": trace.get("coefficient_samples"),
         "emission_accepted": trace.get("emission_accepted", np.zeros(0, bool)),
         "emission_acceptance": trace.get("emission_acceptance", np.zeros(0)),
         "state_names": read_state_names(folder, model.n_states),

@@ -7,6 +7,7 @@ from .comparison import StateComparison as StateComparison
 from .decoding import GroupDecoding as GroupDecoding
 from .decoding import decode_groups as decode_groups
 from .decoding import recording_features as recording_features
+from .covariate_effects import compare_covariate_effects as compare_covariate_effects
 from .comparison import adjusted_rand_index as adjusted_rand_index
 from .comparison import compare_states as compare_states
 from .comparison import get_adjusted_rand as get_adjusted_rand

@@ -54,3 +54,9 @@ from .updates import AbstractUpdate as AbstractUpdate
 from .updates import ConjugateInfo as ConjugateInfo
 from .updates import ConjugateTablesUpdate as ConjugateTablesUpdate
 from .updates import DirichletRowsUpdate as DirichletRowsUpdate
+from .input_driven import InputDrivenTransitions as InputDrivenTransitions
+from .input_driven import feature_names as feature_names
+from .input_driven import feature_summary as feature_summary
+from .input_driven import frame_features as frame_features
+from .logistic_update import LeaveEvents as LeaveEvents
+from .logistic_update import resample_coefficients as resample_coefficients
