@@ -30,7 +30,6 @@ def child(args) -> None:
     import jax
     import jax.random as jr
 
-    import smoseq as sm
     from bench_memory import synthetic_recordings
     from smoseq.fitting.budget import plan_memory
     from smoseq.fitting.data import prepare_data

@@ -8,7 +8,7 @@ import pytest
 import smoseq as sm
 from smoseq._errors import InputError
 from smoseq.fitting import prediction
-from smoseq.fitting.streaming import recording_batches, recordings_from
+from smoseq.fitting.streaming import recording_batches
 from smoseq.io.npz_stream import NpzWriter
 from smoseq.io.recordings import iter_recordings, load_recordings
 from smoseq.models import low_rank_hhmm

@@ -26,37 +26,16 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from ..models import HHMM, ModeSearch, ModelInfo, SyllableData
+from ..models import HHMM, ModeSearch, SyllableData
 from . import kernels, native, parallel
 from .gibbs import GibbsState, GibbsInfo, gibbs_info
 from .kernels import posterior_uniforms
 from .sharding import SEQUENCE_FIELDS, shard_sequences
+from .statistics import model_statistics as model_statistics
+from .statistics import resample_from_statistics as resample_from_statistics
 from .states import kernel_inputs
 
 __all__ = ["model_statistics", "resample_from_statistics", "chunk_rows", "chunked_kernel", "chunked_init"]
-
-
-def model_statistics(model: HHMM, states, data: SyllableData) -> tuple:
-    """`(emissions, transitions, initial)` statistics of `states` on `data`: each component's own PyTree."""
-    return (
-        model.emissions.statistics(states, data),
-        model.transitions.statistics(states, data),
-        model.initial.statistics(states, data),
-    )
-
-
-def resample_from_statistics(model: HHMM, key: PRNGKeyArray, statistics: tuple, mode_search: ModeSearch | None):
-    """`HHMM.resample` given the statistics (summed over chunks): the same keys, the same draws.
-
-    Returns:
-        `(model, updates)` (a `ModelInfo`), equal to `model.resample(key, states, data, mode_search)`
-        when `statistics == model_statistics(model, states, data)`.
-    """
-    k_emit, k_trans, k_init = jr.split(key, 3)
-    emissions, updates = model.emissions.resample(k_emit, statistics[0], mode_search)
-    transitions, transition_info = model.transitions.resample(k_trans, statistics[1])
-    initial, initial_info = model.initial.resample(k_init, statistics[2])
-    return HHMM(emissions, transitions, initial), ModelInfo(initial_info, transition_info, updates)
 
 
 def chunk_rows(n_sequences: int, chunk_size: int) -> list[slice]:

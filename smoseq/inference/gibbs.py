@@ -147,14 +147,6 @@ def _parameter_half(mode_search: ModeSearch | None):
     return half
 
 
-def host_parameter_half(mode_search: ModeSearch | None):
-    """The jittable half of the host step, `half(key, state, data) -> (model, updates, log_prior, HostSamplerInputs)`.
-
-    For steps that run the numba sampler on their own slices of the sequences (`smoseq.inference.sharding`).
-    """
-    return _parameter_half(mode_search)
-
-
 def _states_on_host(model, updates, log_prior, inputs: HostSamplerInputs, data: SyllableData):
     """The host half: states | params with the numba sampler, for one chain or a batch (leading chain axis)."""
     states, logliks = native.sample_states_host(

@@ -27,13 +27,19 @@ from functools import lru_cache
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ..models import SyllableData
 from . import native
-from .gibbs import GibbsState, build_kernel, gibbs_info, host_parameter_half
+import jax.random as jr
+
+from .gibbs import GibbsState, HostSamplerInputs, build_kernel, gibbs_info
+from .kernels import posterior_uniforms
+from .states import kernel_inputs
+from .statistics import model_statistics, resample_from_statistics
 
 __all__ = [
     "SEQUENCE_AXIS",
@@ -119,6 +125,8 @@ def _put(tree, sharding):
     def put(leaf):
         if not isinstance(leaf, jax.Array | np.ndarray):
             return leaf
+        if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(leaf)), impl=jax.random.key_impl(leaf))
         if jax.process_count() == 1:
             return jax.device_put(leaf, sharding)
         host = np.asarray(leaf) if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable else None
@@ -208,13 +216,46 @@ def _assemble(pieces: dict, shape: tuple, dtype, sharding: NamedSharding):
 
 
 def _host(mode_search, mesh: Mesh):
-    """Jitted parameter half (partitioned), then the numba sampler on each of this process's shards."""
-    half = eqx.filter_jit(host_parameter_half(mode_search))
-    sequences = NamedSharding(mesh, P(SEQUENCE_AXIS))
-    total = jax.jit(lambda logliks: logliks.sum(), out_shardings=NamedSharding(mesh, P()))
+    """Statistics on the shards, one reduction, the parameter draw replicated, then the numba sampler per local shard.
+
+    The draw (e.g. the low-rank mode search, a loop) runs as its own program on replicated
+    statistics, so that no collective sits inside it.
+    """
+    sequences, replicated = NamedSharding(mesh, P(SEQUENCE_AXIS)), NamedSharding(mesh, P())
+    statistics = eqx.filter_jit(lambda model, states, data: model_statistics(model, states, data))
+    total = jax.jit(lambda logliks: logliks.sum(), out_shardings=replicated)
+
+    @eqx.filter_jit
+    def draw(key, model, sums):
+        k_params, k_states = jr.split(key)
+        model, updates = resample_from_statistics(model, k_params, sums, mode_search)
+        return model, updates, model.log_prior(), k_states
+
+    @eqx.filter_jit
+    def sampler_inputs(model, data, k_states):
+        inputs = kernel_inputs(model, data, "native")
+        dtype = jnp.result_type(inputs.log_init, inputs.trans)
+        n_sequences, n_timesteps = data.syllables.shape
+        uniforms = jax.vmap(lambda k: posterior_uniforms(k, n_timesteps, dtype))(jr.split(k_states, n_sequences))
+        return HostSamplerInputs(*inputs, uniforms)
+
+    local_device = next(d for d in mesh.devices.flat if d.process_index == jax.process_index())
+
+    def on_local_device(tree):
+        def put(leaf):
+            if not isinstance(leaf, jax.Array):
+                return leaf
+            if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+                return jax.device_put(leaf.addressable_shards[0].data, local_device)
+            return jax.device_put(_local(leaf), local_device)
+
+        return jax.tree.map(put, tree)
 
     def step(key, state, data):
-        model, updates, log_prior, inputs = half(key, state, data)
+        sums = on_local_device(replicate(statistics(state.model, state.states, data), mesh))
+        drawn = draw(on_local_device(key), on_local_device(state.model), sums)  # one device: no collective inside
+        model, updates, log_prior, k_states = replicate(drawn, mesh)
+        inputs = sampler_inputs(model, data, k_states)
         log_init, tables = _local(inputs.log_init), _local(inputs.tables)
         states, logliks = {}, {}
         for rows in _row_blocks(data.syllables):
