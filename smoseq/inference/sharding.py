@@ -28,13 +28,13 @@ from functools import lru_cache
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ..models import SyllableData
 from . import native
-import jax.random as jr
 
 from .gibbs import GibbsState, HostSamplerInputs, build_kernel, gibbs_info
 from .kernels import posterior_uniforms
