@@ -35,7 +35,6 @@ from jax.sharding import PartitionSpec as P
 
 from ..models import SyllableData
 from . import native
-
 from .gibbs import GibbsState, HostSamplerInputs, build_kernel, gibbs_info
 from .kernels import posterior_uniforms
 from .states import kernel_inputs
