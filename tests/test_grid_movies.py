@@ -258,6 +258,19 @@ def test_seeded_sampling_is_reproducible(dataset, tmp_path):
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f"state{s}.mp4" for s in range(4)]
 
 
+def test_named_states_name_their_movies(dataset, tmp_path):
+    states, videos, centroids, _ = dataset
+    kwargs = dict(rows=1, cols=2, max_duration=2, window_size=32, progress=False, seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        named = generate_grid_movies(states, videos, centroids, output_dir=tmp_path, names={1: "groom", 3: "rear up"}, **kwargs)
+        plain = generate_grid_movies(states, videos, centroids, output_dir=tmp_path / "plain", **kwargs)
+    assert named == plain  # the same instances, only the files are named
+    movies = ["state0.mp4", "state1_groom.mp4", "state2.mp4", "state3_rear_up.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == movies
+    assert [len(decode_all(tmp_path / m)) for m in movies] == [len(decode_all(tmp_path / "plain" / f"state{s}.mp4")) for s in range(4)]
+
+
 def test_heading_rotation_and_labels(tmp_path):
     video = write_coded_video(tmp_path / "v.mp4", 30)
     states = {"v": np.zeros(30, int)}
