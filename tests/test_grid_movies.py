@@ -390,3 +390,22 @@ def test_published_signature_and_a_filled_gap(dataset, tmp_path):
             warnings.filterwarnings("ignore", message=".*past the end")
             shown = generate_grid_movies(states, videos, gappy, tmp_path, 1, 1, 4, 0.25, 9, 32, progress=False)
     assert sorted(p.name for p in tmp_path.glob("*.mp4")) == [f"state{s}.mp4" for s in shown]
+
+
+def test_the_movies_command_replaces_a_movie_named_before(dataset, tmp_path):
+    from types import SimpleNamespace
+
+    from smoseq.cli.commands import run_movies
+
+    states, videos, centroids, _ = dataset
+    recordings = SimpleNamespace(videos=videos, centroids=centroids, sources={})
+    args = SimpleNamespace(rows=1, cols=1, max_duration=2, window_size=32, min_duration=1, labels=False, seed=0)
+    (tmp_path / "notes.mp4").write_bytes(b"")  # not a state's movie: kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_movies(states, recordings, tmp_path, args)
+        run_movies(states, recordings, tmp_path, args, names={1: "groom"})
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == ["notes.mp4", "state0.mp4", "state1_groom.mp4", "state2.mp4", "state3.mp4"]
+        run_movies(states, recordings, tmp_path, args, names={1: "walk"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4", "state0.mp4", "state1_walk.mp4", "state2.mp4", "state3.mp4"]

@@ -400,7 +400,7 @@ def run_movies(states: dict, recordings, out: Path, args, names: dict | None = N
     from ..viz import generate_grid_movies
 
     check_movie_inputs(states, recordings)
-    return generate_grid_movies(
+    instances = generate_grid_movies(
         {name: states[name] for name in states},
         {name: str(recordings.videos[name]) for name in states},
         {name: recordings.centroids[name] for name in states},
@@ -414,6 +414,19 @@ def run_movies(states: dict, recordings, out: Path, args, names: dict | None = N
         seed=args.seed,
         names=names,
     )
+    _remove_stale_movies(out, instances, names)
+    return instances
+
+
+def _remove_stale_movies(out: Path, states, names: dict | None) -> None:
+    """Remove a state's movie written under another name (before it was named or renamed)."""
+    from ..viz import movie_file_name
+
+    for state in states:
+        current = movie_file_name(state, names)
+        for path in [*Path(out).glob(f"state{state}.mp4"), *Path(out).glob(f"state{state}_*.mp4")]:
+            if path.name != current:
+                path.unlink()
 
 
 def movies(args) -> None:
