@@ -219,7 +219,7 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
         "emission_losses": lambda: viz.plot_emission_losses(
             result.emission_losses, tail_from=min(500, max(len(result.emission_losses) // 2, 0))
         ),
-        "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states),
+        "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states, labels=labels),
         "durations": lambda: viz.plot_durations(result.states, fps, fitted=fitted_duration_curve(result)),
         "frequencies": lambda: viz.plot_frequencies(result.states, n_states=n_states, labels=labels),
         "bout_transitions": lambda: viz.plot_transition_matrix(
@@ -233,7 +233,9 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
     drawings |= _model_transition_drawings(result, fps)
     if syllables:
         first = sorted(result.states)[0]
-        drawings["ethogram"] = lambda: viz.plot_ethogram(result.states[first], syllables.get(first), fps)
+        drawings["ethogram"] = lambda: viz.plot_ethogram(
+            result.states[first], syllables.get(first), fps, n_states=n_states, labels=labels
+        )
     written = []
     for name, draw in drawings.items():
         if name == "emission_losses" and len(result.emission_losses) == 0:
@@ -393,11 +395,12 @@ def check_movie_inputs(states: dict, recordings) -> None:
         index_video(recordings.videos[name])
 
 
-def run_movies(states: dict, recordings, out: Path, args):
+def run_movies(states: dict, recordings, out: Path, args, names: dict | None = None):
+    """Grid movies of `states`; with `names` (state -> name), a named state's file is `state{k}_{name}.mp4`."""
     from ..viz import generate_grid_movies
 
     check_movie_inputs(states, recordings)
-    return generate_grid_movies(
+    instances = generate_grid_movies(
         {name: states[name] for name in states},
         {name: str(recordings.videos[name]) for name in states},
         {name: recordings.centroids[name] for name in states},
@@ -409,7 +412,21 @@ def run_movies(states: dict, recordings, out: Path, args):
         min_duration=args.min_duration,
         labels=args.labels,
         seed=args.seed,
+        names=names,
     )
+    _remove_stale_movies(out, instances, names)
+    return instances
+
+
+def _remove_stale_movies(out: Path, states, names: dict | None) -> None:
+    """Remove a state's movie written under another name (before it was named or renamed)."""
+    from ..viz import movie_file_name
+
+    for state in states:
+        current = movie_file_name(state, names)
+        for path in [*Path(out).glob(f"state{state}.mp4"), *Path(out).glob(f"state{state}_*.mp4")]:
+            if path.name != current:
+                path.unlink()
 
 
 def movies(args) -> None:
@@ -422,5 +439,5 @@ def movies(args) -> None:
         raise InputError(f"{args.videos}: has no recording {unknown[0]!r} that the fit in {args.fit} was made on")
     check_movie_inputs(result.states, recordings)
     out = prepare_output(args.out or Path(args.fit) / "grid_movies", True, ".none")
-    instances = run_movies(result.states, recordings, out, args)
+    instances = run_movies(result.states, recordings, out, args, names=result.state_names)
     say(f"wrote {len(instances)} grid movies to {out}")

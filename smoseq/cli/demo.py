@@ -78,9 +78,9 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     result.save(fit_dir, overwrite=True)
     say(f"[3/7] fit: K={DEMO_N_STATES}, kappa={kappa:.4g}, {DEMO_ITERS} iterations -> {fit_dir}")
 
-    figures = commands.write_fit_figures(fit_dir, result, recordings.syllables, fps)
     truth = load_ground_truth(data_dir)
     result = name_states(result, names_from_ground_truth(result.states, truth, BEHAVIOURS), folder=fit_dir)
+    figures = commands.write_fit_figures(fit_dir, result, recordings.syllables, fps)  # named states
     comparison_figures, accuracy = _ground_truth_figures(fit_dir, result.states, truth)
     say(f"[4/7] {len(figures) + len(comparison_figures)} figures -> {fit_dir / 'figures'} "
         f"(accuracy against the ground truth: {accuracy:.3f})")
@@ -88,7 +88,7 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     movie_dir = fit_dir / "grid_movies"
     movie_dir.mkdir(exist_ok=True)
     movie_args = SimpleNamespace(rows=3, cols=4, max_duration=int(5 * fps), window_size=96, min_duration=int(fps), labels=True, seed=seed)
-    commands.run_movies(result.states, recordings, movie_dir, movie_args)
+    commands.run_movies(result.states, recordings, movie_dir, movie_args, names=result.state_names)
     movies = sorted(movie_dir.glob("*.mp4"))
     say(f"[5/7] {len(movies)} grid movies -> {movie_dir}")
 

@@ -20,6 +20,7 @@ from .group_statistics import compare_groups as compare_groups
 from .group_statistics import group_summary as group_summary
 from .instances import sample_instances as sample_instances
 from .labels import state_labels as state_labels
+from .labels import with_state_names as with_state_names
 from .state_similarity import js_divergence as js_divergence
 from .state_similarity import state_distances as state_distances
 from .state_similarity import state_linkage as state_linkage

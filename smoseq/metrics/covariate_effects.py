@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from .labels import with_state_names
+
 
 def compare_covariate_effects(result, level: float = 0.95, fps: float | None = None) -> pd.DataFrame:
     """One row per (state, feature): the feature's effect on leaving the state, with credible intervals.
@@ -34,7 +36,8 @@ def compare_covariate_effects(result, level: float = 0.95, fps: float | None = N
         `pandas.DataFrame` with columns `state`, `feature`, `log_odds` (median),
         `log_odds_lower`, `log_odds_upper`, `leave_rate_ratio` (+ `_lower`, `_upper`),
         `duration_ratio` (+ `_lower`, `_upper`), `baseline_duration_frames` (median of
-        1/σ(aᵢ), the expected duration at the average frame), and `flagged`: the log-odds interval at the family-wise level excludes 0,
+        1/σ(aᵢ), the expected duration at the average frame), `state_name` (last, when the
+        fit's states have names), and `flagged`: the log-odds interval at the family-wise level excludes 0,
         the interval widened by Bonferroni over the K·P effects (1 − (1 − level)/(K·P)),
         so that with no effect anywhere nothing is flagged with probability ≈ `level`.
 
@@ -70,7 +73,9 @@ def compare_covariate_effects(result, level: float = 0.95, fps: float | None = N
             low, high = np.quantile(weight, [(1 - family) / 2, (1 + family) / 2])
             row["flagged"] = bool(low > 0 or high < 0)
             rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    state_names = getattr(result, "state_names", None)
+    return with_state_names(table, state_names, n_states) if state_names else table
 
 
 def _summary(name: str, values: np.ndarray, level: float) -> dict:

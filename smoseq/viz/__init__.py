@@ -41,3 +41,4 @@ from ._video import VideoIndex as VideoIndex
 from ._video import VideoReader as VideoReader
 from ._video import index_video as index_video
 from .grid_movies import generate_grid_movies as generate_grid_movies
+from .grid_movies import movie_file_name as movie_file_name
