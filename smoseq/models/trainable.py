@@ -16,7 +16,8 @@ unconstrained parameters:
 import equinox as eqx
 import jax
 
-from .emissions import FullRankEmissions, LowRankEmissions
+from .full_rank import FullRankEmissions
+from .low_rank import LowRankEmissions
 from .grouped import GroupedTransitions
 from .hdp import HDPTransitions
 from .hhmm import HHMM
