@@ -20,7 +20,10 @@ from .factor import LaplaceFactor, factor_is_finite, solve_precision
 from .gaussian import laplace_log_density, sample_laplace
 from .mode import ModeResult, ModeSearch, find_mode
 
-__all__ = ["LaplaceInfo", "LaplaceProposal", "laplace_draw", "laplace_proposal", "metropolis_laplace_draw"]
+__all__ = [
+    "LaplaceInfo", "LaplaceProposal", "defensive_log_density", "laplace_draw", "laplace_proposal",
+    "metropolis_laplace_draw",
+]  # fmt: skip
 
 _NEWTON_STEP_SIZES = tuple(0.5**halvings for halvings in range(8))
 
@@ -193,7 +196,28 @@ def metropolis_laplace_draw(
         return jax.tree.map(lambda a, b: jnp.where(from_prior, a.astype(b.dtype), b), prior_draw, gaussian)
 
     def log_density(x):
-        gaussian = jnp.log1p(-weight) + laplace_log_density(x, proposal.centre, proposal.factor)
-        return jnp.logaddexp(gaussian, jnp.log(weight) + log_prior(x))
+        return defensive_log_density(x, proposal, log_prior, weight)
 
     return independence_metropolis(key, current, draw, log_density, log_target_ratio, proposal.info())
+
+
+def defensive_log_density(
+    x: PyTree, proposal: LaplaceProposal, log_prior: Callable[[PyTree], Float[Array, ""]], prior_weight
+) -> Float[Array, ""]:
+    """`log q(x)` of the proposal of `metropolis_laplace_draw`: `(1 − ε) N(centre, Q⁻¹) + ε · prior`.
+
+    `logaddexp(log(1 − ε) + laplace_log_density(x), log ε + log_prior(x))`; since the target
+    is `likelihood · prior` with likelihood ≤ 1, `log p(x) − log q(x) ≤ −log ε` everywhere.
+
+    Args:
+        x: a `(base, biases)` PyTree.
+        proposal: the `LaplaceProposal` (its centre and factor).
+        log_prior: `params -> log prior(params)`, normalised.
+        prior_weight: ε (scalar, 0 ≤ ε < 1).
+
+    Returns:
+        Scalar float.
+    """
+    weight = jnp.asarray(prior_weight, ravel_pytree(x)[0].dtype)
+    gaussian = jnp.log1p(-weight) + laplace_log_density(x, proposal.centre, proposal.factor)
+    return jnp.logaddexp(gaussian, jnp.log(weight) + log_prior(x))
