@@ -475,7 +475,8 @@ def test_cli_flag_runs_the_blocked_update(tmp_path):
 
     recordings, _ = _small_recordings()
     out = tmp_path / "out"
-    args = build_parser().parse_args(["fit", "data", "--out", str(out), "--n-states", "2", "--iters", "3", "--exact-emissions"])
+    argv = ["fit", "data", "--out", str(out), "--n-states", "2", "--iters", "3", "--exact-emissions"]
+    args = build_parser().parse_args(argv)
     result = commands.run_fit(recordings, out, args, progress=False)
     record = json.loads((out / "fit.json").read_text())
     assert record["hyperparameters"]["emission_update"] == "exact_blocked"

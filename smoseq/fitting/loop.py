@@ -68,7 +68,8 @@ def describe_mode_search(mode_search: ModeSearch | None) -> dict | None:
         "settings": known[1] if known else None, "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol),
     }  # fmt: skip
     described |= {"metropolis": True} if mode_search.metropolis else {}
-    return described | ({"emission_update": mode_search.emission_update} if mode_search.emission_update != "laplace" else {})
+    update = mode_search.emission_update
+    return described | ({"emission_update": update} if update != "laplace" else {})
 
 
 @dataclass(frozen=True)

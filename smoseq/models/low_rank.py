@@ -157,7 +157,8 @@ class LowRankEmissions(AbstractTableEmissions):
         if mode_search.emission_update == "exact_blocked":
             return ExactBlockedUpdate()
         if mode_search.emission_update != "laplace":
-            raise ValueError(f"emission_update must be 'laplace' or 'exact_blocked', got {mode_search.emission_update!r}")
+            update = mode_search.emission_update
+            raise ValueError(f"emission_update must be 'laplace' or 'exact_blocked', got {update!r}")
         return LaplaceUpdate(mode_search)
 
     def with_data_driven_start(self, statistics) -> "LowRankEmissions":
