@@ -361,6 +361,16 @@ def test_exact_fit_uses_the_blocked_update_and_records_its_acceptance(tmp_path):
     assert record["hyperparameters"]["emission_update"] == "exact_blocked"
 
 
+def test_fit_models_with_exact_emissions_uses_the_blocked_update():
+    recordings, init_states = _small_recordings()
+    results = sm.fit_models(recordings, 2, kappas=[1e2, 1e3], seeds=0, n_iters=3, init_states=init_states,
+                            exact_emissions=True, method="serial", progress=False)  # fmt: skip
+    for result in results:
+        assert result.hyperparameters["emission_update"] == "exact_blocked"
+        assert result.emission_acceptance.shape == (3,) and np.all(np.isfinite(result.emission_acceptance))
+        assert result.acceptance_rate is not None
+
+
 def test_laplace_metropolis_fit_still_records_acceptance(tmp_path):
     """`ModeSearch(..., metropolis=True)` keeps the (defended) Laplace MH update, started by a plain draw."""
     recordings, init_states = _small_recordings()
