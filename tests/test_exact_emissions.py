@@ -290,7 +290,8 @@ def _chain(counts, n_steps, metropolis, key):
         def step(current, key):
             base, biases, info = sample_low_rank_emissions(key, counts, *current, one, one, LBFGS, 100, 1e-10,
                                                            metropolis=metropolis)  # fmt: skip
-            return (base, biases), (_flat((base, biases)), info.accepted)
+            accepted = info.accepted if metropolis else jnp.asarray(True)  # the plain draw's LaplaceInfo has none
+            return (base, biases), (_flat((base, biases)), accepted)
 
         return jax.lax.scan(step, (base, biases), jr.split(k_steps, n_steps))[1]
 
