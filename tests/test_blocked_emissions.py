@@ -2,8 +2,8 @@
 
 The subspace Gaussian against dense formulas; each block's proposal precision against the
 autodiff Hessian of its conditional; bounded importance weights (and the unbounded ones
-of the whole-parameter Laplace proposal, which is why `metropolis_laplace_draw` is
-miscalibrated); the chain against the exact posterior on a grid (K = 2, S = 2) and by
+of the whole-parameter Laplace Gaussian, which is why `metropolis_laplace_draw` was
+miscalibrated before it mixed in the prior); the chain against the exact posterior on a grid (K = 2, S = 2) and by
 importance sampling with repeats excluded (K = 2, S = 3). Simulation-based calibration
 (`benchmarks/bench_sbc_emissions.py`) of one configuration is `slow`-marked:
 `pytest -m slow tests/test_blocked_emissions.py`.
@@ -113,7 +113,7 @@ def test_proposal_precision_is_the_hessian_of_each_conditional(x64, repeats):
 
 
 def _laplace_proposal(counts):
-    """The whole-parameter proposal of `metropolis_laplace_draw`: centre and block factor from the counts."""
+    """The whole-parameter Gaussian of `metropolis_laplace_draw`: centre and block factor from the counts."""
     one = jnp.asarray(1.0)
     start = initial_emission_params(counts)
     _, _, info = sample_low_rank_emissions(jr.key(0), counts, *start, one, one, optax.lbfgs(), 200, 1e-10)
@@ -124,7 +124,7 @@ def test_importance_weights_are_bounded_unlike_the_laplace_proposals(x64):
     """What makes an independence sampler reliable: `p(x) / q(x)` bounded. Along the direction that lowers the
     logit of a cell with no counts, the likelihood flattens and the target keeps the prior's tail, N(0, 1),
     while the whole-parameter Laplace proposal's precision there is larger: its weight grows without bound
-    (so its chain under-visits that tail: the miscalibration of `metropolis_laplace_draw`). The blocked
+    (so its chain under-visits that tail: the miscalibration of the undefended `metropolis_laplace_draw`). The blocked
     update's mixture proposal has `log p − log q ≤ −log ε` everywhere."""
     counts = np.array(_counts(2, 3, seed=3, total=400.0))
     counts[:, 0, 2] = 0.0  # no 0 -> 2 transitions, in either state, but many from row 0

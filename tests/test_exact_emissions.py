@@ -24,10 +24,13 @@ from jax.flatten_util import ravel_pytree
 from scipy.stats import multivariate_normal
 
 import smoseq as sm
-from smoseq.fitting.loop import default_mode_search, describe_mode_search
-from smoseq.models import LowRankEmissions, ModeSearch, Normal, StudentT
+from smoseq._embedding import center_embedding
+from smoseq.fitting.loop import Sampler, default_mode_search, describe_mode_search
+from smoseq.models import ExactBlockedUpdate, LaplaceUpdate, LowRankEmissions, ModeSearch, Normal, StudentT
 from smoseq.models.laplace import (
     emission_log_likelihood_ratio,
+    defensive_log_density,
+    emission_log_likelihood,
     emission_log_posterior,
     factorize_precision,
     initial_emission_params,
@@ -97,7 +100,9 @@ def test_target_equal_to_the_proposal_is_always_accepted(x64):
     def step(key, current):
         start = jax.tree.map(jnp.zeros_like, centre)  # far from the centre: the search must find it
         proposal = laplace_proposal(loss_fn, lambda params: factor, start, ModeSearch(LBFGS, 200, 1e-12))
-        return metropolis_laplace_draw(key, proposal, current, lambda new, old: loss_fn(old) - loss_fn(new))
+        # prior_weight=0: the undefended Gaussian proposal, whose density is exactly the target's
+        return metropolis_laplace_draw(key, proposal, current, lambda new, old: loss_fn(old) - loss_fn(new),
+                                       _normal_log_prior, _normal_prior_draw(current), prior_weight=0.0)  # fmt: skip
 
     currents = [_point(2, 3, seed=s, scale=2.0) for s in range(2, 8)]
     for index, current in enumerate(currents):
@@ -106,6 +111,19 @@ def test_target_equal_to_the_proposal_is_always_accepted(x64):
         np.testing.assert_allclose(float(info.acceptance_prob), 1.0, atol=1e-8)
         np.testing.assert_allclose(_flat(info.proposal.mode), _flat(centre), atol=1e-8)
         assert not np.allclose(_flat((base, biases)), _flat(current))
+
+
+def _normal_log_prior(params):
+    """log N(0, 1) of every entry (the priors of `_update`), normalised."""
+    return Normal(1.0).log_prob(params[0]) + Normal(1.0).log_prob(params[1])
+
+
+def _normal_prior_draw(like):
+    def draw(key):
+        k_base, k_bias = jr.split(key)
+        return Normal(1.0).sample(k_base, like[0].shape), Normal(1.0).sample(k_bias, like[1].shape)
+
+    return draw
 
 
 @jax.jit
@@ -137,12 +155,20 @@ def test_acceptance_matches_dense_metropolis_hastings_ratio(x64):
 
         flat_mode = _flat(info.proposal.mode)
         precision = np.asarray(_dense_log_post_and_precision(flat_mode, counts))
-        proposal_density = multivariate_normal(np.asarray(flat_mode), np.linalg.inv(precision))
+        gaussian_density = multivariate_normal(np.asarray(flat_mode), np.linalg.inv(precision))
+        prior_density = multivariate_normal(np.zeros(flat_mode.size), np.eye(flat_mode.size))
+
+        def proposal_logpdf(flat):  # the defended proposal: 0.95 Gaussian + 0.05 prior
+            return np.logaddexp(np.log(0.95) + gaussian_density.logpdf(flat), np.log(0.05) + prior_density.logpdf(flat))
+
         k_draw, k_accept = jr.split(key)
-        proposal = flat_mode + np.linalg.solve(np.linalg.cholesky(precision).T, np.asarray(jr.normal(k_draw, flat_mode.shape)))
+        k_choice, k_gauss, k_prior = jr.split(k_draw, 3)
+        from_prior = float(jr.uniform(k_choice, (), jnp.float64)) < 0.05
+        gaussian_draw = flat_mode + np.linalg.solve(np.linalg.cholesky(precision).T, np.asarray(jr.normal(k_gauss, flat_mode.shape)))
+        proposal = _flat(_normal_prior_draw(current)(k_prior)) if from_prior else gaussian_draw
         flat_current = _flat(current)
         log_ratio = (float(_dense_log_post(proposal, counts)) - float(_dense_log_post(flat_current, counts))
-                     + proposal_density.logpdf(flat_current) - proposal_density.logpdf(proposal))  # fmt: skip
+                     + proposal_logpdf(flat_current) - proposal_logpdf(proposal))  # fmt: skip
 
         np.testing.assert_allclose(float(info.acceptance_prob), min(1.0, np.exp(log_ratio)), rtol=1e-8, atol=1e-12)
         accept = float(jnp.log(jr.uniform(k_accept, (), jnp.float64))) < log_ratio
@@ -150,6 +176,28 @@ def test_acceptance_matches_dense_metropolis_hastings_ratio(x64):
         np.testing.assert_allclose(_flat((base, biases)), proposal if accept else flat_current, atol=1e-10)
         outcomes.append(accept)
     assert any(outcomes) and not all(outcomes), "the cases should include both decisions"
+
+
+def test_defended_proposal_has_bounded_importance_weights(x64):
+    """log p − log q ≤ −log ε for the defended proposal on points far out along a zero-count
+    cell's direction, where the undefended Gaussian's weight grows without bound."""
+    counts = _counts(2, 3, seed=3, total=40.0).at[:, 0, 1].set(0.0)  # a cell with no counts
+    one = jnp.asarray(1.0)
+    proposal = _update(jr.key(0), counts, _point(2, 3, seed=4), newton_step=True)[2].proposal
+    centre = proposal.mode
+    factor = factorize_precision(laplace_precision(*centre, counts, one, one, BOOST))
+    laplace = laplace_proposal(lambda params: -emission_log_posterior(*params, counts, one, one),
+                               lambda params: factor, centre, ModeSearch(LBFGS, 1, 1e-10), newton_step=False)  # fmt: skip
+    lowered = center_embedding(3).T @ (jnp.full(3, 1.0 / 3) - jnp.eye(3)[1])  # lowers logit (0, 1) alone
+    direction = (jnp.zeros_like(centre[0]).at[0].set(lowered / jnp.linalg.norm(lowered)), jnp.zeros_like(centre[1]))
+    defended, undefended = [], []
+    for t in (0.0, 2.0, 4.0, 8.0, 16.0):
+        x = jax.tree.map(lambda c, d: c + t * d, centre, direction)
+        log_target = emission_log_likelihood(*x, counts) + _normal_log_prior(x)  # likelihood × normalised priors
+        defended.append(float(log_target - defensive_log_density(x, laplace, _normal_log_prior, 0.05)))
+        undefended.append(float(log_target - laplace_log_density(x, laplace.centre, laplace.factor)))
+    assert max(defended) <= -np.log(0.05) + 1e-9, defended
+    assert undefended[-1] - undefended[1] > 20.0, undefended  # the old proposal's weights are unbounded
 
 
 def test_proposal_depends_on_the_counts_only(x64):
@@ -242,7 +290,8 @@ def _chain(counts, n_steps, metropolis, key):
         def step(current, key):
             base, biases, info = sample_low_rank_emissions(key, counts, *current, one, one, LBFGS, 100, 1e-10,
                                                            metropolis=metropolis)  # fmt: skip
-            return (base, biases), (_flat((base, biases)), info.accepted)
+            accepted = info.accepted if metropolis else jnp.asarray(True)  # the plain draw's LaplaceInfo has none
+            return (base, biases), (_flat((base, biases)), accepted)
 
         return jax.lax.scan(step, (base, biases), jr.split(k_steps, n_steps))[1]
 
@@ -276,31 +325,80 @@ def test_metropolis_chain_matches_the_grid_posterior(x64):
 # ---------------------------------------------------------------------------------------
 
 
-def test_exact_fit_records_acceptance_and_saves_it(tmp_path):
+def _small_recordings():
     rng = np.random.default_rng(0)
     recordings = {f"r{i}": rng.integers(0, 4, 150) for i in range(2)}
-    init_states = {name: (np.arange(len(x)) // 50) % 2 for name, x in recordings.items()}
+    return recordings, {name: (np.arange(len(x)) // 50) % 2 for name, x in recordings.items()}
 
+
+def _saves_and_loads_acceptance(result, folder):
+    result.save(folder)
+    loaded = sm.load_fit(folder)
+    np.testing.assert_array_equal(loaded.emission_accepted, result.emission_accepted)
+    np.testing.assert_array_equal(loaded.emission_acceptance, result.emission_acceptance)
+    assert loaded.acceptance_rate == result.acceptance_rate
+    return json.loads((folder / "fit.json").read_text())
+
+
+def test_exact_fit_uses_the_blocked_update_and_records_its_acceptance(tmp_path):
+    """`exact_emissions=True` is the blocked update: no plain start, every iteration's acceptance recorded."""
+    recordings, init_states = _small_recordings()
     result = sm.fit(recordings, n_states=2, n_iters=6, seed=0, init_states=init_states, exact_emissions=True,
                     progress=False, method="serial")  # fmt: skip
 
-    assert result.hyperparameters["mode_search"]["metropolis"] is True
-    assert result.hyperparameters["retry"]["metropolis"] is True
+    assert result.hyperparameters["emission_update"] == "exact_blocked"
+    assert result.hyperparameters["mode_search"]["emission_update"] == "exact_blocked"
+    assert "metropolis" not in result.hyperparameters["mode_search"]
     assert result.emission_accepted.shape == result.emission_acceptance.shape == (6,)
+    probabilities = result.emission_acceptance
+    assert np.all((probabilities >= 0) & (probabilities <= 1)), probabilities  # no NaN: no plain start
+    assert result.acceptance_rate == pytest.approx(result.emission_accepted.mean())
+    last = result.last_updates
+    assert bool(last["emissions.accepted"]) == (float(last["emissions.bias_accepted"]) > 0)
+    assert 0.0 <= float(last["emissions.row_accepted_min"]) <= float(last["emissions.row_accepted"]) <= 1.0
+    assert float(last["emissions.acceptance_prob"]) == pytest.approx(float(probabilities[-1]))
+    record = _saves_and_loads_acceptance(result, tmp_path / "fit")
+    assert record["emission_acceptance_rate"] == result.acceptance_rate
+    assert record["hyperparameters"]["emission_update"] == "exact_blocked"
+
+
+def test_fit_models_with_exact_emissions_uses_the_blocked_update():
+    recordings, init_states = _small_recordings()
+    results = sm.fit_models(recordings, 2, kappas=[1e2, 1e3], seeds=0, n_iters=3, init_states=init_states,
+                            exact_emissions=True, method="serial", progress=False)  # fmt: skip
+    for result in results:
+        assert result.hyperparameters["emission_update"] == "exact_blocked"
+        assert result.emission_acceptance.shape == (3,) and np.all(np.isfinite(result.emission_acceptance))
+        assert result.acceptance_rate is not None
+
+
+def test_laplace_metropolis_fit_still_records_acceptance(tmp_path):
+    """`ModeSearch(..., metropolis=True)` keeps the (defended) Laplace MH update, started by a plain draw."""
+    recordings, init_states = _small_recordings()
+    search = ModeSearch(LBFGS, 200, 1e-6, name="lbfgs", metropolis=True)
+    result = sm.fit(recordings, n_states=2, n_iters=5, seed=0, init_states=init_states, mode_search=search,
+                    progress=False, method="serial")  # fmt: skip
+
+    assert result.hyperparameters["mode_search"]["metropolis"] is True
+    assert result.hyperparameters["emission_update"] == "laplace"
     assert np.isnan(result.emission_acceptance[0]) and result.emission_accepted[0]
     probabilities = result.emission_acceptance[1:]
     assert np.all((probabilities >= 0) & (probabilities <= 1))
     assert result.acceptance_rate == pytest.approx(result.emission_accepted[1:].mean())
-    result.save(tmp_path / "fit")
-    loaded = sm.load_fit(tmp_path / "fit")
-    np.testing.assert_array_equal(loaded.emission_accepted, result.emission_accepted)
-    np.testing.assert_array_equal(loaded.emission_acceptance, result.emission_acceptance)
-    assert json.loads((tmp_path / "fit" / "fit.json").read_text())["emission_acceptance_rate"] == result.acceptance_rate
+    record = _saves_and_loads_acceptance(result, tmp_path / "fit")
+    assert record["emission_acceptance_rate"] == result.acceptance_rate
 
 
 def test_default_fit_records_no_acceptance():
-    assert ModeSearch(LBFGS).metropolis is False
+    assert ModeSearch(LBFGS).metropolis is False and ModeSearch(LBFGS).emission_update == "laplace"
     assert "metropolis" not in describe_mode_search(default_mode_search())
+    assert "emission_update" not in describe_mode_search(default_mode_search())
+    default = Sampler.create(None, "serial", None)
+    assert default.describe()["emission_update"] == "laplace" and not default.metropolis
+    assert type(LowRankEmissions.from_prior(jr.key(0), 2, 3).update_kernel(default.mode_search)) is LaplaceUpdate
+    exact = Sampler.create(None, "serial", None, exact_emissions=True)
+    assert exact.describe()["emission_update"] == "exact_blocked" and not exact.metropolis
+    assert type(LowRankEmissions.from_prior(jr.key(0), 2, 3).update_kernel(exact.mode_search)) is ExactBlockedUpdate
     result = sm.FitResult(model=None, states={}, log_probs=np.zeros(3), emission_losses=np.zeros(0),
                           history=np.zeros((3, 0)), hyperparameters={})  # fmt: skip
     assert result.acceptance_rate is None and result.emission_accepted.shape == (0,)
@@ -379,3 +477,19 @@ def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
         with pytest.raises(Stop):
             commands.run_fit({"r0": np.zeros(5, int)}, tmp_path / "out", args, progress=False)
     assert seen == [False, True]
+
+
+def test_cli_flag_runs_the_blocked_update(tmp_path):
+    """`smoseq fit --exact-emissions` fits with the blocked update and its fit.json says so."""
+    from smoseq.cli import commands
+    from smoseq.cli.parser import build_parser
+
+    recordings, _ = _small_recordings()
+    out = tmp_path / "out"
+    argv = ["fit", "data", "--out", str(out), "--n-states", "2", "--iters", "3", "--exact-emissions"]
+    args = build_parser().parse_args(argv)
+    result = commands.run_fit(recordings, out, args, progress=False)
+    record = json.loads((out / "fit.json").read_text())
+    assert record["hyperparameters"]["emission_update"] == "exact_blocked"
+    assert result.emission_acceptance.shape == (3,) and np.all(np.isfinite(result.emission_acceptance))
+    assert record["emission_acceptance_rate"] == result.acceptance_rate

@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     fit.add_argument("--learning-rate", type=float, default=None, help="use optax.adam(LR) for the emission update")
     fit.add_argument("--exact-emissions", action="store_true",
-                     help="exact low-rank emission update: the Laplace draw as a Metropolis-Hastings proposal (slower)")
+                     help="exact low-rank emission update: the blocked Metropolis-Hastings update (rows, then biases)")
     fit.add_argument("--devices", type=int, default=None,
                      help="devices to shard the recordings over (default: all local devices; docs/scaling.md)")
     fit.add_argument("--memory-limit", default=None,

@@ -68,7 +68,9 @@ def describe_mode_search(mode_search: ModeSearch | None) -> dict | None:
         "optimizer": mode_search.name or "custom", "optax": known[0] if known else None,
         "settings": known[1] if known else None, "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol),
     }  # fmt: skip
-    return described | ({"metropolis": True} if mode_search.metropolis else {})
+    described |= {"metropolis": True} if mode_search.metropolis else {}
+    update = mode_search.emission_update
+    return described | ({"emission_update": update} if update != "laplace" else {})
 
 
 @dataclass(frozen=True)
@@ -93,23 +95,31 @@ class Sampler:
                exact_emissions: bool = False, placement: Placement | None = None) -> "Sampler":  # fmt: skip
         """The settings a fit asked for: None means the default optimizer or retry; `method` is resolved.
 
-        `exact_emissions` turns on the Metropolis–Hastings correction of the emission
-        update in both optimizers (`ModeSearch.metropolis`), so a retried iteration is exact too.
+        `exact_emissions` selects the exact blocked emission update (`ExactBlockedUpdate`,
+        `ModeSearch.emission_update="exact_blocked"`) in both settings, so a retried iteration
+        is exact too.
         """
         mode_search = default_mode_search() if mode_search is None else mode_search
         retry = default_retry() if retry is None else retry
         if exact_emissions:
-            mode_search, retry = mode_search._replace(metropolis=True), retry._replace(metropolis=True)
+            exact = {"emission_update": "exact_blocked", "metropolis": False}
+            mode_search, retry = mode_search._replace(**exact), retry._replace(**exact)
         return cls(mode_search, resolve_method(method), retry, placement)
 
     @property
     def metropolis(self) -> bool:
-        """Whether the emission update is the exact Metropolis–Hastings one (its acceptance is then recorded)."""
-        return bool(self.mode_search is not None and self.mode_search.metropolis)
+        """Whether the emission update is the Laplace Metropolis–Hastings one (its chain starts with a plain draw)."""
+        return bool(self.mode_search is not None and self.mode_search.metropolis and self.emission_update == "laplace")
+
+    @property
+    def emission_update(self) -> str | None:
+        """Which low-rank emission update the fit uses: "laplace" or "exact_blocked" (None without a mode search)."""
+        return None if self.mode_search is None else self.mode_search.emission_update
 
     def describe(self) -> dict:
         """What fit.json records of the optimizers (`describe_mode_search` of each)."""
-        return {"mode_search": describe_mode_search(self.mode_search), "retry": describe_mode_search(self.retry)}
+        described = {"mode_search": describe_mode_search(self.mode_search), "retry": describe_mode_search(self.retry)}
+        return described | {"emission_update": self.emission_update}
 
     def kernel(self, strategy: str, plain: bool = False):
         """The compiled step of this fit for `strategy` (`single` picks the fastest single-chain one).

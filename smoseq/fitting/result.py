@@ -38,9 +38,11 @@ class FitResult:
             iteration after the burn-in (`transitions="input_driven"`; read by
             `sm.compare_covariate_effects`), else None.
         emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
-            emission update took its proposal; empty unless the fit used `exact_emissions=True`.
+            emission update took its proposal (the blocked update of `exact_emissions=True`:
+            whether its bias block moved); empty unless the emission update was exact.
         emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
-            NaN at iteration 0, which starts the chain with a plain Laplace draw).
+            the blocked update: the mean over its blocks; NaN at iteration 0 of a
+            `ModeSearch(..., metropolis=True)` chain, which starts with a plain Laplace draw).
         state_names: state -> name given with `sm.name_states` (empty when none); saved as
             `state_names.json` in the fit folder.
         folder: the fit folder this result was loaded from (`sm.load_fit`), else None;

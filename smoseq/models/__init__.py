@@ -15,6 +15,8 @@ from .emissions import TableStatistics as TableStatistics
 from .emissions import emission_counts as emission_counts
 from .emissions import lookup_tables as lookup_tables
 from .emissions import no_optimizer_info as no_optimizer_info
+from .exact_update import ExactBlockedInfo as ExactBlockedInfo
+from .exact_update import ExactBlockedUpdate as ExactBlockedUpdate
 from .full_rank import FullRankEmissions as FullRankEmissions
 from .grouped import GroupedTransitions as GroupedTransitions
 from .hdp import HDPInfo as HDPInfo

@@ -29,7 +29,8 @@ Gaussian alone is lighter-tailed than the conditional in the directions of cells
 counts (the likelihood flattens there and only the prior is left), the weight is
 unbounded, and an independence sampler then under-visits those tails for a long time:
 the cause of the miscalibration of the whole-parameter Laplace independence proposal
-(`smoseq.models.laplace.metropolis_laplace_draw`, see `tests/test_blocked_emissions.py`).
+without the prior (`smoseq.models.laplace.metropolis_laplace_draw` before it mixed the
+prior in too, see `tests/test_blocked_emissions.py`).
 
 Each block draws `n_proposals` proposals in turn from the same q (cheap: the Newton
 steps and factors are shared). Priors: any object with a *normalised* elementwise

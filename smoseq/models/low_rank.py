@@ -11,6 +11,7 @@ from .data import possible_transitions
 from .emissions import AbstractTableEmissions
 from .laplace.mode import ModeSearch
 from .laplace.posterior import initial_emission_params, low_rank_log_tables
+from .exact_update import ExactBlockedUpdate
 from .laplace.update import LaplaceUpdate
 from .priors import Normal
 
@@ -23,7 +24,8 @@ class LowRankEmissions(AbstractTableEmissions):
     `base` (S, S-1) and `biases` (K-1, S-1). The conditional update is a Laplace
     approximation (`LaplaceUpdate`, see `smoseq.models.laplace`), not an exact draw, unless the
     `ModeSearch` it is given has `metropolis=True`: then the Laplace draw is a
-    Metropolis–Hastings proposal and the update is exact.
+    Metropolis–Hastings proposal and the update is exact; or `emission_update="exact_blocked"`:
+    then the update is the exact blocked one (`ExactBlockedUpdate`).
 
     Args:
         base: (S, S-1) float shared logits in the zero-sum basis.
@@ -130,26 +132,33 @@ class LowRankEmissions(AbstractTableEmissions):
         """
         return self.base_prior.log_prob(self.base) + self.bias_prior.log_prob(self.biases)
 
-    def update_kernel(self, mode_search: ModeSearch | None = None) -> LaplaceUpdate:
+    def update_kernel(self, mode_search: ModeSearch | None = None) -> LaplaceUpdate | ExactBlockedUpdate:
         """`LaplaceUpdate(mode_search)`: the Laplace-approximate draw, exact with `mode_search.metropolis`.
 
         The mode search is warm-started from the current values; with
         `mode_search.metropolis` it starts from the counts alone and its Laplace draw is
         accepted or rejected against the exact conditional posterior (the current values
         are kept when rejected; `MetropolisInfo.accepted` says which). Any elementwise
-        prior (`Normal`, `StudentT`, yours) runs down the same path.
+        prior (`Normal`, `StudentT`, yours) runs down the same path. With
+        `mode_search.emission_update == "exact_blocked"` it is `ExactBlockedUpdate()` instead
+        (exact, no mode search).
 
         Args:
             mode_search: the optimizer and stopping rule of the mode search (required).
 
         Returns:
-            A `LaplaceUpdate`.
+            A `LaplaceUpdate` or an `ExactBlockedUpdate`.
 
         Raises:
-            ValueError: `mode_search` is None.
+            ValueError: `mode_search` is None, or names an unknown `emission_update`.
         """
         if mode_search is None:
             raise ValueError("LowRankEmissions.resample needs a ModeSearch (an Optax optimizer and its stopping rule)")
+        if mode_search.emission_update == "exact_blocked":
+            return ExactBlockedUpdate()
+        if mode_search.emission_update != "laplace":
+            update = mode_search.emission_update
+            raise ValueError(f"emission_update must be 'laplace' or 'exact_blocked', got {update!r}")
         return LaplaceUpdate(mode_search)
 
     def with_data_driven_start(self, statistics) -> "LowRankEmissions":

@@ -31,6 +31,7 @@ from .precision import cross_blocks as cross_blocks
 from .precision import laplace_precision as laplace_precision
 from .proposal import LaplaceInfo as LaplaceInfo
 from .proposal import LaplaceProposal as LaplaceProposal
+from .proposal import defensive_log_density as defensive_log_density
 from .proposal import laplace_draw as laplace_draw
 from .proposal import laplace_proposal as laplace_proposal
 from .proposal import metropolis_laplace_draw as metropolis_laplace_draw

@@ -33,6 +33,10 @@ class ModeSearch(NamedTuple):
             parameters. Start such a chain with one plain update (`sm.fit` does): an
             independence sampler started far in the posterior's tails stays there. Conjugate
             updates are exact either way and ignore it.
+        emission_update: which update `LowRankEmissions.update_kernel` builds: "laplace"
+            (default; the Laplace draw above, MH-corrected with `metropolis`) or
+            "exact_blocked" (`smoseq.models.ExactBlockedUpdate`, the exact blocked update;
+            it searches no mode, so the optimizer settings are unused).
     """
 
     optimizer: optax.GradientTransformation
@@ -40,6 +44,7 @@ class ModeSearch(NamedTuple):
     tol: float = 1e-6
     name: str = ""
     metropolis: bool = False
+    emission_update: str = "laplace"
 
 
 class ModeResult(NamedTuple):

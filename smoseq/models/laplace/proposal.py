@@ -3,14 +3,16 @@
 `laplace_proposal` builds `N(centre, Q⁻¹)` for any negative log posterior `loss_fn` of a
 `(base, biases)` PyTree and any `factor_at(params)` giving the block factor of its
 precision; `laplace_draw` draws from it (the approximate Gibbs update);
-`metropolis_laplace_draw` uses it as an independence Metropolis–Hastings proposal
-(`smoseq.models.metropolis`), which makes the update exact.
+`metropolis_laplace_draw` uses it, mixed with 5% of the prior, as an independence
+Metropolis–Hastings proposal (`smoseq.models.metropolis`), which makes the update exact.
 """
 
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import jax.random as jr
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from ..metropolis import MetropolisInfo, independence_metropolis
@@ -18,7 +20,10 @@ from .factor import LaplaceFactor, factor_is_finite, solve_precision
 from .gaussian import laplace_log_density, sample_laplace
 from .mode import ModeResult, ModeSearch, find_mode
 
-__all__ = ["LaplaceInfo", "LaplaceProposal", "laplace_draw", "laplace_proposal", "metropolis_laplace_draw"]
+__all__ = [
+    "LaplaceInfo", "LaplaceProposal", "defensive_log_density", "laplace_draw", "laplace_proposal",
+    "metropolis_laplace_draw",
+]  # fmt: skip
 
 _NEWTON_STEP_SIZES = tuple(0.5**halvings for halvings in range(8))
 
@@ -141,12 +146,22 @@ def metropolis_laplace_draw(
     proposal: LaplaceProposal,
     current: PyTree,
     log_target_ratio: Callable[[PyTree, PyTree], Float[Array, ""]],
+    log_prior: Callable[[PyTree], Float[Array, ""]],
+    sample_prior: Callable[[PRNGKeyArray], PyTree],
+    prior_weight: float = 0.05,
 ) -> tuple[PyTree, MetropolisInfo]:
-    """An independence Metropolis–Hastings update of `current` with the Laplace draw as proposal.
+    """An independence Metropolis–Hastings update of `current`, its proposal the Laplace draw defended by the prior.
 
-    A draw x' from `q = N(centre, Q⁻¹)` replaces the current x with probability
-    `min(1, p(x') q(x) / (p(x) q(x')))`, p the unnormalised target and q the normalised
-    Gaussian density (`laplace_log_density`).
+    The proposal is the mixture `q = (1 − ε) N(centre, Q⁻¹) + ε · prior` (ε = `prior_weight`):
+    a draw x' from q replaces the current x with probability `min(1, p(x') q(x) / (p(x) q(x')))`,
+    p the unnormalised target, `log q(x) = logaddexp(log(1 − ε) + log N(x; centre, Q⁻¹),
+    log ε + log_prior(x))` with the normalised Gaussian (`laplace_log_density`) and prior.
+
+    Why the prior: the likelihood is a product of probabilities, so `p ≤ prior` and every
+    importance weight `p / q ≤ 1/ε`: the sampler is uniformly ergodic. The Gaussian alone
+    is lighter-tailed than the conditional in the directions of cells with no counts, its
+    weights are unbounded and the chain under-visits those tails (miscalibrated).
+    `prior_weight=0` gives the undefended Gaussian proposal (for tests).
 
     What it guarantees: if the proposal was built from a start (and a loss and factor)
     that depend only on what the target is conditioned on — not on `current` — then q is
@@ -156,21 +171,53 @@ def metropolis_laplace_draw(
     q depend on x, and this ratio would no longer be the Metropolis–Hastings ratio of the move.
 
     Args:
-        key: PRNG key (split into the draw's and the decision's).
+        key: PRNG key (split into the draw's and the decision's; the draw's into the
+            mixture choice's, the Gaussian's and the prior's, in that order).
         proposal: a `LaplaceProposal` built from the data alone.
         current: `(base, biases)`, the chain's current parameters.
         log_target_ratio: `(new, old) -> log p(new) − log p(old)`, summed term by term
             where the totals are too large for the dtype to resolve their difference.
+        log_prior: `params -> log prior(params)`, normalised.
+        sample_prior: `key -> params`, a draw from that prior.
+        prior_weight: ε, the prior's weight in the proposal (0 ≤ ε < 1).
 
     Returns:
         `(params, MetropolisInfo)`: the draw if accepted, else `current`; the info's
         `proposal` is the `LaplaceInfo`.
     """
-    return independence_metropolis(
-        key,
-        tuple(current),
-        lambda k: tuple(sample_laplace(k, proposal.centre, proposal.factor)),
-        lambda x: laplace_log_density(x, proposal.centre, proposal.factor),
-        log_target_ratio,
-        proposal.info(),
-    )
+    current = tuple(current)
+    weight = jnp.asarray(prior_weight, ravel_pytree(current)[0].dtype)
+
+    def draw(k):
+        k_choice, k_gauss, k_prior = jr.split(k, 3)
+        from_prior = jr.uniform(k_choice, (), weight.dtype) < weight
+        gaussian = tuple(sample_laplace(k_gauss, proposal.centre, proposal.factor))
+        prior_draw = tuple(sample_prior(k_prior))
+        return jax.tree.map(lambda a, b: jnp.where(from_prior, a.astype(b.dtype), b), prior_draw, gaussian)
+
+    def log_density(x):
+        return defensive_log_density(x, proposal, log_prior, weight)
+
+    return independence_metropolis(key, current, draw, log_density, log_target_ratio, proposal.info())
+
+
+def defensive_log_density(
+    x: PyTree, proposal: LaplaceProposal, log_prior: Callable[[PyTree], Float[Array, ""]], prior_weight
+) -> Float[Array, ""]:
+    """`log q(x)` of the proposal of `metropolis_laplace_draw`: `(1 − ε) N(centre, Q⁻¹) + ε · prior`.
+
+    `logaddexp(log(1 − ε) + laplace_log_density(x), log ε + log_prior(x))`; since the target
+    is `likelihood · prior` with likelihood ≤ 1, `log p(x) − log q(x) ≤ −log ε` everywhere.
+
+    Args:
+        x: a `(base, biases)` PyTree.
+        proposal: the `LaplaceProposal` (its centre and factor).
+        log_prior: `params -> log prior(params)`, normalised.
+        prior_weight: ε (scalar, 0 ≤ ε < 1).
+
+    Returns:
+        Scalar float.
+    """
+    weight = jnp.asarray(prior_weight, ravel_pytree(x)[0].dtype)
+    gaussian = jnp.log1p(-weight) + laplace_log_density(x, proposal.centre, proposal.factor)
+    return jnp.logaddexp(gaussian, jnp.log(weight) + log_prior(x))

@@ -5,9 +5,11 @@ update replaces it, like the reference package, by a **Laplace approximation**: 
 mode of the log posterior with an Optax optimizer (`ModeSearch`), then draw from
 `N(mode, Q⁻¹)`, `Q = −H + prior curvature + diagonal_boost·I`. The draw is therefore
 approximate; its knobs are the optimizer, `max_iters`, `tol`, `diagonal_boost` and the
-Newton step. With `ModeSearch(..., metropolis=True)` the Laplace draw is instead an
-independence Metropolis–Hastings proposal, accepted or rejected against the exact
-conditional, and the update leaves that conditional exactly invariant.
+Newton step. With `ModeSearch(..., metropolis=True)` the Laplace draw, mixed with 5% of
+the prior (bounded importance weights), is instead an independence Metropolis–Hastings
+proposal, accepted or rejected against the exact conditional, and the update leaves that
+conditional exactly invariant. (`sm.fit(..., exact_emissions=True)` uses the blocked exact
+update instead, `smoseq.models.ExactBlockedUpdate`, which accepts far more often.)
 
 One code path serves every prior: the log posterior uses the priors' `log_prob`, and the
 precision their elementwise `curvature` (`Normal(σ)`: 1/σ²), clipped at 0 where a prior
@@ -16,6 +18,7 @@ is not log-concave (Student-t beyond |x| = √ν·scale) so that Q stays positiv
 
 import equinox as eqx
 import jax.numpy as jnp
+import jax.random as jr
 import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
@@ -91,7 +94,11 @@ def low_rank_laplace_step(
         return emission_log_likelihood_ratio(new, old, counts, possible) + (log_prior(new) - log_prior(old))
 
     proposal = laplace_proposal(loss_fn, factor_at, initial_emission_params(counts), mode_search, newton_step)
-    return metropolis_laplace_draw(key, proposal, current, log_target_ratio)
+    def sample_prior(k):
+        k_base, k_bias = jr.split(k)
+        return base_prior.sample(k_base, current[0].shape), bias_prior.sample(k_bias, current[1].shape)
+
+    return metropolis_laplace_draw(key, proposal, current, log_target_ratio, log_prior, sample_prior)
 
 
 class LaplaceUpdate(AbstractUpdate):
