@@ -17,7 +17,10 @@ every sequence, (N, T, K, K) with `trans[n, t]` the step t-1 -> t (`trans[n, 0]`
 as in `smoseq.inference.kernels`). The first two keep one (K, K) matrix per sequence in
 the loops; only the third reads a matrix per frame.
 Each kernel runs one compiled loop per sequence (float64 accumulators, a normalisation
-every step, sequences spread over cores with `numba.prange`).
+every step, sequences spread over cores with `numba.prange`). The loops are cached on
+disk and each signature's first call in a process compiles under an inter-process lock
+(`smoseq._numba_cache`): parallel processes on a fresh install would otherwise race on
+numba's cache and crash.
 
 Equivalence with the JAX kernels (`smoseq.inference.kernels`), for the same inputs,
 `trans[n]` the matrix of sequence n (the shared one when (K, K)) and, on the table
@@ -49,6 +52,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._numba_cache import call_compiled
 from .expected import hmm_expected_statistics
 from .kernels import posterior_uniforms
 
@@ -493,7 +497,7 @@ def _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms
             log_likelihoods = _readonly(log_likelihoods.astype(np.float64))
         frames = np.empty(log_likelihoods.shape)
         log_scales = np.empty(log_likelihoods.shape[0])
-        _scale_frames(log_likelihoods, frames, log_scales)
+        call_compiled(_scale_frames, log_likelihoods, frames, log_scales)
         frames = _readonly(frames)
     return _Inputs(
         batch=batch,
@@ -532,7 +536,7 @@ def _sample_callback(log_init, trans, tables, syllables, mask, log_likelihoods, 
     states = np.empty((jobs.shape[0], inputs.uniforms.shape[-1]), dtype=np.int32)
     logliks = np.empty(jobs.shape[0], dtype=np.float64)
     num_workers = min(numba.get_num_threads(), (jobs.shape[0] + 1) // 2)
-    _sample_jobs(*inputs.loops_arguments(), inputs.uniforms, jobs, num_workers, states, logliks)
+    call_compiled(_sample_jobs, *inputs.loops_arguments(), inputs.uniforms, jobs, num_workers, states, logliks)
     logliks = inputs.add_log_scales(logliks)
     return (inputs.batch.unflatten(states), *_float32_pair(inputs.batch.unflatten(logliks)))
 
@@ -540,7 +544,7 @@ def _sample_callback(log_init, trans, tables, syllables, mask, log_likelihoods, 
 def _filter_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
     inputs = _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, log_space=False)
     logliks = np.empty(inputs.batch.jobs.shape[0], dtype=np.float64)
-    _filter_jobs(*inputs.loops_arguments(), inputs.batch.jobs, logliks)
+    call_compiled(_filter_jobs, *inputs.loops_arguments(), inputs.batch.jobs, logliks)
     logliks = inputs.add_log_scales(logliks)
     return _float32_pair(inputs.batch.unflatten(logliks))
 
@@ -551,7 +555,7 @@ def _viterbi_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
     num_timesteps = inputs.syllables.shape[1] if inputs.frames is None else inputs.frames.shape[1]
     states = np.empty((jobs.shape[0], num_timesteps), dtype=np.int32)
     num_workers = min(numba.get_num_threads(), jobs.shape[0])
-    _viterbi_jobs(*inputs.loops_arguments(), jobs, num_workers, states)
+    call_compiled(_viterbi_jobs, *inputs.loops_arguments(), jobs, num_workers, states)
     return inputs.batch.unflatten(states)
 
 
