@@ -1,16 +1,17 @@
-"""Test-session settings.
-
-No persistent JAX compilation cache in the test run (`SMOSEQ_CACHE_DIR` empty turns off the one
-the `smoseq` command keeps, in the test processes and the CLI subprocesses they start): writing
-executables to it from the long-lived test workers crashed twice in full runs (a segfault inside
-XLA's executable serialisation), never when a file ran alone. `tests/test_cli.py` checks the
-cache itself in a subprocess of its own.
-"""
+"""Test-session settings: a shared on-disk JAX compilation cache, so programs compiled
+by one test process (or a CLI subprocess) are reused by the others."""
 
 import os
+import tempfile
+from pathlib import Path
 
+import jax
 import matplotlib
 
 matplotlib.use("Agg")
 
-os.environ["SMOSEQ_CACHE_DIR"] = ""
+_CACHE = Path(os.environ.get("SMOSEQ_TEST_CACHE", Path(tempfile.gettempdir()) / "smoseq-test-jax-cache"))
+_CACHE.mkdir(parents=True, exist_ok=True)
+os.environ["SMOSEQ_CACHE_DIR"] = str(_CACHE)
+jax.config.update("jax_compilation_cache_dir", str(_CACHE))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
