@@ -32,7 +32,7 @@ from .loop import Chains, Sampler, stack_chains, take_chain
 from .memory import available_memory_bytes, model_footprint_bytes
 from .result import FitResult
 from .single import auto_kappa
-from .settings import DEFAULT, FitSettings, field_names, resolve_settings
+from .settings import DEFAULT, FitSettings, default_of, field_names, resolve_settings, same_value
 
 __all__ = ["fit_models", "seed_initial_states", "chunk_size"]
 
@@ -180,6 +180,8 @@ def fit_models(
         strategy = batch_strategy(strategy)
     except ValueError as error:
         raise InputError(str(error)) from None
+    if per_model is not None and not same_value(settings.transitions, default_of("transitions")):
+        raise InputError("transitions lists one component per model; settings.transitions must then be left at its default")
     if per_model is not None and len(per_model) != len(kappas):
         raise InputError(f"transitions lists {len(per_model)} components for {len(kappas)} models")
     per_model = per_model or [settings.transitions] * len(kappas)
