@@ -16,6 +16,7 @@ from .io.nwb import export_nwb as export_nwb
 from .io.state_tables import export_tables as export_tables
 from .fitting import FitError as FitError
 from .fitting import FitResult as FitResult
+from .fitting import FitSettings as FitSettings
 from .fitting import fit as fit
 from .fitting import fit_models as fit_models
 from .fitting import duration_distributions as duration_distributions

@@ -457,7 +457,7 @@ def test_gibbs_sampler_with_metropolis_is_calibrated():
 
 
 def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
-    """`smoseq fit --exact-emissions` passes `exact_emissions=True` to `sm.fit` (off without the flag)."""
+    """`smoseq fit --exact-emissions` passes settings with `exact_emissions=True` to `sm.fit` (off without the flag)."""
     from smoseq.cli import commands
     from smoseq.cli.parser import build_parser
     from smoseq.fitting import single
@@ -468,7 +468,7 @@ def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
         pass
 
     def fake_fit(*args, **kwargs):
-        seen.append(kwargs["exact_emissions"])
+        seen.append(kwargs["settings"].exact_emissions)
         raise Stop
 
     monkeypatch.setattr(single, "fit", fake_fit)

@@ -399,13 +399,13 @@ def test_the_movies_command_replaces_a_movie_named_before(dataset, tmp_path):
 
     states, videos, centroids, _ = dataset
     recordings = SimpleNamespace(videos=videos, centroids=centroids, sources={})
-    args = SimpleNamespace(rows=1, cols=1, max_duration=2, window_size=32, min_duration=1, labels=False, seed=0)
+    options = dict(rows=1, cols=1, max_duration=2, window_size=32, min_duration=1, labels=False, seed=0)
     (tmp_path / "notes.mp4").write_bytes(b"")  # not a state's movie: kept
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_movies(states, recordings, tmp_path, args)
-        run_movies(states, recordings, tmp_path, args, names={1: "groom"})
+        run_movies(states, recordings, tmp_path, **options)
+        run_movies(states, recordings, tmp_path, names={1: "groom"}, **options)
         names = sorted(p.name for p in tmp_path.iterdir())
         assert names == ["notes.mp4", "state0.mp4", "state1_groom.mp4", "state2.mp4", "state3.mp4"]
-        run_movies(states, recordings, tmp_path, args, names={1: "walk"})
+        run_movies(states, recordings, tmp_path, names={1: "walk"}, **options)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4", "state0.mp4", "state1_walk.mp4", "state2.mp4", "state3.mp4"]

@@ -80,45 +80,32 @@ def mutual_information(args) -> None:
 # ----------------------------------------------------------------------------- fit
 
 
-def _mode_search(learning_rate):
-    if learning_rate is None:
-        return None
-    from ..fitting.optimizers import optimizer
-    from ..models import ModeSearch
-
-    if not learning_rate > 0:
-        raise InputError(f"--learning-rate must be > 0, got {learning_rate}")
-    return ModeSearch(optimizer("adam", learning_rate=learning_rate), max_iters=1000, tol=1e-6, name=f"adam({learning_rate:g})")
-
-
 def run_fit(syllables: dict, out: Path, args, progress=True):
+    """`smoseq fit`'s fit: the settings of the command line (`settings_from_args`) written to `out` by `write_fit`."""
+    from .settings_options import settings_from_args
+
+    return write_fit(
+        syllables, out, settings_from_args(args), args.fps, groups=getattr(args, "groups", None),
+        covariates=getattr(args, "covariates", None), resume=getattr(args, "resume", False), progress=progress,
+    )  # fmt: skip
+
+
+def write_fit(syllables: dict, out: Path, settings, fps: float, *, groups=None, covariates=None, resume=False, progress=True):
+    """Fit `syllables` with `settings` (`sm.FitSettings`) and write the fit folder `out` (checkpoints inside it).
+
+    Returns:
+        The `FitResult`, also saved in `out` with the syllables it was fitted to.
+    """
     from ..fitting.single import FitInterrupted, fit
 
     try:
         result = fit(
-            syllables,
-            n_states=args.n_states,
-            kappa=args.kappa,
-            n_iters=args.iters,
-            seed=args.seed,
-            emissions=args.emissions,
-            transitions=getattr(args, "transitions", "sticky"),
-            groups=getattr(args, "groups", None),
-            covariates=getattr(args, "covariates", None),
-            repeats=getattr(args, "repeats", "ignore"),
-            method="parallel" if args.parallel else "auto",
-            mode_search=_mode_search(getattr(args, "learning_rate", None)),
-            exact_emissions=getattr(args, "exact_emissions", False),
-            checkpoint_dir=out / "checkpoints" if args.checkpoint_every > 0 else None,
-            checkpoint_every=args.checkpoint_every,
-            resume=getattr(args, "resume", False),
-            progress=progress,
-            devices=getattr(args, "devices", None),
-            memory_limit=getattr(args, "memory_limit", None),
-        )
+            syllables, settings=settings, groups=groups, covariates=covariates, progress=progress, resume=resume,
+            checkpoint_dir=out / "checkpoints" if settings.checkpoint_every > 0 else None,
+        )  # fmt: skip
     except FitInterrupted as interrupt:
         raise KeyboardInterrupt(str(interrupt)) from None
-    result.info["fps"] = float(args.fps)
+    result.info["fps"] = float(fps)
     result.save(out, overwrite=True)
     _save_syllables(out, syllables)
     return result
@@ -127,8 +114,11 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
 def fit(args) -> None:
     from ..io.fit_folders import is_complete_fit
 
+    from .settings_options import settings_from_args
+
     recordings = _load(args.data)
     _check_fit_arguments(args)
+    settings = settings_from_args(args)
     out = Path(args.out)
     if is_complete_fit(out) and not (args.force or args.resume):
         raise FileExistsError(f"{out}: already holds a fit; pass --force to replace it")
@@ -136,7 +126,8 @@ def fit(args) -> None:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     out = prepare_output(out, True, "fit.json")
     try:
-        result = run_fit(recordings.syllables, out, args)
+        result = write_fit(recordings.syllables, out, settings, args.fps, groups=args.groups, covariates=args.covariates,
+                           resume=args.resume)  # fmt: skip
     except KeyboardInterrupt as interrupt:
         detail = str(interrupt) or "no checkpoint was written"
         say(f"interrupted: {detail}; resume with: smoseq fit {args.data} --out {args.out} --resume")
@@ -169,22 +160,9 @@ def update_warning(diagnostics: dict, n_iters: int) -> str:
 
 
 def _check_fit_arguments(args) -> None:
-    if args.n_states < 2:
-        raise InputError(f"--n-states must be at least 2, got {args.n_states}")
-    if args.iters < 1:
-        raise InputError(f"--iters must be at least 1, got {args.iters}")
-    if args.kappa != "auto" and not args.kappa >= 0:
-        raise InputError(f"--kappa must be >= 0, got {args.kappa}")
-    if args.checkpoint_every < 0:
-        raise InputError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    """The options of `smoseq fit` that are not fit settings (those are checked by `sm.FitSettings`)."""
     if args.fps <= 0:
         raise InputError(f"--fps must be > 0, got {args.fps}")
-    if getattr(args, "memory_limit", None) is not None:
-        from ..fitting.budget import parse_bytes
-
-        parse_bytes(args.memory_limit)
-    if getattr(args, "learning_rate", None) is not None and not args.learning_rate > 0:
-        raise InputError(f"--learning-rate must be > 0, got {args.learning_rate}")
 
 
 def write_group_dynamics(folder: Path, result, fps: float) -> Path:
@@ -322,7 +300,7 @@ def export(args) -> None:
         raise FileExistsError(f"{existing[0]}: already exists; pass --force to replace it")
     syllables = _fit_syllables(Path(args.fit), result.states, required=csv)
     if csv:
-        _export_csv(result, syllables, args)
+        write_state_csvs(result, syllables, args.out or Path(args.fit) / "csv", args.force)
     if nwb:
         from ..io.nwb import export_nwb
 
@@ -345,10 +323,11 @@ def _fit_syllables(folder: Path, states: dict, required: bool) -> dict | None:
     return syllables
 
 
-def _export_csv(result, syllables: dict, args) -> None:
+def write_state_csvs(result, syllables: dict, out, force: bool = False) -> Path:
+    """One CSV per recording (frame, syllable, state, and state_name for named states) in `out`; returns `out`."""
     import pandas as pd
 
-    out = prepare_output(args.out or Path(args.fit) / "csv", args.force, ".exported")
+    out = prepare_output(out, force, ".exported")
     stems = unique_safe_filenames(result.states)
     labels = np.array(result.state_labels(), dtype=object)
     for name, states in result.states.items():
@@ -358,6 +337,7 @@ def _export_csv(result, syllables: dict, args) -> None:
         atomic_write_text(out / f"{stems[name]}.csv", table.to_csv(index=False))
     atomic_write_text(out / ".exported", "complete\n")
     say(f"wrote {len(stems)} CSV files to {out}")
+    return out
 
 
 def plot(args) -> None:
@@ -395,8 +375,10 @@ def check_movie_inputs(states: dict, recordings) -> None:
         index_video(recordings.videos[name])
 
 
-def run_movies(states: dict, recordings, out: Path, args, names: dict | None = None):
-    """Grid movies of `states`; with `names` (state -> name), a named state's file is `state{k}_{name}.mp4`."""
+def run_movies(states: dict, recordings, out: Path, *, names: dict | None = None, rows=3, cols=4, max_duration=1200,
+               window_size=256, min_duration=1, labels=False, seed=0):  # fmt: skip
+    """Grid movies of `states` (`sm.generate_grid_movies`'s options); with `names` (state -> name), a named
+    state's file is `state{k}_{name}.mp4`, and a movie of the same state under another name is removed."""
     from ..viz import generate_grid_movies
 
     check_movie_inputs(states, recordings)
@@ -405,13 +387,13 @@ def run_movies(states: dict, recordings, out: Path, args, names: dict | None = N
         {name: str(recordings.videos[name]) for name in states},
         {name: recordings.centroids[name] for name in states},
         output_dir=str(out),
-        rows=args.rows,
-        cols=args.cols,
-        max_duration=args.max_duration,
-        window_size=args.window_size,
-        min_duration=args.min_duration,
-        labels=args.labels,
-        seed=args.seed,
+        rows=rows,
+        cols=cols,
+        max_duration=max_duration,
+        window_size=window_size,
+        min_duration=min_duration,
+        labels=labels,
+        seed=seed,
         names=names,
     )
     _remove_stale_movies(out, instances, names)
@@ -439,5 +421,6 @@ def movies(args) -> None:
         raise InputError(f"{args.videos}: has no recording {unknown[0]!r} that the fit in {args.fit} was made on")
     check_movie_inputs(result.states, recordings)
     out = prepare_output(args.out or Path(args.fit) / "grid_movies", True, ".none")
-    instances = run_movies(result.states, recordings, out, args, names=result.state_names)
+    options = {name: getattr(args, name) for name in ("rows", "cols", "max_duration", "window_size", "min_duration", "labels", "seed")}
+    instances = run_movies(result.states, recordings, out, names=result.state_names, **options)
     say(f"wrote {len(instances)} grid movies to {out}")

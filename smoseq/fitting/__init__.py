@@ -12,5 +12,6 @@ from .prediction import heldout_loglik_per_frame as heldout_loglik_per_frame
 from .prediction import predict_states as predict_states
 from .reorder import permute_model as permute_model
 from .reorder import reorder_states as reorder_states
+from .settings import FitSettings as FitSettings
 from .single import FitInterrupted as FitInterrupted
 from .single import fit as fit

@@ -9,7 +9,6 @@ components themselves (`component_hyperparameters`).
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .._errors import InputError
 from ..models import (
@@ -33,47 +32,6 @@ from ..models import (
 EMISSIONS = ("low_rank", "full_rank")
 TRANSITIONS = ("sticky", "hdp", "semi_markov", "input_driven")
 INITIAL = ("auto", "uniform", "from_transitions")
-
-
-def check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias):
-    """Raise `InputError` naming the first hyperparameter out of range (shared by every fit)."""
-    if not isinstance(n_states, (int, np.integer)) or n_states < 2:
-        raise InputError(f"n_states must be an integer >= 2, got {n_states!r}")
-    if not isinstance(n_iters, (int, np.integer)) or n_iters < 1:
-        raise InputError(f"n_iters must be an integer >= 1, got {n_iters!r}")
-    if kappa != "auto" and not (np.isfinite(kappa) and kappa >= 0):
-        raise InputError(f"kappa must be >= 0, got {kappa!r}")
-    for name, value in (("beta", beta), ("sigma_base", sigma_base), ("sigma_bias", sigma_bias)):
-        if not (np.isfinite(value) and value > 0):
-            raise InputError(f"{name} must be > 0, got {value!r}")
-
-
-def check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions=False) -> None:
-    """Refuse a built-in's keyword that the chosen emissions would ignore (as `kappa` next to a transitions component).
-
-    `sigma_base`/`sigma_bias` set the built-in low-rank priors, `emission_beta` the
-    built-in full-rank prior; a component holds its own priors. A `mode_search` (or
-    `exact_emissions`) is refused for the full-rank emissions, whose update is a
-    conjugate draw that searches no mode.
-
-    Raises:
-        InputError: naming the keyword and what to do instead.
-    """
-    sigmas_set = sigma_base != 1.0 or sigma_bias != 1.0
-    if not isinstance(emissions, str) and (sigmas_set or emission_beta != 1.0):
-        raise InputError(
-            "sigma_base, sigma_bias and emission_beta set the built-in emissions' priors; an emissions component "
-            f"holds its own (e.g. LowRankEmissions(..., bias_prior=sm.Normal(3.0))): leave them out next to {type(emissions).__name__}"
-        )
-    if emissions == "low_rank" and emission_beta != 1.0:
-        raise InputError("emission_beta sets the full-rank emissions' Dirichlet prior; emissions='low_rank' uses sigma_base and sigma_bias")
-    if emissions == "full_rank" and sigmas_set:
-        raise InputError("sigma_base and sigma_bias set the low-rank emissions' priors; emissions='full_rank' uses emission_beta")
-    if (emissions == "full_rank" or type(emissions) is FullRankEmissions) and (mode_search is not None or exact_emissions):
-        raise InputError(
-            "mode_search and exact_emissions set the low-rank emission update; the full-rank emissions are drawn "
-            "from their conjugate posterior, exactly, without a mode search"
-        )
 
 
 def uses_mode_search(emissions) -> bool:
@@ -193,17 +151,23 @@ def _check_sizes(n_states, n_syllables, emissions, transitions, initial) -> None
         )
 
 
-def recorded_settings(
-    n_states, n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length, seg_overlap,
-    repeats, optimizers: dict,
-) -> dict:  # fmt: skip
-    """The settings every fit records in its hyperparameters (each fit adds κ, seed and its components)."""
+def recorded_settings(settings, n_syllables, optimizers: dict) -> dict:
+    """The settings every fit records in its hyperparameters (each fit adds κ, seed and its components).
+
+    Args:
+        settings: the fit's `FitSettings`.
+        n_syllables: S.
+        optimizers: what the fit's `Sampler.describe` records of its optimizers.
+    """
+    emissions = settings.emissions
     return {
-        "n_states": int(n_states), "n_syllables": int(n_syllables), "beta": float(beta),
-        "sigma_base": float(sigma_base), "sigma_bias": float(sigma_bias), "emission_beta": float(emission_beta),
-        "emissions": emissions if isinstance(emissions, str) else type(emissions).__name__, "n_iters": int(n_iters),
-        "seg_length": None if seg_length is None else int(seg_length), "seg_overlap": int(seg_overlap),
-        "repeats": repeats,
+        "n_states": int(settings.n_states), "n_syllables": int(n_syllables), "beta": float(settings.beta),
+        "sigma_base": float(settings.sigma_base), "sigma_bias": float(settings.sigma_bias),
+        "emission_beta": float(settings.emission_beta),
+        "emissions": emissions if isinstance(emissions, str) else type(emissions).__name__,
+        "n_iters": int(settings.n_iters),
+        "seg_length": None if settings.seg_length is None else int(settings.seg_length),
+        "seg_overlap": int(settings.seg_overlap), "repeats": settings.repeats,
     } | optimizers  # fmt: skip
 
 

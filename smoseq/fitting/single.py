@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from .._errors import InputError
 from .._threads import with_single_threaded_blas
 from ..inference import gibbs
 from ..inference.initialization import candidate_windows, kmeans_window_states
@@ -23,20 +22,14 @@ from ..io.batching import unbatch
 from ..models import HHMM, GroupedTransitions, InputDrivenTransitions, ModeSearch, SyllableData, feature_summary
 from .budget import plan_memory
 from .checkpoints import Checkpointer
-from .components import (
-    build_prior_model,
-    check_builtin_keywords,
-    check_hyperparameters,
-    component_hyperparameters,
-    recorded_priors,
-    recorded_settings,
-)
+from .components import build_prior_model, component_hyperparameters, recorded_priors, recorded_settings
 from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
 from .input_driven import CoefficientSamples
 from .loop import ChainTrace, Chains, Sampler, stack_chains, take_chain
 from .result import FitResult
+from .settings import DEFAULT, FitSettings, resolve_settings
 
 
 class FitInterrupted(KeyboardInterrupt):
@@ -66,39 +59,45 @@ def initial_state_candidates(data: SyllableData, n_states: int, n_syllables: int
 @with_single_threaded_blas
 def fit(
     recordings,
-    n_states: int = 10,
-    kappa="auto",
-    n_iters: int = 100,
-    seed: int = 0,
+    n_states: int = DEFAULT,
+    kappa=DEFAULT,
+    n_iters: int = DEFAULT,
+    seed: int = DEFAULT,
     *,
-    emissions="low_rank",
-    transitions="sticky",
-    initial="auto",
+    settings: FitSettings | None = None,
+    emissions=DEFAULT,
+    transitions=DEFAULT,
+    initial=DEFAULT,
     groups=None,
     covariates=None,
     inputs=None,
-    beta: float = 1.0,
-    sigma_base: float = 1.0,
-    sigma_bias: float = 1.0,
-    emission_beta: float = 1.0,
-    mode_search: ModeSearch | None = None,
-    retry: ModeSearch | None = None,
-    exact_emissions: bool = False,
-    method: Method = "auto",
+    beta: float = DEFAULT,
+    sigma_base: float = DEFAULT,
+    sigma_bias: float = DEFAULT,
+    emission_beta: float = DEFAULT,
+    mode_search: ModeSearch | None = DEFAULT,
+    retry: ModeSearch | None = DEFAULT,
+    exact_emissions: bool = DEFAULT,
+    method: Method = DEFAULT,
     init_states=None,
-    n_init_iters: int = 10,
-    seg_length=None,
-    seg_overlap: int = 30,
-    repeats: Repeats = "ignore",
-    history_segment: int = 0,
+    n_init_iters: int = DEFAULT,
+    seg_length=DEFAULT,
+    seg_overlap: int = DEFAULT,
+    repeats: Repeats = DEFAULT,
+    history_segment: int = DEFAULT,
     progress: bool = True,
     checkpoint_dir=None,
-    checkpoint_every: int = 10,
+    checkpoint_every: int = DEFAULT,
     resume: bool = False,
-    devices=None,
-    memory_limit=None,
+    devices=DEFAULT,
+    memory_limit=DEFAULT,
 ) -> FitResult:
     """Fit an HHMM by blocked Gibbs sampling.
+
+    Every setting (the keywords marked `DEFAULT`) is a field of `sm.FitSettings`, which
+    defines its default: pass `settings=sm.FitSettings(...)` to reuse one object across
+    fits, `sm.fit_models` and scans; a keyword given next to `settings` must agree with it.
+    The settings are recorded in fit.json (`info["settings"]`).
 
     Initialisation: unless `init_states` is given, several data-driven starts are
     made (k-means of windowed syllable usage at a few window lengths, see
@@ -112,6 +111,7 @@ def fit(
         kappa: stickiness κ; `"auto"` is real frames / K (see `auto_kappa`).
         n_iters: Gibbs iterations after initialisation.
         seed: integer seed; the whole fit is reproducible from it.
+        settings: a `sm.FitSettings` holding every setting (default: built from the keywords).
         emissions: `"low_rank"` (default), `"full_rank"`, or an `AbstractEmissions` whose
             priors and shapes define a custom model (its parameter values are replaced).
         transitions: `"sticky"` (default: `StickyTransitions` with `kappa` and `beta`),
@@ -186,32 +186,41 @@ def fit(
         InputError: bad recordings or hyperparameters (the message names the problem).
         FitError: the log probability became non-finite.
     """
-    check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
-    check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions)
-    if not isinstance(transitions, str) and (kappa != "auto" or beta != 1.0):
-        raise InputError("kappa and beta set the built-in sticky transitions; a transitions component holds its own prior")
+    keywords = dict(
+        n_states=n_states, kappa=kappa, n_iters=n_iters, seed=seed, emissions=emissions, transitions=transitions,
+        initial=initial, beta=beta, sigma_base=sigma_base, sigma_bias=sigma_bias, emission_beta=emission_beta,
+        mode_search=mode_search, retry=retry, exact_emissions=exact_emissions, method=method, n_init_iters=n_init_iters,
+        seg_length=seg_length, seg_overlap=seg_overlap, repeats=repeats, history_segment=history_segment,
+        checkpoint_every=checkpoint_every, devices=devices, memory_limit=memory_limit,
+    )  # fmt: skip
+    settings = resolve_settings(settings, keywords)
+    return _fit(recordings, settings, groups, covariates, inputs, init_states, progress, checkpoint_dir, resume)
+
+
+def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_states, progress, checkpoint_dir, resume):
+    """`sm.fit` with its settings resolved."""
+    n_states, n_iters, seed, transitions = settings.n_states, settings.n_iters, settings.seed, settings.transitions
     started = time.perf_counter()
-    prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap, repeats=repeats)
+    prepared = prepare_data(
+        recordings, seg_length=settings.seg_length, seg_overlap=settings.seg_overlap, repeats=settings.repeats
+    )
     group_of, names = None, None
     if groups is not None:
         prepared, group_of, names = with_groups(prepared, groups)
     prepared, experiment = with_experiment(prepared, covariates, inputs)
     data = prepared.data
-    kappa_value = auto_kappa(data, n_states) if kappa == "auto" else float(kappa)
+    kappa_value = auto_kappa(data, n_states) if settings.kappa == "auto" else float(settings.kappa)
     model = build_prior_model(
-        n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta,
-        transitions, initial, names, feature_summary(data),
+        n_states, prepared.n_syllables, kappa_value, settings.beta, settings.emissions, settings.sigma_base,
+        settings.sigma_bias, settings.emission_beta, transitions, settings.initial, names, feature_summary(data),
     )  # fmt: skip
-    plan = plan_memory(data, model, n_iters, resolve_method(method), devices, memory_limit)
+    plan = plan_memory(data, model, n_iters, resolve_method(settings.method), settings.devices, settings.memory_limit)
     if progress and (plan.limit is not None or plan.placement.n_devices > 1):
         print(plan.describe(), flush=True)
     placement = plan.placement
-    sampler = Sampler.create(mode_search, method, retry, exact_emissions, placement)
+    sampler = Sampler.create(settings.mode_search, settings.method, settings.retry, settings.exact_emissions, placement)
     placed = placement.place_data(data)
-    hyperparameters = recorded_settings(
-        n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
-        seg_overlap, repeats, sampler.describe(),
-    ) | {
+    hyperparameters = recorded_settings(settings, prepared.n_syllables, sampler.describe()) | {
         "kappa": kappa_value if transitions in ("sticky", "hdp") else None,
         "seed": int(seed),
         "components": component_hyperparameters(model),
@@ -220,17 +229,17 @@ def fit(
     if group_of is not None:
         hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
     root_key = jr.key(seed)
-    checkpointer = Checkpointer(checkpoint_dir, checkpoint_every, hyperparameters) if checkpoint_dir else None
+    checkpointer = Checkpointer(checkpoint_dir, settings.checkpoint_every, hyperparameters) if checkpoint_dir else None
     resumed = checkpointer.load(model, data) if (checkpointer and resume) else None
     if resumed is not None:
         state, trace, init_info = resumed
         state = placement.adopt(state, placed)
     else:
-        state, init_info, init_faults = _initialise(sampler, root_key, model, prepared, init_states, n_init_iters, seed,
-                                                    placed)  # fmt: skip
+        state, init_info, init_faults = _initialise(sampler, root_key, model, prepared, init_states,
+                                                    settings.n_init_iters, seed, placed)  # fmt: skip
         trace = ChainTrace(faults=init_faults)
 
-    history_row = min(history_segment, data.syllables.shape[0] - 1)
+    history_row = min(settings.history_segment, data.syllables.shape[0] - 1)
     chains = Chains(stack_chains([state]), jr.fold_in(root_key, 1)[None], placed, sampler, "single", [""], history_row,
                     [trace])  # fmt: skip
     n_real = data.syllables.shape[0]
@@ -262,6 +271,7 @@ def fit(
     segment_states = np.asarray(state.states)
     info = dict(init_info) | {"numerical_faults": trace.faults, "fit_seconds": time.perf_counter() - started}
     info["memory"] = plan.record()
+    info["settings"] = settings.to_json()
     return FitResult(
         model=state.model,
         states=unbatch(np.asarray(state.model.transitions.observed_states(segment_states)), prepared.keys, prepared.bounds),
