@@ -129,9 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--fps", type=float, default=120.0, help="frame rate, for figures")
     fit.add_argument("--checkpoint-every", type=int, default=10, help="iterations between checkpoints (0: none)")
     fit.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    fit.add_argument("--learning-rate", type=float, default=None, help="use optax.adam(LR) for the emission update")
-    fit.add_argument("--exact-emissions", action="store_true",
-                     help="exact low-rank emission update: the blocked Metropolis-Hastings update (rows, then biases)")
+    fit.add_argument("--learning-rate", type=float, default=None, help="use the Laplace emission update, its mode found by optax.adam(LR)")
+    update = fit.add_mutually_exclusive_group()
+    update.add_argument("--exact-emissions", dest="exact_emissions", action="store_const", const=True, default=None,
+                        help="exact low-rank emission update, the blocked Metropolis-Hastings one (rows, then biases): "
+                             "the default unless --learning-rate is given")  # fmt: skip
+    update.add_argument("--laplace-emissions", dest="exact_emissions", action="store_const", const=False,
+                        help="Laplace-approximate low-rank emission update (the published package's); recorded in fit.json")
     fit.add_argument("--devices", type=int, default=None,
                      help="devices to shard the recordings over (default: all local devices; docs/scaling.md)")
     fit.add_argument("--memory-limit", default=None,

@@ -29,6 +29,7 @@ from .components import (
     check_builtin_keywords,
     check_hyperparameters,
     component_hyperparameters,
+    resolve_exact_emissions,
     recorded_priors,
     recorded_settings,
 )
@@ -84,7 +85,7 @@ def fit_models(
     emission_beta: float = 1.0,
     mode_search: ModeSearch | None = None,
     retry: ModeSearch | None = None,
-    exact_emissions: bool = False,
+    exact_emissions: bool | None = None,
     groups=None,
     covariates=None,
     inputs=None,
@@ -166,7 +167,7 @@ def fit_models(
     if groups is not None:
         prepared, group_of, names = with_groups(prepared, groups)
     prepared, experiment = with_experiment(prepared, covariates, inputs)
-    sampler = Sampler.create(mode_search, method, retry, exact_emissions)
+    sampler = Sampler.create(mode_search, method, retry, resolve_exact_emissions(exact_emissions, emissions, mode_search))
     try:
         strategy = batch_strategy(strategy)
     except ValueError as error:

@@ -48,12 +48,12 @@ def check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias
             raise InputError(f"{name} must be > 0, got {value!r}")
 
 
-def check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions=False) -> None:
+def check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mode_search, exact_emissions=None) -> None:
     """Refuse a built-in's keyword that the chosen emissions would ignore (as `kappa` next to a transitions component).
 
     `sigma_base`/`sigma_bias` set the built-in low-rank priors, `emission_beta` the
     built-in full-rank prior; a component holds its own priors. A `mode_search` (or
-    `exact_emissions`) is refused for the full-rank emissions, whose update is a
+    `exact_emissions=True`) is refused for the full-rank emissions, whose update is a
     conjugate draw that searches no mode.
 
     Raises:
@@ -74,6 +74,23 @@ def check_builtin_keywords(emissions, sigma_base, sigma_bias, emission_beta, mod
             "mode_search and exact_emissions set the low-rank emission update; the full-rank emissions are drawn "
             "from their conjugate posterior, exactly, without a mode search"
         )
+
+
+EXACT_EMISSIONS_BY_DEFAULT = True  # the low-rank emission update a fit uses unless told: exact blocked (True) or Laplace
+
+
+def resolve_exact_emissions(exact_emissions, emissions, mode_search) -> bool:
+    """Whether a fit uses the exact blocked low-rank emission update (`ExactBlockedUpdate`).
+
+    `exact_emissions` True or False decides. None (the default of `sm.fit`, `sm.fit_models`
+    and the CLI) gives `EXACT_EMISSIONS_BY_DEFAULT` for the low-rank emissions (`"low_rank"`
+    or a `LowRankEmissions`), unless a `mode_search` is given: an optimizer is a setting of
+    the Laplace update, so passing one asks for it. Other emissions keep their own update.
+    """
+    if exact_emissions is not None:
+        return bool(exact_emissions)
+    low_rank = emissions == "low_rank" if isinstance(emissions, str) else isinstance(emissions, LowRankEmissions)
+    return EXACT_EMISSIONS_BY_DEFAULT and low_rank and mode_search is None
 
 
 def uses_mode_search(emissions) -> bool:
