@@ -165,7 +165,7 @@ def main() -> None:
               f"parameters {row['iteration_blocked']:.3f} s "
               f"(against states + plain parameters: "
               f"{row['iteration_blocked'] / (row['states'] + row['parameters_plain']):.2f}); acceptance rows "
-              f"{row['row_acceptance']:.2f} (worst row {row['worst_row_acceptance']:.2f}), biases "
+              f"{row['row_acceptance']:.2f} (worst row of each iteration, mean {row['worst_row_acceptance']:.2f}), biases "
               f"{row['bias_acceptance']:.2f}; ESS/s of log p(x|θ): plain {row['ess_per_s_plain']:.2f}, "
               f"blocked {row['ess_per_s_blocked']:.2f}", flush=True)  # fmt: skip
 
