@@ -11,13 +11,15 @@ times after a warm-up call (the machine may be shared: compare the ratios):
 - the parameter half of an iteration (emissions, transitions, initial state) with the
   plain Laplace emission update (`HHMM.resample`) and with the blocked exact one
   (`smoseq.models.exact_emissions.sample_exact_emissions`);
-- the native state update, and the plain whole step (`gibbs` `host` kernel).
+- the native state update, and the whole step `sm.fit` runs (`gibbs` `host` kernel) with
+  each emission update (`ModeSearch.emission_update` "laplace" and "exact_blocked").
 
-A blocked iteration is the state update plus the blocked parameter half. Then both
-chains run `--chain` iterations on from the same state; reported: the blocked update's
-acceptance (rows of `base`, biases) and the effective sample size of log p(x | θ) per
-second of each chain (autocorrelation with Geyer's initial positive sequence; short
-chains give rough ESS). Each size runs in its own process.
+Then both chains run `--chain` iterations on from the same state, one iteration of each in
+turn; reported: the median seconds per iteration of each chain, the exact update's
+acceptance (mean over iterations of the rows' mean and of the worst row's fraction of
+proposals accepted, and of the bias block's) and the effective sample size of
+log p(x | θ) per second of each chain (autocorrelation with Geyer's initial positive
+sequence; short chains give rough ESS). Each size runs in its own process.
 """
 
 import argparse
@@ -77,10 +79,11 @@ def run_case(n_syllables: int, warm_up: int, repeats: int, chain: int) -> dict:
     def blocked_parameters(key, model, states):
         k_emit, k_trans, k_init = jr.split(key, 3)
         emissions = model.emissions
-        counts = emissions.statistics(states, data)
+        statistics = emissions.statistics(states, data)  # TableStatistics: counts and the possible transitions
         base, biases, info = sample_exact_emissions(
-            k_emit, emissions.base, emissions.biases, counts, emissions.base_prior, emissions.bias_prior
-        )
+            k_emit, emissions.base, emissions.biases, statistics.counts, emissions.base_prior, emissions.bias_prior,
+            statistics.possible,
+        )  # fmt: skip
         transitions, _ = model.transitions.resample(k_trans, model.transitions.statistics(states, data))
         initial, _ = model.initial.resample(k_init, model.initial.statistics(states, data))
         updated = eqx.tree_at(lambda m: (m.emissions.base, m.emissions.biases, m.transitions, m.initial), model,
@@ -90,11 +93,13 @@ def run_case(n_syllables: int, warm_up: int, repeats: int, chain: int) -> dict:
     def states_only(key, model):
         return sample_states(key, model, data, "native")
 
+    exact_step = gibbs.compiled_kernel(search._replace(emission_update="exact_blocked"), "native", "host")
     timed = {
         "parameters_plain": lambda k: plain_parameters(k, state.model, state.states),
         "parameters_blocked": lambda k: blocked_parameters(k, state.model, state.states),
         "states": lambda k: states_only(k, state.model),
         "iteration_plain": lambda k: plain_step(k, state, data),
+        "iteration_exact": lambda k: exact_step(k, state, data),
     }
     times = {name: [] for name in timed}
     with single_threaded_blas():
@@ -108,30 +113,30 @@ def run_case(n_syllables: int, warm_up: int, repeats: int, chain: int) -> dict:
                 jax.block_until_ready(function(jr.key(repeat + 1)))
                 times[name].append(time.perf_counter() - started)
 
-        plain_state, plain_logliks, started = state, [], time.perf_counter()
+        # Both chains from the same state, one iteration of each in turn (load drifts hit both alike).
+        chains = {"plain": (plain_step, state), "exact": (exact_step, state)}
+        logliks, seconds, acceptance = {"plain": [], "exact": []}, {"plain": [], "exact": []}, []
         for iteration in range(chain):
-            plain_state, info = plain_step(jr.key(1000 + iteration), plain_state, data)
-            plain_logliks.append(float(info.marginal_loglik))
-        plain_seconds = time.perf_counter() - started
-
-        model, blocked_logliks, row_accepted, bias_accepted, started = state.model, [], [], [], time.perf_counter()
-        for iteration in range(chain):
-            k_states, k_params = jr.split(jr.key(1000 + iteration))
-            new_states, logliks = states_only(k_states, model)
-            model, info = blocked_parameters(k_params, model, new_states)
-            blocked_logliks.append(float(np.sum(logliks)))
-            row_accepted.append(np.asarray(info.base_accepted))
-            bias_accepted.append(float(info.bias_accepted))
-        blocked_seconds = time.perf_counter() - started
+            for name, (step, chain_state) in chains.items():
+                started = time.perf_counter()
+                chain_state, info = step(jr.key(1000 + iteration), chain_state, data)
+                logliks[name].append(float(info.marginal_loglik))
+                seconds[name].append(time.perf_counter() - started)
+                chains[name] = (step, chain_state)
+            emissions = info.updates.emissions
+            acceptance.append([float(emissions.row_accepted), float(emissions.row_accepted_min),
+                               float(emissions.bias_accepted)])  # fmt: skip
     medians = {name: float(np.median(values)) for name, values in times.items()}
     medians["iteration_blocked"] = medians["states"] + medians["parameters_blocked"]
-    rows = np.stack(row_accepted)
+    rows, worst, biases = np.mean(acceptance, axis=0)
     return medians | {
-        "S": n_syllables, "row_acceptance": float(rows.mean()), "worst_row_acceptance": float(rows.mean(0).min()),
-        "bias_acceptance": float(np.mean(bias_accepted)),
-        "ess_per_s_plain": effective_sample_size(plain_logliks) / plain_seconds,
-        "ess_per_s_blocked": effective_sample_size(blocked_logliks) / blocked_seconds,
-        "chain_s_per_iteration_plain": plain_seconds / chain, "chain_s_per_iteration_blocked": blocked_seconds / chain,
+        "S": n_syllables, "row_acceptance": float(rows), "worst_row_acceptance": float(worst),
+        "bias_acceptance": float(biases),
+        "ess_plain": effective_sample_size(logliks["plain"]), "ess_exact": effective_sample_size(logliks["exact"]),
+        "ess_per_s_plain": effective_sample_size(logliks["plain"]) / np.sum(seconds["plain"]),
+        "ess_per_s_blocked": effective_sample_size(logliks["exact"]) / np.sum(seconds["exact"]),
+        "chain_s_per_iteration_plain": float(np.median(seconds["plain"])),
+        "chain_s_per_iteration_blocked": float(np.median(seconds["exact"])),
     }  # fmt: skip
 
 
@@ -152,11 +157,15 @@ def main() -> None:
         row = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
         print(json.dumps(row), flush=True)
         print(f"S={row['S']}: parameters plain {row['parameters_plain']:.3f} s / blocked {row['parameters_blocked']:.3f} s; "
-              f"states {row['states']:.3f} s; iteration plain (host step) {row['iteration_plain']:.3f} s, "
-              f"blocked {row['iteration_blocked']:.3f} s: ratio {row['iteration_blocked'] / row['iteration_plain']:.2f} "
+              f"states {row['states']:.3f} s; iteration (host step) plain {row['iteration_plain']:.3f} s, "
+              f"exact {row['iteration_exact']:.3f} s: ratio {row['iteration_exact'] / row['iteration_plain']:.2f}; "
+              f"chains (median s/iteration) plain {row['chain_s_per_iteration_plain']:.3f}, exact "
+              f"{row['chain_s_per_iteration_blocked']:.3f}: ratio "
+              f"{row['chain_s_per_iteration_blocked'] / row['chain_s_per_iteration_plain']:.2f}; states + blocked "
+              f"parameters {row['iteration_blocked']:.3f} s "
               f"(against states + plain parameters: "
               f"{row['iteration_blocked'] / (row['states'] + row['parameters_plain']):.2f}); acceptance rows "
-              f"{row['row_acceptance']:.2f} (worst row {row['worst_row_acceptance']:.2f}), biases "
+              f"{row['row_acceptance']:.2f} (worst row of each iteration, mean {row['worst_row_acceptance']:.2f}), biases "
               f"{row['bias_acceptance']:.2f}; ESS/s of log p(x|θ): plain {row['ess_per_s_plain']:.2f}, "
               f"blocked {row['ess_per_s_blocked']:.2f}", flush=True)  # fmt: skip
 

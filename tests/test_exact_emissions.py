@@ -47,6 +47,10 @@ LBFGS = optax.lbfgs()
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _uses_exact(exact_emissions, emissions, mode_search) -> bool:
+    return sm.FitSettings(exact_emissions=exact_emissions, emissions=emissions, mode_search=mode_search).uses_exact_emissions
+
+
 @pytest.fixture
 def x64():
     with jax.enable_x64(True):
@@ -340,11 +344,11 @@ def _saves_and_loads_acceptance(result, folder):
     return json.loads((folder / "fit.json").read_text())
 
 
-def test_exact_fit_uses_the_blocked_update_and_records_its_acceptance(tmp_path):
-    """`exact_emissions=True` is the blocked update: no plain start, every iteration's acceptance recorded."""
+def test_default_fit_uses_the_blocked_update_and_records_its_acceptance(tmp_path):
+    """By default a low-rank fit runs the blocked update: no plain start, every iteration's acceptance recorded."""
     recordings, init_states = _small_recordings()
-    result = sm.fit(recordings, n_states=2, n_iters=6, seed=0, init_states=init_states, exact_emissions=True,
-                    progress=False, method="serial")  # fmt: skip
+    result = sm.fit(recordings, n_states=2, n_iters=6, seed=0, init_states=init_states, progress=False,
+                    method="serial")  # fmt: skip
 
     assert result.hyperparameters["emission_update"] == "exact_blocked"
     assert result.hyperparameters["mode_search"]["emission_update"] == "exact_blocked"
@@ -362,14 +366,42 @@ def test_exact_fit_uses_the_blocked_update_and_records_its_acceptance(tmp_path):
     assert record["hyperparameters"]["emission_update"] == "exact_blocked"
 
 
-def test_fit_models_with_exact_emissions_uses_the_blocked_update():
+def test_fit_models_uses_the_blocked_update_by_default():
     recordings, init_states = _small_recordings()
     results = sm.fit_models(recordings, 2, kappas=[1e2, 1e3], seeds=0, n_iters=3, init_states=init_states,
-                            exact_emissions=True, method="serial", progress=False)  # fmt: skip
+                            method="serial", progress=False)  # fmt: skip
     for result in results:
         assert result.hyperparameters["emission_update"] == "exact_blocked"
         assert result.emission_acceptance.shape == (3,) and np.all(np.isfinite(result.emission_acceptance))
         assert result.acceptance_rate is not None
+
+
+def test_which_update_a_fit_uses():
+    """The default is exact for the low-rank emissions; False, or a mode search, asks for the Laplace update."""
+    search = ModeSearch(LBFGS, 200, 1e-6, name="lbfgs")
+    assert _uses_exact(None, "low_rank", None) is True
+    assert _uses_exact(None, LowRankEmissions.from_prior(jr.key(0), 2, 3), None) is True
+    assert _uses_exact(None, "full_rank", None) is False
+    assert _uses_exact(None, "low_rank", search) is False
+    assert _uses_exact(False, "low_rank", None) is False
+    assert _uses_exact(True, "low_rank", search) is True
+
+
+def test_laplace_fit_is_opt_in_and_recorded(tmp_path):
+    """`exact_emissions=False` runs the Laplace update (mode search, no acceptance) and fit.json says so;
+    a checkpoint of it does not resume under the default (the error names the setting), only with False."""
+    recordings, init_states = _small_recordings()
+    options = dict(n_states=2, seed=0, init_states=init_states, progress=False, method="serial",
+                   checkpoint_dir=tmp_path / "ckpt", checkpoint_every=2)  # fmt: skip
+    result = sm.fit(recordings, n_iters=2, exact_emissions=False, **options)
+    assert result.hyperparameters["emission_update"] == "laplace" and result.emission_accepted.shape == (0,)
+    assert result.emission_losses.size > 0
+    result.save(tmp_path / "fit")
+    assert json.loads((tmp_path / "fit" / "fit.json").read_text())["hyperparameters"]["emission_update"] == "laplace"
+    with pytest.raises(sm.ModelFileError, match="emission_update: checkpoint 'laplace', this fit 'exact_blocked'"):
+        sm.fit(recordings, n_iters=4, resume=True, **options)
+    resumed = sm.fit(recordings, n_iters=4, resume=True, exact_emissions=False, **options)
+    assert resumed.log_probs.shape == (4,) and resumed.hyperparameters["emission_update"] == "laplace"
 
 
 def test_laplace_metropolis_fit_still_records_acceptance(tmp_path):
@@ -457,7 +489,7 @@ def test_gibbs_sampler_with_metropolis_is_calibrated():
 
 
 def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
-    """`smoseq fit --exact-emissions` passes settings with `exact_emissions=True` to `sm.fit` (off without the flag)."""
+    """`--exact-emissions` passes True to `sm.fit`, `--laplace-emissions` False, neither the default (None)."""
     from smoseq.cli import commands
     from smoseq.cli.parser import build_parser
     from smoseq.fitting import single
@@ -472,11 +504,11 @@ def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
         raise Stop
 
     monkeypatch.setattr(single, "fit", fake_fit)
-    for extra in ([], ["--exact-emissions"]):
+    for extra in ([], ["--exact-emissions"], ["--laplace-emissions"]):
         args = build_parser().parse_args(["fit", "data", "--out", str(tmp_path / "out"), *extra])
         with pytest.raises(Stop):
             commands.run_fit({"r0": np.zeros(5, int)}, tmp_path / "out", args, progress=False)
-    assert seen == [False, True]
+    assert seen == [None, True, False]
 
 
 def test_cli_flag_runs_the_blocked_update(tmp_path):

@@ -58,9 +58,15 @@ def add_fit_options(parser, *, single: bool, transitions=TRANSITIONS, transition
         help="frames repeating the previous syllable: no evidence (ignore) or scored as published (model)",
     )  # fmt: skip
     parser.add_argument("--parallel", action="store_true", help="use the parallel (associative scan) kernels, for GPUs")
-    parser.add_argument("--learning-rate", type=float, default=None, help="use optax.adam(LR) for the emission update")
-    parser.add_argument("--exact-emissions", action=argparse.BooleanOptionalAction, default=None,
-                        help="exact low-rank emission update: the blocked Metropolis-Hastings update (rows, then biases)")  # fmt: skip
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="use the Laplace emission update, its mode found by optax.adam(LR)")  # fmt: skip
+    update = parser.add_mutually_exclusive_group()
+    update.add_argument("--exact-emissions", action=argparse.BooleanOptionalAction, default=None,
+                        help="exact low-rank emission update, the blocked Metropolis-Hastings one (rows, then biases): "
+                             "the default unless --learning-rate is given")  # fmt: skip
+    update.add_argument("--laplace-emissions", dest="exact_emissions", action="store_const", const=False,
+                        help="Laplace-approximate low-rank emission update (the published package's; "
+                             "the same as --no-exact-emissions); recorded in fit.json")  # fmt: skip
     if single:
         parser.add_argument("--checkpoint-every", type=int, default=None, help="iterations between checkpoints (0: none)")
         parser.add_argument("--devices", type=int, default=None,

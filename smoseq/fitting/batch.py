@@ -80,7 +80,7 @@ def fit_models(
     emission_beta: float = DEFAULT,
     mode_search: ModeSearch | None = DEFAULT,
     retry: ModeSearch | None = DEFAULT,
-    exact_emissions: bool = DEFAULT,
+    exact_emissions: bool | None = DEFAULT,
     groups=None,
     covariates=None,
     inputs=None,
@@ -175,7 +175,7 @@ def fit_models(
     if groups is not None:
         prepared, group_of, names = with_groups(prepared, groups)
     prepared, experiment = with_experiment(prepared, covariates, inputs)
-    sampler = Sampler.create(settings.mode_search, settings.method, settings.retry, settings.exact_emissions)
+    sampler = Sampler.create(settings.mode_search, settings.method, settings.retry, settings.uses_exact_emissions)
     try:
         strategy = batch_strategy(strategy)
     except ValueError as error:

@@ -88,10 +88,14 @@ class Checkpointer:
             meta = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError):
             raise ModelFileError(f"{meta_path}: missing or unreadable") from None
-        if _without_length(meta.get("hyperparameters")) != _without_length(self.hyperparameters):
+        written, ours = _without_length(meta.get("hyperparameters")), _without_length(self.hyperparameters)
+        if isinstance(written, dict) and "emission_update" not in written:
+            written["emission_update"] = "laplace"  # written before fits recorded it: the Laplace update was the only one
+        if written != ours:
             raise ModelFileError(
-                f"{meta_path}: written with other settings than this fit; resume with the same "
-                "data and options, or start over without --resume"
+                f"{meta_path}: written with other settings than this fit ({_differences(written, ours)}); resume "
+                "with the same data and options (a checkpoint of the Laplace emission update resumes with "
+                "exact_emissions=False, --laplace-emissions), or start over without --resume"
             )
         like = GibbsState(model, jnp.zeros(data.syllables.shape, jnp.int32))
         try:
@@ -117,6 +121,15 @@ def _without_length(hyperparameters):
     if not isinstance(hyperparameters, dict):
         return hyperparameters
     return {k: v for k, v in hyperparameters.items() if k != "n_iters"}
+
+
+def _differences(written, ours) -> str:
+    """The settings that differ, `name: checkpoint X, this fit Y` (at most three)."""
+    if not isinstance(written, dict):
+        return "no settings recorded"
+    names = sorted(name for name in written.keys() | ours.keys() if written.get(name) != ours.get(name))
+    shown = [f"{name}: checkpoint {written.get(name)!r:.60}, this fit {ours.get(name)!r:.60}" for name in names[:3]]
+    return "; ".join(shown) + ("; ..." if len(names) > 3 else "")
 
 
 def _fsync_directory(path: Path) -> None:

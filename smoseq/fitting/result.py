@@ -38,7 +38,7 @@ class FitResult:
             iteration after the burn-in (`transitions="input_driven"`; read by
             `sm.compare_covariate_effects`), else None.
         emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
-            emission update took its proposal (the blocked update of `exact_emissions=True`:
+            emission update took its proposal (the blocked update, the low-rank default:
             whether its bias block moved); empty unless the emission update was exact.
         emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
             the blocked update: the mean over its blocks; NaN at iteration 0 of a
@@ -91,7 +91,7 @@ class FitResult:
 
     @property
     def acceptance_rate(self) -> float | None:
-        """Fraction of exact emission updates that accepted their proposal (None without `exact_emissions`).
+        """Fraction of exact emission updates that accepted their proposal (None without an exact update).
 
         Iterations whose acceptance probability is NaN (the plain draw that starts the chain) are left out.
         """

@@ -15,7 +15,14 @@ from pathlib import Path
 
 from .._errors import InputError
 from ..io.files import atomic_write_json
-from ..models import AbstractEmissions, AbstractInitialState, AbstractTransitions, FullRankEmissions, ModeSearch
+from ..models import (
+    AbstractEmissions,
+    AbstractInitialState,
+    AbstractTransitions,
+    FullRankEmissions,
+    LowRankEmissions,
+    ModeSearch,
+)
 from .budget import parse_bytes
 from .components import EMISSIONS, INITIAL, TRANSITIONS
 from .loop import describe_mode_search
@@ -71,7 +78,10 @@ class FitSettings:
         mode_search: optimizer and stopping rule of the low-rank emission update (None: L-BFGS,
             tol 1e-6, at most 200 steps). Stored in JSON when built by `sm.optimizer`.
         retry: the optimizer that redoes a non-finite iteration (None: Adam(1e-2), 1000 steps).
-        exact_emissions: the exact blocked low-rank emission update (see `sm.fit`).
+        exact_emissions: which low-rank emission update runs: True the exact blocked
+            Metropolis-Hastings update, False the Laplace approximation, None (default) the
+            exact one unless a `mode_search` is given (an optimizer is a setting of the
+            Laplace update, so giving one asks for it). See `uses_exact_emissions`.
         method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
         n_init_iters: Gibbs iterations of each data-driven start of `sm.fit` before the best
             is chosen. Single fits only: a batched fit starts each seed from its own start.
@@ -104,7 +114,7 @@ class FitSettings:
     emission_beta: float = 1.0
     mode_search: ModeSearch | None = None
     retry: ModeSearch | None = None
-    exact_emissions: bool = False
+    exact_emissions: bool | None = None
     method: str = "auto"
     n_init_iters: int = 10
     seg_length: int | None = None
@@ -129,6 +139,22 @@ class FitSettings:
         return all(same_value(getattr(self, name), getattr(other, name)) for name in field_names())
 
     __hash__ = None
+
+    @property
+    def uses_exact_emissions(self) -> bool:
+        """Whether the fit runs the exact blocked low-rank emission update (`ExactBlockedUpdate`).
+
+        `exact_emissions` True or False decides; None gives the exact update to the low-rank
+        emissions (`"low_rank"` or a `LowRankEmissions`) unless `mode_search` is set. Other
+        emissions keep their own update.
+        """
+        if self.exact_emissions is not None:
+            return self.exact_emissions
+        if isinstance(self.emissions, str):
+            low_rank = self.emissions == "low_rank"
+        else:
+            low_rank = isinstance(self.emissions, LowRankEmissions)
+        return low_rank and self.mode_search is None
 
     def replace(self, **changes) -> "FitSettings":
         """A copy with `changes` (validated like a new one)."""
@@ -293,8 +319,8 @@ def _check_choices(settings: FitSettings) -> None:
         value = getattr(settings, name)
         if value is not None and not isinstance(value, ModeSearch):
             raise InputError(f"{name} must be a ModeSearch (e.g. sm.ModeSearch(sm.optimizer('adam', learning_rate=1e-2))), got {type(value).__name__}")
-    if not isinstance(settings.exact_emissions, bool):
-        raise InputError(f"exact_emissions must be True or False, got {settings.exact_emissions!r}")
+    if settings.exact_emissions is not None and not isinstance(settings.exact_emissions, bool):
+        raise InputError(f"exact_emissions must be True, False or None (the default update), got {settings.exact_emissions!r}")
 
 
 def _check_builtin_keywords(settings: FitSettings) -> None:

@@ -77,7 +77,7 @@ def fit(
     emission_beta: float = DEFAULT,
     mode_search: ModeSearch | None = DEFAULT,
     retry: ModeSearch | None = DEFAULT,
-    exact_emissions: bool = DEFAULT,
+    exact_emissions: bool | None = DEFAULT,
     method: Method = DEFAULT,
     init_states=None,
     n_init_iters: int = DEFAULT,
@@ -144,14 +144,18 @@ def fit(
             are not finite, up to 3 attempts from the last good state, its steps scaled by
             0.5 at each attempt (default: `optax.adam(1e-2)`, at most 1000 steps); recorded
             in fit.json with every fault.
-        exact_emissions: make the low-rank emission update exact: the blocked update
-            (`smoseq.models.ExactBlockedUpdate`; fit.json records `"emission_update":
-            "exact_blocked"`): every row of `base` given the biases, then the biases given
-            `base`, each an independence Metropolis–Hastings step whose proposal mixes a
-            Gaussian fit with 5% of the prior, so it is exact from any start. No mode
-            search. Per iteration it costs about as much as the default (0.86–1.19× at
-            S = 50/100, README); the acceptance per iteration is in
-            `FitResult.emission_accepted` / `emission_acceptance`, see `FitResult.acceptance_rate`.
+        exact_emissions: which low-rank emission update runs. None (default): the exact
+            blocked update (`smoseq.models.ExactBlockedUpdate`, fit.json `"emission_update":
+            "exact_blocked"`) for the low-rank emissions, unless a `mode_search` is given (an
+            optimizer asks for the Laplace update). It draws every row of `base` given the
+            biases, then the biases given `base`, each an independence Metropolis–Hastings
+            step whose proposal mixes a Gaussian fit with 5% of the prior, so the chain is
+            exact from any start; no mode search. The acceptance per iteration is in
+            `FitResult.emission_accepted` / `emission_acceptance`, see
+            `FitResult.acceptance_rate`. True: that update (refused for the full-rank
+            emissions). False: the Laplace-approximate draw around the posterior mode found
+            by `mode_search` (`"emission_update": "laplace"` in fit.json), the published
+            package's update. Costs per iteration are in the README.
         method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
         init_states: (N, T) initial states for batched input, or a dict per recording.
         n_init_iters: Gibbs iterations run from each data-driven start before the best is
@@ -218,7 +222,7 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
     if progress and (plan.limit is not None or plan.placement.n_devices > 1):
         print(plan.describe(), flush=True)
     placement = plan.placement
-    sampler = Sampler.create(settings.mode_search, settings.method, settings.retry, settings.exact_emissions, placement)
+    sampler = Sampler.create(settings.mode_search, settings.method, settings.retry, settings.uses_exact_emissions, placement)
     placed = placement.place_data(data)
     hyperparameters = recorded_settings(settings, prepared.n_syllables, sampler.describe()) | {
         "kappa": kappa_value if transitions in ("sticky", "hdp") else None,

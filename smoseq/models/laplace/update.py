@@ -8,8 +8,9 @@ approximate; its knobs are the optimizer, `max_iters`, `tol`, `diagonal_boost` a
 Newton step. With `ModeSearch(..., metropolis=True)` the Laplace draw, mixed with 5% of
 the prior (bounded importance weights), is instead an independence Metropolis–Hastings
 proposal, accepted or rejected against the exact conditional, and the update leaves that
-conditional exactly invariant. (`sm.fit(..., exact_emissions=True)` uses the blocked exact
-update instead, `smoseq.models.ExactBlockedUpdate`, which accepts far more often.)
+conditional exactly invariant. (`sm.fit` uses the blocked exact update by default,
+`smoseq.models.ExactBlockedUpdate`, which accepts far more often; this update runs with
+`exact_emissions=False` or a `mode_search`.)
 
 One code path serves every prior: the log posterior uses the priors' `log_prob`, and the
 precision their elementwise `curvature` (`Normal(σ)`: 1/σ²), clipped at 0 where a prior
