@@ -34,7 +34,7 @@ from .components import (
 from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
-from .input_driven import CoefficientSamples
+from .input_driven import CoefficientSamples, FeatureCounts
 from .loop import ChainTrace, Chains, Sampler, stack_chains, take_chain
 from .result import FitResult
 
@@ -238,14 +238,17 @@ def fit(
     keeps_samples = group_of is not None and isinstance(model.transitions, GroupedTransitions)
     samples = TransitionSamples(burn_in(n_iters), prepared) if keeps_samples else None
     coefficients = CoefficientSamples(burn_in(n_iters)) if isinstance(model.transitions, InputDrivenTransitions) else None
+    feature_counts = None
     if coefficients is not None:
         hyperparameters["burn_in"] = burn_in(n_iters)
+        feature_counts = FeatureCounts(burn_in(n_iters), prepared, model.n_states)
 
     def checkpoint(chains, iteration):
         if samples is not None:
             samples.record(chains, iteration)
         if coefficients is not None:
             coefficients.record(chains, iteration)
+            feature_counts.record(chains, iteration)
         if checkpointer and checkpointer.due(iteration + 1, n_iters):
             checkpointer.save(_real_sequences(take_chain(chains.state, 0), n_real), trace, init_info, iteration + 1)
 
@@ -276,6 +279,8 @@ def fit(
         transition_samples=None if samples is None else samples.array(),
         group_counts=None if samples is None else samples.counts_array(),
         coefficient_samples=None if coefficients is None else coefficients.array(),
+        feature_counts=None if feature_counts is None else feature_counts.mean(),
+        feature_rows=None if feature_counts is None else feature_counts.rows,
         **trace.result_fields(),
     )
 
