@@ -1,6 +1,7 @@
 """Input-driven transitions: simulation-based calibration of the exact coefficient update, and the acceptance fits.
 
-1. SBC (Talts et al. 2018) of the weight update alone: for each of `--sims` simulations,
+1. SBC (Talts et al. 2018) of the leaving update alone (and of the destination update:
+   K = 3, one 0/1 input, `--events` exits, ranks of b₀₁, v₀₁ and p(0 → 1 | on)): for each of `--sims` simulations,
    draw one state's (intercept, weight) from the prior, simulate `--events` leave/stay
    events with a 0/1 input, run the independence-MH chain (`resample_coefficients`) for
    `--draws` × `--thin` steps, and rank the true value among the kept draws. Exact updates
@@ -34,7 +35,7 @@ import jax.random as jr
 import numpy as np
 from scipy import stats
 
-from smoseq.models import LeaveEvents, resample_coefficients
+from smoseq.models import DestinationEvents, LeaveEvents, resample_coefficients, resample_destinations
 
 PRIOR_MEAN = jnp.array([-1.0, 0.0])
 PRIOR_SD = jnp.array([1.0, 1.0])
@@ -63,6 +64,56 @@ def sbc_ranks(key, n_sims: int, n_events: int, n_draws: int, thin: int) -> np.nd
 
     ranks, accepted = jax.jit(jax.vmap(one))(jr.split(key, n_sims))
     return np.asarray(ranks), float(np.mean(accepted))
+
+
+def destination_sbc_ranks(key, n_sims: int, n_exits: int, n_draws: int, thin: int, beta: float = 1.0) -> tuple:
+    """(n_sims, 3) ranks of the true b₀₁, v₀₁ and p(0 → 1 | light on) among posterior draws of the destination update.
+
+    K = 3 states, one 0/1 input; the destination coefficients are drawn from their prior
+    (log-Gamma(β) intercepts, N(0, 1) weights), `n_exits` exits simulated from uniformly
+    drawn origins, and the `resample_destinations` chain started at the truth.
+    """
+    n_states = 3
+    mean, precision = jnp.zeros(2), jnp.array([0.0, 1.0])
+    off = (1 - jnp.eye(n_states))[..., None]
+
+    def one(key):
+        k_b, k_v, k_o, k_x, k_d, k_chain = jr.split(key, 6)
+        truth = jnp.stack([jnp.log(jr.gamma(k_b, beta, (n_states, n_states))), jr.normal(k_v, (n_states, n_states))], -1) * off
+        origin = jr.randint(k_o, (n_exits,), 0, n_states)
+        x = jr.bernoulli(k_x, 0.5, (n_exits,)).astype(float)
+        design = jnp.stack([jnp.ones(n_exits), x], axis=1)
+        logits = jnp.einsum("mp,mkp->mk", design, truth[origin])
+        logits = jnp.where(jnp.arange(n_states) == origin[:, None], -jnp.inf, logits)
+        destination = jr.categorical(k_d, logits)
+        events = DestinationEvents(origin, destination, jnp.ones(n_exits), design)
+
+        def step(coefficients, key):
+            coefficients, accepted = resample_destinations(key, coefficients, events, mean, precision, beta)
+            return coefficients, (summary(coefficients), accepted.mean())
+
+        _, (chain, accepted) = jax.lax.scan(step, truth, jr.split(k_chain, n_draws * thin))
+        kept = chain[thin - 1 :: thin]
+        return jnp.sum(kept < summary(truth), axis=0), accepted.mean()
+
+    def summary(coefficients):
+        on = coefficients[0, :, 0] + coefficients[0, :, 1]
+        p_on = jnp.exp(on[1]) / (jnp.exp(on[1]) + jnp.exp(on[2]))
+        return jnp.stack([coefficients[0, 1, 0], coefficients[0, 1, 1], p_on])
+
+    ranks, accepted = jax.jit(jax.vmap(one))(jr.split(key, n_sims))
+    return np.asarray(ranks), float(np.mean(accepted))
+
+
+def destination_sbc(n_sims: int, n_exits: int, n_draws: int, thin: int, seed: int = 0) -> dict:
+    """Ranks of the destination update's SBC, χ² uniformity p-values (10 bins), acceptance and time."""
+    started = time.perf_counter()
+    ranks, accepted = destination_sbc_ranks(jr.key(seed), n_sims, n_exits, n_draws, thin)
+    bins = np.linspace(0, n_draws + 1, 11)
+    p_values = [float(stats.chisquare(np.histogram(ranks[:, c], bins)[0]).pvalue) for c in range(3)]
+    return {"sims": n_sims, "exits": n_exits, "draws": n_draws, "thin": thin, "p_intercept": p_values[0],
+            "p_weight": p_values[1], "p_probability_on": p_values[2], "acceptance": accepted,
+            "seconds": time.perf_counter() - started}  # fmt: skip
 
 
 def sbc(n_sims: int, n_events: int, n_draws: int, thin: int, seed: int = 0) -> dict:
@@ -195,7 +246,8 @@ def main() -> None:
     if args.skip_sbc:
         return
     jax.config.update("jax_enable_x64", True)
-    print(json.dumps({"sbc": sbc(args.sims, args.events, args.draws, args.thin)}))
+    print(json.dumps({"sbc": sbc(args.sims, args.events, args.draws, args.thin)}), flush=True)
+    print(json.dumps({"destination_sbc": destination_sbc(args.sims, args.events, args.draws, args.thin)}), flush=True)
     if args.fits:
         for seed in args.fit_seeds:
             for ratio in (2.0, 1.0):
