@@ -241,7 +241,7 @@ def test_compare_covariate_effects_refuses_other_fits():
 def test_planted_effects_are_recovered_at_the_defaults(scenario):
     """Semi-Markov data: the light doubles state 0's leaving rate, or shifts where it goes, or does nothing."""
     example = simulate_input_driven(
-        n_recordings=6, n_frames=3000, n_states=3, n_syllables=10, seed=11, duration_shape=3.0, syllable_frames=3.0,
+        n_recordings=6, n_frames=3000, n_states=3, n_syllables=10, seed=11, duration_shape=3.0, syllable_frames=2.0, state_bias=3.0,
         block=200, rate_ratio=2.0 if scenario == "leave" else 1.0, destination_shift=0.6 if scenario == "destination" else 0.0,
     )  # fmt: skip
     truth = np.concatenate(list(example.states.values()))

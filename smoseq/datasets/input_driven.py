@@ -29,7 +29,7 @@ class InputDrivenExample:
 def simulate_input_driven(
     n_recordings: int = 4, n_frames: int = 3000, n_states: int = 3, n_syllables: int = 8, leave: float = 0.02,
     affected_state: int = 0, rate_ratio: float = 2.0, block: int = 250, seed: int = 0, duration_shape: float | None = None,
-    syllable_frames: float = 1.0, destination_shift: float = 0.0,
+    syllable_frames: float = 1.0, destination_shift: float = 0.0, state_bias: float | None = None,
 ) -> InputDrivenExample:  # fmt: skip
     """Recordings where a binary input multiplies one state's leaving rate (and optionally shifts where it goes).
 
@@ -44,7 +44,9 @@ def simulate_input_driven(
     affected state instead goes to the next state (i + 1 mod K) with probability
     (1 + s)/(K − 1) while the input is on (the others share the rest). Each state emits
     syllables by its own first-order syllable chain (rows from Dirichlet(0.1), no
-    self-transitions); every syllable lasts 1 + Poisson(`syllable_frames` − 1) frames.
+    self-transitions; with `state_bias` = s, one shared Dirichlet(0.5) chain whose log-rows
+    every state shifts by its own N(0, s²) preference per syllable, the structure low-rank
+    emissions express); every syllable lasts 1 + Poisson(`syllable_frames` − 1) frames.
 
     Args:
         n_recordings, n_frames: R recordings of T frames.
@@ -57,12 +59,20 @@ def simulate_input_driven(
         duration_shape: None (geometric durations) or the Gamma shape of semi-Markov bouts.
         syllable_frames: mean frames per syllable (1: a new syllable every frame).
         destination_shift: s ≥ 0, the input's effect on where the affected state goes.
+        state_bias: None (independent tables per state) or the SD of the states' syllable preferences.
 
     Returns:
         An `InputDrivenExample`.
     """
     rng = np.random.default_rng(seed)
     tables = rng.dirichlet(np.full(n_syllables - 1, 0.1), size=(n_states, n_syllables))
+    if state_bias is not None:
+        shared = np.log(rng.dirichlet(np.full(n_syllables - 1, 0.5), size=n_syllables))
+        preference = rng.normal(0.0, state_bias, (n_states, n_syllables))
+        others = np.array([np.delete(np.arange(n_syllables), s) for s in range(n_syllables)])  # (S, S-1)
+        logits = shared[None] + preference[:, others]
+        tables = np.exp(logits - logits.max(-1, keepdims=True))
+        tables /= tables.sum(-1, keepdims=True)
     off_diagonal = ~np.eye(n_syllables, dtype=bool)
     ratio = np.ones(n_states)
     ratio[affected_state] = rate_ratio
