@@ -151,6 +151,8 @@ def test_effect_table_matches_hand_computed_ratios():
     dest = table[(table["kind"] == "destination") & (table["state"] == 0) & (table["to_state"] == 1)].iloc[0]
     to_one = counts[:, :, 0, 1].sum(0)
     assert dest["ratio"] == pytest.approx((to_one[1] / exits[1]) / (to_one[0] / exits[0]), rel=0.03)
+    figure = sm.plot_covariate_effects(table)
+    assert len(figure.axes) == 2  # leaving, and where to
     single = covariate_effects_table(counts[:1], rows, ["light"], np.array([0.5]))  # one recording: no interval
     assert single["ratio_lower"].isna().all() and not single["flagged"].any()
 

@@ -206,6 +206,9 @@ def fit(
     if progress and (plan.limit is not None or plan.placement.n_devices > 1):
         print(plan.describe(), flush=True)
     placement = plan.placement
+    if isinstance(model.transitions, InputDrivenTransitions) and (placement.chunk_size or placement.n_devices > 1):
+        raise InputError("transitions='input_driven' keeps per-frame events, which cannot be summed over chunks or "
+                         "devices: fit on one device (devices=1) with a larger memory_limit")  # fmt: skip
     sampler = Sampler.create(mode_search, method, retry, exact_emissions, placement)
     placed = placement.place_data(data)
     hyperparameters = recorded_settings(

@@ -47,7 +47,7 @@ def fit_logistic_counts(successes, trials, design, pseudo_successes: float, pseu
     """
     successes, trials, design = (np.asarray(a, dtype=float) for a in (successes, trials, design))
     n_rec, width = trials.shape[0], design.shape[1]
-    share = trials.sum(0) / max(trials.sum(), 1e-12)
+    share = trials.sum(0) / trials.sum() if trials.sum() > 0 else np.full(len(design), 1 / len(design))
     y = successes.sum(0) + pseudo_successes * share
     n = trials.sum(0) + pseudo_trials * share
     precision = np.full(width, WEIGHT_SIGMA**-2)
@@ -69,7 +69,7 @@ def fit_logistic_counts(successes, trials, design, pseudo_successes: float, pseu
     scores = (successes - trials * p) @ design  # (R, Q)
     centred = scores - scores.mean(0)
     meat = n_rec / (n_rec - 1) * centred.T @ centred
-    bread = np.linalg.inv(hessian)
+    bread = np.linalg.pinv(hessian)
     return LogisticFit(beta, bread @ meat @ bread, float(df))
 
 
