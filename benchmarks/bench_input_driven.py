@@ -179,7 +179,7 @@ def calibration_fit(index: int, n_iters: int = 100, sticky: bool = False) -> dic
     overlap = np.array([[np.sum((found == k) & (truth == j)) for j in range(3)] for k in range(3)])
     true_of = dict(zip(*linear_sum_assignment(-overlap)))  # fitted state -> true state
     table = sm.compare_covariate_effects(fit)
-    on, off = example.destinations
+    off, on = example.destinations  # (2, K, K): input off, on
     on_off = np.divide(on, off, out=np.ones_like(on), where=off > 0)
     checks = []
     for row in table.itertuples():
