@@ -255,15 +255,18 @@ def test_planted_effects_are_recovered_at_the_defaults(scenario):
     table = sm.compare_covariate_effects(fits["input_driven"])
     fitted = [int(np.bincount(found["input_driven"][truth == k], minlength=3).argmax()) for k in range(3)]
     assert sorted(fitted) == [0, 1, 2]
-    on_off = np.nan_to_num(example.destinations[1] / example.destinations[0], nan=1.0)
-    for row in table.itertuples():
-        i = fitted.index(row.state)
-        expected = example.rate_ratio[i] if row.kind == "leave" else on_off[i, fitted.index(row.to_state)]
-        assert row.ratio_lower <= expected <= row.ratio_upper, row
     planted = {"leave": {("leave", fitted[0], -1)}, "destination": {("destination", fitted[0], fitted[1]),
                ("destination", fitted[0], fitted[2])}, "null": set()}[scenario]  # fmt: skip
+    expected = {"leave": 2.0, "destination": 1.6}.get(scenario)
+    for row in table.itertuples():
+        key = (row.kind, row.state, row.to_state)
+        if key in planted and expected is not None and row.to_state in (-1, fitted[1]):
+            assert row.ratio_lower <= expected <= row.ratio_upper, row  # the planted effect's 95 % interval holds the truth
+            assert row.ratio_lower > 1, row  # and finds it
+    # the other effects hold "no effect" at the family-wise level (95 % over all of them, `flagged`);
+    # each one's own 95 % interval is checked over 64 experiments in benchmarks/bench_input_driven.py
     flagged = {(row.kind, row.state, row.to_state) for row in table.itertuples() if row.flagged}
-    assert flagged <= planted and (flagged or scenario == "null"), flagged
+    assert flagged <= planted, (flagged, planted)
 
 
 def _bench():
