@@ -139,7 +139,7 @@ def fit(args) -> None:
         say(warning)
     if result.transition_samples is not None:
         say(f"wrote {write_group_dynamics(out, result, args.fps)}")
-    if getattr(result, "coefficient_samples", None) is not None:
+    if getattr(result, "feature_counts", None) is not None:
         say(f"wrote {write_covariate_effects(out, result, args.fps)}")
     if not args.no_figures:
         written = write_fit_figures(out, result, recordings.syllables, args.fps)
@@ -227,7 +227,7 @@ def _model_transition_drawings(result, fps: float) -> dict:
     from .. import viz
     from ..metrics import compare_covariate_effects, compare_group_dynamics
 
-    if getattr(result, "coefficient_samples", None) is not None:  # input-driven: per-frame matrices, effects instead
+    if getattr(result, "feature_counts", None) is not None:  # input-driven: per-frame matrices, effects instead
         return {"covariate_effects": lambda: viz.plot_covariate_effects(compare_covariate_effects(result, fps=fps))}
     transitions = result.model.transitions
     if not hasattr(transitions, "probs"):  # e.g. semi-Markov: the bout-to-bout matrix, if the component has one

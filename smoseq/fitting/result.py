@@ -37,6 +37,10 @@ class FitResult:
         coefficient_samples: (n_kept, K, P+1) float [intercept, weights] of every state at every
             iteration after the burn-in (`transitions="input_driven"`; read by
             `sm.compare_covariate_effects`), else None.
+        feature_counts: (R, U, K, K) float32 transition counts c[r, u, i, j] of each recording's
+            sampled states on frames whose features are `feature_rows[u]`, averaged over the
+            same iterations (input-driven fits): what `sm.compare_covariate_effects` estimates from.
+        feature_rows: (U, P) float the distinct feature rows of `feature_counts`.
         emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
             emission update took its proposal (the blocked update, the low-rank default:
             whether its bias block moved); empty unless the emission update was exact.
@@ -68,6 +72,8 @@ class FitResult:
     transition_samples: np.ndarray | None = None
     group_counts: np.ndarray | None = None
     coefficient_samples: np.ndarray | None = None
+    feature_counts: np.ndarray | None = None
+    feature_rows: np.ndarray | None = None
     emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
     state_names: dict = field(default_factory=dict)

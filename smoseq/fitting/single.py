@@ -26,7 +26,7 @@ from .components import build_prior_model, component_hyperparameters, recorded_p
 from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
-from .input_driven import CoefficientSamples
+from .input_driven import CoefficientSamples, FeatureCounts
 from .loop import ChainTrace, Chains, Sampler, stack_chains, take_chain
 from .result import FitResult
 from .settings import DEFAULT, FitSettings, resolve_settings
@@ -222,6 +222,9 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
     if progress and (plan.limit is not None or plan.placement.n_devices > 1):
         print(plan.describe(), flush=True)
     placement = plan.placement
+    if isinstance(model.transitions, InputDrivenTransitions) and (placement.chunk_size or placement.n_devices > 1):
+        raise InputError("transitions='input_driven' keeps per-frame events, which cannot be summed over chunks or "
+                         "devices: fit on one device (devices=1) with a larger memory_limit")  # fmt: skip
     sampler = Sampler.create(settings.mode_search, settings.method, settings.retry, settings.uses_exact_emissions, placement)
     placed = placement.place_data(data)
     hyperparameters = recorded_settings(settings, prepared.n_syllables, sampler.describe()) | {
@@ -251,14 +254,17 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
     keeps_samples = group_of is not None and isinstance(model.transitions, GroupedTransitions)
     samples = TransitionSamples(burn_in(n_iters), prepared) if keeps_samples else None
     coefficients = CoefficientSamples(burn_in(n_iters)) if isinstance(model.transitions, InputDrivenTransitions) else None
+    feature_counts = None
     if coefficients is not None:
         hyperparameters["burn_in"] = burn_in(n_iters)
+        feature_counts = FeatureCounts(burn_in(n_iters), prepared, model.n_states)
 
     def checkpoint(chains, iteration):
         if samples is not None:
             samples.record(chains, iteration)
         if coefficients is not None:
             coefficients.record(chains, iteration)
+            feature_counts.record(chains, iteration)
         if checkpointer and checkpointer.due(iteration + 1, n_iters):
             checkpointer.save(_real_sequences(take_chain(chains.state, 0), n_real), trace, init_info, iteration + 1)
 
@@ -290,6 +296,8 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
         transition_samples=None if samples is None else samples.array(),
         group_counts=None if samples is None else samples.counts_array(),
         coefficient_samples=None if coefficients is None else coefficients.array(),
+        feature_counts=None if feature_counts is None else feature_counts.mean(),
+        feature_rows=None if feature_counts is None else feature_counts.rows,
         **trace.result_fields(),
     )
 

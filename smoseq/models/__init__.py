@@ -60,5 +60,7 @@ from .input_driven import InputDrivenTransitions as InputDrivenTransitions
 from .input_driven import feature_names as feature_names
 from .input_driven import feature_summary as feature_summary
 from .input_driven import frame_features as frame_features
+from .logistic_update import DestinationEvents as DestinationEvents
 from .logistic_update import LeaveEvents as LeaveEvents
 from .logistic_update import resample_coefficients as resample_coefficients
+from .logistic_update import resample_destinations as resample_destinations
