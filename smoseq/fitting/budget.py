@@ -45,6 +45,7 @@ __all__ = ["MemoryPlan", "parse_bytes", "default_memory_limit", "fit_peak_bytes"
 
 BASE_BYTES = 1.06e9
 HELD_BYTES_PER_FRAME = 90.0
+HELD_CHUNKED_BYTES_PER_FRAME = 8.0
 
 
 def _work_bytes_per_frame(method: str, n_states: int) -> float:
@@ -87,7 +88,8 @@ def default_memory_limit() -> float | None:
 
 
 def fit_peak_bytes(n_sequences: int, n_timesteps: int, n_states: int, n_syllables: int, n_iters: int, method: str,
-                   chunk_size: int | None = None, n_devices: int = 1, per_device: bool = False) -> float:  # fmt: skip
+                   chunk_size: int | None = None, n_devices: int = 1, per_device: bool = False,
+                   input_bytes: float = 0.0) -> float:  # fmt: skip
     """Estimated peak bytes of a single fit (module docstring).
 
     Args:
@@ -99,6 +101,8 @@ def fit_peak_bytes(n_sequences: int, n_timesteps: int, n_states: int, n_syllable
         n_devices: devices the sequences are split over.
         per_device: count one device's share (accelerators, each with its own memory)
             rather than the whole (CPU devices share the process memory).
+        input_bytes: the recordings as the caller passed them (held by the caller throughout;
+            host memory, so not counted per device).
 
     Returns:
         Bytes (float).
@@ -107,8 +111,11 @@ def fit_peak_bytes(n_sequences: int, n_timesteps: int, n_states: int, n_syllable
     frames = n_sequences * n_timesteps / share
     chunk_frames = (n_sequences if chunk_size is None else chunk_size) * n_timesteps / share
     params = model_footprint_bytes(0, n_timesteps, n_states, n_syllables, 0, method)
+    held = HELD_BYTES_PER_FRAME if chunk_size is None else HELD_CHUNKED_BYTES_PER_FRAME
+    if chunk_size is not None and per_device:  # chunks are cut from the host copy: the device holds one chunk
+        held, frames = HELD_CHUNKED_BYTES_PER_FRAME, n_sequences * n_timesteps
     return (
-        BASE_BYTES + params + frames * HELD_BYTES_PER_FRAME
+        BASE_BYTES + params + input_bytes + frames * held
         + chunk_frames * _work_bytes_per_frame(method, n_states) + 2.0 * n_iters * n_timesteps
     )  # fmt: skip
 
@@ -168,7 +175,8 @@ def _chunk_size(n_sequences: int, fits, n_devices: int) -> int | None:
     return 0
 
 
-def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devices=None, memory_limit=None) -> MemoryPlan:
+def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devices=None, memory_limit=None,
+                input_bytes: float = 0.0) -> MemoryPlan:  # fmt: skip
     """The devices and chunking of a single fit, and its estimated peak (before any work).
 
     Args:
@@ -178,6 +186,7 @@ def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devi
         method: resolved state kernel.
         devices: as for `sm.fit`.
         memory_limit: bytes, a string such as `"8GB"`, or None (`default_memory_limit`).
+        input_bytes: bytes of the recordings as the caller passed them.
 
     Returns:
         A `MemoryPlan`.
@@ -196,7 +205,8 @@ def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devi
     per_device = jax.default_backend() != "cpu"
 
     def estimate(chunk, padded):
-        return fit_peak_bytes(padded, n_timesteps, model.n_states, model.n_syllables, n_iters, method, chunk, n_devices, per_device)
+        return fit_peak_bytes(padded, n_timesteps, model.n_states, model.n_syllables, n_iters, method, chunk, n_devices,
+                              per_device, input_bytes)  # fmt: skip
 
     def fits(chunk, padded):
         return limit is None or estimate(chunk, padded) <= limit

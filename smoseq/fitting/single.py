@@ -20,7 +20,10 @@ from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.sharding import gather
 from ..inference.states import Method, resolve_method
 from ..io.batching import unbatch
-from ..models import HHMM, GroupedTransitions, InputDrivenTransitions, ModeSearch, SyllableData, feature_summary
+from ..models import (
+    HHMM, GroupedTransitions, InputDrivenTransitions, ModeSearch, SyllableData, compact_dtype, compacted, feature_summary,
+    widened,
+)
 from .budget import plan_memory
 from .checkpoints import Checkpointer
 from .components import (
@@ -53,14 +56,14 @@ def auto_kappa(data: SyllableData, n_states: int) -> float:
     return float(np.asarray(data.mask).sum()) / n_states
 
 
-def initial_state_candidates(data: SyllableData, n_states: int, n_syllables: int, seed: int) -> list[tuple[str, np.ndarray]]:
-    """Named initial state arrays (N, T): k-means on windowed syllable usage at several window lengths."""
+def initial_state_candidates(data: SyllableData, n_states: int, n_syllables: int, seed: int, dtype=np.int32):
+    """Named initial state arrays (N, T) in `dtype`, one at a time: k-means on windowed syllable usage at several
+    window lengths (a generator, so that only the start being tried is held)."""
     syllables, mask = np.asarray(data.syllables), np.asarray(data.mask)
     windows = candidate_windows(int(mask.sum()), n_syllables, n_states)
-    return [
-        (f"kmeans-window-{window}", kmeans_window_states(syllables, mask, n_states, n_syllables, window, seed + i))
-        for i, window in enumerate(windows)
-    ]
+    for i, window in enumerate(windows):
+        yield f"kmeans-window-{window}", kmeans_window_states(syllables, mask, n_states, n_syllables, window, seed + i,
+                                                              dtype)  # fmt: skip
 
 
 @with_single_threaded_blas
@@ -191,7 +194,7 @@ def fit(
     if not isinstance(transitions, str) and (kappa != "auto" or beta != 1.0):
         raise InputError("kappa and beta set the built-in sticky transitions; a transitions component holds its own prior")
     started = time.perf_counter()
-    prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap, repeats=repeats)
+    prepared = prepare_data(recordings, seg_length=seg_length, seg_overlap=seg_overlap, repeats=repeats, compact=True)
     group_of, names = None, None
     if groups is not None:
         prepared, group_of, names = with_groups(prepared, groups)
@@ -202,10 +205,13 @@ def fit(
         n_states, prepared.n_syllables, kappa_value, beta, emissions, sigma_base, sigma_bias, emission_beta,
         transitions, initial, names, feature_summary(data),
     )  # fmt: skip
-    plan = plan_memory(data, model, n_iters, resolve_method(method), devices, memory_limit)
+    plan = plan_memory(data, model, n_iters, resolve_method(method), devices, memory_limit, _input_bytes(recordings))
     if progress and (plan.limit is not None or plan.placement.n_devices > 1):
         print(plan.describe(), flush=True)
     placement = plan.placement
+    # a chunked fit holds the data compact on the host (chunks are widened as they are cut); otherwise widen it once
+    data = compacted(data) if placement.chunk_size is not None else widened(data)
+    prepared = Prepared(data, prepared.keys, prepared.bounds, prepared.n_syllables)
     sampler = Sampler.create(mode_search, method, retry, exact_emissions, placement)
     placed = placement.place_data(data)
     hyperparameters = recorded_settings(
@@ -259,15 +265,19 @@ def fit(
         raise FitInterrupted(f"checkpoint written after {completed} of {n_iters} iterations") from None
 
     state = _real_sequences(take_chain(chains.state, 0), n_real)
+    history_width = int(chains.valid.sum())
+    del chains, placed, data  # the batch is not needed for the result; free it before the states' copy
+    prepared.data = None
     segment_states = np.asarray(state.states)
     info = dict(init_info) | {"numerical_faults": trace.faults, "fit_seconds": time.perf_counter() - started}
     info["memory"] = plan.record()
     return FitResult(
         model=state.model,
-        states=unbatch(np.asarray(state.model.transitions.observed_states(segment_states)), prepared.keys, prepared.bounds),
+        states=unbatch(np.asarray(state.model.transitions.observed_states(segment_states)), prepared.keys, prepared.bounds,
+                       dtype=np.int32),  # fmt: skip
         log_probs=np.asarray(trace.log_probs),
         emission_losses=np.asarray(trace.emission_losses),
-        history=np.asarray(state.model.transitions.observed_states(trace.history_array(int(chains.valid.sum())))),
+        history=np.asarray(state.model.transitions.observed_states(trace.history_array(history_width))),
         hyperparameters=hyperparameters,
         info=info,
         segment_states=segment_states,
@@ -283,7 +293,14 @@ def fit(
 def _real_sequences(state: gibbs.GibbsState, n_real: int) -> gibbs.GibbsState:
     """A state without the padding sequences of a sharded or chunked fit, its arrays on this process's default device."""
     model = jax.tree.map(lambda leaf: jnp.asarray(gather(leaf)) if isinstance(leaf, jax.Array) else leaf, state.model)
-    return gibbs.GibbsState(model, jnp.asarray(gather(state.states)[:n_real]))
+    states = gather(state.states)[:n_real]
+    return gibbs.GibbsState(model, states if isinstance(state.states, np.ndarray) else jnp.asarray(states))
+
+
+def _input_bytes(recordings) -> int:
+    """Bytes of the recordings as passed (a dict of arrays, or `(seqs, mask, metadata)`), held by the caller for the fit."""
+    arrays = recordings.values() if isinstance(recordings, dict) else recordings[:2] if isinstance(recordings, tuple) else ()
+    return int(sum(np.asarray(array).nbytes for array in arrays if hasattr(array, "nbytes")))
 
 
 def _initialise(sampler: Sampler, root_key, model: HHMM, prepared: Prepared, init_states, n_init_iters, seed, placed):
@@ -303,7 +320,8 @@ def _initialise(sampler: Sampler, root_key, model: HHMM, prepared: Prepared, ini
     init_key = jr.fold_in(root_key, 0)
     best, scores, faults = None, {}, []
     n_observed = model.transitions.n_observed_states
-    for index, (name, states) in enumerate(initial_state_candidates(data, n_observed, model.n_syllables, seed)):
+    dtype = compact_dtype(model.n_states) if placement.chunk_size is not None else np.int32
+    for index, (name, states) in enumerate(initial_state_candidates(data, n_observed, model.n_syllables, seed, dtype)):
         states = model.transitions.hidden_states(states, data.mask)
         trace = ChainTrace(faults=faults)
         chains = Chains(stack_chains([placement.init(model, states, placed)]), jr.fold_in(init_key, index)[None], placed,
