@@ -55,7 +55,7 @@ def child(args) -> None:
 
     recordings = synthetic_recordings(int(args.frames), int(args.recording_frames), args.n_syllables, 0, args.dtype)
     started = time.perf_counter()
-    result = sm.fit(recordings, n_states=args.n_states, n_iters=args.iters, n_init_iters=1, seed=0, progress=False,
+    result = sm.fit(recordings, n_states=args.n_states, n_iters=args.iters, n_init_iters=1, seed=0, progress=False, emissions=args.emissions,
                     memory_limit=None if args.limit == "none" else args.limit, devices=1)  # fmt: skip
     seconds = time.perf_counter() - started
     digest = hashlib.sha256()
@@ -74,7 +74,8 @@ def run(args, limit) -> dict:
         output = Path(folder) / "out.json"
         command = [sys.executable, __file__, "--child", "--output", str(output), "--frames", str(args.frames),
                    "--recording-frames", str(args.recording_frames), "--iters", str(args.iters),
-                   "--n-states", str(args.n_states), "--n-syllables", str(args.n_syllables), "--dtype", args.dtype]  # fmt: skip
+                   "--n-states", str(args.n_states), "--n-syllables", str(args.n_syllables), "--dtype", args.dtype,
+                   "--emissions", args.emissions]  # fmt: skip
         command += ["--limit", limit or "none"]
         process = subprocess.Popen(command, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         _, status, usage = os.wait4(process.pid, 0)
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--n-states", type=int, default=10)
     parser.add_argument("--n-syllables", type=int, default=50)
     parser.add_argument("--dtype", default="uint8", help="dtype of the recordings as passed to sm.fit")
+    parser.add_argument("--emissions", default="low_rank", help="sm.fit emissions (low_rank or full_rank)")
     parser.add_argument("--only-limited", action="store_true", help="run the limited fit only (no whole fit to compare)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)

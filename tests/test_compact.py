@@ -160,3 +160,16 @@ def test_custom_components_see_widened_chunks():
     for name in recordings:
         np.testing.assert_array_equal(limited.states[name], plain.states[name])
     np.testing.assert_allclose(limited.log_probs, plain.log_probs, rtol=1e-5)
+
+
+def test_a_chunked_fit_resumes_from_its_uint8_checkpoint(tmp_path):
+    recordings = _recordings(n=5, seed=7, dtype=np.uint8)
+    limit = _limit_for_chunks(recordings, 3, 6, 2)
+    options = dict(n_states=3, seed=4, n_init_iters=1, progress=False, memory_limit=limit, checkpoint_every=1)
+    straight = sm.fit(recordings, n_iters=3, **options)
+    sm.fit(recordings, n_iters=2, checkpoint_dir=tmp_path, **options)
+    resumed = sm.fit(recordings, n_iters=3, checkpoint_dir=tmp_path, resume=True, **options)
+    assert resumed.info["memory"]["chunk_size"] == 2
+    for name in recordings:
+        np.testing.assert_array_equal(resumed.states[name], straight.states[name])
+    np.testing.assert_allclose(resumed.log_probs, straight.log_probs, rtol=1e-6)

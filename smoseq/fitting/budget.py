@@ -18,7 +18,7 @@ The estimate (bytes) is
   compact on the host (`smoseq.models.compact_data`: uint8 syllables, bool mask and
   evidence — 3 bytes) and its states as uint8 (`Placement.held_states`; the current and
   the new states, and while the data-driven starts are tried the best start so far too):
-  6.5 bytes per frame (measured 6 above the recordings). A whole fit holds the data in the dtypes components see
+  7.5 bytes per frame (measured 6–7 above the recordings). A whole fit holds the data in the dtypes components see
   (int32 syllables, float32 mask and evidence) and int32 states, with the compiled step's
   own copies: 90 bytes per frame (measured 68 at 10 M frames).
 - work, bytes per frame of one chunk alive during a step: the chunk widened to int32 /
@@ -52,7 +52,7 @@ __all__ = ["MemoryPlan", "parse_bytes", "default_memory_limit", "fit_peak_bytes"
 
 BASE_BYTES = 1.1e9
 HELD_BYTES_PER_FRAME = 90.0
-HELD_CHUNKED_BYTES_PER_FRAME = 6.5
+HELD_CHUNKED_BYTES_PER_FRAME = 7.5
 
 
 def _work_bytes_per_frame(method: str, n_states: int) -> float:
