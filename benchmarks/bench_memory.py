@@ -55,8 +55,9 @@ def child(args) -> None:
 
     recordings = synthetic_recordings(int(args.frames), int(args.recording_frames), args.n_syllables, 0, args.dtype)
     started = time.perf_counter()
-    result = sm.fit(recordings, n_states=args.n_states, n_iters=args.iters, n_init_iters=1, seed=0, progress=False, emissions=args.emissions,
-                    memory_limit=None if args.limit == "none" else args.limit, devices=1)  # fmt: skip
+    result = sm.fit(recordings, n_states=args.n_states, n_iters=args.iters, n_init_iters=1, seed=0, progress=False,
+                    emissions=args.emissions, memory_limit=None if args.limit == "none" else args.limit,
+                    devices=1)  # fmt: skip
     seconds = time.perf_counter() - started
     digest = hashlib.sha256()
     for name in sorted(result.states):
