@@ -60,7 +60,9 @@ _DEVICES_SCRIPT = textwrap.dedent(
         devices = int(name[0])
         options = dict(devices=devices)
         if name.endswith("chunked"):  # room for 4 of the 8 (padded) sequences at a time
-            options["memory_limit"] = fit_peak_bytes(8, 330, 3, 6, 4, method, chunk_size=4, n_devices=4)
+            input_bytes = sum(r.nbytes for r in recordings.values())
+            options["memory_limit"] = fit_peak_bytes(8, 330, 3, 6, 4, method, chunk_size=4, n_devices=4,
+                                                     input_bytes=input_bytes)  # fmt: skip
         result = sm.fit(recordings, n_states=3, n_iters=4, seed=3, n_init_iters=1, progress=False, method=method,
                         emissions=emissions, **options)
         leaves = jax.tree.leaves(eqx.filter(result.model, eqx.is_inexact_array))
@@ -217,7 +219,8 @@ def test_fit_under_a_limit_equals_the_plain_fit_and_records_the_plan(capsys):
     options = dict(n_states=3, n_iters=3, seed=2, n_init_iters=2, emissions="full_rank")
     plain = sm.fit(recordings, progress=False, **options)
     n_sequences, n_timesteps = prepare_data(recordings, repeats="ignore").data.syllables.shape
-    limit = budget.fit_peak_bytes(n_sequences, n_timesteps, 3, 6, 3, "native", chunk_size=3)
+    input_bytes = sum(r.nbytes for r in recordings.values())  # the recordings as passed count too
+    limit = budget.fit_peak_bytes(n_sequences, n_timesteps, 3, 6, 3, "native", chunk_size=3, input_bytes=input_bytes)
     limited = sm.fit(recordings, progress=True, memory_limit=limit, **options)
     assert "memory: estimated peak" in capsys.readouterr().out
     assert limited.info["memory"]["chunk_size"] == 3 and plain.info["memory"]["chunk_size"] is None

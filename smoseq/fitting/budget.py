@@ -7,26 +7,33 @@ not even one sequence per device fits is an `InputError` naming the numbers, bef
 
 The estimate (bytes) is
 
-    base + params(K, S) + frames · held(method) + chunk_frames · work(method, K) + 2 · n_iters · T
+    base + params(K, S) + input + frames · held + chunk_frames · work(method, K) + threads(method, T, K) + 2 · n_iters · T
 
 - base: the process with JAX, numba and the compiled programs, and the compiler's own
-  peak while it builds them (measured 1.06 GB RSS on a CPU at K = 10, S = 50).
+  peak while it builds them (measured 1.06–1.1 GB RSS on a CPU at K = 10, S = 50).
 - params: the emission update's work arrays, `memory.model_footprint_bytes` at zero frames.
-- held, bytes per padded frame alive for the whole fit: the input recordings and the
-  batched copy (int32 syllables, float32 mask and evidence), the current and the new
-  states (int32), and the initial states of the data-driven starts.
-- work, bytes per frame of one chunk alive during a step: native kernel (numba, host) the
-  uniforms (float32 and the callback's float64 copy), the sampler's output and the
-  statistics' scatter indices; serial kernel also the (T, K) log-likelihoods and filtered
-  probabilities; parallel kernel the (T, K, K) associative-scan elements.
+- input: the recordings as the caller passed them (`sm.fit` counts their `nbytes`): they
+  stay alive for the whole fit, whatever it does.
+- held, bytes per padded frame alive for the whole fit. A chunked fit holds its data
+  compact on the host (`smoseq.models.compact_data`: uint8 syllables, bool mask and
+  evidence — 3 bytes) and its states as uint8 (`Placement.held_states`; the current and
+  the new states, and while the data-driven starts are tried the best start so far too):
+  7.5 bytes per frame (measured 6–7 above the recordings). A whole fit holds the data in the dtypes components see
+  (int32 syllables, float32 mask and evidence) and int32 states, with the compiled step's
+  own copies: 90 bytes per frame (measured 68 at 10 M frames).
+- work, bytes per frame of one chunk alive during a step: the chunk widened to int32 /
+  float32, its statistics' scatter indices, the uniforms (float32 and the callback's float64
+  copy) and the random bits they are drawn from, the sampler's output; serial kernel also
+  the (T, K) log-likelihoods and filtered probabilities; parallel kernel the (T, K, K)
+  associative-scan elements. Measured 125 bytes per chunk frame for the native kernel
+  (K = 10, S = 50: peaks of 10 M-frame fits in chunks of 3 and 8 one-hour recordings).
+- threads: the native sampler's filtered messages, (2, T, K) float64 per numba thread.
 - frames per device on an accelerator (each device has its own memory); on the CPU every
-  device shares the process memory, so the whole is counted.
+  device shares the process memory, so the whole is counted. A chunked fit holds the data
+  on the host and sends each device one chunk.
 
-The constants were measured from the peak RSS of fits in child processes (K = 10, S = 50,
-native kernel, 0.3 M, 6 M and 10 M frames, whole and in chunks; `benchmarks/bench_memory.py`)
-and rounded up: at 10 M frames the whole fit peaked at 1.80 GB (estimate 2.34 GB) and the
-chunked one at 1.74 GB (estimate 2.05 GB). Held arrays, not the step's work, dominate, so
-chunking lowers the peak by about the work term only.
+The constants were measured from the peak RSS of fits in child processes
+(`benchmarks/bench_memory.py`, numbers in docs/scaling.md) and rounded up.
 """
 
 import math
@@ -43,16 +50,26 @@ from .memory import model_footprint_bytes
 
 __all__ = ["MemoryPlan", "parse_bytes", "default_memory_limit", "fit_peak_bytes", "plan_memory"]
 
-BASE_BYTES = 1.06e9
+BASE_BYTES = 1.1e9
 HELD_BYTES_PER_FRAME = 90.0
+HELD_CHUNKED_BYTES_PER_FRAME = 7.5
 
 
 def _work_bytes_per_frame(method: str, n_states: int) -> float:
     if method == "native":
-        return 32.0
+        return 128.0
     if method == "serial":
-        return 32.0 + 12.0 * n_states
-    return 32.0 + 16.0 * n_states**2
+        return 128.0 + 12.0 * n_states
+    return 128.0 + 16.0 * n_states**2
+
+
+def _thread_bytes(method: str, n_timesteps: int, n_states: int) -> float:
+    """The native sampler's per-thread buffers: (2, T, K) float64 filtered messages for each numba thread."""
+    if method != "native":
+        return 0.0
+    import numba
+
+    return numba.get_num_threads() * 16.0 * n_timesteps * n_states
 
 
 _UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -87,7 +104,8 @@ def default_memory_limit() -> float | None:
 
 
 def fit_peak_bytes(n_sequences: int, n_timesteps: int, n_states: int, n_syllables: int, n_iters: int, method: str,
-                   chunk_size: int | None = None, n_devices: int = 1, per_device: bool = False) -> float:  # fmt: skip
+                   chunk_size: int | None = None, n_devices: int = 1, per_device: bool = False,
+                   input_bytes: float = 0.0) -> float:  # fmt: skip
     """Estimated peak bytes of a single fit (module docstring).
 
     Args:
@@ -99,6 +117,8 @@ def fit_peak_bytes(n_sequences: int, n_timesteps: int, n_states: int, n_syllable
         n_devices: devices the sequences are split over.
         per_device: count one device's share (accelerators, each with its own memory)
             rather than the whole (CPU devices share the process memory).
+        input_bytes: the recordings as the caller passed them (held by the caller throughout;
+            host memory, so not counted per device).
 
     Returns:
         Bytes (float).
@@ -107,9 +127,12 @@ def fit_peak_bytes(n_sequences: int, n_timesteps: int, n_states: int, n_syllable
     frames = n_sequences * n_timesteps / share
     chunk_frames = (n_sequences if chunk_size is None else chunk_size) * n_timesteps / share
     params = model_footprint_bytes(0, n_timesteps, n_states, n_syllables, 0, method)
+    held = HELD_BYTES_PER_FRAME if chunk_size is None else HELD_CHUNKED_BYTES_PER_FRAME
+    if chunk_size is not None and per_device:  # chunks are cut from the host copy: the device holds one chunk
+        held, frames = HELD_CHUNKED_BYTES_PER_FRAME, n_sequences * n_timesteps
     return (
-        BASE_BYTES + params + frames * HELD_BYTES_PER_FRAME
-        + chunk_frames * _work_bytes_per_frame(method, n_states) + 2.0 * n_iters * n_timesteps
+        BASE_BYTES + params + input_bytes + frames * held + chunk_frames * _work_bytes_per_frame(method, n_states)
+        + _thread_bytes(method, n_timesteps, n_states) + 2.0 * n_iters * n_timesteps
     )  # fmt: skip
 
 
@@ -168,7 +191,8 @@ def _chunk_size(n_sequences: int, fits, n_devices: int) -> int | None:
     return 0
 
 
-def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devices=None, memory_limit=None) -> MemoryPlan:
+def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devices=None, memory_limit=None,
+                input_bytes: float = 0.0) -> MemoryPlan:  # fmt: skip
     """The devices and chunking of a single fit, and its estimated peak (before any work).
 
     Args:
@@ -178,6 +202,7 @@ def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devi
         method: resolved state kernel.
         devices: as for `sm.fit`.
         memory_limit: bytes, a string such as `"8GB"`, or None (`default_memory_limit`).
+        input_bytes: bytes of the recordings as the caller passed them.
 
     Returns:
         A `MemoryPlan`.
@@ -196,7 +221,8 @@ def plan_memory(data: SyllableData, model: HHMM, n_iters: int, method: str, devi
     per_device = jax.default_backend() != "cpu"
 
     def estimate(chunk, padded):
-        return fit_peak_bytes(padded, n_timesteps, model.n_states, model.n_syllables, n_iters, method, chunk, n_devices, per_device)
+        return fit_peak_bytes(padded, n_timesteps, model.n_states, model.n_syllables, n_iters, method, chunk, n_devices,
+                              per_device, input_bytes)  # fmt: skip
 
     def fits(chunk, padded):
         return limit is None or estimate(chunk, padded) <= limit

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -97,9 +98,8 @@ class Checkpointer:
                 "with the same data and options (a checkpoint of the Laplace emission update resumes with "
                 "exact_emissions=False, --laplace-emissions), or start over without --resume"
             )
-        like = GibbsState(model, jnp.zeros(data.syllables.shape, jnp.int32))
         try:
-            state = eqx.tree_deserialise_leaves(io.BytesIO((folder / "state.eqx").read_bytes()), like)
+            state = _read_state((folder / "state.eqx").read_bytes(), model, data.syllables.shape)
             arrays = load_npz(folder / "trace.npz")
         except Exception as error:
             raise ModelFileError(f"{folder}: checkpoint unreadable ({type(error).__name__})") from None
@@ -114,6 +114,17 @@ class Checkpointer:
             update_factor_ok=arrays.get("update_factor_ok", np.zeros(0, bool)).tolist(),
         )
         return state, trace, meta.get("init_info", {})
+
+
+def _read_state(saved: bytes, model, shape) -> GibbsState:
+    """The saved `GibbsState`: states int32, or compact (uint8 / uint16) as a fit under a memory limit holds them."""
+    *compact, last = (jnp.int32, jnp.uint8, jnp.uint16)
+    for dtype in compact:
+        try:
+            return eqx.tree_deserialise_leaves(io.BytesIO(saved), GibbsState(model, jax.ShapeDtypeStruct(shape, dtype)))
+        except RuntimeError:  # the saved states have another dtype
+            continue
+    return eqx.tree_deserialise_leaves(io.BytesIO(saved), GibbsState(model, jax.ShapeDtypeStruct(shape, last)))
 
 
 def _without_length(hyperparameters):

@@ -223,12 +223,30 @@ def take_chain(tree, index: int):
 
 
 def stack_chains(trees):
-    """A batched PyTree (leading chain axis) from one PyTree per chain."""
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+    """A batched PyTree (leading chain axis) from one PyTree per chain.
+
+    A NumPy leaf of a single chain (the host-held states of a chunked fit) becomes a view
+    with a leading axis of one, not a copy on the device.
+    """
+    return jax.tree.map(_stack, *trees)
+
+
+def _stack(*leaves):
+    if len(leaves) == 1 and isinstance(leaves[0], np.ndarray):
+        return leaves[0][None]
+    return jnp.stack(leaves)
 
 
 def _put_chain(tree, index: int, value):
-    return jax.tree.map(lambda leaf, new: leaf.at[index].set(new), tree, value)
+    return jax.tree.map(lambda leaf, new: _put(leaf, index, new), tree, value)
+
+
+def _put(leaf, index: int, new):
+    if isinstance(leaf, np.ndarray):
+        leaf = leaf.copy()
+        leaf[index] = np.asarray(new)
+        return leaf
+    return leaf.at[index].set(new)
 
 
 def _single_chain_as_batch(step):

@@ -19,7 +19,10 @@ from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.sharding import gather
 from ..inference.states import Method, resolve_method
 from ..io.batching import unbatch
-from ..models import HHMM, GroupedTransitions, InputDrivenTransitions, ModeSearch, SyllableData, feature_summary
+from ..models import (
+    HHMM, GroupedTransitions, InputDrivenTransitions, ModeSearch, SyllableData, compact_dtype, compacted, feature_summary,
+    widened,
+)
 from .budget import plan_memory
 from .checkpoints import Checkpointer
 from .components import build_prior_model, component_hyperparameters, recorded_priors, recorded_settings
@@ -46,14 +49,14 @@ def auto_kappa(data: SyllableData, n_states: int) -> float:
     return float(np.asarray(data.mask).sum()) / n_states
 
 
-def initial_state_candidates(data: SyllableData, n_states: int, n_syllables: int, seed: int) -> list[tuple[str, np.ndarray]]:
-    """Named initial state arrays (N, T): k-means on windowed syllable usage at several window lengths."""
+def initial_state_candidates(data: SyllableData, n_states: int, n_syllables: int, seed: int, dtype=np.int32):
+    """Named initial state arrays (N, T) in `dtype`, one at a time: k-means on windowed syllable usage at several
+    window lengths (a generator, so that only the start being tried is held)."""
     syllables, mask = np.asarray(data.syllables), np.asarray(data.mask)
     windows = candidate_windows(int(mask.sum()), n_syllables, n_states)
-    return [
-        (f"kmeans-window-{window}", kmeans_window_states(syllables, mask, n_states, n_syllables, window, seed + i))
-        for i, window in enumerate(windows)
-    ]
+    for i, window in enumerate(windows):
+        yield f"kmeans-window-{window}", kmeans_window_states(syllables, mask, n_states, n_syllables, window, seed + i,
+                                                              dtype)  # fmt: skip
 
 
 @with_single_threaded_blas
@@ -206,7 +209,8 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
     n_states, n_iters, seed, transitions = settings.n_states, settings.n_iters, settings.seed, settings.transitions
     started = time.perf_counter()
     prepared = prepare_data(
-        recordings, seg_length=settings.seg_length, seg_overlap=settings.seg_overlap, repeats=settings.repeats
+        recordings, seg_length=settings.seg_length, seg_overlap=settings.seg_overlap, repeats=settings.repeats,
+        compact=True,
     )
     group_of, names = None, None
     if groups is not None:
@@ -218,13 +222,19 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
         n_states, prepared.n_syllables, kappa_value, settings.beta, settings.emissions, settings.sigma_base,
         settings.sigma_bias, settings.emission_beta, transitions, settings.initial, names, feature_summary(data),
     )  # fmt: skip
-    plan = plan_memory(data, model, n_iters, resolve_method(settings.method), settings.devices, settings.memory_limit)
+    plan = plan_memory(
+        data, model, n_iters, resolve_method(settings.method), settings.devices, settings.memory_limit,
+        _input_bytes(recordings),
+    )
     if progress and (plan.limit is not None or plan.placement.n_devices > 1):
         print(plan.describe(), flush=True)
     placement = plan.placement
     if isinstance(model.transitions, InputDrivenTransitions) and (placement.chunk_size or placement.n_devices > 1):
         raise InputError("transitions='input_driven' keeps per-frame events, which cannot be summed over chunks or "
                          "devices: fit on one device (devices=1) with a larger memory_limit")  # fmt: skip
+    # a chunked fit holds the data compact on the host (chunks are widened as they are cut); otherwise widen it once
+    data = compacted(data) if placement.chunk_size is not None else widened(data)
+    prepared = Prepared(data, prepared.keys, prepared.bounds, prepared.n_syllables)
     sampler = Sampler.create(settings.mode_search, settings.method, settings.retry, settings.uses_exact_emissions, placement)
     placed = placement.place_data(data)
     hyperparameters = recorded_settings(settings, prepared.n_syllables, sampler.describe()) | {
@@ -278,16 +288,20 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
         raise FitInterrupted(f"checkpoint written after {completed} of {n_iters} iterations") from None
 
     state = _real_sequences(take_chain(chains.state, 0), n_real)
+    history_width = int(chains.valid.sum())
+    del chains, placed, data  # the batch is not needed for the result; free it before the states' copy
+    prepared.data = None
     segment_states = np.asarray(state.states)
     info = dict(init_info) | {"numerical_faults": trace.faults, "fit_seconds": time.perf_counter() - started}
     info["memory"] = plan.record()
     info["settings"] = settings.to_json()
     return FitResult(
         model=state.model,
-        states=unbatch(np.asarray(state.model.transitions.observed_states(segment_states)), prepared.keys, prepared.bounds),
+        states=unbatch(np.asarray(state.model.transitions.observed_states(segment_states)), prepared.keys, prepared.bounds,
+                       dtype=np.int32),  # fmt: skip
         log_probs=np.asarray(trace.log_probs),
         emission_losses=np.asarray(trace.emission_losses),
-        history=np.asarray(state.model.transitions.observed_states(trace.history_array(int(chains.valid.sum())))),
+        history=np.asarray(state.model.transitions.observed_states(trace.history_array(history_width))),
         hyperparameters=hyperparameters,
         info=info,
         segment_states=segment_states,
@@ -305,7 +319,14 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
 def _real_sequences(state: gibbs.GibbsState, n_real: int) -> gibbs.GibbsState:
     """A state without the padding sequences of a sharded or chunked fit, its arrays on this process's default device."""
     model = jax.tree.map(lambda leaf: jnp.asarray(gather(leaf)) if isinstance(leaf, jax.Array) else leaf, state.model)
-    return gibbs.GibbsState(model, jnp.asarray(gather(state.states)[:n_real]))
+    states = gather(state.states)[:n_real]
+    return gibbs.GibbsState(model, states if isinstance(state.states, np.ndarray) else jnp.asarray(states))
+
+
+def _input_bytes(recordings) -> int:
+    """Bytes of the recordings as passed (a dict of arrays, or `(seqs, mask, metadata)`), held by the caller for the fit."""
+    arrays = recordings.values() if isinstance(recordings, dict) else recordings[:2] if isinstance(recordings, tuple) else ()
+    return int(sum(np.asarray(array).nbytes for array in arrays if hasattr(array, "nbytes")))
 
 
 def _initialise(sampler: Sampler, root_key, model: HHMM, prepared: Prepared, init_states, n_init_iters, seed, placed):
@@ -325,7 +346,8 @@ def _initialise(sampler: Sampler, root_key, model: HHMM, prepared: Prepared, ini
     init_key = jr.fold_in(root_key, 0)
     best, scores, faults = None, {}, []
     n_observed = model.transitions.n_observed_states
-    for index, (name, states) in enumerate(initial_state_candidates(data, n_observed, model.n_syllables, seed)):
+    dtype = compact_dtype(model.n_states) if placement.chunk_size is not None else np.int32
+    for index, (name, states) in enumerate(initial_state_candidates(data, n_observed, model.n_syllables, seed, dtype)):
         states = model.transitions.hidden_states(states, data.mask)
         trace = ChainTrace(faults=faults)
         chains = Chains(stack_chains([placement.init(model, states, placed)]), jr.fold_in(init_key, index)[None], placed,

@@ -12,7 +12,10 @@ of the order of the per-sequence sums.
 
 Only the statistics, the kernel inputs of one chunk (per-frame log-likelihoods, the
 uniforms, the numba sampler's buffers) and its states are alive at a time; the data and
-the states of all sequences stay where they are. Each chunk can itself be sharded over a
+the states of all sequences stay where they are, on the host and as compact as they come
+(`smoseq.models.compact_data`: uint8 syllables, bool masks; states in the dtype they are
+given, uint8 for K ≤ 256). Each chunk is widened to the dtypes the components see
+(`SyllableData`'s int32 syllables and float masks, int32 states) when it is cut. Each chunk can itself be sharded over a
 device mesh (`smoseq.inference.sharding`).
 """
 
@@ -55,7 +58,10 @@ def _padded_rows(array, rows: slice, chunk_size: int):
 
 
 def _chunk_of(data: SyllableData, rows: slice, chunk_size: int) -> SyllableData:
-    """Rows `rows` of `data`, padded with fully masked sequences to `chunk_size`."""
+    """Rows `rows` of `data`, padded with fully masked sequences to `chunk_size`, in the dtypes components see.
+
+    `dataclasses.replace` runs `SyllableData`'s constructor, which widens compact rows.
+    """
     return dataclasses.replace(
         data, **{name: _padded_rows(getattr(data, name), rows, chunk_size) for name in SEQUENCE_FIELDS}
     )
@@ -113,12 +119,20 @@ def _sample_native(model, data, keys):
     return states, np.asarray(logliks).astype(np.float32)
 
 
+def _state_rows(states, rows: slice, chunk_size: int):
+    """Rows `rows` of the held states, padded to `chunk_size`, as int32."""
+    return jnp.asarray(_padded_rows(states, rows, chunk_size), dtype=jnp.int32)
+
+
 def chunked_init(model: HHMM, states, data: SyllableData, chunk_size: int) -> GibbsState:
-    """`gibbs.init(model, states, data)` with the emission statistics summed over chunks of sequences."""
-    states = jnp.asarray(states, dtype=jnp.int32)
+    """`gibbs.init(model, states, data)` with the emission statistics summed over chunks of sequences.
+
+    `states` (N, T) stay a NumPy array in their own (compact) dtype.
+    """
+    states = np.asarray(states)
     total = None
     for rows in chunk_rows(data.syllables.shape[0], chunk_size):
-        counts = _emission_statistics(model, _padded_rows(states, rows, chunk_size), _chunk_of(data, rows, chunk_size))
+        counts = _emission_statistics(model, _state_rows(states, rows, chunk_size), _chunk_of(data, rows, chunk_size))
         total = counts if total is None else _add(total, counts)
     emissions = model.emissions.with_data_driven_start(total)
     return GibbsState(eqx.tree_at(lambda m: m.emissions, model, emissions), states)
@@ -140,7 +154,8 @@ def chunked_kernel(mode_search: ModeSearch | None, method: str, chunk_size: int,
         mesh: optional device mesh: each chunk is sharded over it (`chunk_size` a multiple of its size).
 
     Returns:
-        `step(key, state, data) -> (GibbsState, GibbsInfo)` with the draws of the unchunked step.
+        `step(key, state, data) -> (GibbsState, GibbsInfo)` with the draws of the unchunked step; the new
+        states are a NumPy array in the dtype of `state.states`.
     """
     draw = _parameters(mode_search)
     sample = _sample_native if method == "native" else _jax_sampler(method)
@@ -153,11 +168,11 @@ def chunked_kernel(mode_search: ModeSearch | None, method: str, chunk_size: int,
         chunks = chunk_rows(n_sequences, chunk_size)
         total = None
         for rows in chunks:
-            chunk_states = _padded_rows(state.states, rows, chunk_size)
+            chunk_states = _state_rows(state.states, rows, chunk_size)
             statistics = _statistics(state.model, place(chunk_states), place(_chunk_of(data, rows, chunk_size)))
             total = statistics if total is None else _add(total, statistics)
         model, updates, log_prior, keys = draw(key, state.model, total, n_sequences)
-        states, marginal = np.empty(state.states.shape, np.int32), np.float32(0)
+        states, marginal = np.empty(state.states.shape, state.states.dtype), np.float32(0)
         for rows in chunks:
             n_real = rows.stop - rows.start
             chunk_keys = keys[rows] if n_real == chunk_size else jnp.concatenate([keys[rows], keys[: chunk_size - n_real]])
@@ -165,6 +180,6 @@ def chunked_kernel(mode_search: ModeSearch | None, method: str, chunk_size: int,
             states[rows] = np.asarray(chunk_states)[:n_real]
             marginal = marginal + np.asarray(logliks, np.float32)[:n_real].sum(dtype=np.float32)
         marginal = jnp.asarray(marginal, dtype=log_prior.dtype)
-        return GibbsState(model, jnp.asarray(states)), gibbs_info(marginal, log_prior, updates)
+        return GibbsState(model, states), gibbs_info(marginal, log_prior, updates)
 
     return step

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 from jax.sharding import Mesh
 
-from ..models import SyllableData
 import jax.numpy as jnp
 import numpy as np
 
-from ..models import HHMM
+from ..models import HHMM, SyllableData, compact_dtype
 from .chunked import chunked_init, chunked_kernel
 from .gibbs import GibbsState, init
 from .sharding import mesh_size, pad_sequences, place_state, shard_sequences, sharded_kernel
@@ -68,22 +67,32 @@ class Placement:
         """`state` (its states already padded like the data) on the mesh: model replicated, states sharded."""
         return place_state(state, self.mesh) if self.sharded else state
 
+    def held_states(self, model: HHMM, states, n_sequences: int) -> np.ndarray:
+        """(N_real, T) states padded with zero rows to `n_sequences`, in the dtype the fit holds them in.
+
+        A chunked fit holds them on the host in the smallest unsigned dtype that holds K
+        (`compact_dtype`: uint8 for K ≤ 256), each chunk widened to int32 when it is cut;
+        otherwise int32.
+        """
+        dtype = compact_dtype(model.n_states) if self.chunk_size is not None else np.dtype(np.int32)
+        states = np.asarray(states)
+        extra = n_sequences - states.shape[0]
+        if extra:
+            states = np.concatenate([states, np.zeros((extra, states.shape[1]), states.dtype)])
+        return states.astype(dtype, copy=False)
+
     def init(self, model: HHMM, states, data: SyllableData) -> GibbsState:
         """`gibbs.init` on placed data: `states` (N_real, T) padded to the data's N, chunked and placed as the fit runs."""
-        states = np.asarray(states, dtype=np.int32)
-        extra = data.syllables.shape[0] - states.shape[0]
-        if extra:
-            states = np.concatenate([states, np.zeros((extra, states.shape[1]), np.int32)])
+        states = self.held_states(model, states, data.syllables.shape[0])
         if self.chunk_size is not None:
             return chunked_init(model, states, data, self.chunk_size)
         return self.place_state(init(model, jnp.asarray(states) if not self.sharded else states, data))
 
     def adopt(self, state: GibbsState, data: SyllableData) -> GibbsState:
         """A state of the unpadded sequences (a checkpoint), padded to the data's N and placed."""
-        states = np.asarray(state.states, dtype=np.int32)
-        extra = data.syllables.shape[0] - states.shape[0]
-        if extra:
-            states = np.concatenate([states, np.zeros((extra, states.shape[1]), np.int32)])
+        states = self.held_states(state.model, state.states, data.syllables.shape[0])
+        if self.chunk_size is not None:
+            return GibbsState(state.model, states)
         return self.place_state(GibbsState(state.model, jnp.asarray(states)))
 
     def kernel(self, mode_search, method: str, strategy: str):

@@ -7,7 +7,11 @@ Nothing here runs a sampler.
 """
 
 from .data import SyllableData as SyllableData
+from .data import compact_data as compact_data
+from .data import compact_dtype as compact_dtype
+from .data import compacted as compacted
 from .data import possible_transitions as possible_transitions
+from .data import widened as widened
 from .data import without_repeats as without_repeats
 from .emissions import AbstractEmissions as AbstractEmissions
 from .emissions import AbstractTableEmissions as AbstractTableEmissions

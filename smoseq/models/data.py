@@ -5,6 +5,7 @@ import dataclasses
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 
@@ -140,3 +141,62 @@ def possible_transitions(n_syllables: int, repeats: str = "model") -> Bool[Array
     if repeats == "ignore":
         return ~jnp.eye(n_syllables, dtype=bool)
     return jnp.ones((n_syllables, n_syllables), bool)
+
+
+def compact_dtype(n_values: int) -> np.dtype:
+    """The smallest unsigned integer dtype holding 0 … `n_values` − 1: uint8 (≤ 256), uint16 (≤ 65536), else int32."""
+    if n_values <= 2**8:
+        return np.dtype(np.uint8)
+    if n_values <= 2**16:
+        return np.dtype(np.uint16)
+    return np.dtype(np.int32)
+
+
+def compact_data(syllables, mask, evidence=None, repeats=None) -> SyllableData:
+    """A `SyllableData` as a fit holds it between steps: 1 byte per frame per array where the values allow.
+
+    The syllables keep their unsigned dtype (`compact_dtype` of their largest value), and
+    a 0/1 mask and evidence are held as bool, as NumPy arrays (no device copy). Components
+    never see this form: the chunked Gibbs step cuts rows of it and rebuilds each chunk with
+    `SyllableData(...)` (`dataclasses.replace`), which gives the documented int32
+    syllables and float masks; `widened` does the same for the whole batch.
+
+    Args:
+        syllables: (N, T) non-negative integer syllables.
+        mask: (N, T) 1 for real frames, 0 for padding.
+        evidence: (N, T) or None, as for `SyllableData`.
+        repeats: as for `SyllableData`.
+
+    Returns:
+        `SyllableData` whose `syllables`, `mask`, `evidence` are compact NumPy arrays.
+    """
+    template = SyllableData(np.zeros((0, 0), np.int32), np.zeros((0, 0)), None if evidence is None else np.zeros((0, 0)),
+                            repeats=repeats)  # fmt: skip
+    fields = {"syllables": syllables, "mask": mask} | ({} if evidence is None else {"evidence": evidence})
+    return compacted(eqx.tree_at(lambda d: [getattr(d, name) for name in fields], template, list(fields.values())))
+
+
+def compacted(data: SyllableData) -> SyllableData:
+    """`data` with its syllables, mask and evidence in the compact form of `compact_data` (other fields kept)."""
+    syllables = np.asarray(data.syllables)
+    syllables = syllables.astype(compact_dtype(int(syllables.max(initial=0)) + 1), copy=False)
+    fields = {"syllables": syllables, "mask": _as_flags(data.mask)}
+    if data.evidence is not None:
+        fields["evidence"] = _as_flags(data.evidence)
+    held = eqx.tree_at(lambda d: [getattr(d, name) for name in fields], data, list(fields.values()))
+    held.__check_init__()
+    return held
+
+
+def _as_flags(values):
+    """`values` as a bool array when they are all 0 or 1, else as float (a mask of weights keeps its values)."""
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return values
+    flags = values != 0
+    return flags if np.array_equal(flags, values) else values.astype(np.float32)
+
+
+def widened(data: SyllableData) -> SyllableData:
+    """`data` with the dtypes components see (int32 syllables, float mask and evidence), e.g. after `compact_data`."""
+    return dataclasses.replace(data)

@@ -65,8 +65,10 @@ def feature_names(data: SyllableData) -> tuple[str, ...]:
 
 def feature_summary(data: SyllableData) -> tuple[tuple[str, ...], Float[Array, " P"]]:
     """`(feature_names(data), means)`: the names and (P,) mean of every feature over the real frames."""
+    if data.inputs is None and data.covariates is None:  # P = 0: no per-frame array at all
+        return feature_names(data), jnp.zeros((0,))
     features = frame_features(data)
-    weight = data.mask.astype(float)[..., None]
+    weight = jnp.asarray(data.mask, dtype=float)[..., None]
     return feature_names(data), (features * weight).sum(axis=(0, 1)) / jnp.maximum(weight.sum(), 1.0)
 
 
