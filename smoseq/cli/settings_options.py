@@ -92,14 +92,26 @@ def settings_from_args(args):
         given["method"], flags["method"] = "parallel", "--parallel"
     if getattr(args, "learning_rate", None) is not None:
         given["mode_search"], flags["mode_search"] = learning_rate_search(args.learning_rate), "--learning-rate"
-    if getattr(args, "settings", None) is None:
-        return FitSettings(**given)
-    settings = FitSettings.read(args.settings)
-    for field, value in given.items():
-        stored = settings.to_json(only=[field])[field]
-        if settings.replace(**{field: value}).to_json(only=[field])[field] != stored:
-            raise InputError(f"{flags[field]} contradicts {args.settings} ({field}: {stored!r}); leave the option out or edit the file")
-    return settings.replace(**given)
+    try:
+        if getattr(args, "settings", None) is None:
+            return FitSettings(**given)
+        settings = FitSettings.read(args.settings)
+        for field, value in given.items():
+            stored = settings.to_json(only=[field])[field]
+            if settings.replace(**{field: value}).to_json(only=[field])[field] != stored:
+                raise InputError(f"{flags[field]} contradicts {args.settings} ({field}: {stored!r}); leave the option out or edit the file")
+        return settings.replace(**given)
+    except InputError as error:
+        raise _named_by_option(error, given, flags) from None
+
+
+def _named_by_option(error: InputError, given: dict, flags: dict) -> InputError:
+    """The settings' message about a value the user typed, naming the option (`--iters`) instead of the setting (`n_iters`)."""
+    message = str(error)
+    for field in given:
+        if message.startswith(field + " "):
+            return InputError(flags[field] + message[len(field) :])
+    return error
 
 
 def learning_rate_search(learning_rate: float):
