@@ -240,7 +240,7 @@ def test_cli_fit_flags(tmp_path, capsys):
     assert "memory_limit 1.0 MB is below the estimated peak" in error and "\n" not in error
     assert not (tmp_path / "tiny" / "fit.json").exists()
     assert main(["fit", str(data), "--out", str(tmp_path / "bad"), "--memory-limit", "lots"]) == 2
-    assert "memory_limit must be bytes" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert "--memory-limit must be bytes" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main(["fit", str(data), "--out", str(tmp_path / "fit"), "--n-states", "2", "--iters", "2", "--devices", "1",
                  "--memory-limit", "2GB", "--no-figures", "--checkpoint-every", "0"]) == 0  # fmt: skip
     memory = json.loads((tmp_path / "fit" / "fit.json").read_text())["info"]["memory"]
