@@ -108,7 +108,8 @@ def run_calibration(
             iteration_keys = jax.vmap(lambda k: jr.fold_in(k, iteration))(keys)
             state, info = (start_step if iteration == 0 else step)(iteration_keys, state, data)
             if iteration > 0:
-                accepted.append(np.asarray(info.emission_accepted))
+                emission_info = info.updates.emissions  # MetropolisInfo (exact) or LaplaceInfo (plain: always taken)
+                accepted.append(np.asarray(emission_info.accepted) if metropolis else np.ones(len(keys)))
             if iteration >= burn_in and (iteration - burn_in) % thin == thin - 1:
                 for name, value in statistics(state.model, info.marginal_loglik).items():
                     draws[name].append(np.asarray(value))

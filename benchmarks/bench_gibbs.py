@@ -2,10 +2,12 @@
 
     python benchmarks/bench_gibbs.py            # the three DESIGN §7 sizes
     python benchmarks/bench_gibbs.py --quick    # 21 x 50,000 frames, S = 50 only
+    python benchmarks/bench_gibbs.py --laplace  # with the Laplace emission update (exact_emissions=False)
 
 Each case runs in its own process (so peak RSS is that case's alone): simulated data
 from a K = 10 low-rank HHMM, one warm-up iteration, then the median of 5 iterations of
-(a) the emission + transition update, (b) the native state update, (c) the whole step.
+(a) the emission + transition update, (b) the native state update, (c) the whole step,
+with `sm.fit`'s default emission update (`--case S FRAMES --laplace`: the Laplace one).
 """
 
 import json
@@ -25,9 +27,9 @@ def run_case(n_syllables: int, n_frames: int) -> dict:
     import numpy as np
 
     from smoseq._threads import single_threaded_blas
-    from smoseq.fitting.components import build_prior_model
+    from smoseq.fitting.components import build_prior_model, resolve_exact_emissions
     from smoseq.fitting.data import prepare_data
-    from smoseq.fitting.loop import default_mode_search
+    from smoseq.fitting.loop import Sampler
     from smoseq.inference import gibbs
     from smoseq.inference.states import sample_states
     from smoseq.models import low_rank_hhmm
@@ -38,7 +40,9 @@ def run_case(n_syllables: int, n_frames: int) -> dict:
     data = prepared.data
     model = build_prior_model(N_STATES, prepared.n_syllables, 1e5, 1.0, "low_rank", 1.0, 1.0, 1.0)
     state = gibbs.init(model, np.asarray(states), data)
-    mode_search = default_mode_search()
+    # sm.fit's default emission update (exact blocked, or Laplace with `--laplace` as the second argument)
+    exact = resolve_exact_emissions(False if "--laplace" in sys.argv else None, "low_rank", None)
+    mode_search = Sampler.create(None, "native", None, exact).mode_search
     step = gibbs.compiled_kernel(mode_search, "native", "host")  # the step sm.fit runs (host-side native sampler)
     params_only = eqx.filter_jit(lambda k, m, s: m.resample(k, s, data, mode_search))
     states_only = eqx.filter_jit(lambda k, m: sample_states(k, m, data, "native"))
@@ -59,18 +63,19 @@ def run_case(n_syllables: int, n_frames: int) -> dict:
         whole = median_time(lambda i: step(jr.key(i), state, data))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"S": n_syllables, "frames": N_SEQUENCES * n_frames, "emissions_s": emissions, "states_s": sampling,
-            "iteration_s": whole, "peak_rss_mb": peak_mb}
+            "iteration_s": whole, "peak_rss_mb": peak_mb, "emission_update": mode_search.emission_update}
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--case":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--case":
         print(json.dumps(run_case(int(sys.argv[2]), int(sys.argv[3]))))
         return
     cases = CASES[:1] if "--quick" in sys.argv else CASES
     print(f"{'S':>4} {'frames':>11} {'emissions s':>12} {'states s':>9} {'iteration s':>12} {'peak RSS MB':>12}")
     for n_syllables, n_frames in cases:
         output = subprocess.run(
-            [sys.executable, __file__, "--case", str(n_syllables), str(n_frames)], capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--case", str(n_syllables), str(n_frames), *(["--laplace"] if "--laplace" in sys.argv else [])],
+            capture_output=True, text=True, check=True
         ).stdout
         row = json.loads(output.strip().splitlines()[-1])
         print(f"{row['S']:>4} {row['frames']:>11,} {row['emissions_s']:>12.3f} {row['states_s']:>9.3f} "

@@ -170,7 +170,7 @@ def profile(recordings, n_models: int) -> None:
 
     def draw(k, s, c, m):
         e = s.model.emissions
-        precision = laplace.laplace_precision(*m.params, c, e.base_prior.sigma, e.bias_prior.sigma, 1e-2)
+        precision = laplace.laplace_precision(*m.params, c, 1 / e.base_prior.sigma**2, 1 / e.bias_prior.sigma**2, 1e-2)
         return laplace.sample_laplace(k, m.params, laplace.factorize_precision(precision))
 
     params = lambda k, s: s.model.resample(k, s.states, data, mode_search)

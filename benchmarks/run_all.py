@@ -21,6 +21,7 @@ BENCHMARKS = [  # (script, full arguments, quick arguments)
     ("bench_facade.py", [], None),
     ("bench_kernels.py", [], ["--runs", "3", "--lengths", "50000"]),
     ("bench_native_paths.py", [], ["--runs", "3"]),
+    ("bench_time_varying.py", [], ["--runs", "3", "--length", "10000"]),
     ("bench_mi.py", [], ["--repeats", "3"]),
     ("bench_laplace.py", [], ["--repeats", "3"]),
     ("bench_scan.py", [], ["--models", "4", "--iters", "5", "--rounds", "1"]),

@@ -16,23 +16,30 @@ from .io.nwb import export_nwb as export_nwb
 from .io.state_tables import export_tables as export_tables
 from .fitting import FitError as FitError
 from .fitting import FitResult as FitResult
+from .fitting import FitSettings as FitSettings
 from .fitting import fit as fit
 from .fitting import fit_models as fit_models
+from .fitting import duration_distributions as duration_distributions
 from .fitting import heldout_loglik_per_frame as heldout_loglik_per_frame
 from .fitting import load_fit as load_fit
 from .fitting import merge_states as merge_states
 from .fitting import name_states as name_states
 from .fitting import predict_states as predict_states
 from .fitting import reorder_states as reorder_states
+from .fitting.optimizers import optimizer as optimizer
 from .models import HHMM as HHMM
 from .models import FullRankEmissions as FullRankEmissions
 from .models import GroupedTransitions as GroupedTransitions
 from .models import HDPTransitions as HDPTransitions
+from .models import InputDrivenTransitions as InputDrivenTransitions
 from .models import LowRankEmissions as LowRankEmissions
 from .models import ModeSearch as ModeSearch
 from .models import StickyTransitions as StickyTransitions
+from .models.trainable import trainable_leaves as trainable_leaves
+from .models import SemiMarkovTransitions as SemiMarkovTransitions
 from .metrics import behaviour_table as behaviour_table
 from .metrics import bout_table as bout_table
+from .metrics import compare_covariate_effects as compare_covariate_effects
 from .metrics import compare_groups as compare_groups
 from .metrics import compare_group_dynamics as compare_group_dynamics
 from .metrics import compare_states as compare_states
@@ -67,6 +74,7 @@ _LAZY_VIZ = (
     "generate_grid_movies", "grid_movie", "crop_image", "write_video_clip", "plot_sankey", "plot_alluvial",
     "plot_group_dynamics",
     "plot_transition_graph", "plot_transition_graph_difference", "plot_state_dendrogram",
+    "plot_group_dynamics", "plot_covariate_effects",
 )  # fmt: skip
 
 

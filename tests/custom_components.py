@@ -76,9 +76,13 @@ class CategoricalEmissions(AbstractEmissions):
         self.labels = labels
         self.n_states, self.n_syllables = self.probs.shape
 
-    def log_likelihoods(self, syllables, mask):
-        per_frame = jnp.log(self.probs).T[syllables] / self.temperature  # (N, T, K)
-        per_frame = jnp.where(mask[..., None] > 0, per_frame, 0.0)
+    def log_likelihoods(self, syllables, mask, repeats="model"):
+        log_probs = jnp.log(self.probs).T  # (S, K)
+        per_frame = log_probs[syllables]  # (N, T, K)
+        if repeats == "ignore":  # the next *different* syllable: renormalised over x_t != x_{t-1}
+            previous = jnp.concatenate([syllables[:, :1], syllables[:, :-1]], axis=1)
+            per_frame = per_frame - jnp.log1p(-jnp.exp(log_probs[previous]))
+        per_frame = jnp.where(mask[..., None] > 0, per_frame / self.temperature, 0.0)
         return per_frame.at[:, 0].set(0.0)
 
     def log_prior(self):
@@ -88,13 +92,24 @@ class CategoricalEmissions(AbstractEmissions):
         return eqx.tree_at(lambda e: e.probs, self, self.prior.sample(key, self.probs.shape))
 
     def statistics(self, states, data):
+        """(emitted (K, S), left (K, S) with repeats ignored, else None): counts of x_t, and of x_{t-1} at scored changes."""
         weights = data.emission_mask[:, 1:].astype(float).ravel()
-        flat = (states[:, 1:] * self.n_syllables + data.syllables[:, 1:]).ravel()
-        counts = jnp.zeros(self.n_states * self.n_syllables).at[flat].add(weights)
-        return counts.reshape(self.n_states, self.n_syllables)
+        size = self.n_states * self.n_syllables
+        emitted = jnp.zeros(size).at[(states[:, 1:] * self.n_syllables + data.syllables[:, 1:]).ravel()].add(weights)
+        if data.repeats == "model":
+            return emitted.reshape(self.n_states, self.n_syllables), None
+        left = jnp.zeros(size).at[(states[:, 1:] * self.n_syllables + data.syllables[:, :-1]).ravel()].add(weights)
+        return emitted.reshape(self.n_states, self.n_syllables), left.reshape(self.n_states, self.n_syllables)
 
-    def resample(self, key, counts, mode_search=None):
-        probs = jr.dirichlet(key, self.prior.posterior_concentration(counts))
+    def resample(self, key, statistics, mode_search=None):
+        """Conjugate; with repeats ignored, after drawing the repeats each scored change hides (negative binomial)."""
+        emitted, left = statistics
+        k_rates, k_hidden, k_probs = jr.split(key, 3)
+        if left is not None:
+            odds = self.probs / (1.0 - self.probs)
+            rates = jr.gamma(k_rates, jnp.maximum(left, 1e-6)) * odds * (left > 0)
+            emitted = emitted + jr.poisson(k_hidden, rates).astype(emitted.dtype)
+        probs = jr.dirichlet(k_probs, self.prior.posterior_concentration(emitted))
         return eqx.tree_at(lambda e: e.probs, self, probs), no_optimizer_info()
 
 
@@ -131,3 +146,77 @@ class AlternatingTransitions(AbstractTransitions):
         k_even, k_odd = jr.split(key)
         even, odd = statistics
         return AlternatingTransitions(jr.dirichlet(k_even, even + 1.0), jr.dirichlet(k_odd, odd + 1.0)), None
+
+
+class InputSwitchTransitions(AbstractTransitions):
+    """Per-frame matrices driven by a 0/1 input: stay with probability `stay[u_t]` on the step t-1 -> t.
+
+    `u_t = data.inputs[n, t, 0]`; conjugate Beta updates from the stays and switches
+    counted separately under each input value.
+    """
+
+    stay: jax.Array  # (2,)
+    prior: Beta
+    n_states: int = eqx.field(static=True)
+
+    def __init__(self, n_states, stay=(0.9, 0.9), prior=None):
+        self.n_states = n_states
+        self.stay = jnp.asarray(stay, dtype=float)
+        self.prior = Beta(1.0, 1.0) if prior is None else prior
+
+    def transition_matrices(self, data):
+        stay = self.stay[data.inputs[..., 0].astype(jnp.int32)][..., None, None]  # (N, T, 1, 1)
+        eye = jnp.eye(self.n_states)
+        return eye * stay + (1 - eye) * (1 - stay) / (self.n_states - 1)  # (N, T, K, K)
+
+    def log_prior(self):
+        return self.prior.log_prob(self.stay).sum()
+
+    def sample_prior(self, key):
+        return eqx.tree_at(lambda t: t.stay, self, jax.vmap(self.prior.sample)(jr.split(key, 2)))
+
+    def statistics(self, states, data):
+        inputs = data.inputs[:, 1:, 0].astype(jnp.int32)
+        same = (states[:, 1:] == states[:, :-1]).astype(float) * data.mask[:, :-1]
+        steps = data.mask[:, :-1]
+        stays = jnp.stack([jnp.sum(same * (inputs == value)) for value in (0, 1)])
+        totals = jnp.stack([jnp.sum(steps * (inputs == value)) for value in (0, 1)])
+        return stays, totals - stays
+
+    def resample(self, key, statistics):
+        stays, switches = statistics
+        stay = jr.beta(key, self.prior.a + stays, self.prior.b + switches)
+        return eqx.tree_at(lambda t: t.stay, self, stay), None
+
+
+class GroupStayTransitions(AbstractTransitions):
+    """One stay probability per experimental group, read from `data.groups`: (N, K, K) matrices."""
+
+    stay: jax.Array  # (G,)
+    prior: Beta
+    n_states: int = eqx.field(static=True)
+
+    def __init__(self, n_states, n_groups, prior=None):
+        self.n_states = n_states
+        self.stay = jnp.full((n_groups,), 0.9)
+        self.prior = Beta(1.0, 1.0) if prior is None else prior
+
+    def transition_matrices(self, data):
+        stay = self.stay[data.groups][:, None, None]
+        eye = jnp.eye(self.n_states)
+        return eye * stay + (1 - eye) * (1 - stay) / (self.n_states - 1)
+
+    def log_prior(self):
+        return self.prior.log_prob(self.stay).sum()
+
+    def sample_prior(self, key):
+        return eqx.tree_at(lambda t: t.stay, self, jax.vmap(self.prior.sample)(jr.split(key, self.stay.shape[0])))
+
+    def statistics(self, states, data):
+        same = (states[:, 1:] == states[:, :-1]).astype(float) * data.mask[:, :-1]
+        per_sequence = jnp.stack([same.sum(axis=1), data.mask[:, :-1].sum(axis=1) - same.sum(axis=1)], axis=1)
+        return jnp.zeros((self.stay.shape[0], 2)).at[data.groups].add(per_sequence)
+
+    def resample(self, key, statistics):
+        stay = jr.beta(key, self.prior.a + statistics[:, 0], self.prior.b + statistics[:, 1])
+        return eqx.tree_at(lambda t: t.stay, self, stay), None

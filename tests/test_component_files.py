@@ -152,12 +152,16 @@ def test_custom_components_are_refused_unless_passed(tmp_path):
     save_model(custom_model(), tmp_path)
     with pytest.raises(ModelFileError) as error:
         load_model(tmp_path, components=[CategoricalEmissions, Beta])
-    assert_one_line(
-        error, tmp_path / "model.json", f"{SymmetricStickyTransitions.__module__}.SymmetricStickyTransitions", "components=[SymmetricStickyTransitions]"
-    )
+    assert_one_line(error, tmp_path / "model.json", f"{SymmetricStickyTransitions.__module__}.SymmetricStickyTransitions", "pass the class")
+    assert "Beta.," not in str(error.value) and "CategoricalEmissions." not in str(error.value)  # passed: not missing
+    suggested = str(error.value).split("components=[")[1].rstrip("])").split(", ")
+    assert sorted(suggested) == sorted(cls.__name__ for cls in CUSTOM)  # the fix keeps the classes already passed
     with pytest.raises(ModelFileError) as error:
         load_model(tmp_path)
-    assert_one_line(error, tmp_path / "model.json", "components=")
+    assert_one_line(error, tmp_path / "model.json", "pass every class", *(f"{cls.__module__}.{cls.__name__}" for cls in CUSTOM))
+    suggested = str(error.value).split("components=[")[1].rstrip("])").split(", ")
+    assert sorted(suggested) == sorted(cls.__name__ for cls in CUSTOM)
+    assert load_model(tmp_path, components=CUSTOM)[0] is not None  # the suggested fix works
 
 
 def test_subclass_of_a_built_in_is_saved_under_its_own_name(tmp_path):
@@ -194,7 +198,7 @@ def test_a_tampered_class_name_is_never_imported(tmp_path, monkeypatch):
     edit_json(tmp_path, tamper)
     with pytest.raises(ModelFileError) as error:
         load_model(tmp_path, components=CUSTOM)
-    assert_one_line(error, tmp_path / "model.json", "os.system", "does not import", "components=[system]")
+    assert_one_line(error, tmp_path / "model.json", "os.system", "does not import", "system]")
     assert calls == []
 
     save_model(custom_model(), tmp_path)

@@ -33,8 +33,8 @@ K, S = 3, 6
 class TemperedLowRankEmissions(LowRankEmissions):
     """The low-rank model with its likelihoods tempered by 1/2: overrides `log_likelihoods`, keeps the tables."""
 
-    def log_likelihoods(self, syllables, mask):
-        return 0.5 * super().log_likelihoods(syllables, mask)
+    def log_likelihoods(self, syllables, mask, repeats="model"):
+        return 0.5 * super().log_likelihoods(syllables, mask, repeats)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +180,6 @@ def test_the_retry_optimizer_is_the_callers_and_is_recorded(recordings, monkeypa
     result = sm.fit(recordings, n_states=K, n_iters=3, progress=False, init_states=start, mode_search=main, retry=retry)
     faults = result.info["numerical_faults"]
     assert faults and faults[0]["optimizer"].startswith("sgd(0.001)") and faults[0]["iteration"] == 1
-    assert result.hyperparameters["retry"] == {"optimizer": "sgd(0.001)", "max_iters": 50, "tol": 1e-6}
+    assert result.hyperparameters["retry"] == {"optimizer": "sgd(0.001)", "optax": None, "settings": None, "max_iters": 50, "tol": 1e-6}
     result.save(tmp_path / "fit")
     assert sm.load_fit(tmp_path / "fit").hyperparameters["retry"]["optimizer"] == "sgd(0.001)"

@@ -24,24 +24,31 @@ from jax.flatten_util import ravel_pytree
 from scipy.stats import multivariate_normal
 
 import smoseq as sm
-from smoseq.fitting.loop import default_mode_search, describe_mode_search
-from smoseq.models import LowRankEmissions, ModeSearch, Normal, StudentT
+from smoseq._embedding import center_embedding
+from smoseq.fitting.loop import Sampler, default_mode_search, describe_mode_search
+from smoseq.models import ExactBlockedUpdate, LaplaceUpdate, LowRankEmissions, ModeSearch, Normal, StudentT
 from smoseq.models.laplace import (
     emission_log_likelihood_ratio,
+    defensive_log_density,
+    emission_log_likelihood,
     emission_log_posterior,
     factorize_precision,
     initial_emission_params,
     laplace_log_density,
     laplace_precision,
+    laplace_proposal,
     metropolis_laplace_draw,
     sample_laplace,
     sample_low_rank_emissions,
 )
-from smoseq.models.laplace_priors import sample_low_rank_emissions_with_priors
 
 BOOST = 1e-2
 LBFGS = optax.lbfgs()
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _uses_exact(exact_emissions, emissions, mode_search) -> bool:
+    return sm.FitSettings(exact_emissions=exact_emissions, emissions=emissions, mode_search=mode_search).uses_exact_emissions
 
 
 @pytest.fixture
@@ -96,15 +103,31 @@ def test_target_equal_to_the_proposal_is_always_accepted(x64):
     @jax.jit
     def step(key, current):
         start = jax.tree.map(jnp.zeros_like, centre)  # far from the centre: the search must find it
-        return metropolis_laplace_draw(key, loss_fn, lambda params: factor, current, start, LBFGS, 200, 1e-12)
+        proposal = laplace_proposal(loss_fn, lambda params: factor, start, ModeSearch(LBFGS, 200, 1e-12))
+        # prior_weight=0: the undefended Gaussian proposal, whose density is exactly the target's
+        return metropolis_laplace_draw(key, proposal, current, lambda new, old: loss_fn(old) - loss_fn(new),
+                                       _normal_log_prior, _normal_prior_draw(current), prior_weight=0.0)  # fmt: skip
 
     currents = [_point(2, 3, seed=s, scale=2.0) for s in range(2, 8)]
     for index, current in enumerate(currents):
-        base, biases, info = step(jr.key(index), current)
+        (base, biases), info = step(jr.key(index), current)
         assert bool(info.accepted)
         np.testing.assert_allclose(float(info.acceptance_prob), 1.0, atol=1e-8)
-        np.testing.assert_allclose(_flat(info.mode), _flat(centre), atol=1e-8)
+        np.testing.assert_allclose(_flat(info.proposal.mode), _flat(centre), atol=1e-8)
         assert not np.allclose(_flat((base, biases)), _flat(current))
+
+
+def _normal_log_prior(params):
+    """log N(0, 1) of every entry (the priors of `_update`), normalised."""
+    return Normal(1.0).log_prob(params[0]) + Normal(1.0).log_prob(params[1])
+
+
+def _normal_prior_draw(like):
+    def draw(key):
+        k_base, k_bias = jr.split(key)
+        return Normal(1.0).sample(k_base, like[0].shape), Normal(1.0).sample(k_bias, like[1].shape)
+
+    return draw
 
 
 @jax.jit
@@ -131,17 +154,25 @@ def test_acceptance_matches_dense_metropolis_hastings_ratio(x64):
         key = jr.key(seed)
         # a current point drawn near the posterior (another key's proposal), so that both decisions occur
         current = _update(jr.key(100 + seed), counts, _point(2, 3, seed=4), newton_step=False)[2]
-        current = tuple(current.mode[i] + 1.5 * jr.normal(jr.key(200 + seed), current.mode[i].shape) for i in range(2))
+        current = tuple(current.proposal.mode[i] + 1.5 * jr.normal(jr.key(200 + seed), current.proposal.mode[i].shape) for i in range(2))
         base, biases, info = _update(key, counts, current, newton_step=False)
 
-        flat_mode = _flat(info.mode)
+        flat_mode = _flat(info.proposal.mode)
         precision = np.asarray(_dense_log_post_and_precision(flat_mode, counts))
-        proposal_density = multivariate_normal(np.asarray(flat_mode), np.linalg.inv(precision))
+        gaussian_density = multivariate_normal(np.asarray(flat_mode), np.linalg.inv(precision))
+        prior_density = multivariate_normal(np.zeros(flat_mode.size), np.eye(flat_mode.size))
+
+        def proposal_logpdf(flat):  # the defended proposal: 0.95 Gaussian + 0.05 prior
+            return np.logaddexp(np.log(0.95) + gaussian_density.logpdf(flat), np.log(0.05) + prior_density.logpdf(flat))
+
         k_draw, k_accept = jr.split(key)
-        proposal = flat_mode + np.linalg.solve(np.linalg.cholesky(precision).T, np.asarray(jr.normal(k_draw, flat_mode.shape)))
+        k_choice, k_gauss, k_prior = jr.split(k_draw, 3)
+        from_prior = float(jr.uniform(k_choice, (), jnp.float64)) < 0.05
+        gaussian_draw = flat_mode + np.linalg.solve(np.linalg.cholesky(precision).T, np.asarray(jr.normal(k_gauss, flat_mode.shape)))
+        proposal = _flat(_normal_prior_draw(current)(k_prior)) if from_prior else gaussian_draw
         flat_current = _flat(current)
         log_ratio = (float(_dense_log_post(proposal, counts)) - float(_dense_log_post(flat_current, counts))
-                     + proposal_density.logpdf(flat_current) - proposal_density.logpdf(proposal))  # fmt: skip
+                     + proposal_logpdf(flat_current) - proposal_logpdf(proposal))  # fmt: skip
 
         np.testing.assert_allclose(float(info.acceptance_prob), min(1.0, np.exp(log_ratio)), rtol=1e-8, atol=1e-12)
         accept = float(jnp.log(jr.uniform(k_accept, (), jnp.float64))) < log_ratio
@@ -151,29 +182,66 @@ def test_acceptance_matches_dense_metropolis_hastings_ratio(x64):
     assert any(outcomes) and not all(outcomes), "the cases should include both decisions"
 
 
+def test_defended_proposal_has_bounded_importance_weights(x64):
+    """log p − log q ≤ −log ε for the defended proposal on points far out along a zero-count
+    cell's direction, where the undefended Gaussian's weight grows without bound."""
+    counts = _counts(2, 3, seed=3, total=40.0).at[:, 0, 1].set(0.0)  # a cell with no counts
+    one = jnp.asarray(1.0)
+    proposal = _update(jr.key(0), counts, _point(2, 3, seed=4), newton_step=True)[2].proposal
+    centre = proposal.mode
+    factor = factorize_precision(laplace_precision(*centre, counts, one, one, BOOST))
+    laplace = laplace_proposal(lambda params: -emission_log_posterior(*params, counts, one, one),
+                               lambda params: factor, centre, ModeSearch(LBFGS, 1, 1e-10), newton_step=False)  # fmt: skip
+    lowered = center_embedding(3).T @ (jnp.full(3, 1.0 / 3) - jnp.eye(3)[1])  # lowers logit (0, 1) alone
+    direction = (jnp.zeros_like(centre[0]).at[0].set(lowered / jnp.linalg.norm(lowered)), jnp.zeros_like(centre[1]))
+    defended, undefended = [], []
+    for t in (0.0, 2.0, 4.0, 8.0, 16.0):
+        x = jax.tree.map(lambda c, d: c + t * d, centre, direction)
+        log_target = emission_log_likelihood(*x, counts) + _normal_log_prior(x)  # likelihood × normalised priors
+        defended.append(float(log_target - defensive_log_density(x, laplace, _normal_log_prior, 0.05)))
+        undefended.append(float(log_target - laplace_log_density(x, laplace.centre, laplace.factor)))
+    assert max(defended) <= -np.log(0.05) + 1e-9, defended
+    assert undefended[-1] - undefended[1] > 20.0, undefended  # the old proposal's weights are unbounded
+
+
 def test_proposal_depends_on_the_counts_only(x64):
     """Different current parameters, same key: the same proposal (centre and, when both accept, draw)."""
     counts = _counts(2, 3, seed=5, total=100.0)
     results = [_update(jr.key(11), counts, _point(2, 3, seed=seed, scale=scale), newton_step=False)
                for seed, scale in ((6, 0.7), (7, 1.5))]  # fmt: skip
-    np.testing.assert_array_equal(_flat(results[0][2].mode), _flat(results[1][2].mode))
+    np.testing.assert_array_equal(_flat(results[0][2].proposal.mode), _flat(results[1][2].proposal.mode))
     if bool(results[0][2].accepted) and bool(results[1][2].accepted):
         np.testing.assert_array_equal(_flat(results[0][:2]), _flat(results[1][:2]))
 
 
-def test_other_priors_path_gives_the_normal_paths_decision_and_keeps_its_priors(x64):
-    """`LowRankEmissions.resample` with `metropolis=True`: the generic-prior path (`laplace_priors`) with
-    `Normal` priors reproduces the specialised path's acceptance; with `StudentT` it runs and reports it."""
+class _NormalWithoutCurvature(eqx.Module):
+    """A user prior with only `log_prob` and `sample`: its curvature is found by automatic differentiation."""
+
+    sigma: jax.Array
+
+    def log_prob(self, x):
+        return Normal(self.sigma).log_prob(x)
+
+    def sample(self, key, shape):
+        return Normal(self.sigma).sample(key, shape)
+
+
+def test_a_prior_without_curvature_takes_the_same_path_as_normal(x64):
+    """`LowRankEmissions.resample` with `metropolis=True`: a prior that gives only `log_prob` (curvature by
+    autodiff) reproduces `Normal`'s closed-form curvature, decision and draw; `StudentT` runs and reports it."""
     counts = _counts(2, 3, seed=13, total=40.0)
     current = _point(2, 3, seed=14, scale=1.0)
     search = ModeSearch(LBFGS, 200, 1e-10, metropolis=True)
-    specialised = _update(jr.key(5), counts, current)
-    generic = eqx.filter_jit(sample_low_rank_emissions_with_priors)(
-        jr.key(5), counts, *current, Normal(1.0), Normal(1.0), LBFGS, 200, 1e-10, metropolis=True
-    )
-    np.testing.assert_allclose(float(generic[2].acceptance_prob), float(specialised[2].acceptance_prob), rtol=1e-6)
-    assert bool(generic[2].accepted) == bool(specialised[2].accepted)
-    np.testing.assert_allclose(_flat(generic[:2]), _flat(specialised[:2]), atol=1e-6)
+    resample = eqx.filter_jit(lambda e, key, c: e.resample(key, c, search))
+    closed_form = resample(LowRankEmissions(*current, Normal(1.0), Normal(1.0)), jr.key(5), counts)
+    user = _NormalWithoutCurvature(jnp.asarray(1.0))
+    generic = resample(LowRankEmissions(*current, user, user), jr.key(5), counts)
+    np.testing.assert_allclose(float(generic[1].acceptance_prob), float(closed_form[1].acceptance_prob), rtol=1e-6)
+    assert bool(generic[1].accepted) == bool(closed_form[1].accepted)
+    np.testing.assert_allclose(_flat((generic[0].base, generic[0].biases)),
+                               _flat((closed_form[0].base, closed_form[0].biases)), atol=1e-6)  # fmt: skip
+    specialised = _update(jr.key(5), counts, current)  # the array-level wrapper: the same path
+    np.testing.assert_allclose(float(specialised[2].acceptance_prob), float(closed_form[1].acceptance_prob), rtol=1e-6)
 
     emissions = LowRankEmissions(*current, Normal(1.0), StudentT(1.0, 3.0))
     updated, info = eqx.filter_jit(lambda e, key, c: e.resample(key, c, search))(emissions, jr.key(6), counts)
@@ -226,7 +294,8 @@ def _chain(counts, n_steps, metropolis, key):
         def step(current, key):
             base, biases, info = sample_low_rank_emissions(key, counts, *current, one, one, LBFGS, 100, 1e-10,
                                                            metropolis=metropolis)  # fmt: skip
-            return (base, biases), (_flat((base, biases)), info.accepted)
+            accepted = info.accepted if metropolis else jnp.asarray(True)  # the plain draw's LaplaceInfo has none
+            return (base, biases), (_flat((base, biases)), accepted)
 
         return jax.lax.scan(step, (base, biases), jr.split(k_steps, n_steps))[1]
 
@@ -260,31 +329,108 @@ def test_metropolis_chain_matches_the_grid_posterior(x64):
 # ---------------------------------------------------------------------------------------
 
 
-def test_exact_fit_records_acceptance_and_saves_it(tmp_path):
+def _small_recordings():
     rng = np.random.default_rng(0)
     recordings = {f"r{i}": rng.integers(0, 4, 150) for i in range(2)}
-    init_states = {name: (np.arange(len(x)) // 50) % 2 for name, x in recordings.items()}
+    return recordings, {name: (np.arange(len(x)) // 50) % 2 for name, x in recordings.items()}
 
-    result = sm.fit(recordings, n_states=2, n_iters=6, seed=0, init_states=init_states, exact_emissions=True,
+
+def _saves_and_loads_acceptance(result, folder):
+    result.save(folder)
+    loaded = sm.load_fit(folder)
+    np.testing.assert_array_equal(loaded.emission_accepted, result.emission_accepted)
+    np.testing.assert_array_equal(loaded.emission_acceptance, result.emission_acceptance)
+    assert loaded.acceptance_rate == result.acceptance_rate
+    return json.loads((folder / "fit.json").read_text())
+
+
+def test_default_fit_uses_the_blocked_update_and_records_its_acceptance(tmp_path):
+    """By default a low-rank fit runs the blocked update: no plain start, every iteration's acceptance recorded."""
+    recordings, init_states = _small_recordings()
+    result = sm.fit(recordings, n_states=2, n_iters=6, seed=0, init_states=init_states, progress=False,
+                    method="serial")  # fmt: skip
+
+    assert result.hyperparameters["emission_update"] == "exact_blocked"
+    assert result.hyperparameters["mode_search"]["emission_update"] == "exact_blocked"
+    assert "metropolis" not in result.hyperparameters["mode_search"]
+    assert result.emission_accepted.shape == result.emission_acceptance.shape == (6,)
+    probabilities = result.emission_acceptance
+    assert np.all((probabilities >= 0) & (probabilities <= 1)), probabilities  # no NaN: no plain start
+    assert result.acceptance_rate == pytest.approx(result.emission_accepted.mean())
+    last = result.last_updates
+    assert bool(last["emissions.accepted"]) == (float(last["emissions.bias_accepted"]) > 0)
+    assert 0.0 <= float(last["emissions.row_accepted_min"]) <= float(last["emissions.row_accepted"]) <= 1.0
+    assert float(last["emissions.acceptance_prob"]) == pytest.approx(float(probabilities[-1]))
+    record = _saves_and_loads_acceptance(result, tmp_path / "fit")
+    assert record["emission_acceptance_rate"] == result.acceptance_rate
+    assert record["hyperparameters"]["emission_update"] == "exact_blocked"
+
+
+def test_fit_models_uses_the_blocked_update_by_default():
+    recordings, init_states = _small_recordings()
+    results = sm.fit_models(recordings, 2, kappas=[1e2, 1e3], seeds=0, n_iters=3, init_states=init_states,
+                            method="serial", progress=False)  # fmt: skip
+    for result in results:
+        assert result.hyperparameters["emission_update"] == "exact_blocked"
+        assert result.emission_acceptance.shape == (3,) and np.all(np.isfinite(result.emission_acceptance))
+        assert result.acceptance_rate is not None
+
+
+def test_which_update_a_fit_uses():
+    """The default is exact for the low-rank emissions; False, or a mode search, asks for the Laplace update."""
+    search = ModeSearch(LBFGS, 200, 1e-6, name="lbfgs")
+    assert _uses_exact(None, "low_rank", None) is True
+    assert _uses_exact(None, LowRankEmissions.from_prior(jr.key(0), 2, 3), None) is True
+    assert _uses_exact(None, "full_rank", None) is False
+    assert _uses_exact(None, "low_rank", search) is False
+    assert _uses_exact(False, "low_rank", None) is False
+    assert _uses_exact(True, "low_rank", search) is True
+
+
+def test_laplace_fit_is_opt_in_and_recorded(tmp_path):
+    """`exact_emissions=False` runs the Laplace update (mode search, no acceptance) and fit.json says so;
+    a checkpoint of it does not resume under the default (the error names the setting), only with False."""
+    recordings, init_states = _small_recordings()
+    options = dict(n_states=2, seed=0, init_states=init_states, progress=False, method="serial",
+                   checkpoint_dir=tmp_path / "ckpt", checkpoint_every=2)  # fmt: skip
+    result = sm.fit(recordings, n_iters=2, exact_emissions=False, **options)
+    assert result.hyperparameters["emission_update"] == "laplace" and result.emission_accepted.shape == (0,)
+    assert result.emission_losses.size > 0
+    result.save(tmp_path / "fit")
+    assert json.loads((tmp_path / "fit" / "fit.json").read_text())["hyperparameters"]["emission_update"] == "laplace"
+    with pytest.raises(sm.ModelFileError, match="emission_update: checkpoint 'laplace', this fit 'exact_blocked'"):
+        sm.fit(recordings, n_iters=4, resume=True, **options)
+    resumed = sm.fit(recordings, n_iters=4, resume=True, exact_emissions=False, **options)
+    assert resumed.log_probs.shape == (4,) and resumed.hyperparameters["emission_update"] == "laplace"
+
+
+def test_laplace_metropolis_fit_still_records_acceptance(tmp_path):
+    """`ModeSearch(..., metropolis=True)` keeps the (defended) Laplace MH update, started by a plain draw."""
+    recordings, init_states = _small_recordings()
+    search = ModeSearch(LBFGS, 200, 1e-6, name="lbfgs", metropolis=True)
+    result = sm.fit(recordings, n_states=2, n_iters=5, seed=0, init_states=init_states, mode_search=search,
                     progress=False, method="serial")  # fmt: skip
 
     assert result.hyperparameters["mode_search"]["metropolis"] is True
-    assert result.hyperparameters["retry"]["metropolis"] is True
-    assert result.emission_accepted.shape == result.emission_acceptance.shape == (6,)
+    assert result.hyperparameters["emission_update"] == "laplace"
     assert np.isnan(result.emission_acceptance[0]) and result.emission_accepted[0]
     probabilities = result.emission_acceptance[1:]
     assert np.all((probabilities >= 0) & (probabilities <= 1))
     assert result.acceptance_rate == pytest.approx(result.emission_accepted[1:].mean())
-    result.save(tmp_path / "fit")
-    loaded = sm.load_fit(tmp_path / "fit")
-    np.testing.assert_array_equal(loaded.emission_accepted, result.emission_accepted)
-    np.testing.assert_array_equal(loaded.emission_acceptance, result.emission_acceptance)
-    assert json.loads((tmp_path / "fit" / "fit.json").read_text())["emission_acceptance_rate"] == result.acceptance_rate
+    record = _saves_and_loads_acceptance(result, tmp_path / "fit")
+    assert record["emission_acceptance_rate"] == result.acceptance_rate
 
 
 def test_default_fit_records_no_acceptance():
-    assert ModeSearch(LBFGS).metropolis is False
+    assert ModeSearch(LBFGS).metropolis is False and ModeSearch(LBFGS).emission_update == "laplace"
     assert "metropolis" not in describe_mode_search(default_mode_search())
+    assert "emission_update" not in describe_mode_search(default_mode_search())
+    default = Sampler.create(None, "serial", None)
+    assert default.describe()["emission_update"] == "laplace" and not default.metropolis
+    assert type(LowRankEmissions.from_prior(jr.key(0), 2, 3).update_kernel(default.mode_search)) is LaplaceUpdate
+    exact = Sampler.create(None, "serial", None, exact_emissions=True)
+    assert exact.describe()["emission_update"] == "exact_blocked" and not exact.metropolis
+    assert type(LowRankEmissions.from_prior(jr.key(0), 2, 3).update_kernel(exact.mode_search)) is ExactBlockedUpdate
     result = sm.FitResult(model=None, states={}, log_probs=np.zeros(3), emission_losses=np.zeros(0),
                           history=np.zeros((3, 0)), hyperparameters={})  # fmt: skip
     assert result.acceptance_rate is None and result.emission_accepted.shape == (0,)
@@ -343,7 +489,7 @@ def test_gibbs_sampler_with_metropolis_is_calibrated():
 
 
 def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
-    """`smoseq fit --exact-emissions` passes `exact_emissions=True` to `sm.fit` (off without the flag)."""
+    """`--exact-emissions` passes True to `sm.fit`, `--laplace-emissions` False, neither the default (None)."""
     from smoseq.cli import commands
     from smoseq.cli.parser import build_parser
     from smoseq.fitting import single
@@ -354,12 +500,28 @@ def test_cli_flag_reaches_the_fit(tmp_path, monkeypatch):
         pass
 
     def fake_fit(*args, **kwargs):
-        seen.append(kwargs["exact_emissions"])
+        seen.append(kwargs["settings"].exact_emissions)
         raise Stop
 
     monkeypatch.setattr(single, "fit", fake_fit)
-    for extra in ([], ["--exact-emissions"]):
+    for extra in ([], ["--exact-emissions"], ["--laplace-emissions"]):
         args = build_parser().parse_args(["fit", "data", "--out", str(tmp_path / "out"), *extra])
         with pytest.raises(Stop):
             commands.run_fit({"r0": np.zeros(5, int)}, tmp_path / "out", args, progress=False)
-    assert seen == [False, True]
+    assert seen == [None, True, False]
+
+
+def test_cli_flag_runs_the_blocked_update(tmp_path):
+    """`smoseq fit --exact-emissions` fits with the blocked update and its fit.json says so."""
+    from smoseq.cli import commands
+    from smoseq.cli.parser import build_parser
+
+    recordings, _ = _small_recordings()
+    out = tmp_path / "out"
+    argv = ["fit", "data", "--out", str(out), "--n-states", "2", "--iters", "3", "--exact-emissions"]
+    args = build_parser().parse_args(argv)
+    result = commands.run_fit(recordings, out, args, progress=False)
+    record = json.loads((out / "fit.json").read_text())
+    assert record["hyperparameters"]["emission_update"] == "exact_blocked"
+    assert result.emission_acceptance.shape == (3,) and np.all(np.isfinite(result.emission_acceptance))
+    assert record["emission_acceptance_rate"] == result.acceptance_rate

@@ -13,6 +13,10 @@ from smoseq.inference.states import SyllableData
 from smoseq.models import ModeSearch, low_rank_hhmm
 
 
+def _uses_exact(exact_emissions, emissions, mode_search) -> bool:
+    return sm.FitSettings(exact_emissions=exact_emissions, emissions=emissions, mode_search=mode_search).uses_exact_emissions
+
+
 @pytest.fixture(scope="module")
 def simulated():
     truth = low_rank_hhmm(jr.key(0), 4, 20, kappa=3000.0)
@@ -122,9 +126,11 @@ def test_non_finite_iteration_is_rolled_back_and_retried(simulated, monkeypatch)
 
     _, _, recordings = simulated
     small = {"r0": recordings["r0"][:600]}
+    
     method = resolve_method("auto")
     original = loop.compiled_kernel
-    real_step = original(loop.default_mode_search(), method, single_chain_strategy(method))
+    default = loop.Sampler.create(None, method, None, _uses_exact(None, "low_rank", None)).mode_search
+    real_step = original(default, method, single_chain_strategy(method))
     calls = {"n": 0}
 
     def flaky_step(key, state, data):
@@ -136,7 +142,7 @@ def test_non_finite_iteration_is_rolled_back_and_retried(simulated, monkeypatch)
 
     monkeypatch.setattr(
         loop, "compiled_kernel",
-        lambda mode_search, method, strategy: flaky_step if mode_search is loop.default_mode_search() else original(mode_search, method, strategy),
+        lambda mode_search, method, strategy: flaky_step if mode_search == default else original(mode_search, method, strategy),
     )  # fmt: skip
     result = sm.fit(small, n_states=2, n_iters=3, progress=False, n_init_iters=2, init_states=None)
     faults = result.info["numerical_faults"]

@@ -258,6 +258,19 @@ def test_seeded_sampling_is_reproducible(dataset, tmp_path):
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f"state{s}.mp4" for s in range(4)]
 
 
+def test_named_states_name_their_movies(dataset, tmp_path):
+    states, videos, centroids, _ = dataset
+    kwargs = dict(rows=1, cols=2, max_duration=2, window_size=32, progress=False, seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        named = generate_grid_movies(states, videos, centroids, output_dir=tmp_path, names={1: "groom", 3: "rear up"}, **kwargs)
+        plain = generate_grid_movies(states, videos, centroids, output_dir=tmp_path / "plain", **kwargs)
+    assert named == plain  # the same instances, only the files are named
+    movies = ["state0.mp4", "state1_groom.mp4", "state2.mp4", "state3_rear_up.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == movies
+    assert [len(decode_all(tmp_path / m)) for m in movies] == [len(decode_all(tmp_path / "plain" / f"state{s}.mp4")) for s in range(4)]
+
+
 def test_heading_rotation_and_labels(tmp_path):
     video = write_coded_video(tmp_path / "v.mp4", 30)
     states = {"v": np.zeros(30, int)}
@@ -377,3 +390,22 @@ def test_published_signature_and_a_filled_gap(dataset, tmp_path):
             warnings.filterwarnings("ignore", message=".*past the end")
             shown = generate_grid_movies(states, videos, gappy, tmp_path, 1, 1, 4, 0.25, 9, 32, progress=False)
     assert sorted(p.name for p in tmp_path.glob("*.mp4")) == [f"state{s}.mp4" for s in shown]
+
+
+def test_the_movies_command_replaces_a_movie_named_before(dataset, tmp_path):
+    from types import SimpleNamespace
+
+    from smoseq.cli.commands import run_movies
+
+    states, videos, centroids, _ = dataset
+    recordings = SimpleNamespace(videos=videos, centroids=centroids, sources={})
+    options = dict(rows=1, cols=1, max_duration=2, window_size=32, min_duration=1, labels=False, seed=0)
+    (tmp_path / "notes.mp4").write_bytes(b"")  # not a state's movie: kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_movies(states, recordings, tmp_path, **options)
+        run_movies(states, recordings, tmp_path, names={1: "groom"}, **options)
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == ["notes.mp4", "state0.mp4", "state1_groom.mp4", "state2.mp4", "state3.mp4"]
+        run_movies(states, recordings, tmp_path, names={1: "walk"}, **options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4", "state0.mp4", "state1_walk.mp4", "state2.mp4", "state3.mp4"]

@@ -110,7 +110,7 @@ def test_bad_groups_are_refused_in_one_line(tmp_path):
     with pytest.raises(sm.InputError, match="'z' of the transitions have no recordings"):
         sm.fit(recordings, n_states=2, n_iters=1, groups={"a": "x", "b": "y"}, progress=False,
                transitions=GroupedTransitions.create(["x", "y", "z"], 2))  # fmt: skip
-    with pytest.raises(sm.InputError, match="transitions must be 'sticky' or a GroupedTransitions"):
+    with pytest.raises(sm.InputError, match="the HDP transitions have one matrix for every recording"):
         sm.fit(recordings, n_states=2, n_iters=1, groups={"a": "x", "b": "y"}, transitions="hdp", progress=False)
     with pytest.raises(sm.InputError, match="needs the group of every recording"):
         sm.fit(recordings, n_states=2, n_iters=1, transitions=GroupedTransitions.create(["x"], 2), progress=False)

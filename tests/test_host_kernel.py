@@ -45,7 +45,7 @@ def test_host_step_equals_the_jitted_native_step(problem):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         for field in ("log_prob", "marginal_loglik", "log_prior"):
             np.testing.assert_allclose(getattr(host_info, field), getattr(jit_info, field), rtol=1e-5)
-        assert int(host_info.emission_steps) == int(jit_info.emission_steps)
+        assert int(host_info.updates.emissions.n_steps) == int(jit_info.updates.emissions.n_steps)
         state = host_state
 
 

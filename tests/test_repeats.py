@@ -10,7 +10,7 @@ from smoseq.fitting.data import prepare_data
 from smoseq.fitting.prediction import predict_states
 from smoseq.inference.states import SyllableData, marginal_logliks, smoothed_probs, without_repeats
 from smoseq.models import HHMM, StickyTransitions, low_rank_hhmm, transition_counts
-from smoseq.models.emissions import FullRankEmissions
+from smoseq.models import FullRankEmissions
 from smoseq.models.priors import Dirichlet
 
 
@@ -25,7 +25,8 @@ def test_evidence_marks_syllable_changes_of_real_frames():
 
 
 def test_single_state_likelihood_scores_only_changes():
-    """With K = 1 the marginal log-likelihood is Σ log P[x_{t-1}, x_t] over frames that change syllable."""
+    """With K = 1 the marginal log-likelihood is Σ log P[x_{t-1}, x_t] over every frame, and over the frames
+    that change syllable Σ log (P[x_{t-1}, x_t] / (1 − P[x_{t-1}, x_{t-1}])): the next different syllable."""
     table = np.array([[0.7, 0.2, 0.1], [0.3, 0.3, 0.4], [0.5, 0.25, 0.25]])
     model = HHMM(
         FullRankEmissions(jnp.asarray(table[None]), Dirichlet(1.0)),
@@ -39,7 +40,8 @@ def test_single_state_likelihood_scores_only_changes():
 
     pairs = list(zip(syllables[0, :-1], syllables[0, 1:]))
     np.testing.assert_allclose(every_frame, sum(np.log(table[a, b]) for a, b in pairs), rtol=1e-6)
-    np.testing.assert_allclose(changes_only, sum(np.log(table[a, b]) for a, b in pairs if a != b), rtol=1e-6)
+    next_different = sum(np.log(table[a, b] / (1 - table[a, a])) for a, b in pairs if a != b)
+    np.testing.assert_allclose(changes_only, next_different, rtol=1e-6)
 
 
 def test_transition_counts_keep_the_frames_without_evidence():

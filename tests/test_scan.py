@@ -84,9 +84,15 @@ def test_batched_fits_equal_separate_fits(recordings):
         assert result.info["batch_size"] == 4
 
 
-@pytest.mark.parametrize("strategy, method", [("vmap", "native"), ("vmap", "serial"), ("split", "serial")])
+@pytest.mark.parametrize(
+    "strategy, method",
+    [("vmap", "native"), pytest.param("vmap", "serial", marks=pytest.mark.slow), pytest.param("split", "serial", marks=pytest.mark.slow)],
+)
 def test_every_batching_strategy_equals_separate_fits(recordings, strategy, method):
-    """The GPU layout (`vmap` of the whole step) and the JAX-sampler split, besides the CPU default."""
+    """The GPU layout (`vmap` of the whole step) and the JAX-sampler split, besides the CPU default.
+
+    The two JAX-sampler cases take half a minute each: `pytest -m slow tests/test_scan.py`.
+    """
     kappas, seeds = [10.0, 1000.0], [0, 1]
     batched = fit_models(recordings, N_STATES, kappas, seeds, 2, method=method, strategy=strategy, progress=False)
     prepared = prepare_data(recordings)

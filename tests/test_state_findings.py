@@ -345,3 +345,63 @@ def test_names_on_the_axes_of_other_figures():
     assert ticks == ["a", "b", "c"]
     with pytest.raises(sm.InputError, match="3 labels"):
         sm.viz.plot_frequencies(states, labels=["a"])
+
+
+def test_names_on_the_state_history_and_the_ethogram():
+    history = np.array([[0, 0, 1, 2], [0, 1, 1, 2]])
+    figure = sm.viz.plot_state_history(history, 10.0, n_states=3, labels={2: "groom"})
+    colorbar = figure.axes[1]  # the heatmap, then its colour bar
+    assert [t.get_text() for t in colorbar.get_yticklabels()] == ["0", "1", "groom"]
+    plain = sm.viz.plot_state_history(history, 10.0, n_states=3).axes[1]
+    assert [t.get_text() for t in plain.get_yticklabels()] == ["0", "1", "2"]
+
+    states, syllables = np.array([0, 0, 2, 2, 2, 0]), np.array([1, 1, 0, 3, 3, 2])
+    legend = sm.viz.plot_ethogram(states, syllables, 10.0, n_states=3, labels=["rear", "walk", "groom"]).axes[1].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["rear", "groom"]  # the states shown, in order
+    legend = sm.viz.plot_ethogram(states, syllables, 10.0).axes[1].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["state 0", "state 2"]
+    with pytest.raises(sm.InputError, match="3 labels"):
+        sm.viz.plot_ethogram(states, syllables, 10.0, n_states=3, labels=["rear"])
+
+
+def test_movie_file_names():
+    assert sm.viz.movie_file_name(3) == "state3.mp4"
+    assert sm.viz.movie_file_name(3, {0: "rear"}) == "state3.mp4"
+    assert sm.viz.movie_file_name(3, {3: "grooming"}) == "state3_grooming.mp4"
+    assert sm.viz.movie_file_name(3, {"3": "head bob/left"}) == "state3_head_bob_left.mp4"
+    assert sm.viz.movie_file_name(0, {0: "///"}) == "state0.mp4"  # nothing usable left: the number alone
+
+
+def _grouped(state_names):
+    """A stand-in grouped fit: 2 recordings (groups A, B), K = 2, one kept sample of counts."""
+    from types import SimpleNamespace
+
+    counts = np.array([[[[8.0, 2.0], [1.0, 4.0]], [[6.0, 1.0], [3.0, 5.0]]]])  # (1, R=2, K=2, K=2)
+    hyper = {"groups": {"r0": "A", "r1": "B"}, "group_names": ["A", "B"]}
+    return SimpleNamespace(group_counts=counts, hyperparameters=hyper, state_names=state_names)
+
+
+def test_group_dynamics_and_covariate_effects_carry_the_names():
+    from types import SimpleNamespace
+
+    plain = sm.compare_group_dynamics(_grouped({}), fps=10.0)
+    assert list(plain.columns) == sm.metrics.group_dynamics.COLUMNS
+    named = sm.compare_group_dynamics(_grouped({1: "groom"}), fps=10.0)
+    assert list(named.columns) == sm.metrics.group_dynamics.COLUMNS + ["state_name", "to_state_name"]
+    assert named[plain.columns].equals(plain)  # the numbers are unchanged
+    for row in named.itertuples():
+        assert row.state_name == ["0", "groom"][row.state]
+        assert row.to_state_name == ("" if row.to_state < 0 else ["0", "groom"][row.to_state])
+    assert set(named.loc[named["quantity"] == "transition_probability", "to_state_name"]) == {"0", "groom"}
+
+    counts = np.random.default_rng(0).uniform(1, 50, size=(3, 2, 2, 2))  # (R, U, K, K): recordings, input values
+    transitions = SimpleNamespace(names=["light"], centre=np.array([0.5]))
+    model = SimpleNamespace(transitions=transitions)
+    fit = SimpleNamespace(feature_counts=counts, feature_rows=np.array([[0.0], [1.0]]), model=model, state_names={0: "rest"})
+    table = sm.compare_covariate_effects(fit)
+    assert list(table.columns[-2:]) == ["state_name", "to_state_name"]
+    for row in table.itertuples():
+        assert row.state_name == ["rest", "1"][row.state]
+        assert row.to_state_name == ("" if row.to_state < 0 else ["rest", "1"][row.to_state])
+    unnamed = SimpleNamespace(feature_counts=counts, feature_rows=fit.feature_rows, model=model, state_names={})
+    assert list(sm.compare_covariate_effects(unnamed).columns) == list(table.columns[:-2])

@@ -140,3 +140,41 @@ def test_stats_of_a_grouped_fit_draws_the_difference_from_its_samples(fit_folder
     figure = state_drawings(computed)["transition_graph_B_vs_A"]()
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert "95% interval excludes 0" in legend  # drawn from the posterior samples, not the decoded states
+
+
+def test_label_adds_the_names_to_the_tables_the_fit_wrote(fit_folder, capsys):
+    from smoseq.metrics.group_dynamics import COLUMNS, group_dynamics_table
+
+    fit = fit_folder / "fit"
+    states = sm.load_fit(fit).states
+    counts = sm.metrics.group_dynamics.transition_counts([states[f"m{i}"] for i in range(4)], K)
+    table = group_dynamics_table(counts, np.array([0, 0, 1, 1]), ["A", "B"], fps=10.0)
+    (fit / "group_dynamics.csv").write_text(table.to_csv(index=False))  # as `smoseq fit --groups` leaves it
+    assert main(["label", str(fit), "0=rearing", "3=grooming"]) == 0
+    assert "added the state names to" in capsys.readouterr().out
+    named = pd.read_csv(fit / "group_dynamics.csv", keep_default_na=False)
+    assert list(named.columns) == COLUMNS + ["state_name", "to_state_name"]
+    labels = ["rearing", "1", "2", "grooming"]
+    assert list(named["state_name"]) == [labels[k] for k in named["state"]]
+    assert list(named["to_state_name"]) == [labels[k] if k >= 0 else "" for k in named["to_state"]]
+    assert np.allclose(named["median"], table["median"])
+    assert main(["label", str(fit), "1=walk"]) == 0  # renaming replaces the columns
+    named = pd.read_csv(fit / "group_dynamics.csv", keep_default_na=False)
+    assert list(named.columns) == COLUMNS + ["state_name", "to_state_name"]
+    assert "walk" in set(named["state_name"])
+
+
+def test_fit_figures_get_the_names(fit_folder, monkeypatch):
+    from smoseq import viz
+    from smoseq.cli.commands import write_fit_figures
+
+    fit = fit_folder / "fit"
+    assert main(["label", str(fit), "2=groom"]) == 0
+    seen = {}
+    for name in ("plot_state_history", "plot_ethogram"):
+        original = getattr(viz, name)
+        monkeypatch.setattr(viz, name, lambda *a, _f=original, _n=name, **kw: seen.setdefault(_n, kw) and _f(*a, **kw))
+    syllables = {f"m{i}": pd.read_csv(fit_folder / "data" / f"m{i}.csv")["syllable"].to_numpy() for i in range(4)}
+    write_fit_figures(fit, sm.load_fit(fit), syllables, 10.0)
+    assert seen["plot_state_history"]["labels"] == ["0", "1", "groom", "3"]
+    assert seen["plot_ethogram"]["labels"] == ["0", "1", "groom", "3"]

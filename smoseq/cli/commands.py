@@ -4,6 +4,8 @@ Inputs are read and validated before any output folder is created, so bad input
 leaves nothing behind.
 """
 
+import contextlib
+import itertools
 import shutil
 from pathlib import Path
 
@@ -78,43 +80,32 @@ def mutual_information(args) -> None:
 # ----------------------------------------------------------------------------- fit
 
 
-def _mode_search(learning_rate):
-    if learning_rate is None:
-        return None
-    import optax
-
-    from ..models import ModeSearch
-
-    if not learning_rate > 0:
-        raise InputError(f"--learning-rate must be > 0, got {learning_rate}")
-    return ModeSearch(optax.adam(learning_rate), max_iters=1000, tol=1e-6, name=f"adam({learning_rate:g})")
-
-
 def run_fit(syllables: dict, out: Path, args, progress=True):
+    """`smoseq fit`'s fit: the settings of the command line (`settings_from_args`) written to `out` by `write_fit`."""
+    from .settings_options import settings_from_args
+
+    return write_fit(
+        syllables, out, settings_from_args(args), args.fps, groups=getattr(args, "groups", None),
+        covariates=getattr(args, "covariates", None), resume=getattr(args, "resume", False), progress=progress,
+    )  # fmt: skip
+
+
+def write_fit(syllables: dict, out: Path, settings, fps: float, *, groups=None, covariates=None, resume=False, progress=True):
+    """Fit `syllables` with `settings` (`sm.FitSettings`) and write the fit folder `out` (checkpoints inside it).
+
+    Returns:
+        The `FitResult`, also saved in `out` with the syllables it was fitted to.
+    """
     from ..fitting.single import FitInterrupted, fit
 
     try:
         result = fit(
-            syllables,
-            n_states=args.n_states,
-            kappa=args.kappa,
-            n_iters=args.iters,
-            seed=args.seed,
-            emissions=args.emissions,
-            transitions=getattr(args, "transitions", "sticky"),
-            groups=getattr(args, "groups", None),
-            repeats=getattr(args, "repeats", "ignore"),
-            method="parallel" if args.parallel else "auto",
-            mode_search=_mode_search(getattr(args, "learning_rate", None)),
-            exact_emissions=getattr(args, "exact_emissions", False),
-            checkpoint_dir=out / "checkpoints" if args.checkpoint_every > 0 else None,
-            checkpoint_every=args.checkpoint_every,
-            resume=getattr(args, "resume", False),
-            progress=progress,
-        )
+            syllables, settings=settings, groups=groups, covariates=covariates, progress=progress, resume=resume,
+            checkpoint_dir=out / "checkpoints" if settings.checkpoint_every > 0 else None,
+        )  # fmt: skip
     except FitInterrupted as interrupt:
         raise KeyboardInterrupt(str(interrupt)) from None
-    result.info["fps"] = float(args.fps)
+    result.info["fps"] = float(fps)
     result.save(out, overwrite=True)
     _save_syllables(out, syllables)
     return result
@@ -123,8 +114,11 @@ def run_fit(syllables: dict, out: Path, args, progress=True):
 def fit(args) -> None:
     from ..io.fit_folders import is_complete_fit
 
+    from .settings_options import settings_from_args
+
     recordings = _load(args.data)
     _check_fit_arguments(args)
+    settings = settings_from_args(args)
     out = Path(args.out)
     if is_complete_fit(out) and not (args.force or args.resume):
         raise FileExistsError(f"{out}: already holds a fit; pass --force to replace it")
@@ -132,33 +126,43 @@ def fit(args) -> None:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     out = prepare_output(out, True, "fit.json")
     try:
-        result = run_fit(recordings.syllables, out, args)
+        result = write_fit(recordings.syllables, out, settings, args.fps, groups=args.groups, covariates=args.covariates,
+                           resume=args.resume)  # fmt: skip
     except KeyboardInterrupt as interrupt:
         detail = str(interrupt) or "no checkpoint was written"
         say(f"interrupted: {detail}; resume with: smoseq fit {args.data} --out {args.out} --resume")
         raise
     acceptance = "" if result.acceptance_rate is None else f", emission acceptance rate {result.acceptance_rate:.3f}"
     say(f"wrote fit to {out} (final log probability {result.log_probs[-1]:.6g}{acceptance})")
+    warning = update_warning(result.update_diagnostics, len(result.log_probs))
+    if warning:
+        say(warning)
     if result.transition_samples is not None:
         say(f"wrote {write_group_dynamics(out, result, args.fps)}")
+    if getattr(result, "feature_counts", None) is not None:
+        say(f"wrote {write_covariate_effects(out, result, args.fps)}")
     if not args.no_figures:
         written = write_fit_figures(out, result, recordings.syllables, args.fps)
         say(f"wrote {len(written)} figures to {out / 'figures'}")
 
 
+def update_warning(diagnostics: dict, n_iters: int) -> str:
+    """One line naming the iterations whose mode search did not converge or whose factorisation failed ("" if none)."""
+    problems = []
+    if diagnostics.get("mode_search_unconverged"):
+        problems.append(f"the emission mode search did not converge in {diagnostics['mode_search_unconverged']}")
+    if diagnostics.get("factorisation_failed"):
+        problems.append(f"the Laplace factorisation failed in {diagnostics['factorisation_failed']}")
+    if not problems:
+        return ""
+    return (f"warning: {' and '.join(problems)} of {n_iters} iterations (fit.json: update_diagnostics); "
+            "raise the optimizer's max_iters or check the data")  # fmt: skip
+
+
 def _check_fit_arguments(args) -> None:
-    if args.n_states < 2:
-        raise InputError(f"--n-states must be at least 2, got {args.n_states}")
-    if args.iters < 1:
-        raise InputError(f"--iters must be at least 1, got {args.iters}")
-    if args.kappa != "auto" and not args.kappa >= 0:
-        raise InputError(f"--kappa must be >= 0, got {args.kappa}")
-    if args.checkpoint_every < 0:
-        raise InputError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    """The options of `smoseq fit` that are not fit settings (those are checked by `sm.FitSettings`)."""
     if args.fps <= 0:
         raise InputError(f"--fps must be > 0, got {args.fps}")
-    if getattr(args, "learning_rate", None) is not None and not args.learning_rate > 0:
-        raise InputError(f"--learning-rate must be > 0, got {args.learning_rate}")
 
 
 def write_group_dynamics(folder: Path, result, fps: float) -> Path:
@@ -170,34 +174,46 @@ def write_group_dynamics(folder: Path, result, fps: float) -> Path:
     return path
 
 
+def write_covariate_effects(folder: Path, result, fps: float) -> Path:
+    """`covariate_effects.csv` of an input-driven fit (`sm.compare_covariate_effects`); returns its path."""
+    from ..metrics import compare_covariate_effects
+
+    path = folder / "covariate_effects.csv"
+    atomic_write_text(path, compare_covariate_effects(result, fps=fps).to_csv(index=False))
+    return path
+
+
 def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) -> list[Path]:
     """Every figure of a fit, as PNGs in `folder/figures`."""
     from .. import viz
+    from ..fitting.durations import fitted_duration_curve
     from ..metrics import get_bout_transition_matrix
 
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
-    n_states, labels = result.model.n_states, result.state_labels()
+    n_states, labels = result.n_states, result.state_labels()
     drawings = {
         "log_probs": lambda: viz.plot_log_probs(result.log_probs, tail_from=min(50, max(len(result.log_probs) // 2, 0))),
         "emission_losses": lambda: viz.plot_emission_losses(
             result.emission_losses, tail_from=min(500, max(len(result.emission_losses) // 2, 0))
         ),
-        "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states),
-        "durations": lambda: viz.plot_durations(result.states, fps),
+        "state_history": lambda: viz.plot_state_history(result.history, fps, n_states=n_states, labels=labels),
+        "durations": lambda: viz.plot_durations(result.states, fps, fitted=fitted_duration_curve(result)),
         "frequencies": lambda: viz.plot_frequencies(result.states, n_states=n_states, labels=labels),
         "bout_transitions": lambda: viz.plot_transition_matrix(
             get_bout_transition_matrix(result.states, n_states), title="bout-level state transitions", labels=labels
         ),
-
         "syllable_tables": lambda: viz.plot_syllable_tables(
-            np.asarray(result.model.emissions.transition_tables()), labels=labels
+            np.asarray(getattr(result.model.emissions, "inner", result.model.emissions).transition_tables()),
+            labels=labels,
         ),
     }
     drawings |= _model_transition_drawings(result, fps)
     if syllables:
         first = sorted(result.states)[0]
-        drawings["ethogram"] = lambda: viz.plot_ethogram(result.states[first], syllables.get(first), fps)
+        drawings["ethogram"] = lambda: viz.plot_ethogram(
+            result.states[first], syllables.get(first), fps, n_states=n_states, labels=labels
+        )
     written = []
     for name, draw in drawings.items():
         if name == "emission_losses" and len(result.emission_losses) == 0:
@@ -209,9 +225,16 @@ def write_fit_figures(folder: Path, result, syllables: dict | None, fps: float) 
 def _model_transition_drawings(result, fps: float) -> dict:
     """The model's transition matrix figure; one per group and the group comparison for a grouped fit."""
     from .. import viz
-    from ..metrics import compare_group_dynamics
+    from ..metrics import compare_covariate_effects, compare_group_dynamics
 
-    probs = np.asarray(result.model.transitions.probs)
+    if getattr(result, "feature_counts", None) is not None:  # input-driven: per-frame matrices, effects instead
+        return {"covariate_effects": lambda: viz.plot_covariate_effects(compare_covariate_effects(result, fps=fps))}
+    transitions = result.model.transitions
+    if not hasattr(transitions, "probs"):  # e.g. semi-Markov: the bout-to-bout matrix, if the component has one
+        switch = getattr(transitions, "switch", None)
+        title = "bout-to-bout transition matrix (model)"
+        return {} if switch is None else {"model_transitions": lambda: viz.plot_transition_matrix(np.asarray(switch), title=title)}
+    probs = np.asarray(transitions.probs)
     if probs.ndim == 2:
         title = "hidden-state transition matrix (model)"
         return {"model_transitions": lambda: viz.plot_transition_matrix(probs, title=title, labels=result.state_labels())}
@@ -231,28 +254,30 @@ def _model_transition_drawings(result, fps: float) -> dict:
 
 def apply(args) -> None:
     from ..fitting import load_fit
+    from ..fitting.streaming import DEFAULT_CHUNK_FRAMES, recording_batches, recordings_from
+    from ..io.npz_stream import NpzWriter
 
     result = load_fit(args.fit)
-    recordings = _load(args.data)
-    n_syllables = result.model.n_syllables
-    for name, syllables in recordings.syllables.items():
-        if syllables.max() >= n_syllables:
-            raise InputError(
-                f"{recordings.sources[name]}: uses syllable {int(syllables.max())} but the model in "
-                f"{args.fit} knows only {n_syllables} syllables (0..{n_syllables - 1})"
-            )
-    groups = getattr(args, "groups", None)
-    states = result.predict(recordings.syllables, method="viterbi" if args.viterbi else "most_probable", groups=groups)
-    marginals = result.predict(recordings.syllables, method="marginals", groups=groups) if args.marginals else None
+    given = {"groups": getattr(args, "groups", None), "covariates": getattr(args, "covariates", None)}
+    chunk_frames = getattr(args, "chunk_frames", None) or DEFAULT_CHUNK_FRAMES
+    batches = recording_batches(recordings_from(args.data, result.model.n_syllables), chunk_frames)
+    first = next(batches)  # read and check the first recordings before anything is written
     out = prepare_output(args.out, args.force, "states.npz")
-    names = list(states)
-    atomic_savez(out / "states.npz", names=np.array(names, dtype=str), **{f"states_{i}": states[n] for i, n in enumerate(names)})
-    if marginals is not None:
-        atomic_savez(
-            out / "marginals.npz",
-            names=np.array(names, dtype=str),
-            **{f"marginals_{i}": np.asarray(marginals[n], dtype=np.float32) for i, n in enumerate(names)},
-        )
+    names = []
+    with NpzWriter(out / "states.npz") as states_file, (
+        NpzWriter(out / "marginals.npz") if args.marginals else contextlib.nullcontext()
+    ) as marginals_file:
+        for batch in itertools.chain([first], batches):
+            states = result.predict(batch, method="viterbi" if args.viterbi else "most_probable", **given)
+            marginals = result.predict(batch, method="marginals", **given) if args.marginals else None
+            for name in batch:
+                states_file.write(f"states_{len(names)}", states[name])
+                if marginals is not None:
+                    marginals_file.write(f"marginals_{len(names)}", np.asarray(marginals[name], dtype=np.float32))
+                names.append(name)
+        states_file.write("names", np.array(names, dtype=str))
+        if marginals_file is not None:
+            marginals_file.write("names", np.array(names, dtype=str))
     say(f"wrote states of {len(names)} recordings to {out / 'states.npz'}")
 
 
@@ -275,7 +300,7 @@ def export(args) -> None:
         raise FileExistsError(f"{existing[0]}: already exists; pass --force to replace it")
     syllables = _fit_syllables(Path(args.fit), result.states, required=csv)
     if csv:
-        _export_csv(result, syllables, args)
+        write_state_csvs(result, syllables, args.out or Path(args.fit) / "csv", args.force)
     if nwb:
         from ..io.nwb import export_nwb
 
@@ -298,10 +323,11 @@ def _fit_syllables(folder: Path, states: dict, required: bool) -> dict | None:
     return syllables
 
 
-def _export_csv(result, syllables: dict, args) -> None:
+def write_state_csvs(result, syllables: dict, out, force: bool = False) -> Path:
+    """One CSV per recording (frame, syllable, state, and state_name for named states) in `out`; returns `out`."""
     import pandas as pd
 
-    out = prepare_output(args.out or Path(args.fit) / "csv", args.force, ".exported")
+    out = prepare_output(out, force, ".exported")
     stems = unique_safe_filenames(result.states)
     labels = np.array(result.state_labels(), dtype=object)
     for name, states in result.states.items():
@@ -311,6 +337,7 @@ def _export_csv(result, syllables: dict, args) -> None:
         atomic_write_text(out / f"{stems[name]}.csv", table.to_csv(index=False))
     atomic_write_text(out / ".exported", "complete\n")
     say(f"wrote {len(stems)} CSV files to {out}")
+    return out
 
 
 def plot(args) -> None:
@@ -348,23 +375,40 @@ def check_movie_inputs(states: dict, recordings) -> None:
         index_video(recordings.videos[name])
 
 
-def run_movies(states: dict, recordings, out: Path, args):
+def run_movies(states: dict, recordings, out: Path, *, names: dict | None = None, rows=3, cols=4, max_duration=1200,
+               window_size=256, min_duration=1, labels=False, seed=0):  # fmt: skip
+    """Grid movies of `states` (`sm.generate_grid_movies`'s options); with `names` (state -> name), a named
+    state's file is `state{k}_{name}.mp4`, and a movie of the same state under another name is removed."""
     from ..viz import generate_grid_movies
 
     check_movie_inputs(states, recordings)
-    return generate_grid_movies(
+    instances = generate_grid_movies(
         {name: states[name] for name in states},
         {name: str(recordings.videos[name]) for name in states},
         {name: recordings.centroids[name] for name in states},
         output_dir=str(out),
-        rows=args.rows,
-        cols=args.cols,
-        max_duration=args.max_duration,
-        window_size=args.window_size,
-        min_duration=args.min_duration,
-        labels=args.labels,
-        seed=args.seed,
+        rows=rows,
+        cols=cols,
+        max_duration=max_duration,
+        window_size=window_size,
+        min_duration=min_duration,
+        labels=labels,
+        seed=seed,
+        names=names,
     )
+    _remove_stale_movies(out, instances, names)
+    return instances
+
+
+def _remove_stale_movies(out: Path, states, names: dict | None) -> None:
+    """Remove a state's movie written under another name (before it was named or renamed)."""
+    from ..viz import movie_file_name
+
+    for state in states:
+        current = movie_file_name(state, names)
+        for path in [*Path(out).glob(f"state{state}.mp4"), *Path(out).glob(f"state{state}_*.mp4")]:
+            if path.name != current:
+                path.unlink()
 
 
 def movies(args) -> None:
@@ -377,5 +421,6 @@ def movies(args) -> None:
         raise InputError(f"{args.videos}: has no recording {unknown[0]!r} that the fit in {args.fit} was made on")
     check_movie_inputs(result.states, recordings)
     out = prepare_output(args.out or Path(args.fit) / "grid_movies", True, ".none")
-    instances = run_movies(result.states, recordings, out, args)
+    options = {name: getattr(args, name) for name in ("rows", "cols", "max_duration", "window_size", "min_duration", "labels", "seed")}
+    instances = run_movies(result.states, recordings, out, names=result.state_names, **options)
     say(f"wrote {len(instances)} grid movies to {out}")

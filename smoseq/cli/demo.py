@@ -14,7 +14,6 @@ an `index.html` that shows it all.
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -39,7 +38,7 @@ def scaled_kappa(n_frames: int) -> float:
 def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> Path:
     """Run every step into `directory`; returns the path of `index.html`."""
     from ..datasets.example import BEHAVIOURS, GroupEffect, load_ground_truth, make_example
-    from ..fitting import name_states, reorder_states
+    from ..fitting import FitSettings, name_states, reorder_states
     from ..io.recordings import load_recordings
 
     directory = Path(directory)
@@ -70,30 +69,26 @@ def run_demo(directory: Path, seed: int = 0, force: bool = False, say=print) -> 
     fit_dir = directory / "fit"
     fit_dir.mkdir(exist_ok=True)
     kappa = scaled_kappa(n_frames)
-    fit_args = SimpleNamespace(
-        n_states=DEMO_N_STATES, kappa=kappa, iters=DEMO_ITERS, seed=seed, emissions="low_rank",
-        parallel=False, checkpoint_every=0, resume=False, fps=fps, learning_rate=None,
-    )
-    result = reorder_states(commands.run_fit(recordings.syllables, fit_dir, fit_args), by="frequency")
+    settings = FitSettings(n_states=DEMO_N_STATES, kappa=kappa, n_iters=DEMO_ITERS, seed=seed, checkpoint_every=0)
+    result = reorder_states(commands.write_fit(recordings.syllables, fit_dir, settings, fps), by="frequency")
     result.save(fit_dir, overwrite=True)
     say(f"[3/7] fit: K={DEMO_N_STATES}, kappa={kappa:.4g}, {DEMO_ITERS} iterations -> {fit_dir}")
 
-    figures = commands.write_fit_figures(fit_dir, result, recordings.syllables, fps)
     truth = load_ground_truth(data_dir)
     result = name_states(result, names_from_ground_truth(result.states, truth, BEHAVIOURS), folder=fit_dir)
+    figures = commands.write_fit_figures(fit_dir, result, recordings.syllables, fps)  # named states
     comparison_figures, accuracy = _ground_truth_figures(fit_dir, result.states, truth)
     say(f"[4/7] {len(figures) + len(comparison_figures)} figures -> {fit_dir / 'figures'} "
         f"(accuracy against the ground truth: {accuracy:.3f})")
 
     movie_dir = fit_dir / "grid_movies"
     movie_dir.mkdir(exist_ok=True)
-    movie_args = SimpleNamespace(rows=3, cols=4, max_duration=int(5 * fps), window_size=96, min_duration=int(fps), labels=True, seed=seed)
-    commands.run_movies(result.states, recordings, movie_dir, movie_args)
+    commands.run_movies(result.states, recordings, movie_dir, names=result.state_names, rows=3, cols=4,
+                        max_duration=int(5 * fps), window_size=96, min_duration=int(fps), labels=True, seed=seed)  # fmt: skip
     movies = sorted(movie_dir.glob("*.mp4"))
     say(f"[5/7] {len(movies)} grid movies -> {movie_dir}")
 
-    csv_dir = fit_dir / "csv"
-    commands.export(SimpleNamespace(fit=str(fit_dir), out=str(csv_dir), force=True, csv=True))
+    csv_dir = commands.write_state_csvs(result, recordings.syllables, fit_dir / "csv", force=True)
     stats_dir = directory / "stats"
     stats_dir.mkdir(exist_ok=True)
     computed = stats_commands.compute_stats(

@@ -35,18 +35,10 @@ def _add_command(subparsers, name, help_text, example, handler):
     return parser
 
 
-def _kappa(value: str):
-    if value == "auto":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"kappa must be a number or 'auto', got {value!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     from . import commands, demo as demo_commands
     from . import scan_commands as scan_cli
+    from .settings_options import add_fit_options
 
     parser = argparse.ArgumentParser(
         prog="smoseq",
@@ -106,27 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("data", help="folder of recording CSVs or a results.h5")
     fit.add_argument("--out", required=True, help="fit folder to write")
-    fit.add_argument("--n-states", type=int, default=10)
-    fit.add_argument("--kappa", type=_kappa, default="auto", help="stickiness (default: auto = frames / n_states)")
-    fit.add_argument("--iters", type=int, default=100, help="Gibbs iterations")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
-    fit.add_argument("--transitions", choices=["sticky", "hdp"], default="sticky",
-                     help="prior of the hidden-state transitions (hdp: sticky HDP, n-states an upper bound)")  # fmt: skip
+    add_fit_options(fit, single=True,
+                    transitions_help="prior of the hidden-state transitions (hdp: sticky HDP, n-states an upper bound; "
+                                     "semi_markov: negative-binomial state durations, docs/semi-markov.md; "
+                                     "input_driven: leaving each state depends on --covariates, covariate_effects.csv)")  # fmt: skip
     fit.add_argument("--groups", default=None,
                      help="name,group CSV (e.g. keypoint-MoSeq's index.csv): one transition matrix per group, "
                           "and group_dynamics.csv comparing them")  # fmt: skip
-    fit.add_argument(
-        "--repeats", choices=["ignore", "model"], default="ignore",
-        help="frames repeating the previous syllable: no evidence (default) or scored as published",
-    )  # fmt: skip
-    fit.add_argument("--parallel", action="store_true", help="use the parallel (associative scan) kernels, for GPUs")
+    fit.add_argument("--covariates", default=None,
+                     help="CSV, one row per recording (a name column, then numeric or categorical columns): "
+                          "data.covariates for the transitions; recorded in fit.json")  # fmt: skip
     fit.add_argument("--fps", type=float, default=120.0, help="frame rate, for figures")
-    fit.add_argument("--checkpoint-every", type=int, default=10, help="iterations between checkpoints (0: none)")
     fit.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    fit.add_argument("--learning-rate", type=float, default=None, help="use optax.adam(LR) for the emission update")
-    fit.add_argument("--exact-emissions", action="store_true",
-                     help="exact low-rank emission update: the Laplace draw as a Metropolis-Hastings proposal (slower)")
     fit.add_argument("--force", action="store_true", help="replace an existing fit in --out")
     fit.add_argument("--no-figures", action="store_true")
 
@@ -139,9 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--out", required=True)
     apply.add_argument("--marginals", action="store_true", help="also write posterior probabilities per frame")
     apply.add_argument("--groups", default=None, help="name,group CSV, for a fit with one transition matrix per group")
+    apply.add_argument("--covariates", default=None, help="the covariate CSV, for a fit that used one")
     apply.add_argument(
         "--viterbi", action="store_true", help="write the single most probable path instead of the most probable state per frame"
     )
+    apply.add_argument("--chunk-frames", type=int, default=None,
+                       help="recordings are read and decoded in batches of at most this many frames (default 4000000)")
     apply.add_argument("--force", action="store_true")
 
     movies = _add_command(

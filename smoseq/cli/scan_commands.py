@@ -15,6 +15,8 @@ TABLE_COLUMNS = ["n_states", "kappa", "seed", "final_log_prob", "median_duration
 
 def add_commands(subparsers, add_command) -> None:
     """Register the scan commands on the `smoseq` parser."""
+    from .settings_options import add_fit_options
+
     scan = add_command(
         subparsers, "scan", "fit a grid of κ × seeds (× n_states) models, batched, locally or on SLURM",
         "smoseq scan example_data --out scan --kappas 1e3:1e7:20 --seeds 5 --executor submitit-local", run_scan_command,
@@ -24,19 +26,13 @@ def add_commands(subparsers, add_command) -> None:
     scan.add_argument("--kappas", required=True, help="LOW:HIGH:COUNT (log-spaced) or a comma list, e.g. 1e3:1e7:20")
     scan.add_argument("--seeds", default="5", help="number of seeds (0..N-1) or a comma list (default: 5)")
     scan.add_argument("--n-states", default="10", help="K values: a comma list, or A:B for A..B (default: 10)")
-    scan.add_argument("--iters", type=int, default=100, help="Gibbs iterations per model (default: 100)")
     scan.add_argument("--heldout-folds", type=int, default=0,
                       help="cross-validate: the model with seed s leaves out fold s mod F of the recordings")  # fmt: skip
     scan.add_argument("--fps", type=float, default=120.0, help="frame rate, for durations in seconds")
-    scan.add_argument("--emissions", choices=["low_rank", "full_rank"], default="low_rank")
-    scan.add_argument("--transitions", choices=["sticky", "hdp"], default="sticky",
-                      help="prior of the hidden-state transitions (hdp: sticky HDP, unused states empty)")  # fmt: skip
+    add_fit_options(scan, single=False, transitions=("sticky", "hdp"),
+                    transitions_help="prior of the hidden-state transitions (hdp: sticky HDP, unused states empty)")  # fmt: skip
     scan.add_argument("--groups", metavar="CSV",
                       help="name,group sheet (e.g. keypoint-MoSeq's index.csv): one transition matrix per group in every model")  # fmt: skip
-    scan.add_argument(
-        "--repeats", choices=["ignore", "model"], default="ignore",
-        help="frames repeating the previous syllable: no evidence (default) or scored as published",
-    )  # fmt: skip
     scan.add_argument("--max-batch", type=int, default=None, help="most models per vmapped batch (default 20)")
     scan.add_argument("--memory-gb", type=float, default=None, help="memory a batch may use (default: half the free RAM)")
     scan.add_argument("--executor", choices=["inline", "processes", "submitit-local", "slurm"], default="inline")
@@ -87,12 +83,11 @@ def _integers(text: str, what: str, count_means_range: bool) -> list[int]:
 def run_scan_command(args) -> None:
     from ..io.recordings import load_recordings
     from ..scan import ExecutorOptions, ScanSettings, kappa_grid, run_scan
+    from .settings_options import settings_from_args
 
     kappas = kappa_grid(args.kappas)
     seeds = _integers(args.seeds, "seeds", count_means_range=True)
     n_states = _integers(args.n_states, "n-states", count_means_range=False)
-    if args.iters < 1:
-        raise InputError(f"--iters must be at least 1, got {args.iters}")
     if args.memory_gb is not None and not args.memory_gb > 0:
         raise InputError(f"--memory-gb must be > 0, got {args.memory_gb}")
     executor = ExecutorOptions(
@@ -100,10 +95,7 @@ def run_scan_command(args) -> None:
         slurm_mem_gb=args.slurm_mem_gb, slurm_time_min=args.slurm_time_min,
         slurm_array_parallelism=args.slurm_array_parallelism, slurm_cpus=args.slurm_cpus, wait=not args.no_wait,
     )  # fmt: skip
-    settings = ScanSettings(
-        n_iters=args.iters, heldout_folds=args.heldout_folds, fps=args.fps, emissions=args.emissions, repeats=args.repeats,
-        transitions=args.transitions, groups=args.groups,
-    )
+    settings = ScanSettings(settings_from_args(args), heldout_folds=args.heldout_folds, fps=args.fps, groups=args.groups)
     recordings = load_recordings(args.data).syllables
     try:
         summary = run_scan(

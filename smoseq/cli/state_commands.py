@@ -57,8 +57,29 @@ def label_command(args) -> None:
     if names:
         result = name_states(result, names)
         say(f"wrote {len(result.state_names)} state names to {Path(args.fit) / 'state_names.json'}")
+        for path in name_fit_tables(Path(args.fit), result):
+            say(f"added the state names to {path}")
     for state, label in enumerate(result.state_labels()):
         say(f"{state}: {label}" if state in result.state_names else f"{state}: (no name)")
+
+
+FIT_TABLES = ("group_dynamics.csv", "covariate_effects.csv")
+
+
+def name_fit_tables(folder: Path, result) -> list[Path]:
+    """Give the state tables the fit wrote (`FIT_TABLES`, before names existed) `state_name` columns."""
+    import pandas as pd
+
+    from ..io.files import atomic_write_text
+    from ..metrics import with_state_names
+
+    written = []
+    for path in (folder / name for name in FIT_TABLES):
+        if path.is_file():
+            table = with_state_names(pd.read_csv(path), result.state_names, result.n_states)
+            atomic_write_text(path, table.to_csv(index=False))
+            written.append(path)
+    return written
 
 
 def merge_command(args) -> None:

@@ -7,3 +7,5 @@ from .example import ExampleDataset as ExampleDataset
 from .example import GroupEffect as GroupEffect
 from .example import load_ground_truth as load_ground_truth
 from .example import make_example as make_example
+from .input_driven import InputDrivenExample as InputDrivenExample
+from .input_driven import simulate_input_driven as simulate_input_driven

@@ -23,13 +23,16 @@ from ..inference.gibbs import batch_strategy
 from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method
 from ..io.batching import unbatch
-from ..models import ModeSearch
-from .components import build_prior_model, check_hyperparameters, component_hyperparameters, recorded_settings
+from ..models import GroupedTransitions, ModeSearch, feature_summary
+from .components import build_prior_model, component_hyperparameters, recorded_priors, recorded_settings
+from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
 from .loop import Chains, Sampler, stack_chains, take_chain
 from .memory import available_memory_bytes, model_footprint_bytes
 from .result import FitResult
+from .single import auto_kappa
+from .settings import DEFAULT, FitSettings, default_of, field_names, resolve_settings, same_value
 
 __all__ = ["fit_models", "seed_initial_states", "chunk_size"]
 
@@ -61,29 +64,32 @@ def seed_initial_states(prepared: Prepared, n_states: int, seed: int) -> tuple[s
 @with_single_threaded_blas
 def fit_models(
     recordings,
-    n_states: int,
-    kappas,
-    seeds,
-    n_iters: int = 100,
+    n_states: int = DEFAULT,
+    kappas=None,
+    seeds=None,
+    n_iters: int = DEFAULT,
     *,
+    settings: FitSettings | None = None,
     init_states=None,
-    emissions="low_rank",
-    transitions="sticky",
-    initial="auto",
-    beta: float = 1.0,
-    sigma_base: float = 1.0,
-    sigma_bias: float = 1.0,
-    emission_beta: float = 1.0,
-    mode_search: ModeSearch | None = None,
-    retry: ModeSearch | None = None,
-    exact_emissions: bool = False,
+    emissions=DEFAULT,
+    transitions=DEFAULT,
+    initial=DEFAULT,
+    beta: float = DEFAULT,
+    sigma_base: float = DEFAULT,
+    sigma_bias: float = DEFAULT,
+    emission_beta: float = DEFAULT,
+    mode_search: ModeSearch | None = DEFAULT,
+    retry: ModeSearch | None = DEFAULT,
+    exact_emissions: bool | None = DEFAULT,
     groups=None,
-    method: Method = "auto",
-    seg_length=None,
-    seg_overlap: int = 30,
-    repeats: Repeats = "ignore",
+    covariates=None,
+    inputs=None,
+    method: Method = DEFAULT,
+    seg_length=DEFAULT,
+    seg_overlap: int = DEFAULT,
+    repeats: Repeats = DEFAULT,
     n_syllables: int | None = None,
-    history_segment: int = 0,
+    history_segment: int = DEFAULT,
     max_batch: int | None = None,
     memory_budget: float | None = None,
     strategy: Strategy = "auto",
@@ -98,12 +104,19 @@ def fit_models(
     is one compiled program. Every model keeps `sm.fit`'s key schedule, so its result does
     not depend on which models share its chunk beyond float rounding of vmapped reductions.
 
+    The settings (keywords marked `DEFAULT`) are those of `sm.fit`, held by one
+    `sm.FitSettings` (`settings=`; a keyword given next to it must agree with it); every
+    model is those settings with its own κ and seed. `n_init_iters`, `checkpoint_every`,
+    `devices` and `memory_limit` apply to single fits only and are not recorded here.
+
     Args:
         recordings: as for `sm.fit` (dict name -> syllables, or batched arrays).
         n_states: K, shared by every model.
-        kappas: stickiness per model; broadcast against `seeds` (a scalar serves all).
-        seeds: integer seed per model; broadcast against `kappas`.
+        kappas: stickiness per model; broadcast against `seeds` (a scalar serves all);
+            None: the settings' `kappa` (`"auto"`: real frames / K).
+        seeds: integer seed per model; broadcast against `kappas`; None: the settings' `seed`.
         n_iters: Gibbs iterations per model.
+        settings: a `sm.FitSettings` (default: built from the keywords).
         init_states: `None` (data-driven per seed, `seed_initial_states`), one start for
             every model (an (N, T) array or dict per recording), or a list of them, one per model.
         emissions: as for `sm.fit`.
@@ -121,6 +134,7 @@ def fit_models(
         exact_emissions: as for `sm.fit`.
         groups: as for `sm.fit`: one transition matrix per experimental group in every
             model, and each result keeps its per-group matrices after the burn-in.
+        covariates, inputs: as for `sm.fit` (`data.covariates`, `data.inputs`).
         method: as for `sm.fit`.
         seg_length: as for `sm.fit`.
         seg_overlap: as for `sm.fit`.
@@ -142,36 +156,46 @@ def fit_models(
     Returns:
         One `FitResult` per model, in the order of the broadcast `(kappas, seeds)`.
     """
-    kappas, seeds = _model_grid(kappas, seeds)
+    per_model = transitions if isinstance(transitions, (list, tuple)) else None
+    keywords = dict(
+        n_states=n_states, n_iters=n_iters, emissions=emissions, transitions=DEFAULT if per_model else transitions,
+        initial=initial, beta=beta, sigma_base=sigma_base, sigma_bias=sigma_bias, emission_beta=emission_beta,
+        mode_search=mode_search, retry=retry, exact_emissions=exact_emissions, method=method, seg_length=seg_length,
+        seg_overlap=seg_overlap, repeats=repeats, history_segment=history_segment,
+    )  # fmt: skip
+    settings = resolve_settings(settings, keywords)
+    n_states, n_iters = settings.n_states, settings.n_iters
     if on_failure not in ("raise", "report"):
         raise InputError(f"on_failure must be 'raise' or 'report', got {on_failure!r}")
-    for kappa in kappas:
-        check_hyperparameters(n_states, kappa, beta, n_iters, sigma_base, sigma_bias)
-    prepared = prepare_data(
-        recordings, seg_length=seg_length, seg_overlap=seg_overlap, n_syllables=n_syllables, repeats=repeats
-    )
+    prepared = prepare_data(recordings, seg_length=settings.seg_length, seg_overlap=settings.seg_overlap,
+                            n_syllables=n_syllables, repeats=settings.repeats)  # fmt: skip
+    auto = auto_kappa(prepared.data, n_states) if settings.kappa == "auto" else settings.kappa
+    kappas, seeds = _model_grid(auto if kappas is None else kappas, settings.seed if seeds is None else seeds)
     group_of, names = None, None
     if groups is not None:
         prepared, group_of, names = with_groups(prepared, groups)
-    sampler = Sampler.create(mode_search, method, retry, exact_emissions)
+    prepared, experiment = with_experiment(prepared, covariates, inputs)
+    sampler = Sampler.create(settings.mode_search, settings.method, settings.retry, settings.uses_exact_emissions)
     try:
         strategy = batch_strategy(strategy)
     except ValueError as error:
         raise InputError(str(error)) from None
-    if isinstance(transitions, (list, tuple)) and len(transitions) != len(kappas):
-        raise InputError(f"transitions lists {len(transitions)} components for {len(kappas)} models")
-    per_model = transitions if isinstance(transitions, (list, tuple)) else [transitions] * len(kappas)
+    if per_model is not None and not same_value(settings.transitions, default_of("transitions")):
+        raise InputError("transitions lists one component per model; settings.transitions must then be left at its default")
+    if per_model is not None and len(per_model) != len(kappas):
+        raise InputError(f"transitions lists {len(per_model)} components for {len(kappas)} models")
+    per_model = per_model or [settings.transitions] * len(kappas)
     models = [
-        build_prior_model(n_states, prepared.n_syllables, kappa, beta, emissions, sigma_base, sigma_bias,
-                          emission_beta, model_transitions, initial, names)
+        build_prior_model(n_states, prepared.n_syllables, kappa, settings.beta, settings.emissions, settings.sigma_base,
+                          settings.sigma_bias, settings.emission_beta, model_transitions, settings.initial, names,
+                          feature_summary(prepared.data))
         for kappa, model_transitions in zip(kappas, per_model)
     ]  # fmt: skip
-    hyperparameters = recorded_settings(
-        n_states, prepared.n_syllables, n_iters, beta, sigma_base, sigma_bias, emission_beta, emissions, seg_length,
-        seg_overlap, repeats, sampler.describe(),
-    )
+    hyperparameters = recorded_settings(settings, prepared.n_syllables, sampler.describe()) | recorded_priors(models[0])
+    hyperparameters |= experiment
     if group_of is not None:
         hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
+    record = settings.to_json(only=[name for name in field_names() if name not in FitSettings.SINGLE_FIT_ONLY])
     starts = _initial_states(init_states, prepared, n_states, seeds)
     chunk = chunk_size(len(kappas), prepared, n_states, n_iters, sampler.method, max_batch, memory_budget)
     results = []
@@ -179,14 +203,14 @@ def fit_models(
         members = range(first, min(first + chunk, len(kappas)))
         results += _fit_chunk(
             prepared, [models[m] for m in members], [kappas[m] for m in members], [seeds[m] for m in members],
-            [starts[m] for m in members], sampler, strategy, n_iters, history_segment, on_failure, progress,
-            on_iteration, hyperparameters,
+            [starts[m] for m in members], sampler, strategy, n_iters, settings.history_segment, on_failure, progress,
+            on_iteration, hyperparameters, record,
         )  # fmt: skip
     return results
 
 
 def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_iters, history_segment, on_failure,
-               progress, on_iteration, hyperparameters) -> list[FitResult]:  # fmt: skip
+               progress, on_iteration, hyperparameters, record) -> list[FitResult]:  # fmt: skip
     """One compiled batch of models: `Chains` run for `n_iters`, then one `FitResult` per model."""
     data = prepared.data
     state = stack_chains([gibbs.init(model, start, data) for model, (_, start) in zip(models, starts)])
@@ -194,7 +218,8 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
     labels = [f"kappa={kappa:.6g} seed={seed}" for kappa, seed in zip(kappas, seeds)]
     history_row = min(history_segment, data.syllables.shape[0] - 1)
     chains = Chains(state, fit_keys, data, sampler, strategy, labels, history_row)
-    samples = TransitionSamples(hyperparameters["burn_in"], prepared) if "groups" in hyperparameters else None
+    grouped = "groups" in hyperparameters and isinstance(models[0].transitions, GroupedTransitions)
+    samples = TransitionSamples(hyperparameters["burn_in"], prepared) if grouped else None
 
     def after_iteration(chains, iteration):
         if samples is not None:
@@ -211,6 +236,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
         info = {
             "init": starts[m][0], "numerical_faults": trace.faults, "fit_seconds": seconds / len(models),
             "batch_size": len(models), "batch_seconds": seconds, "batch_strategy": strategy,
+            "settings": record | {"kappa": kappas[m], "seed": seeds[m]},
         }  # fmt: skip
         if trace.error is not None:
             info["error"] = trace.error
@@ -230,7 +256,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
                 bounds=prepared.bounds,
                 transition_samples=None if samples is None else samples.array(m),
                 group_counts=None if samples is None else samples.counts_array(m),
-                **trace.acceptance_arrays(),
+                **trace.result_fields(),
             )
         )
     return results
@@ -263,6 +289,8 @@ def _model_grid(kappas, seeds) -> tuple[list[float], list[int]]:
         raise InputError(f"seeds must be non-negative integers, got {seed_array.tolist()}")
     if kappa_array.dtype.kind not in "iuf":
         raise InputError(f"kappas must be numbers, got {kappa_array.tolist()}")
+    if not (np.isfinite(kappa_array) & (kappa_array >= 0)).all():
+        raise InputError(f"kappa must be >= 0, got {kappa_array.tolist()}")
     return [float(k) for k in kappa_array], [int(s) for s in seed_array]
 
 

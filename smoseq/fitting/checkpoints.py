@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -88,14 +89,17 @@ class Checkpointer:
             meta = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError):
             raise ModelFileError(f"{meta_path}: missing or unreadable") from None
-        if _without_length(meta.get("hyperparameters")) != _without_length(self.hyperparameters):
+        written, ours = _without_length(meta.get("hyperparameters")), _without_length(self.hyperparameters)
+        if isinstance(written, dict) and "emission_update" not in written:
+            written["emission_update"] = "laplace"  # written before fits recorded it: the Laplace update was the only one
+        if written != ours:
             raise ModelFileError(
-                f"{meta_path}: written with other settings than this fit; resume with the same "
-                "data and options, or start over without --resume"
+                f"{meta_path}: written with other settings than this fit ({_differences(written, ours)}); resume "
+                "with the same data and options (a checkpoint of the Laplace emission update resumes with "
+                "exact_emissions=False, --laplace-emissions), or start over without --resume"
             )
-        like = GibbsState(model, jnp.zeros(data.syllables.shape, jnp.int32))
         try:
-            state = eqx.tree_deserialise_leaves(io.BytesIO((folder / "state.eqx").read_bytes()), like)
+            state = _read_state((folder / "state.eqx").read_bytes(), model, data.syllables.shape)
             arrays = load_npz(folder / "trace.npz")
         except Exception as error:
             raise ModelFileError(f"{folder}: checkpoint unreadable ({type(error).__name__})") from None
@@ -106,8 +110,21 @@ class Checkpointer:
             faults=list(meta.get("numerical_faults", [])),
             emission_accepted=arrays.get("emission_accepted", np.zeros(0, bool)).tolist(),
             emission_acceptance=arrays.get("emission_acceptance", np.zeros(0)).tolist(),
+            update_converged=arrays.get("update_converged", np.zeros(0, bool)).tolist(),
+            update_factor_ok=arrays.get("update_factor_ok", np.zeros(0, bool)).tolist(),
         )
         return state, trace, meta.get("init_info", {})
+
+
+def _read_state(saved: bytes, model, shape) -> GibbsState:
+    """The saved `GibbsState`: states int32, or compact (uint8 / uint16) as a fit under a memory limit holds them."""
+    *compact, last = (jnp.int32, jnp.uint8, jnp.uint16)
+    for dtype in compact:
+        try:
+            return eqx.tree_deserialise_leaves(io.BytesIO(saved), GibbsState(model, jax.ShapeDtypeStruct(shape, dtype)))
+        except RuntimeError:  # the saved states have another dtype
+            continue
+    return eqx.tree_deserialise_leaves(io.BytesIO(saved), GibbsState(model, jax.ShapeDtypeStruct(shape, last)))
 
 
 def _without_length(hyperparameters):
@@ -115,6 +132,15 @@ def _without_length(hyperparameters):
     if not isinstance(hyperparameters, dict):
         return hyperparameters
     return {k: v for k, v in hyperparameters.items() if k != "n_iters"}
+
+
+def _differences(written, ours) -> str:
+    """The settings that differ, `name: checkpoint X, this fit Y` (at most three)."""
+    if not isinstance(written, dict):
+        return "no settings recorded"
+    names = sorted(name for name in written.keys() | ours.keys() if written.get(name) != ours.get(name))
+    shown = [f"{name}: checkpoint {written.get(name)!r:.60}, this fit {ours.get(name)!r:.60}" for name in names[:3]]
+    return "; ".join(shown) + ("; ..." if len(names) > 3 else "")
 
 
 def _fsync_directory(path: Path) -> None:

@@ -9,13 +9,14 @@ states: those counts are what `sm.compare_group_dynamics` estimates from.
 
 from dataclasses import dataclass, field
 
+import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
 
 from .._errors import InputError
 from ..io.batching import unbatch
 from ..io.groups import group_names, load_groups
 from ..metrics.group_dynamics import transition_counts
-from ..models import SyllableData
 from .data import Prepared
 
 
@@ -57,7 +58,7 @@ def with_groups(prepared: Prepared, groups, names=None) -> tuple[Prepared, dict[
     names = tuple(names)
     index = np.array([names.index(group_of[str(key)]) for key in prepared.keys], dtype=np.int32)
     data = prepared.data
-    grouped = SyllableData(data.syllables, data.mask, data.evidence, index)
+    grouped = eqx.tree_at(lambda d: d.groups, data, jnp.asarray(index), is_leaf=lambda x: x is None)
     return Prepared(grouped, prepared.keys, prepared.bounds, prepared.n_syllables), group_of, names
 
 

@@ -21,8 +21,10 @@ import optax
 from tqdm.auto import tqdm
 
 from ..inference.gibbs import GibbsState, compiled_kernel, single_chain_strategy
+from ..inference.placement import Placement
 from ..inference.states import resolve_method
 from ..models import ModeSearch
+from .optimizers import optimizer, settings_of
 
 MAX_RETRIES = 3
 RETRY_STEP_SCALE = 0.5
@@ -38,13 +40,13 @@ def default_mode_search() -> ModeSearch:
 
     One shared instance, so every fit with the default reuses one compiled Gibbs step.
     """
-    return ModeSearch(optax.lbfgs(), max_iters=200, tol=1e-6, name="lbfgs")
+    return ModeSearch(optimizer("lbfgs"), max_iters=200, tol=1e-6, name="lbfgs")
 
 
 @lru_cache(maxsize=1)
 def default_retry() -> ModeSearch:
     """Adam(1e-2), up to 1000 steps: the optimizer that redoes an iteration that went non-finite."""
-    return ModeSearch(optax.adam(1e-2), max_iters=1000, tol=1e-6, name="adam(0.01)")
+    return ModeSearch(optimizer("adam", learning_rate=1e-2), max_iters=1000, tol=1e-6, name="adam(0.01)")
 
 
 @lru_cache(maxsize=16)
@@ -52,16 +54,23 @@ def retry_mode_search(retry: ModeSearch, attempt: int) -> ModeSearch:
     """The retry optimizer of attempt `attempt` (0, 1, …): its updates scaled by `RETRY_STEP_SCALE ** attempt`."""
     if attempt == 0:
         return retry
-    optimizer = optax.chain(retry.optimizer, optax.scale(RETRY_STEP_SCALE**attempt))
-    return retry._replace(optimizer=optimizer)
+    scaled = optax.chain(retry.optimizer, optax.scale(RETRY_STEP_SCALE**attempt))
+    return retry._replace(optimizer=scaled)
 
 
 def describe_mode_search(mode_search: ModeSearch | None) -> dict | None:
-    """What fit.json records of an optimizer: its name (or "custom"), max_iters, tol, and `metropolis` when set."""
+    """What fit.json records of an optimizer: its name (or "custom"), its optax factory and settings when
+    built by `sm.optimizer` (else null: optax cannot tell them), max_iters, tol, and `metropolis` when set."""
     if mode_search is None:
         return None
-    described = {"optimizer": mode_search.name or "custom", "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol)}
-    return described | ({"metropolis": True} if mode_search.metropolis else {})
+    known = settings_of(mode_search.optimizer)
+    described = {
+        "optimizer": mode_search.name or "custom", "optax": known[0] if known else None,
+        "settings": known[1] if known else None, "max_iters": int(mode_search.max_iters), "tol": float(mode_search.tol),
+    }  # fmt: skip
+    described |= {"metropolis": True} if mode_search.metropolis else {}
+    update = mode_search.emission_update
+    return described | ({"emission_update": update} if update != "laplace" else {})
 
 
 @dataclass(frozen=True)
@@ -72,34 +81,45 @@ class Sampler:
         mode_search: optimizer of the emission update (None for conjugate-only models).
         method: resolved state-sampling kernel (`native`, `serial`, `parallel`).
         retry: optimizer that redoes a non-finite iteration (None: no retries).
+        placement: devices and chunks of a single-chain fit (`smoseq.inference.placement`);
+            None: one device, one piece.
     """
 
     mode_search: ModeSearch | None
     method: str
     retry: ModeSearch | None
+    placement: Placement | None = None
 
     @classmethod
     def create(cls, mode_search: ModeSearch | None, method: str, retry: ModeSearch | None,
-               exact_emissions: bool = False) -> "Sampler":  # fmt: skip
+               exact_emissions: bool = False, placement: Placement | None = None) -> "Sampler":  # fmt: skip
         """The settings a fit asked for: None means the default optimizer or retry; `method` is resolved.
 
-        `exact_emissions` turns on the Metropolis–Hastings correction of the emission
-        update in both optimizers (`ModeSearch.metropolis`), so a retried iteration is exact too.
+        `exact_emissions` selects the exact blocked emission update (`ExactBlockedUpdate`,
+        `ModeSearch.emission_update="exact_blocked"`) in both settings, so a retried iteration
+        is exact too.
         """
         mode_search = default_mode_search() if mode_search is None else mode_search
         retry = default_retry() if retry is None else retry
         if exact_emissions:
-            mode_search, retry = mode_search._replace(metropolis=True), retry._replace(metropolis=True)
-        return cls(mode_search, resolve_method(method), retry)
+            exact = {"emission_update": "exact_blocked", "metropolis": False}
+            mode_search, retry = mode_search._replace(**exact), retry._replace(**exact)
+        return cls(mode_search, resolve_method(method), retry, placement)
 
     @property
     def metropolis(self) -> bool:
-        """Whether the emission update is the exact Metropolis–Hastings one (its acceptance is then recorded)."""
-        return bool(self.mode_search is not None and self.mode_search.metropolis)
+        """Whether the emission update is the Laplace Metropolis–Hastings one (its chain starts with a plain draw)."""
+        return bool(self.mode_search is not None and self.mode_search.metropolis and self.emission_update == "laplace")
+
+    @property
+    def emission_update(self) -> str | None:
+        """Which low-rank emission update the fit uses: "laplace" or "exact_blocked" (None without a mode search)."""
+        return None if self.mode_search is None else self.mode_search.emission_update
 
     def describe(self) -> dict:
         """What fit.json records of the optimizers (`describe_mode_search` of each)."""
-        return {"mode_search": describe_mode_search(self.mode_search), "retry": describe_mode_search(self.retry)}
+        described = {"mode_search": describe_mode_search(self.mode_search), "retry": describe_mode_search(self.retry)}
+        return described | {"emission_update": self.emission_update}
 
     def kernel(self, strategy: str, plain: bool = False):
         """The compiled step of this fit for `strategy` (`single` picks the fastest single-chain one).
@@ -110,13 +130,20 @@ class Sampler:
         if strategy == "single":
             strategy = single_chain_strategy(self.method)
         mode_search = self.mode_search._replace(metropolis=False) if plain else self.mode_search
+        return self._compiled(mode_search, strategy)
+
+    def _compiled(self, mode_search, strategy: str):
+        if self.placement is not None and self.placement.active:
+            if strategy not in ("fused", "host"):
+                raise ValueError("devices and memory limits apply to single-chain fits (sm.fit)")
+            return self.placement.kernel(mode_search, self.method, strategy)
         return compiled_kernel(mode_search, self.method, strategy)
 
     def retry_kernel(self, attempt: int, plain: bool = False):
         """The single-chain step of retry attempt `attempt`; `plain` as for `kernel`."""
         search = retry_mode_search(self.retry, attempt)
         search = search._replace(metropolis=False) if plain else search
-        return compiled_kernel(search, self.method, single_chain_strategy(self.method))
+        return self._compiled(search, single_chain_strategy(self.method))
 
 
 @dataclass
@@ -130,8 +157,15 @@ class ChainTrace:
         faults: one entry per retry: iteration, attempt, optimizer, whether it recovered.
         error: why the chain was frozen (`on_failure="report"`), else None.
         emission_accepted: whether each iteration's Metropolis–Hastings emission update took
-            its proposal (recorded only with `ModeSearch(..., metropolis=True)`, else empty).
+            its proposal (recorded with `ModeSearch(..., metropolis=True)` or an emission update
+            whose info has `accepted`, else empty).
         emission_acceptance: each of those updates' acceptance probability (same rule).
+        update_converged: whether every mode search of each iteration's update converged
+            (recorded for updates that report `converged`, e.g. `LaplaceInfo`; else empty).
+        update_factor_ok: whether every factorisation of each iteration's update was finite
+            (updates that report `factor_ok`; else empty).
+        last_updates: the last iteration's `ModelInfo`, flattened: path (e.g.
+            `"transitions.tables"` for the HDP) -> array.
     """
 
     log_probs: list = field(default_factory=list)
@@ -141,17 +175,27 @@ class ChainTrace:
     error: str | None = None
     emission_accepted: list = field(default_factory=list)
     emission_acceptance: list = field(default_factory=list)
+    update_converged: list = field(default_factory=list)
+    update_factor_ok: list = field(default_factory=list)
+    last_updates: dict = field(default_factory=dict)
 
     def history_array(self, width: int) -> np.ndarray:
         """(n_iters, T_seg) int16 history (empty (0, width) before the first iteration)."""
         return np.stack(self.history) if self.history else np.zeros((0, width), np.int16)
 
     def acceptance_arrays(self) -> dict:
-        """`emission_accepted` (n,) bool and `emission_acceptance` (n,) float, as a `FitResult` holds them."""
+        """The per-iteration update records as arrays: `emission_accepted` (n,) bool, `emission_acceptance` (n,)
+        float, `update_converged` and `update_factor_ok` (n,) bool (each empty when not recorded)."""
         return {
             "emission_accepted": np.asarray(self.emission_accepted, dtype=bool),
             "emission_acceptance": np.asarray(self.emission_acceptance, dtype=float),
+            "update_converged": np.asarray(self.update_converged, dtype=bool),
+            "update_factor_ok": np.asarray(self.update_factor_ok, dtype=bool),
         }
+
+    def result_fields(self) -> dict:
+        """What a `FitResult` takes from the trace besides the log probabilities: `acceptance_arrays` and `last_updates`."""
+        return self.acceptance_arrays() | {"last_updates": dict(self.last_updates)}
 
 
 def is_finite_state(info, state: GibbsState) -> bool:
@@ -179,12 +223,30 @@ def take_chain(tree, index: int):
 
 
 def stack_chains(trees):
-    """A batched PyTree (leading chain axis) from one PyTree per chain."""
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+    """A batched PyTree (leading chain axis) from one PyTree per chain.
+
+    A NumPy leaf of a single chain (the host-held states of a chunked fit) becomes a view
+    with a leading axis of one, not a copy on the device.
+    """
+    return jax.tree.map(_stack, *trees)
+
+
+def _stack(*leaves):
+    if len(leaves) == 1 and isinstance(leaves[0], np.ndarray):
+        return leaves[0][None]
+    return jnp.stack(leaves)
 
 
 def _put_chain(tree, index: int, value):
-    return jax.tree.map(lambda leaf, new: leaf.at[index].set(new), tree, value)
+    return jax.tree.map(lambda leaf, new: _put(leaf, index, new), tree, value)
+
+
+def _put(leaf, index: int, new):
+    if isinstance(leaf, np.ndarray):
+        leaf = leaf.copy()
+        leaf[index] = np.asarray(new)
+        return leaf
+    return leaf.at[index].set(new)
 
 
 def _single_chain_as_batch(step):
@@ -308,23 +370,78 @@ class Chains:
                 if rows is not None:
                     trace.history.append(rows[m])
                 trace.emission_losses = record.losses
-                if self.sampler.metropolis:
-                    trace.emission_accepted.append(record.accepted)
+                if self.sampler.metropolis or record.accepted is not None:
+                    trace.emission_accepted.append(True if record.accepted is None else record.accepted)
                     trace.emission_acceptance.append(record.acceptance_prob)
+                if record.converged is not None:
+                    trace.update_converged.append(record.converged)
+                if record.factor_ok is not None:
+                    trace.update_factor_ok.append(record.factor_ok)
+                trace.last_updates = record.updates
 
 
 @dataclass(frozen=True)
 class _IterationRecord:
-    """What a trace keeps of one chain's `GibbsInfo`."""
+    """What a trace keeps of one chain's `GibbsInfo` (whatever infos its components' updates report)."""
 
     log_prob: float
     losses: np.ndarray
-    accepted: bool
+    accepted: bool | None
     acceptance_prob: float
+    converged: bool | None
+    factor_ok: bool | None
+    updates: dict
 
     @classmethod
     def of(cls, info, starting: bool = False) -> "_IterationRecord":
-        """One chain's record; `starting`: the plain update that starts an exact chain (probability NaN)."""
-        losses = np.asarray(info.emission_losses)[: int(info.emission_steps)]
-        probability = np.nan if starting else float(info.emission_acceptance_prob)
-        return cls(float(info.log_prob), losses, bool(info.emission_accepted), probability)
+        """One chain's record; `starting`: the plain update that starts an exact chain (probability NaN).
+
+        The emission update's optimizer losses, steps and acceptance are read from its info
+        by field name (`losses`, `n_steps`, `accepted`, `acceptance_prob`, nested infos
+        such as `MetropolisInfo.proposal` included); `converged` and `factor_ok` from every
+        component's info (all must hold).
+        """
+        updates = info.updates
+        emissions = updates.emissions
+        losses, steps = update_fields(emissions, "losses"), update_fields(emissions, "n_steps")
+        losses = np.asarray(losses[0])[: int(steps[0])] if losses and steps else np.zeros(0)
+        accepted, probability = update_fields(emissions, "accepted"), update_fields(emissions, "acceptance_prob")
+        probability = np.nan if starting else (float(probability[0]) if probability else 1.0)
+        converged, factor_ok = update_fields(updates, "converged"), update_fields(updates, "factor_ok")
+        return cls(
+            float(info.log_prob), losses, bool(accepted[0]) if accepted else None, probability,
+            bool(np.all(converged)) if converged else None, bool(np.all(factor_ok)) if factor_ok else None,
+            flatten_info(updates),
+        )  # fmt: skip
+
+
+def update_fields(info, name: str) -> list:
+    """Every value of the field `name` in an info PyTree of NamedTuples (depth first, outermost first).
+
+    Args:
+        info: a `ModelInfo`, a component's info, or any nesting of NamedTuples, tuples and arrays.
+        name: a field name, e.g. `"converged"`.
+
+    Returns:
+        The values found (empty when no info has that field).
+    """
+    found = []
+    if isinstance(info, tuple) and hasattr(info, "_fields"):
+        if name in info._fields:
+            found.append(getattr(info, name))
+        for field_name in info._fields:
+            if field_name != name:
+                found += update_fields(getattr(info, field_name), name)
+    elif isinstance(info, (tuple, list)):
+        for item in info:
+            found += update_fields(item, name)
+    return found
+
+
+def flatten_info(info) -> dict:
+    """An info PyTree as `{"path.to.field": np.ndarray}` (e.g. `"transitions.tables"`), for records and files."""
+    flat = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(info)[0]:
+        name = ".".join(str(getattr(key, "name", getattr(key, "idx", getattr(key, "key", key)))) for key in path)
+        flat[name] = np.asarray(leaf)
+    return flat

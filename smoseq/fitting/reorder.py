@@ -14,7 +14,10 @@ import numpy as np
 
 from .._embedding import lower_dim, raise_dim
 from .._errors import InputError
-from ..models import HHMM, FullRankEmissions, GroupedTransitions, HDPTransitions, LowRankEmissions, StickyTransitions
+from ..models import (
+    HHMM, FullRankEmissions, GroupedTransitions, HDPTransitions, LowRankEmissions, PhaseEmissions, PhaseTableEmissions,
+    StickyTransitions,
+)
 from ..models.initial import InitialFromTransitions, UniformInitialState
 from .result import FitResult
 
@@ -104,6 +107,8 @@ def _permuted(component, order: np.ndarray):
     if isinstance(component, LowRankEmissions):
         biases = raise_dim(raise_dim(component.biases, 0), 1)[jnp.asarray(order)]
         return eqx.tree_at(lambda e: e.biases, component, lower_dim(lower_dim(biases, 1), 0))
+    if isinstance(component, (PhaseEmissions, PhaseTableEmissions)):
+        return eqx.tree_at(lambda e: e.inner, component, _permuted(component.inner, order))
     if hasattr(component, "permute_states"):
         return component.permute_states(order)
     raise InputError(
@@ -149,7 +154,8 @@ def reorder_states(result_or_states, by="frequency", *, num_states: int | None =
 
 def _reorder_fit(result: FitResult, by) -> FitResult:
     order = state_order(result.states, result.n_states, by)
-    segment_states = None if result.segment_states is None else relabel(result.segment_states, order)
+    hidden_order = getattr(result.model.transitions, "hidden_order", lambda order: order)(order)
+    segment_states = None if result.segment_states is None else relabel(result.segment_states, hidden_order)
     samples = result.transition_samples
     counts = result.group_counts
     new_label = np.argsort(order)
@@ -161,6 +167,8 @@ def _reorder_fit(result: FitResult, by) -> FitResult:
         segment_states=segment_states,
         transition_samples=None if samples is None else np.asarray(samples)[..., order, :][..., order],
         group_counts=None if counts is None else np.asarray(counts)[..., order, :][..., order],
+        coefficient_samples=None if result.coefficient_samples is None else np.asarray(result.coefficient_samples)[:, order],
+        feature_counts=None if result.feature_counts is None else np.asarray(result.feature_counts)[..., order, :][..., order],
         info={**result.info, "state_order": order.tolist()},
         state_names=dict(sorted((int(new_label[old]), name) for old, name in result.state_names.items())),
         folder=None,

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import InputError
 from ..inference.states import Method
-from ..io.fit_folders import read_fit, save_fit
+from ..io.fit_folders import read_fit, save_fit, update_diagnostics
 from ..metrics.labels import state_labels
 from ..models import HHMM
 from .prediction import predict_states
@@ -33,15 +34,29 @@ class FitResult:
         group_counts: (n_kept, R, K, K) float32 transition counts c[s, r, k, j] of the states
             sampled at the same iterations, per recording (in the order of
             `hyperparameters["groups"]`): what `sm.compare_group_dynamics` estimates from.
+        coefficient_samples: (n_kept, K, P+1) float [intercept, weights] of every state at every
+            iteration after the burn-in (`transitions="input_driven"`; read by
+            `sm.compare_covariate_effects`), else None.
+        feature_counts: (R, U, K, K) float32 transition counts c[r, u, i, j] of each recording's
+            sampled states on frames whose features are `feature_rows[u]`, averaged over the
+            same iterations (input-driven fits): what `sm.compare_covariate_effects` estimates from.
+        feature_rows: (U, P) float the distinct feature rows of `feature_counts`.
         emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
-            emission update took its proposal; empty unless the fit used `exact_emissions=True`.
+            emission update took its proposal (the blocked update, the low-rank default:
+            whether its bias block moved); empty unless the emission update was exact.
         emission_acceptance: (n_iters,) float acceptance probability of those updates (same rule;
-            NaN at iteration 0, which starts the chain with a plain Laplace draw).
+            the blocked update: the mean over its blocks; NaN at iteration 0 of a
+            `ModeSearch(..., metropolis=True)` chain, which starts with a plain Laplace draw).
         state_names: state -> name given with `sm.name_states` (empty when none); saved as
             `state_names.json` in the fit folder.
         folder: the fit folder this result was loaded from (`sm.load_fit`), else None;
             `sm.name_states` writes the names there. Results derived from it
             (`sm.reorder_states`, `sm.merge_states`) no longer match the folder and have None.
+        update_converged: (n_iters,) bool, whether every mode search of each iteration's
+            parameter update converged (empty when the updates report none, e.g. conjugate ones).
+        update_factor_ok: (n_iters,) bool, whether each iteration's factorisations were finite (same rule).
+        last_updates: the last iteration's update infos (`ModelInfo`), path -> array (e.g.
+            `"emissions.n_steps"`, `"transitions.tables"` for the HDP).
     """
 
     model: HHMM
@@ -56,18 +71,33 @@ class FitResult:
     bounds: np.ndarray | None = None
     transition_samples: np.ndarray | None = None
     group_counts: np.ndarray | None = None
+    coefficient_samples: np.ndarray | None = None
+    feature_counts: np.ndarray | None = None
+    feature_rows: np.ndarray | None = None
     emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
     state_names: dict = field(default_factory=dict)
     folder: Path | None = field(default=None, repr=False, compare=False)
+    update_converged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    update_factor_ok: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    last_updates: dict = field(default_factory=dict)
 
     def state_labels(self) -> list[str]:
         """The K labels figures and tables show: a state's name where given, else its number ("0", "1", ...)."""
         return state_labels(self.n_states, self.state_names)
 
     @property
+    def update_diagnostics(self) -> dict:
+        """How many iterations' mode searches did not converge and factorisations failed (None: not reported).
+
+        A mode search that stops at `max_iters` still yields a draw, around a point that may
+        be far from the mode; a failed factorisation gives a non-finite draw (then retried).
+        """
+        return update_diagnostics(self.update_converged, self.update_factor_ok)
+
+    @property
     def acceptance_rate(self) -> float | None:
-        """Fraction of exact emission updates that accepted their proposal (None without `exact_emissions`).
+        """Fraction of exact emission updates that accepted their proposal (None without an exact update).
 
         Iterations whose acceptance probability is NaN (the plain draw that starts the chain) are left out.
         """
@@ -76,7 +106,7 @@ class FitResult:
 
     @property
     def n_states(self) -> int:
-        return self.model.n_states
+        return self.model.transitions.n_observed_states
 
     def save(self, folder, overwrite: bool = False) -> None:
         """Write the fit folder (DESIGN §5); see `smoseq.io.fit_folders.save_fit`.
@@ -96,8 +126,9 @@ class FitResult:
         return self.hyperparameters.get("repeats", "model")
 
     def predict(
-        self, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None, groups=None
-    ) -> dict:
+        self, recordings, method: str = "most_probable", kernel: Method = "auto", seg_length=None, groups=None,
+        covariates=None, inputs=None,
+    ) -> dict:  # fmt: skip
         """Hidden states of (new) recordings under this model, scored as the fit scored its data.
 
         Args:
@@ -107,6 +138,8 @@ class FitResult:
             seg_length: optional batching of long recordings.
             groups: for a grouped fit, the group of every recording (default: the fit's
                 groups of the recordings it was fitted to).
+            covariates, inputs: what the fit's components read (`sm.fit`); required when
+                the fit used them, categorical covariates encoded with the fit's levels.
 
         Returns:
             recording name -> (T_i,) int states, or (T_i, K) float probabilities for
@@ -115,9 +148,15 @@ class FitResult:
         fitted_groups = self.hyperparameters.get("groups")
         if groups is None and fitted_groups and isinstance(recordings, dict):
             groups = {name: fitted_groups[name] for name in recordings if name in fitted_groups} or None
+        used = {"covariates": covariates, "inputs": inputs}
+        for name, label in (("covariates", "a per-recording covariate table"), ("inputs", "per-frame inputs")):
+            recorded = self.hyperparameters.get(name)
+            if recorded and used[name] is None:
+                raise InputError(f"this fit used {label} ({', '.join(recorded['names'])}): pass {name}=")
+        levels = (self.hyperparameters.get("covariates") or {}).get("levels")
         return predict_states(
             self.model, recordings, method=method, kernel=kernel, seg_length=seg_length, repeats=self.repeats,
-            groups=groups,
+            groups=groups, covariates=covariates, inputs=inputs, covariate_levels=levels,
         )  # fmt: skip
 
 

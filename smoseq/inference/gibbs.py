@@ -29,9 +29,9 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..models import HHMM, EmissionInfo, ModeSearch, SyllableData
+from ..models import HHMM, ModeSearch, ModelInfo, SyllableData
 from . import native
 from .kernels import posterior_uniforms
 from .states import Method, kernel_inputs, resolve_method, sample_states
@@ -60,20 +60,16 @@ class GibbsInfo(NamedTuple):
         log_prob: log p(params) + log p(x | params), the quantity the tutorial plots.
         marginal_loglik: log p(x | params), hidden states summed out by the filter.
         log_prior: log p(params).
-        emission_losses: (max_iters,) optimizer loss per step of the emission update, NaN after the last.
-        emission_steps: optimizer steps taken.
-        emission_accepted: whether the emission update took its draw (always True unless it
-            is a Metropolis–Hastings update, `ModeSearch(..., metropolis=True)`).
-        emission_acceptance_prob: that update's acceptance probability (1 unless Metropolis–Hastings).
+        updates: the `ModelInfo` of the parameter update: every component's update info
+            (`updates.emissions` is e.g. a `LaplaceInfo` with the optimizer's losses,
+            `converged` and `factor_ok`, or a `MetropolisInfo` with `accepted`,
+            `acceptance_prob` and its `proposal`; `updates.transitions` an `HDPInfo` for the HDP).
     """
 
     log_prob: Float[Array, ""]
     marginal_loglik: Float[Array, ""]
     log_prior: Float[Array, ""]
-    emission_losses: Float[Array, " max_iters"]
-    emission_steps: Int[Array, ""]
-    emission_accepted: Bool[Array, ""]
-    emission_acceptance_prob: Float[Array, ""]
+    updates: ModelInfo
 
 
 def init(model: HHMM, states: Int[Array, "N T"], data: SyllableData) -> GibbsState:
@@ -93,31 +89,28 @@ def init(model: HHMM, states: Int[Array, "N T"], data: SyllableData) -> GibbsSta
     return GibbsState(model.with_data_driven_start(states, data), states)
 
 
-def _gibbs_info(marginal_loglik, log_prior, emission_info: EmissionInfo) -> GibbsInfo:
+def _gibbs_info(marginal_loglik, log_prior, updates: ModelInfo) -> GibbsInfo:
     """The one place a `GibbsInfo` is made (for one chain or, leaf by leaf, for a batch)."""
-    accepted, acceptance_prob = emission_info.accepted, emission_info.acceptance_prob
-    if accepted is None:  # an update that always takes its draw; shaped like the chain axis, if any
-        accepted = jnp.ones(jnp.shape(marginal_loglik), bool)
-    if acceptance_prob is None:
-        acceptance_prob = jnp.ones_like(marginal_loglik)
-    return GibbsInfo(
-        marginal_loglik + log_prior, marginal_loglik, log_prior, emission_info.losses, emission_info.n_steps,
-        jnp.asarray(accepted, bool), jnp.asarray(acceptance_prob),
-    )  # fmt: skip
+    return GibbsInfo(marginal_loglik + log_prior, marginal_loglik, log_prior, updates)
+
+
+def gibbs_info(marginal_loglik, log_prior, updates: ModelInfo) -> GibbsInfo:
+    """The `GibbsInfo` of one step, for steps assembled elsewhere (`smoseq.inference.sharding`, `chunked`)."""
+    return _gibbs_info(marginal_loglik, log_prior, updates)
 
 
 def _draw_parameters(key: PRNGKeyArray, state: GibbsState, data: SyllableData, mode_search):
-    """Parameters | states, and the key of the state draw: `(model, emission_info, k_states)`."""
+    """Parameters | states, and the key of the state draw: `(model, updates, k_states)`."""
     k_params, k_states = jr.split(key)
-    model, emission_info = state.model.resample(k_params, state.states, data, mode_search)
-    return model, emission_info, k_states
+    model, updates = state.model.resample(k_params, state.states, data, mode_search)
+    return model, updates, k_states
 
 
 def _fused_step(mode_search: ModeSearch | None, method: str):
     def step(key: PRNGKeyArray, state: GibbsState, data: SyllableData) -> tuple[GibbsState, GibbsInfo]:
-        model, emission_info, k_states = _draw_parameters(key, state, data, mode_search)
+        model, updates, k_states = _draw_parameters(key, state, data, mode_search)
         states, logliks = sample_states(k_states, model, data, method)
-        return GibbsState(model, states), _gibbs_info(logliks.sum(), model.log_prior(), emission_info)
+        return GibbsState(model, states), _gibbs_info(logliks.sum(), model.log_prior(), updates)
 
     return step
 
@@ -127,7 +120,7 @@ class HostSamplerInputs(NamedTuple):
 
     Attributes:
         log_init: (K,) log initial state probabilities.
-        trans: (K, K) shared or (N, K, K) per-sequence transition matrices.
+        trans: (K, K) shared, (N, K, K) per-sequence or (N, T, K, K) per-frame transition matrices.
         tables: (K, S, S) syllable transition tables, or None when the emissions are not table lookups.
         log_likelihoods: (N, T, K) per-frame log-likelihoods when `tables` is None, else None.
         uniforms: (N, T) the backward-sampling uniforms the native sampler draws from the state key.
@@ -141,20 +134,20 @@ class HostSamplerInputs(NamedTuple):
 
 
 def _parameter_half(mode_search: ModeSearch | None):
-    """The jittable half of a host step: `(model, emission_info, log_prior, HostSamplerInputs)`."""
+    """The jittable half of a host step: `(model, updates, log_prior, HostSamplerInputs)`."""
 
     def half(key: PRNGKeyArray, state: GibbsState, data: SyllableData):
-        model, emission_info, k_states = _draw_parameters(key, state, data, mode_search)
+        model, updates, k_states = _draw_parameters(key, state, data, mode_search)
         inputs = kernel_inputs(model, data, "native")
         num_sequences, num_timesteps = data.syllables.shape
         dtype = jnp.result_type(inputs.log_init, inputs.trans)
         uniforms = jax.vmap(lambda k: posterior_uniforms(k, num_timesteps, dtype))(jr.split(k_states, num_sequences))
-        return model, emission_info, model.log_prior(), HostSamplerInputs(*inputs, uniforms)
+        return model, updates, model.log_prior(), HostSamplerInputs(*inputs, uniforms)
 
     return half
 
 
-def _states_on_host(model, emission_info, log_prior, inputs: HostSamplerInputs, data: SyllableData):
+def _states_on_host(model, updates, log_prior, inputs: HostSamplerInputs, data: SyllableData):
     """The host half: states | params with the numba sampler, for one chain or a batch (leading chain axis)."""
     states, logliks = native.sample_states_host(
         inputs.log_init, inputs.trans, inputs.tables, data.syllables, data.emission_mask, inputs.uniforms,
@@ -162,7 +155,7 @@ def _states_on_host(model, emission_info, log_prior, inputs: HostSamplerInputs, 
     )  # fmt: skip
     dtype = log_prior.dtype
     marginal = jnp.asarray(np.asarray(logliks).astype(dtype).sum(axis=-1, dtype=dtype))
-    return GibbsState(model, jnp.asarray(states)), _gibbs_info(marginal, log_prior, emission_info)
+    return GibbsState(model, jnp.asarray(states)), _gibbs_info(marginal, log_prior, updates)
 
 
 def _host_step(mode_search: ModeSearch | None):
@@ -190,14 +183,14 @@ def _split_step(mode_search: ModeSearch | None, method: str):
         def update(args):
             return _draw_parameters(args[0], GibbsState(args[1], args[2]), data, mode_search)
 
-        model, emission_info, k_states = jax.lax.map(update, (keys, state.model, state.states))
+        model, updates, k_states = jax.lax.map(update, (keys, state.model, state.states))
 
         def sample(key, model):
             states, logliks = sample_states(key, model, data, method)
             return states, logliks.sum(), model.log_prior()
 
         states, marginal, log_prior = eqx.filter_vmap(sample)(k_states, model)
-        return GibbsState(model, states), _gibbs_info(marginal, log_prior, emission_info)
+        return GibbsState(model, states), _gibbs_info(marginal, log_prior, updates)
 
     return step
 

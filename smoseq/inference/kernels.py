@@ -3,8 +3,14 @@
 The model, for one sequence of T frames and K hidden states:
 
 - `p(z_0 = k) = exp(log_init[k])`,
-- `p(z_t = j | z_{t-1} = i) = trans[i, j]`,
+- `p(z_t = j | z_{t-1} = i) = trans[i, j]`, or `trans[t, i, j]` for time-varying matrices,
 - `p(obs_t | z_t = k) = exp(log_likelihoods[t, k])`.
+
+**Transition matrices.** `trans` is one (K, K) matrix used at every step, or (T, K, K),
+one matrix per frame: `trans[t]` is the step from frame t-1 to frame t, so `trans[0]`
+is never read (frame 0 is drawn from `log_init`). Callers with one matrix per sequence
+vmap over a leading axis; a (K, K) matrix is never broadcast to (T, K, K). Every
+kernel in `smoseq.inference` (serial, parallel, native) takes both forms.
 
 Every kernel is a pure function of these three plain arrays (no model objects); vmap
 it over sequences. The semantics are those of dynamax's `hmm_filter`, `hmm_smoother`,
@@ -169,7 +175,7 @@ def forward_pass(
 
     Args:
         init_probs: `p(z_0)`, shape (K,).
-        trans: transition matrix, shape (K, K).
+        trans: transition matrix, shape (K, K), or one per frame, (T, K, K) (`trans[t]`: t-1 -> t).
         likelihoods: per-frame likelihoods (any positive per-frame scale), shape (T, K).
         unroll: `lax.scan` unroll factor.
 
@@ -178,6 +184,8 @@ def forward_pass(
         `normalisers[t] = sum_k predicted[t, k] * likelihoods[t, k]` (0 on an impossible frame,
         after which the filtered probabilities are all zero).
     """
+    if trans.ndim == 3:
+        return _forward_pass_per_frame(init_probs, trans, likelihoods, unroll)
 
     def step(predicted, frame_likelihoods):
         joint = predicted * frame_likelihoods
@@ -195,7 +203,9 @@ def backward_pass(
     likelihoods: Float[Array, "T K"],
     unroll: int = DEFAULT_UNROLL,
 ) -> Float[Array, "T K"]:
-    """Normalised backward messages `beta[t] ∝ p(obs_t+1..T-1 | z_t)`, shape (T, K)."""
+    """Normalised backward messages `beta[t] ∝ p(obs_t+1..T-1 | z_t)`, shape (T, K); `trans` (K, K) or (T, K, K)."""
+    if trans.ndim == 3:
+        return _backward_pass_per_frame(trans, likelihoods, unroll)
 
     def step(beta_next, frame_likelihoods_next):
         beta = jnp.sum(trans * (frame_likelihoods_next * beta_next)[None, :], axis=1)
@@ -224,12 +234,14 @@ def sample_backward(
     Args:
         uniforms: from `posterior_uniforms`, shape (T,).
         filtered_probs: shape (T, K).
-        trans: transition matrix, shape (K, K).
+        trans: transition matrix, shape (K, K), or (T, K, K) (then `trans[t+1]` replaces `trans` at frame t).
         unroll: `lax.scan` unroll factor.
 
     Returns:
         int32 states, shape (T,).
     """
+    if trans.ndim == 3:
+        return _sample_backward_per_frame(uniforms, filtered_probs, trans, unroll)
     last_state = inverse_cdf_index(filtered_probs[-1], uniforms[-1])
     trans_columns = jnp.asarray(trans).T
 
@@ -260,7 +272,8 @@ def hmm_filter(
 
     Args:
         log_init: log initial state probabilities, shape (K,).
-        trans: transition matrix, rows sum to 1, shape (K, K).
+        trans: transition matrix, rows sum to 1, shape (K, K), or one per frame, (T, K, K)
+            (`trans[t]` is the step t-1 -> t; `trans[0]` is unused).
         log_likelihoods: `log p(obs_t | z_t = k)`, shape (T, K).
         unroll: `lax.scan` unroll factor (speed only).
 
@@ -284,7 +297,7 @@ def hmm_smoother(
 
     Args:
         log_init: log initial state probabilities, shape (K,).
-        trans: transition matrix, shape (K, K).
+        trans: transition matrix, shape (K, K), or (T, K, K) (see `hmm_filter`).
         log_likelihoods: shape (T, K).
         unroll: `lax.scan` unroll factor (speed only).
 
@@ -315,7 +328,7 @@ def hmm_posterior_sample(
     Args:
         key: a JAX PRNG key.
         log_init: shape (K,).
-        trans: shape (K, K).
+        trans: shape (K, K), or (T, K, K) (see `hmm_filter`).
         log_likelihoods: shape (T, K).
         unroll: `lax.scan` unroll factor (speed only).
 
@@ -337,13 +350,14 @@ def hmm_viterbi(
 ) -> Int[Array, " T"]:
     """Most probable path `argmax_z p(z_0..T-1 | obs_0..T-1)` (max-product in log space).
 
-    Forward: `delta[t, j] = max_i(delta[t-1, i] + log trans[i, j]) + log_likelihoods[t, j]`,
+    Forward: `delta[t, j] = max_i(delta[t-1, i] + log trans[i, j]) + log_likelihoods[t, j]`
+    (`log trans[t, i, j]` for per-frame matrices),
     shifted every step so that its maximum is 0. Backward: `z[T-1] = argmax delta[T-1]`,
     `z[t] = argmax_i(delta[t, i] + log trans[i, z[t+1]])`. Ties go to the lowest index.
 
     Args:
         log_init: shape (K,).
-        trans: shape (K, K).
+        trans: shape (K, K), or (T, K, K) (see `hmm_filter`).
         log_likelihoods: shape (T, K).
         unroll: `lax.scan` unroll factor (speed only).
 
@@ -351,6 +365,8 @@ def hmm_viterbi(
         int32 states, shape (T,).
     """
     log_trans = jnp.log(trans)
+    if trans.ndim == 3:
+        return _viterbi_per_frame(log_init, log_trans, log_likelihoods, unroll)
 
     def step(delta_prev, frame_log_likelihoods):
         delta = _shift_to_zero_max(jnp.max(delta_prev[:, None] + log_trans, axis=0) + frame_log_likelihoods)
@@ -377,3 +393,76 @@ def _backtrack(deltas: Float[Array, "T K"], log_trans: Float[Array, "K K"], unro
 
     _, states = jax.lax.scan(step, last_state, deltas[:-1], reverse=True, unroll=unroll)
     return jnp.concatenate([states, last_state[None]])
+
+
+# ----------------------------------------------------------------------------------
+# Scans with one transition matrix per frame, (T, K, K), `trans[t]` the step t-1 -> t.
+# Each frame's matrix enters the scan with that frame, so nothing is shifted or copied.
+
+
+def _forward_pass_per_frame(init_probs, trans, likelihoods, unroll):
+    """`forward_pass` with per-frame matrices: the prediction of frame t uses `trans[t]`."""
+    is_first = jnp.arange(likelihoods.shape[0]) == 0
+
+    def step(filtered_prev, inputs):
+        frame_likelihoods, matrix, first = inputs
+        predicted = jnp.where(first, init_probs, jnp.sum(filtered_prev[:, None] * matrix, axis=0))
+        joint = predicted * frame_likelihoods
+        normaliser = jnp.sum(joint)
+        filtered = joint / jnp.where(normaliser > 0, normaliser, 1.0)
+        return filtered, (filtered, normaliser)
+
+    _, (filtered_probs, normalisers) = jax.lax.scan(
+        step, jnp.zeros_like(init_probs), (likelihoods, trans, is_first), unroll=unroll
+    )
+    return filtered_probs, normalisers
+
+
+def _backward_pass_per_frame(trans, likelihoods, unroll):
+    """`backward_pass` with per-frame matrices: `beta[t-1] ∝ trans[t] @ (lik[t] * beta[t])`."""
+
+    def step(beta, inputs):
+        frame_likelihoods, matrix = inputs
+        previous = jnp.sum(matrix * (frame_likelihoods * beta)[None, :], axis=1)
+        total = jnp.sum(previous)
+        return previous / jnp.where(total > 0, total, 1.0), beta
+
+    num_states = likelihoods.shape[1]
+    last = jnp.ones(num_states, dtype=likelihoods.dtype) / num_states
+    _, betas = jax.lax.scan(step, last, (likelihoods, trans), reverse=True, unroll=unroll)
+    return betas
+
+
+def _sample_backward_per_frame(uniforms, filtered_probs, trans, unroll):
+    """`sample_backward` with per-frame matrices; the carry is `trans[t+1][:, z[t+1]]` (ones at T-1)."""
+
+    def step(column, inputs):
+        filtered, uniform, matrix = inputs
+        state = inverse_cdf_index(filtered * column, uniform)
+        return matrix[:, state], state
+
+    last = jnp.ones(filtered_probs.shape[1], dtype=filtered_probs.dtype)
+    _, states = jax.lax.scan(step, last, (filtered_probs, uniforms, trans), reverse=True, unroll=unroll)
+    return states
+
+
+def _viterbi_per_frame(log_init, log_trans, log_likelihoods, unroll):
+    """`hmm_viterbi` with per-frame log matrices (T, K, K)."""
+    is_first = jnp.arange(log_likelihoods.shape[0]) == 0
+
+    def forward(delta_prev, inputs):
+        frame_log_likelihoods, matrix, first = inputs
+        best = jnp.where(first, log_init, jnp.max(delta_prev[:, None] + matrix, axis=0))
+        delta = _shift_to_zero_max(best + frame_log_likelihoods)
+        return delta, delta
+
+    start = jnp.zeros_like(log_likelihoods[0])
+    _, deltas = jax.lax.scan(forward, start, (log_likelihoods, log_trans, is_first), unroll=unroll)
+
+    def backward(column, inputs):
+        delta, matrix = inputs
+        state = jnp.argmax(delta + column).astype(jnp.int32)
+        return matrix[:, state], state
+
+    _, states = jax.lax.scan(backward, jnp.zeros_like(start), (deltas, log_trans), reverse=True, unroll=unroll)
+    return states

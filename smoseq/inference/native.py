@@ -12,9 +12,15 @@ Two kinds of evidence:
   shapes. The forward pass uses per-frame scaled likelihoods `exp(ll[t] - max_k ll[t])`
   (float64, computed on the host before the loop) and adds the log scales back.
 
-The transition matrix is either shared, (K, K), or one per sequence, (N, K, K).
+The transition matrix is shared, (K, K), one per sequence, (N, K, K), or one per frame of
+every sequence, (N, T, K, K) with `trans[n, t]` the step t-1 -> t (`trans[n, 0]` unused,
+as in `smoseq.inference.kernels`). The first two keep one (K, K) matrix per sequence in
+the loops; only the third reads a matrix per frame.
 Each kernel runs one compiled loop per sequence (float64 accumulators, a normalisation
-every step, sequences spread over cores with `numba.prange`).
+every step, sequences spread over cores with `numba.prange`). The loops are cached on
+disk and each signature's first call in a process compiles under an inter-process lock
+(`smoseq._numba_cache`): parallel processes on a fresh install would otherwise race on
+numba's cache and crash.
 
 Equivalence with the JAX kernels (`smoseq.inference.kernels`), for the same inputs,
 `trans[n]` the matrix of sequence n (the shared one when (K, K)) and, on the table
@@ -46,6 +52,8 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._numba_cache import call_compiled
+from .expected import hmm_expected_statistics
 from .kernels import posterior_uniforms
 
 try:
@@ -94,10 +102,13 @@ _JOB_SYLLABLES = 2  # syllables
 _JOB_MASK = 3  # mask
 _JOB_UNIFORMS = 4  # uniforms (sampling only)
 _JOB_FRAMES = 5  # frames (dense path only)
-_NUM_JOB_COLUMNS = 6
+_JOB_TRANS_FRAMES = 6  # trans_frames: the sequence's (T, K, K) per-frame matrices (time-varying only)
+_NUM_JOB_COLUMNS = 7
 # Columns of arrays a call does not use are 0.
 #
-# Layouts: `trans_t[r] = trans[n].T`; `tables_t[p, i, j, k] = tables[k, i, j]` padded with
+# Layouts: `trans_t[r] = trans[n].T`; `trans_frames[r, t] = trans[n, t].T` for per-frame
+# matrices (None otherwise, which prunes the per-frame branches: the (K, K) paths compile
+# to the same machine code as before; with per-frame matrices `trans_t` is a stand-in); `tables_t[p, i, j, k] = tables[k, i, j]` padded with
 # a row and column S of ones (zeros for log tables), looked up on frames that carry no
 # evidence (t = 0, masked); `frames[r, t, k]` the dense path's per-frame scaled
 # likelihoods (forward pass) or log-likelihoods (Viterbi). `frames is None` is the
@@ -143,7 +154,7 @@ def _scale_frames(log_likelihoods, scaled, log_scales):
 
 
 @_fast
-def _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, filtered_a, filtered_b, logliks):
+def _forward_two(init, trans_t, trans_frames, tables_t, frames, syllables, mask, jobs, a, b, filtered_a, filtered_b, logliks):
     """Normalised forward passes of jobs `a` and `b` (may be equal), interleaved.
 
     Two independent dependency chains in one loop keep the core busy: ~1.7x the
@@ -174,6 +185,10 @@ def _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, f
             likelihoods_b = tables_b[syllables_b[t - 1], syllables_b[t]] if evidence_b else tables_b[padding, padding]
         else:
             likelihoods_a, likelihoods_b = frames_a[t], frames_b[t]
+        if trans_frames is not None:  # the prediction of frame t+1 uses trans[t+1]
+            following = min(t + 1, num_timesteps - 1)
+            trans_a = trans_frames[jobs[a, _JOB_TRANS_FRAMES], following]
+            trans_b = trans_frames[jobs[b, _JOB_TRANS_FRAMES], following]
         total_a, total_b = 0.0, 0.0
         for k in range(num_states):
             joint_a[k] = predicted_a[k] * likelihoods_a[k]
@@ -199,7 +214,7 @@ def _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, f
 
 
 @_strict
-def _sample_two(trans_t, uniforms, jobs, a, b, filtered_a, filtered_b, states):
+def _sample_two(trans_t, trans_frames, uniforms, jobs, a, b, filtered_a, filtered_b, states):
     """Backward sampling of jobs `a` and `b`, interleaved; writes `states[a]`, `states[b]`.
 
     Inverse CDF exactly as `kernels.inverse_cdf_index`: the state is the number of
@@ -209,18 +224,27 @@ def _sample_two(trans_t, uniforms, jobs, a, b, filtered_a, filtered_b, states):
     num_timesteps, num_states = filtered_a.shape
     trans_row_a, draws_a = jobs[a, _JOB_TRANS], jobs[a, _JOB_UNIFORMS]
     trans_row_b, draws_b = jobs[b, _JOB_TRANS], jobs[b, _JOB_UNIFORMS]
+    frames_row_a, frames_row_b = jobs[a, _JOB_TRANS_FRAMES], jobs[b, _JOB_TRANS_FRAMES]
     state_a, state_b = -1, -1  # -1: no next state yet, weights are the filtered probabilities
+    if trans_frames is None:  # placeholders, replaced before they are read
+        column_a, column_b = trans_t[trans_row_a, 0], trans_t[trans_row_b, 0]
+    else:
+        column_a, column_b = trans_frames[frames_row_a, 0, 0], trans_frames[frames_row_b, 0, 0]
     for t in range(num_timesteps - 1, -1, -1):
+        if trans_frames is not None and state_a >= 0:  # the step t -> t+1 uses trans[t+1]
+            column_a, column_b = trans_frames[frames_row_a, t + 1, state_a], trans_frames[frames_row_b, t + 1, state_b]
+        elif state_a >= 0:
+            column_a, column_b = trans_t[trans_row_a, state_a], trans_t[trans_row_b, state_b]
         total_a, total_b = 0.0, 0.0
         for k in range(num_states):
-            total_a += filtered_a[t, k] * (trans_t[trans_row_a, state_a, k] if state_a >= 0 else 1.0)
-            total_b += filtered_b[t, k] * (trans_t[trans_row_b, state_b, k] if state_b >= 0 else 1.0)
+            total_a += filtered_a[t, k] * (column_a[k] if state_a >= 0 else 1.0)
+            total_b += filtered_b[t, k] * (column_b[k] if state_b >= 0 else 1.0)
         threshold_a = uniforms[draws_a, t] * total_a
         threshold_b = uniforms[draws_b, t] * total_b
         running_a, running_b, index_a, index_b = 0.0, 0.0, 0, 0
         for k in range(num_states):
-            running_a += filtered_a[t, k] * (trans_t[trans_row_a, state_a, k] if state_a >= 0 else 1.0)
-            running_b += filtered_b[t, k] * (trans_t[trans_row_b, state_b, k] if state_b >= 0 else 1.0)
+            running_a += filtered_a[t, k] * (column_a[k] if state_a >= 0 else 1.0)
+            running_b += filtered_b[t, k] * (column_b[k] if state_b >= 0 else 1.0)
             index_a += running_a < threshold_a
             index_b += running_b < threshold_b
         state_a, state_b = index_a, index_b
@@ -229,12 +253,13 @@ def _sample_two(trans_t, uniforms, jobs, a, b, filtered_a, filtered_b, states):
 
 
 @_strict
-def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, j, deltas, states):
+def _viterbi_one(log_init, log_trans_t, log_trans_frames, log_tables_t, frames, syllables, mask, jobs, j, deltas, states):
     """Log-space max-product of job `j` (as `kernels.hmm_viterbi`) in the (T, K) buffer `deltas`; writes `states[j]`."""
     num_timesteps, num_states = states.shape[1], log_init.shape[1]
-    params, trans_row = jobs[j, _JOB_PARAMETERS], jobs[j, _JOB_TRANS]
+    params, trans_row, frames_row = jobs[j, _JOB_PARAMETERS], jobs[j, _JOB_TRANS], jobs[j, _JOB_TRANS_FRAMES]
     sequence, mask_row, frame_row = jobs[j, _JOB_SYLLABLES], jobs[j, _JOB_MASK], jobs[j, _JOB_FRAMES]
     padding = log_tables_t.shape[1] - 1
+    matrix = log_trans_t[trans_row] if log_trans_frames is None else log_trans_frames[frames_row, 0]
     top = -math.inf
     for k in range(num_states):
         deltas[0, k] = log_init[params, k] + (0.0 if frames is None else frames[frame_row, 0, k])
@@ -249,10 +274,11 @@ def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, j
         else:
             previous, current = padding, padding
         top = -math.inf
+        matrix = log_trans_t[trans_row] if log_trans_frames is None else log_trans_frames[frames_row, t]
         for k in range(num_states):
             best = -math.inf
             for i in range(num_states):
-                best = max(best, deltas[t - 1, i] + log_trans_t[trans_row, k, i])
+                best = max(best, deltas[t - 1, i] + matrix[k, i])
             if frames is None:  # scalar lookups: a per-frame view costs the table path ~10%
                 deltas[t, k] = best + log_tables_t[params, previous, current, k]
             else:
@@ -264,8 +290,10 @@ def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, j
     state = -1
     for t in range(num_timesteps - 1, -1, -1):
         best, best_index = -math.inf, 0
+        if state >= 0:  # the step t -> t+1 uses trans[t+1]
+            matrix = log_trans_t[trans_row] if log_trans_frames is None else log_trans_frames[frames_row, t + 1]
         for i in range(num_states):
-            score = deltas[t, i] + (log_trans_t[trans_row, state, i] if state >= 0 else 0.0)
+            score = deltas[t, i] + (matrix[state, i] if state >= 0 else 0.0)
             if score > best:
                 best, best_index = score, i
         state = best_index
@@ -273,7 +301,7 @@ def _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, j
 
 
 @_parallel
-def _sample_jobs(init, trans_t, tables_t, frames, syllables, mask, uniforms, jobs, num_workers, states, logliks):
+def _sample_jobs(init, trans_t, trans_frames, tables_t, frames, syllables, mask, uniforms, jobs, num_workers, states, logliks):
     """Pairs of jobs dealt round-robin to `num_workers` workers (one per thread).
 
     Each worker reuses one pair of filtered buffers: on long sequences fresh pages cost
@@ -286,28 +314,29 @@ def _sample_jobs(init, trans_t, tables_t, frames, syllables, mask, uniforms, job
         for pair in range(worker, num_pairs, num_workers):
             a, b = 2 * pair, min(2 * pair + 1, num_jobs - 1)
             _forward_two(
-                init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, filtered[0], filtered[1], logliks
+                init, trans_t, trans_frames, tables_t, frames, syllables, mask, jobs, a, b, filtered[0], filtered[1],
+                logliks,
             )
-            _sample_two(trans_t, uniforms, jobs, a, b, filtered[0], filtered[1], states)
+            _sample_two(trans_t, trans_frames, uniforms, jobs, a, b, filtered[0], filtered[1], states)
 
 
 @_parallel
-def _filter_jobs(init, trans_t, tables_t, frames, syllables, mask, jobs, logliks):
+def _filter_jobs(init, trans_t, trans_frames, tables_t, frames, syllables, mask, jobs, logliks):
     num_states, num_jobs = init.shape[1], jobs.shape[0]
     for pair in _prange((num_jobs + 1) // 2):
         a, b = 2 * pair, min(2 * pair + 1, num_jobs - 1)
         last_a, last_b = np.empty((1, num_states)), np.empty((1, num_states))
-        _forward_two(init, trans_t, tables_t, frames, syllables, mask, jobs, a, b, last_a, last_b, logliks)
+        _forward_two(init, trans_t, trans_frames, tables_t, frames, syllables, mask, jobs, a, b, last_a, last_b, logliks)
 
 
 @_parallel
-def _viterbi_jobs(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, num_workers, states):
+def _viterbi_jobs(log_init, log_trans_t, log_trans_frames, log_tables_t, frames, syllables, mask, jobs, num_workers, states):
     """Jobs dealt round-robin to `num_workers` workers, each reusing one (T, K) buffer."""
     num_jobs = jobs.shape[0]
     for worker in _prange(num_workers):
         deltas = np.empty((states.shape[1], log_init.shape[1]))
         for j in range(worker, num_jobs, num_workers):
-            _viterbi_one(log_init, log_trans_t, log_tables_t, frames, syllables, mask, jobs, j, deltas, states)
+            _viterbi_one(log_init, log_trans_t, log_trans_frames, log_tables_t, frames, syllables, mask, jobs, j, deltas, states)
 
 
 # ----------------------------------------------------------------------------------
@@ -315,9 +344,10 @@ def _viterbi_jobs(log_init, log_trans_t, log_tables_t, frames, syllables, mask, 
 
 # Base (unbatched) ndim of each callback array, and the job column of each sequence array.
 _PARAMETER_NDIMS = {"init": 1, "tables_t": 3}
-_SEQUENCE_NDIMS = {"trans_t": 3, "syllables": 2, "mask": 2, "uniforms": 2, "frames": 3}
+_SEQUENCE_NDIMS = {"trans_t": 3, "trans_frames": 4, "syllables": 2, "mask": 2, "uniforms": 2, "frames": 3}
 _SEQUENCE_COLUMNS = {
     "trans_t": _JOB_TRANS,
+    "trans_frames": _JOB_TRANS_FRAMES,
     "syllables": _JOB_SYLLABLES,
     "mask": _JOB_MASK,
     "uniforms": _JOB_UNIFORMS,
@@ -404,6 +434,7 @@ def _padded_tables_t(tables: np.ndarray, pad_value: float) -> np.ndarray:
 _NO_TABLES = _readonly(np.ones((1, 1, 1, 1)))
 _NO_SYLLABLES = _readonly(np.zeros((1, 1), dtype=np.int32))
 _NO_MASK = _readonly(np.zeros((1, 1), dtype=bool))
+_NO_TRANS = _readonly(np.ones((1, 1, 1)))
 
 
 class _Inputs(NamedTuple):
@@ -411,7 +442,8 @@ class _Inputs(NamedTuple):
 
     batch: _Batch
     init: np.ndarray
-    trans_t: np.ndarray
+    trans_t: np.ndarray  # (a stand-in with per-frame matrices)
+    trans_frames: np.ndarray | None  # per-frame matrices (None selects one matrix per sequence)
     tables_t: np.ndarray  # table path (a stand-in on the dense path)
     frames: np.ndarray | None  # dense path (None selects the table path)
     syllables: np.ndarray  # table path (a stand-in on the dense path)
@@ -420,8 +452,8 @@ class _Inputs(NamedTuple):
     log_scales: np.ndarray | None  # dense forward path: per frames row, the sum of the frame scales
 
     def loops_arguments(self) -> tuple:
-        """`(init, trans_t, tables_t, frames, syllables, mask)`, the leading arguments of every loop."""
-        return self.init, self.trans_t, self.tables_t, self.frames, self.syllables, self.mask
+        """`(init, trans_t, trans_frames, tables_t, frames, syllables, mask)`, the leading arguments of every loop."""
+        return self.init, self.trans_t, self.trans_frames, self.tables_t, self.frames, self.syllables, self.mask
 
     def add_log_scales(self, logliks: np.ndarray) -> np.ndarray:
         """Per-job marginals of the scaled forward pass -> true marginals (no-op on the table path)."""
@@ -433,16 +465,17 @@ class _Inputs(NamedTuple):
 def _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms=None, *, log_space: bool) -> _Inputs:
     """Callback arguments -> `_Inputs`: probabilities for the forward pass, logs for Viterbi.
 
-    `trans` is (*batch, N, K, K); `tables` (*batch, K, S, S) with `syllables`, `mask`
+    `trans` is (*batch, N, K, K) or, per frame, (*batch, N, T, K, K); `tables` (*batch, K, S, S) with `syllables`, `mask`
     (*batch, N, T) on the table path, `log_likelihoods` (*batch, N, T, K) on the dense
     path (then `tables`, `syllables` and `mask` are None).
     """
     dense = log_likelihoods is not None
     with np.errstate(divide="ignore"):
-        trans_t = np.swapaxes(np.asarray(trans, dtype=np.float64), -1, -2)
+        trans_t = np.ascontiguousarray(np.swapaxes(np.asarray(trans), -1, -2), dtype=np.float64)  # one copy
         init = np.asarray(log_init, dtype=np.float64)
+        per_frame = trans_t.ndim - (init.ndim - 1) == 4  # (*batch, N, T, K, K)
         parameters = {"init": init if log_space else np.exp(init)}
-        sequences = {"trans_t": np.log(trans_t) if log_space else trans_t}
+        sequences = {"trans_frames" if per_frame else "trans_t": np.log(trans_t) if log_space else trans_t}
         if dense:
             sequences["frames"] = np.asarray(log_likelihoods)
         else:
@@ -464,12 +497,13 @@ def _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, uniforms
             log_likelihoods = _readonly(log_likelihoods.astype(np.float64))
         frames = np.empty(log_likelihoods.shape)
         log_scales = np.empty(log_likelihoods.shape[0])
-        _scale_frames(log_likelihoods, frames, log_scales)
+        call_compiled(_scale_frames, log_likelihoods, frames, log_scales)
         frames = _readonly(frames)
     return _Inputs(
         batch=batch,
         init=p["init"],
-        trans_t=s["trans_t"],
+        trans_t=s.get("trans_t", _NO_TRANS),
+        trans_frames=s.get("trans_frames"),
         tables_t=p.get("tables_t", _NO_TABLES),
         frames=frames,
         syllables=s.get("syllables", _NO_SYLLABLES),
@@ -502,7 +536,7 @@ def _sample_callback(log_init, trans, tables, syllables, mask, log_likelihoods, 
     states = np.empty((jobs.shape[0], inputs.uniforms.shape[-1]), dtype=np.int32)
     logliks = np.empty(jobs.shape[0], dtype=np.float64)
     num_workers = min(numba.get_num_threads(), (jobs.shape[0] + 1) // 2)
-    _sample_jobs(*inputs.loops_arguments(), inputs.uniforms, jobs, num_workers, states, logliks)
+    call_compiled(_sample_jobs, *inputs.loops_arguments(), inputs.uniforms, jobs, num_workers, states, logliks)
     logliks = inputs.add_log_scales(logliks)
     return (inputs.batch.unflatten(states), *_float32_pair(inputs.batch.unflatten(logliks)))
 
@@ -510,7 +544,7 @@ def _sample_callback(log_init, trans, tables, syllables, mask, log_likelihoods, 
 def _filter_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
     inputs = _prepare(log_init, trans, tables, syllables, mask, log_likelihoods, log_space=False)
     logliks = np.empty(inputs.batch.jobs.shape[0], dtype=np.float64)
-    _filter_jobs(*inputs.loops_arguments(), inputs.batch.jobs, logliks)
+    call_compiled(_filter_jobs, *inputs.loops_arguments(), inputs.batch.jobs, logliks)
     logliks = inputs.add_log_scales(logliks)
     return _float32_pair(inputs.batch.unflatten(logliks))
 
@@ -521,7 +555,7 @@ def _viterbi_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
     num_timesteps = inputs.syllables.shape[1] if inputs.frames is None else inputs.frames.shape[1]
     states = np.empty((jobs.shape[0], num_timesteps), dtype=np.int32)
     num_workers = min(numba.get_num_threads(), jobs.shape[0])
-    _viterbi_jobs(*inputs.loops_arguments(), jobs, num_workers, states)
+    call_compiled(_viterbi_jobs, *inputs.loops_arguments(), jobs, num_workers, states)
     return inputs.batch.unflatten(states)
 
 
@@ -557,15 +591,16 @@ def _check_evidence(tables, log_likelihoods, sequence_shape: tuple, num_states: 
         )
 
 
-def _check_trans(trans_shape: tuple, num_sequences: int, num_states: int) -> bool:
-    """True for one matrix per sequence, (N, K, K); False for a shared (K, K) one."""
+def _check_trans(trans_shape: tuple, num_sequences: int, num_timesteps: int, num_states: int) -> bool:
+    """True for one matrix per sequence, (N, K, K), or per frame, (N, T, K, K); False for a shared (K, K) one."""
     if tuple(trans_shape) == (num_states, num_states):
         return False
-    if tuple(trans_shape) == (num_sequences, num_states, num_states):
+    if tuple(trans_shape) in ((num_sequences, num_states, num_states), (num_sequences, num_timesteps, num_states, num_states)):
         return True
     raise ValueError(
-        f"trans must be (K, K) = {(num_states, num_states)} (shared) or (N, K, K) = "
-        f"{(num_sequences, num_states, num_states)} (one per sequence); got {tuple(trans_shape)}"
+        f"trans must be (K, K) = {(num_states, num_states)} (shared), (N, K, K) = "
+        f"{(num_sequences, num_states, num_states)} (one per sequence) or (N, T, K, K) = "
+        f"{(num_sequences, num_timesteps, num_states, num_states)} (one per frame); got {tuple(trans_shape)}"
     )
 
 
@@ -600,9 +635,9 @@ def _pure_callback(callback, result_types, *args):
 
 def _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods):
     """Checks, and the callback's (log_init, trans (N, K, K), tables, syllables, mask, log_likelihoods)."""
-    num_sequences, num_states = np.shape(syllables)[0], np.shape(log_init)[-1]
+    (num_sequences, num_timesteps), num_states = np.shape(syllables), np.shape(log_init)[-1]
     _check_evidence(tables, log_likelihoods, tuple(np.shape(syllables)), num_states)
-    if not _check_trans(np.shape(trans), num_sequences, num_states):
+    if not _check_trans(np.shape(trans), num_sequences, num_timesteps, num_states):
         trans = jnp.broadcast_to(trans, (num_sequences, num_states, num_states))
     if log_likelihoods is not None:
         return log_init, trans, None, None, None, log_likelihoods
@@ -628,7 +663,8 @@ def sample_states_native(
     Args:
         key: a JAX PRNG key; split into one key per sequence.
         log_init: log initial state probabilities, shape (K,).
-        trans: hidden-state transition matrix, shape (K, K), or one per sequence, (N, K, K).
+        trans: hidden-state transition matrix, shape (K, K), one per sequence, (N, K, K), or
+            one per frame, (N, T, K, K) (`trans[n, t]`: t-1 -> t; `trans[n, 0]` unused).
         tables: syllable transition probabilities per state, `tables[k, i, j] = P_k[i, j]`,
             shape (K, S, S); None when `log_likelihoods` is given.
         syllables: ints in [0, S), shape (N, T) (only its shape is used with `log_likelihoods`).
@@ -677,8 +713,8 @@ def sample_states_host(
 
     Args:
         log_init: (K,) or (M, K) log initial state probabilities.
-        trans: (K, K), (N, K, K), (M, K, K) or (M, N, K, K) transition matrices: shared
-            or one per sequence, per model when `log_init` is (M, K).
+        trans: (K, K), (N, K, K), (N, T, K, K), or with a leading M axis, transition
+            matrices: shared, one per sequence or one per frame, per model when `log_init` is (M, K).
         tables: (K, S, S) (shared) or (M, K, S, S) syllable transition tables; None when
             `log_likelihoods` is given.
         syllables: (N, T) ints in [0, S) (unused with `log_likelihoods`).
@@ -699,7 +735,7 @@ def sample_states_host(
     num_sequences, num_timesteps = uniforms.shape[-2:]
     num_states = log_init.shape[-1]
     _check_evidence(tables, log_likelihoods, (num_sequences, num_timesteps), num_states, max_batch_axes=int(batched))
-    if not _check_trans(trans.shape[int(batched):], num_sequences, num_states):
+    if not _check_trans(trans.shape[int(batched):], num_sequences, num_timesteps, num_states):
         trans = np.broadcast_to(trans[..., None, :, :], trans.shape[:-2] + (num_sequences, num_states, num_states))
     if batched and uniforms.ndim == 2:
         uniforms = uniforms[None]
@@ -730,9 +766,17 @@ def filter_native(
 ) -> Float[Array, " N"]:
     """Marginal log-likelihood `log p(x_n | params)` of every sequence (numba forward filter).
 
+    Differentiable (reverse mode): a custom VJP returns the smoothed expected statistics
+    (`smoseq.inference.expected.hmm_expected_statistics`) with respect to `log_init`,
+    `trans` (any form) and `log_likelihoods`, or, on the table path, the expected counts
+    of (state, previous syllable, syllable) divided by the tables, so `jax.grad` agrees
+    with the serial and parallel kernels. The backward pass runs the JAX serial scans
+    (it builds the (N, T, K) log-likelihoods on the table path). Forward mode
+    (`jax.jvp`) is not supported.
+
     Args:
         log_init: shape (K,).
-        trans: shape (K, K), or (N, K, K) for one matrix per sequence.
+        trans: shape (K, K), (N, K, K) for one matrix per sequence, or (N, T, K, K) per frame.
         tables: shape (K, S, S); None when `log_likelihoods` is given.
         syllables: shape (N, T) (only its shape is used with `log_likelihoods`).
         mask: shape (N, T) (unused with `log_likelihoods`).
@@ -745,11 +789,49 @@ def filter_native(
         ValueError: both or neither of `tables` and `log_likelihoods`, or inconsistent shapes.
     """
     _require_native()
+    _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)  # checks shapes
+    return _differentiable_filter(log_init, trans, tables, log_likelihoods, syllables, mask)
+
+
+@jax.custom_vjp
+def _differentiable_filter(log_init, trans, tables, log_likelihoods, syllables, mask):
     arguments = _inputs_for_callback(log_init, trans, tables, syllables, mask, log_likelihoods)
     dtype = _float_dtype(log_init, trans, tables if log_likelihoods is None else log_likelihoods)
     loglik_type = jax.ShapeDtypeStruct((syllables.shape[0],), jnp.float32)
     high, low = _pure_callback(_filter_callback, (loglik_type, loglik_type), *arguments)
     return _join_float32_pair(high, low, dtype)
+
+
+def _filter_forward(log_init, trans, tables, log_likelihoods, syllables, mask):
+    residuals = (log_init, trans, tables, log_likelihoods, syllables, mask)
+    return _differentiable_filter(log_init, trans, tables, log_likelihoods, syllables, mask), residuals
+
+
+def _filter_backward(residuals, cotangent):
+    """The cotangents of every input: the cotangent of each sequence times its expected statistics."""
+    log_init, trans, tables, log_likelihoods, syllables, mask = residuals
+    if tables is not None:
+        log_likelihoods, tables_vjp = jax.vjp(lambda t: syllable_log_likelihoods(t, syllables, mask), tables)
+    trans_axis = None if jnp.ndim(trans) == 2 else 0
+    statistics = jax.vmap(hmm_expected_statistics, in_axes=(None, trans_axis, 0))(log_init, trans, log_likelihoods)
+    weights = jnp.asarray(cotangent)
+    frames = weights[:, None, None] * statistics.log_likelihoods
+    trans_cotangent = jnp.expand_dims(weights, tuple(range(1, statistics.trans.ndim))) * statistics.trans
+    if trans_axis is None:
+        trans_cotangent = trans_cotangent.sum(axis=0)
+    init_cotangent = weights @ statistics.log_init
+    if tables is not None:
+        (tables_cotangent,) = tables_vjp(frames.astype(log_likelihoods.dtype))
+        evidence = (tables_cotangent.astype(jnp.result_type(tables)), None)
+    else:
+        evidence = (None, frames.astype(jnp.result_type(log_likelihoods)))
+    return (
+        init_cotangent.astype(jnp.result_type(log_init)), trans_cotangent.astype(jnp.result_type(trans)),
+        *evidence, None, None,
+    )  # fmt: skip
+
+
+_differentiable_filter.defvjp(_filter_forward, _filter_backward)
 
 
 def viterbi_native(
@@ -765,7 +847,7 @@ def viterbi_native(
 
     Args:
         log_init: shape (K,).
-        trans: shape (K, K), or (N, K, K) for one matrix per sequence.
+        trans: shape (K, K), (N, K, K) for one matrix per sequence, or (N, T, K, K) per frame.
         tables: shape (K, S, S); None when `log_likelihoods` is given.
         syllables: shape (N, T) (only its shape is used with `log_likelihoods`).
         mask: shape (N, T) (unused with `log_likelihoods`).

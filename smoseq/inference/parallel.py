@@ -5,6 +5,10 @@ serial `unroll` knob) and the same results to float tolerance; for GPUs, where t
 serial scan's T dependent steps dominate. On CPU the serial form is faster: these
 kernels do O(T K^3) work (matrix products) instead of O(T K^2).
 
+`trans` is (K, K) or one matrix per frame, (T, K, K) with `trans[t]` the step t-1 -> t
+(`kernels`' convention); the elements below are per-frame matrices either way, and a
+(K, K) matrix is only broadcast inside the element arithmetic.
+
 Scan elements are kept normalised so long sequences are stable in float32:
 
 - filter: `(M, log_scale)`, the product of `trans[i, j] * lik_t[j]` over a block
@@ -36,6 +40,16 @@ def _matmul(left, right):
     return jnp.sum(left[..., :, :, None] * right[..., None, :, :], axis=-2)
 
 
+def _steps(trans):
+    """The matrices of steps 1..T-1: `trans[1:]` (T-1, K, K), or the shared (K, K) as (1, K, K)."""
+    return trans[1:] if trans.ndim == 3 else trans[None]
+
+
+def _steps_transposed(trans):
+    """`_steps(trans)` with every matrix transposed: `[t, j, i] = trans[t+1][i, j]`."""
+    return jnp.swapaxes(_steps(trans), -1, -2)
+
+
 def _finite_or_zero(values):
     return jnp.where(jnp.isfinite(values), values, 0.0)
 
@@ -57,9 +71,9 @@ def _combine_filter_elements(earlier, later):
 def _filter_elements(log_init, trans, log_likelihoods):
     """Per-frame `M[t, i, j] = trans[i, j] * lik[t, j]` (frame 0: `init[j] * lik[0, j]` in every row)."""
     likelihoods, frame_log_scales = scaled_likelihoods(log_likelihoods)
-    num_states = trans.shape[0]
+    num_states = trans.shape[-1]
     first = jnp.broadcast_to(jnp.exp(log_init) * likelihoods[0], (num_states, num_states))
-    rest = trans[None, :, :] * likelihoods[1:, None, :]
+    rest = _steps(trans) * likelihoods[1:, None, :]
     return _scale_to_unit_max(jnp.concatenate([first[None], rest], axis=0), frame_log_scales)
 
 
@@ -73,7 +87,7 @@ def hmm_filter(
 
     Args:
         log_init: log initial state probabilities, shape (K,).
-        trans: transition matrix, shape (K, K).
+        trans: transition matrix, shape (K, K), or (T, K, K) (`trans[t]`: t-1 -> t).
         log_likelihoods: shape (T, K).
 
     Returns:
@@ -97,7 +111,7 @@ def hmm_smoother(
 
     Args:
         log_init: shape (K,).
-        trans: shape (K, K).
+        trans: shape (K, K), or (T, K, K) (`trans[t]`: t-1 -> t).
         log_likelihoods: shape (T, K).
 
     Returns:
@@ -105,8 +119,9 @@ def hmm_smoother(
     """
     marginal_loglik, filtered_probs = hmm_filter(log_init, trans, log_likelihoods)
     # backward_conditionals[t, j, i] = p(z_t = i | z_{t+1} = j, obs_0..t)
-    backward_conditionals = safe_normalise(filtered_probs[:-1, None, :] * trans.T[None, :, :])
-    last = jnp.broadcast_to(filtered_probs[-1], trans.shape)
+    backward_conditionals = safe_normalise(filtered_probs[:-1, None, :] * _steps_transposed(trans))
+    num_states = trans.shape[-1]
+    last = jnp.broadcast_to(filtered_probs[-1], (num_states, num_states))
     elements = jnp.concatenate([backward_conditionals, last[None]], axis=0)
     composed = jax.lax.associative_scan(_matmul, elements, reverse=True)
     return SmootherResult(marginal_loglik, filtered_probs, composed[:, 0, :])
@@ -144,7 +159,7 @@ def hmm_posterior_sample(
     Args:
         key: a JAX PRNG key.
         log_init: shape (K,).
-        trans: shape (K, K).
+        trans: shape (K, K), or (T, K, K) (`trans[t]`: t-1 -> t).
         log_likelihoods: shape (T, K).
 
     Returns:
@@ -154,7 +169,7 @@ def hmm_posterior_sample(
     uniforms = posterior_uniforms(key, num_timesteps, log_likelihoods.dtype)
     marginal_loglik, filtered_probs = hmm_filter(log_init, trans, log_likelihoods)
     # weights[t, j, i] = filtered[t, i] * trans[i, j]
-    weights = filtered_probs[:-1, None, :] * trans.T[None, :, :]
+    weights = filtered_probs[:-1, None, :] * _steps_transposed(trans)
     maps = inverse_cdf_index(weights, jnp.broadcast_to(uniforms[:-1, None], (num_timesteps - 1, num_states)))
     last_state = inverse_cdf_index(filtered_probs[-1], uniforms[-1])
     return marginal_loglik, _backtrack_maps(jnp.full((num_states,), last_state), maps)
@@ -176,18 +191,18 @@ def hmm_viterbi(
 
     Args:
         log_init: shape (K,).
-        trans: shape (K, K).
+        trans: shape (K, K), or (T, K, K) (`trans[t]`: t-1 -> t).
         log_likelihoods: shape (T, K).
 
     Returns:
         int32 states, shape (T,).
     """
-    num_states = trans.shape[0]
-    log_trans = jnp.log(trans)
+    num_states = trans.shape[-1]
+    log_steps = jnp.log(_steps(trans))
     first = jnp.broadcast_to(log_init + log_likelihoods[0], (num_states, num_states))
-    rest = log_trans[None] + log_likelihoods[1:, None, :]
+    rest = log_steps + log_likelihoods[1:, None, :]
     elements = jnp.concatenate([first[None], rest], axis=0)
     deltas = jax.lax.associative_scan(_combine_max_plus, elements)[:, 0, :]
-    maps = jnp.argmax(deltas[:-1, None, :] + log_trans.T[None, :, :], axis=-1).astype(jnp.int32)
+    maps = jnp.argmax(deltas[:-1, None, :] + jnp.swapaxes(log_steps, -1, -2), axis=-1).astype(jnp.int32)
     last_state = jnp.argmax(deltas[-1]).astype(jnp.int32)
     return _backtrack_maps(jnp.full((num_states,), last_state), maps)

@@ -3,8 +3,10 @@
 Batched over sequences; each function picks a kernel by `method`: `native` (numba on
 CPU), `serial` (`lax.scan`) or `parallel` (`lax.associative_scan`). Every kernel gets its
 arrays from the model's components — `log_init()`, `transition_matrices(data)` (one shared
-(K, K) matrix or one per sequence) and the emission log-likelihoods — so any component
-gives the same posterior on every method. The native kernel looks syllable transitions up
+(K, K) matrix, one per sequence (N, K, K), or one per frame (N, T, K, K) with `[n, t]` the
+step t-1 -> t) and the emission log-likelihoods — so any component gives the same
+posterior on every method. `marginal_logliks` is differentiable on every method
+(`jax.grad`; the native kernel's gradient is the smoothed expected statistics). The native kernel looks syllable transitions up
 in the emission tables when the emissions are plain table lookups (`lookup_tables`), and
 reads the (N, T, K) log-likelihoods otherwise.
 """
@@ -40,7 +42,8 @@ class KernelInputs(NamedTuple):
 
     Attributes:
         log_init: (K,) log initial state probabilities.
-        trans: (K, K) transition matrix shared by every sequence, or (N, K, K) one per sequence.
+        trans: (K, K) transition matrix shared by every sequence, (N, K, K) one per sequence,
+            or (N, T, K, K) one per frame (`trans[n, t]`: t-1 -> t).
         tables: (K, S, S) syllable transition tables when the emissions are plain table
             lookups (the native kernel's fast path), else None.
         log_likelihoods: (N, T, K) per-frame log-likelihoods, or None when `tables` is given
@@ -48,7 +51,7 @@ class KernelInputs(NamedTuple):
     """
 
     log_init: Float[Array, " K"]
-    trans: Float[Array, "K K"] | Float[Array, "N K K"]
+    trans: Float[Array, "K K"] | Float[Array, "N K K"] | Float[Array, "N T K K"]
     tables: Float[Array, "K S S"] | None
     log_likelihoods: Float[Array, "N T K"] | None
 
@@ -65,14 +68,30 @@ def kernel_inputs(model: HHMM, data: SyllableData, method: str) -> KernelInputs:
         `KernelInputs`; the (N, T, K) log-likelihoods are computed unless the native kernel
         can look the syllables up in the tables.
     """
-    tables = lookup_tables(model.emissions) if method == "native" else None
-    log_likelihoods = None if tables is not None else model.log_likelihoods(data.syllables, data.emission_mask)
-    return KernelInputs(model.log_init(), model.transition_matrices(data), tables, log_likelihoods)
+    tables = lookup_tables(model.emissions, data.repeats) if method == "native" else None
+    log_likelihoods = (
+        None if tables is not None else model.log_likelihoods(data.syllables, data.emission_mask, data.repeats)
+    )
+    trans = model.transition_matrices(data)
+    check_transition_shape(trans, data)
+    return KernelInputs(model.log_init(), trans, tables, log_likelihoods)
+
+
+def check_transition_shape(trans, data: SyllableData) -> None:
+    """Raise `ValueError` unless `trans` is (K, K), (N, K, K) or (N, T, K, K) for `data` (N, T)."""
+    num_sequences, num_timesteps = data.syllables.shape
+    shape = tuple(trans.shape)
+    square = len(shape) >= 2 and shape[-1] == shape[-2]
+    if not square or shape[:-2] not in ((), (num_sequences,), (num_sequences, num_timesteps)):
+        raise ValueError(
+            f"transition_matrices(data) must be (K, K), (N, K, K) or (N, T, K, K) with N, T = "
+            f"{num_sequences}, {num_timesteps}; got {shape}"
+        )
 
 
 def _sequence_axis(trans) -> int | None:
-    """vmap axis of the transition matrices over sequences: 0 when there is one per sequence."""
-    return 0 if trans.ndim == 3 else None
+    """vmap axis of the transition matrices over sequences: 0 when there is one per sequence or per frame."""
+    return None if trans.ndim == 2 else 0
 
 
 def sample_states(

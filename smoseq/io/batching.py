@@ -12,7 +12,7 @@ import numpy as np
 
 from .._errors import InputError
 
-__all__ = ["batch", "unbatch", "validate_syllables", "as_recordings"]
+__all__ = ["batch", "unbatch", "batch_frames", "validate_syllables", "as_recordings"]
 
 
 def validate_syllables(name, sequence) -> np.ndarray:
@@ -76,7 +76,7 @@ def as_recordings(recordings) -> dict[str, np.ndarray]:
     return validated
 
 
-def batch(data_dict, keys=None, seg_length=None, seg_overlap: int = 30):
+def batch(data_dict, keys=None, seg_length=None, seg_overlap: int = 30, *, compact: bool = False):
     """Stack recordings of different lengths into one padded, masked array.
 
     Each recording is cut into segments that start every `seg_length` frames; a
@@ -88,6 +88,9 @@ def batch(data_dict, keys=None, seg_length=None, seg_overlap: int = 30):
         keys: names to include, in order (default: all, sorted).
         seg_length: frames between segment starts (default: the longest recording).
         seg_overlap: extra frames at the end of each segment (default 30).
+        compact: hold the syllables in the smallest unsigned dtype that holds them and the
+            mask as bool (1 + 1 bytes per frame, what `sm.fit` holds); default: the
+            recordings' integer dtype and a float mask.
 
     Returns:
         `(data, mask, (keys, bounds))`: data (n_segments, seg_length + seg_overlap),
@@ -111,26 +114,53 @@ def batch(data_dict, keys=None, seg_length=None, seg_overlap: int = 30):
         raise InputError(f"seg_length must be >= 1 and seg_overlap >= 0, got {seg_length}, {seg_overlap}")
     width = seg_length + seg_overlap
 
-    segments, masks, segment_keys, bounds = [], [], [], []
+    segment_keys, bounds = [], []
     for key, length in zip(keys, lengths):
-        sequence = recordings[key]
         for start in range(0, length, seg_length):
-            end = min(start + width, length)
-            pad = width - (end - start)
-            segments.append(np.concatenate([sequence[start:end], np.repeat(sequence[end - 1 : end], pad)]))
-            masks.append(np.concatenate([np.ones(end - start), np.zeros(pad)]))
             segment_keys.append(key)
-            bounds.append((start, end))
-    return np.stack(segments), np.stack(masks), (np.array(segment_keys), np.array(bounds))
+            bounds.append((start, min(start + width, length)))
+    if compact:
+        largest = max(int(recordings[key].max()) for key in keys)
+        dtype = np.uint8 if largest < 2**8 else np.uint16 if largest < 2**16 else np.int32
+    else:
+        dtype = np.result_type(*(recordings[key].dtype for key in keys))
+    segments = np.empty((len(bounds), width), dtype)
+    masks = np.zeros((len(bounds), width), bool if compact else float)
+    for row, (key, (start, end)) in enumerate(zip(segment_keys, bounds)):
+        segments[row, : end - start] = recordings[key][start:end]
+        segments[row, end - start :] = recordings[key][end - 1]
+        masks[row, : end - start] = 1
+    return segments, masks, (np.array(segment_keys), np.array(bounds))
 
 
-def unbatch(data, keys, bounds) -> dict:
+def batch_frames(per_recording: dict, keys, bounds, width: int) -> np.ndarray:
+    """Per-frame values laid out like `batch`'s segments: the same bounds, padded by repeating the last frame.
+
+    Args:
+        per_recording: recording name -> (T_i, ...) values per frame (e.g. inputs (T_i, D)).
+        keys: (n_segments,) recording of each segment (`batch`'s metadata).
+        bounds: (n_segments, 2) [start, end) of each segment in its recording.
+        width: frames per segment (`batch`'s data.shape[1]).
+
+    Returns:
+        (n_segments, width, ...) array; padding frames repeat the segment's last real
+        frame (the mask, from `batch`, marks them).
+    """
+    rows = []
+    for key, (start, end) in zip(np.asarray(keys), np.asarray(bounds)):
+        values = np.asarray(per_recording[str(key)])[start:end]
+        rows.append(np.concatenate([values, np.repeat(values[-1:], width - len(values), axis=0)]))
+    return np.stack(rows)
+
+
+def unbatch(data, keys, bounds, dtype=None) -> dict:
     """Invert `batch`: reassemble each recording from its segments.
 
     Args:
         data: (n_segments, seg_length, ...) values per segment frame (e.g. states).
         keys: (n_segments,) recording of each segment.
         bounds: (n_segments, 2) [start, end) of each segment in its recording.
+        dtype: the recordings' dtype (default: `data`'s), converted one recording at a time.
 
     Returns:
         recording name -> array of shape (T_i, ...), T_i the largest segment end.
@@ -142,7 +172,7 @@ def unbatch(data, keys, bounds) -> dict:
     for key in dict.fromkeys(keys.tolist()):
         rows = np.flatnonzero(keys == key)
         length = int(bounds[rows, 1].max())
-        sequence = np.zeros((length, *data.shape[2:]), dtype=data.dtype)
+        sequence = np.zeros((length, *data.shape[2:]), dtype=data.dtype if dtype is None else dtype)
         for row in rows:
             start, end = bounds[row]
             sequence[start:end] = data[row, : end - start]

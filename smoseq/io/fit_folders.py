@@ -6,9 +6,12 @@
     trace.npz     log_probs, emission_losses, history, segment_states, keys, bounds,
                   transition_samples (grouped fits: (n_kept, G, K, K) matrices after the burn-in),
                   group_counts (grouped fits: (n_kept, R, K, K) per-recording state-transition counts)
-                  emission_accepted, emission_acceptance (exact emission updates only)
+                  emission_accepted, emission_acceptance (exact emission updates only),
+                  update_converged, update_factor_ok (updates that report them, per iteration),
+                  last_updates.<path> (the last iteration's update infos, e.g. transitions.tables)
     state_names.json  names given to states (`smoseq.io.state_names`), when there are any
-    fit.json      hyperparameters, info (timings, initialisation), written last: its
+    fit.json      hyperparameters, info (timings, initialisation), update_diagnostics
+                  (counts of unconverged mode searches and failed factorisations), written last: its
                   presence with "complete": true marks the folder complete
 """
 
@@ -82,13 +85,21 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
         "history": np.asarray(result.history),
         "emission_accepted": np.asarray(result.emission_accepted, dtype=bool),
         "emission_acceptance": np.asarray(result.emission_acceptance, dtype=float),
+        "update_converged": np.asarray(getattr(result, "update_converged", ()), dtype=bool),
+        "update_factor_ok": np.asarray(getattr(result, "update_factor_ok", ()), dtype=bool),
     }
+    trace |= {f"last_updates.{path}": np.asarray(value) for path, value in getattr(result, "last_updates", {}).items()}
     if result.segment_states is not None:
         trace |= {"segment_states": result.segment_states, "keys": np.asarray(result.keys, dtype=str), "bounds": result.bounds}
     if getattr(result, "transition_samples", None) is not None:
         trace["transition_samples"] = np.asarray(result.transition_samples)
     if getattr(result, "group_counts", None) is not None:
         trace["group_counts"] = np.asarray(result.group_counts)
+    if getattr(result, "coefficient_samples", None) is not None:
+        trace["coefficient_samples"] = np.asarray(result.coefficient_samples)
+    for name in ("feature_counts", "feature_rows"):
+        if getattr(result, name, None) is not None:
+            trace[name] = np.asarray(getattr(result, name))
     atomic_savez(folder / "trace.npz", **trace)
     write_state_names(folder, getattr(result, "state_names", None) or {}, result.model.n_states)
     atomic_write_json(
@@ -100,8 +111,29 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
             "info": _jsonable(result.info),
             "log_probs": [float(v) for v in result.log_probs],
             "emission_acceptance_rate": _acceptance_rate(result.emission_accepted, result.emission_acceptance),
+            "update_diagnostics": update_diagnostics(
+                getattr(result, "update_converged", ()), getattr(result, "update_factor_ok", ())
+            ),
         },
     )
+
+
+def update_diagnostics(converged, factor_ok) -> dict:
+    """Counts of the iterations whose update did not converge or whose factorisation failed.
+
+    Args:
+        converged: (n,) bool per iteration (empty when the updates report no convergence).
+        factor_ok: (n,) bool per iteration (empty when they report no factorisation).
+
+    Returns:
+        `{"mode_search_unconverged": int | None, "factorisation_failed": int | None}`
+        (None when the updates do not report it).
+    """
+    converged, factor_ok = np.asarray(converged, dtype=bool), np.asarray(factor_ok, dtype=bool)
+    return {
+        "mode_search_unconverged": int((~converged).sum()) if converged.size else None,
+        "factorisation_failed": int((~factor_ok).sum()) if factor_ok.size else None,
+    }
 
 
 def _acceptance_rate(accepted, acceptance) -> float | None:
@@ -171,7 +203,8 @@ def read_fit(folder, components=()) -> dict:
         `hyperparameters`, `info`, `segment_states`, `keys`, `bounds`,
         `transition_samples`, `group_counts` (None unless the fit kept them, e.g. a grouped fit),
         `emission_accepted`, `emission_acceptance` (empty unless the fit used exact emission
-        updates), `state_names` (state -> name, {} when none were given).
+        updates), `update_converged`, `update_factor_ok` (empty when not reported),
+        `last_updates` (path -> array), `state_names` (state -> name, {} when none were given).
 
     Raises:
         ModelFileError: a missing, incomplete, truncated or foreign file, or a component
@@ -198,7 +231,14 @@ def read_fit(folder, components=()) -> dict:
         "bounds": trace.get("bounds"),
         "transition_samples": trace.get("transition_samples"),
         "group_counts": trace.get("group_counts"),
+        "coefficient_samples": trace.get("coefficient_samples"),
+        "feature_counts": trace.get("feature_counts"),
+        "feature_rows": trace.get("feature_rows"),
         "emission_accepted": trace.get("emission_accepted", np.zeros(0, bool)),
         "emission_acceptance": trace.get("emission_acceptance", np.zeros(0)),
         "state_names": read_state_names(folder, model.n_states),
+        "update_converged": trace.get("update_converged", np.zeros(0, bool)),
+        "update_factor_ok": trace.get("update_factor_ok", np.zeros(0, bool)),
+        "last_updates": {name.removeprefix("last_updates."): value for name, value in trace.items()
+                         if name.startswith("last_updates.")},  # fmt: skip
     }

@@ -256,7 +256,21 @@ def _skeleton(description: dict, source: str, components):
     """The skeleton of a validated description; every class resolved before any array is read."""
     if description["format_version"] == 1:
         return _v1_skeleton(description)
-    return _v2_skeleton(description, source, module_tree.builtin_classes() | module_tree.component_registry(components))
+    passed = module_tree.component_registry(components)
+    _check_components_passed(description, source, passed)
+    return _v2_skeleton(description, source, module_tree.builtin_classes() | passed)
+
+
+def _check_components_passed(description: dict, source: str, passed: dict) -> None:
+    """Raise `ModelFileError` naming every non-built-in class of the file not among `passed`, at once."""
+    missing = [name for name in description.get("components", []) if name not in passed]
+    if not missing:
+        return
+    suggested = ", ".join(dict.fromkeys(name.rsplit(".", 1)[-1] for name in description["components"]))
+    raise ModelFileError(
+        f"{source}: the model uses {', '.join(missing)}, which smoseq does not import from a file; pass "
+        f"{'every class' if len(missing) > 1 else 'the class'}: sm.load_fit(folder, components=[{suggested}])"
+    )
 
 
 def _load(data: bytes, skeleton, description: dict, json_source: str, leaves_source: str) -> HHMM:

@@ -207,3 +207,58 @@ def check_centroids(recordings: Recordings) -> None:
                 f"{recordings.sources.get(name, name)}: centroid track has {len(centroid)} frames "
                 f"but there are {n_frames} syllables"
             )
+
+
+def iter_recordings(path):
+    """The recordings of `path` one at a time, as `load_recordings` reads them, without holding the others.
+
+    Args:
+        path: a folder of `*.csv` files, a `.csv` file, or a `.h5`/`.hdf5` file.
+
+    Yields:
+        `Recordings` holding one recording each (its syllables, centroids, heading, video, source).
+
+    Raises:
+        InputError: as `load_recordings`, for the recording being read.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        csvs = sorted(p for p in path.glob("*.csv") if p.is_file() and not p.name.startswith(".") and not _is_group_sheet(p))
+        if not csvs:
+            h5s = sorted(path.glob("*.h5"))
+            if len(h5s) != 1:
+                raise InputError(f"{path}: no recording CSVs (*.csv) found")
+            yield from _iter_results_h5(h5s[0])
+            return
+        for csv in csvs:
+            recordings = Recordings({})
+            _add_csv(recordings, csv)
+            yield recordings
+    elif path.suffix.lower() in (".h5", ".hdf5"):
+        yield from _iter_results_h5(path)
+    else:
+        yield load_recordings(path)
+
+
+def _iter_results_h5(path: Path):
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            names = sorted(name for name in handle.keys() if isinstance(handle[name], h5py.Group))
+    except OSError:
+        raise InputError(f"{path}: not a readable HDF5 file") from None
+    if not names:
+        raise InputError(f"{path}: no recording groups found")
+    for name in names:
+        with h5py.File(path, "r") as handle:
+            group = handle[name]
+            if "syllable" not in group:
+                raise InputError(f"{path}: group {name!r} has no 'syllable' dataset")
+            try:
+                syllables = validate_syllables(name, np.asarray(group["syllable"][()]))
+            except InputError as error:
+                raise InputError(f"{path}: {error}") from None
+        yield Recordings({name: syllables}, sources={name: path})

@@ -7,6 +7,7 @@ from .comparison import StateComparison as StateComparison
 from .decoding import GroupDecoding as GroupDecoding
 from .decoding import decode_groups as decode_groups
 from .decoding import recording_features as recording_features
+from .covariate_effects import compare_covariate_effects as compare_covariate_effects
 from .comparison import adjusted_rand_index as adjusted_rand_index
 from .comparison import compare_states as compare_states
 from .comparison import get_adjusted_rand as get_adjusted_rand
@@ -19,6 +20,7 @@ from .group_statistics import compare_groups as compare_groups
 from .group_statistics import group_summary as group_summary
 from .instances import sample_instances as sample_instances
 from .labels import state_labels as state_labels
+from .labels import with_state_names as with_state_names
 from .state_similarity import js_divergence as js_divergence
 from .state_similarity import state_distances as state_distances
 from .state_similarity import state_linkage as state_linkage

@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from .._numba_cache import ensure_compiled
+
 REAL, MARKOV, SHUFFLE = 0, 1, 2  # curves; also rows of the later-frame labels
 EARLIER_REAL, EARLIER_MARKOV = 3, 4  # rows of the earlier-frame labels
 RUN_COST = 2  # a run-merge step costs about this many dense increments (measured)
@@ -231,6 +233,7 @@ def simulate_chains(initial_cumulative, transition_cumulative, uniforms, out, fi
 def in_threads(pool: ThreadPoolExecutor, n_threads: int, kernel, *args) -> None:
     """Run `kernel(*args, first, n_threads)` for every `first < n_threads` on `pool`, whose
     `n_threads` workers then run concurrently (the kernels release the GIL)."""
+    ensure_compiled(kernel, *args, 0, n_threads)  # once, under the inter-process lock, not racing in the threads
     if n_threads == 1:
         kernel(*args, 0, 1)
         return

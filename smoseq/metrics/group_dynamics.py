@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import InputError
+from .labels import with_state_names
 
 COLUMNS = ["kind", "quantity", "state", "to_state", "group", "reference", "median", "lower", "upper", "p_greater"]
 
@@ -58,7 +59,8 @@ def compare_group_dynamics(result, fps: float | None = None, level: float = 0.95
         level: coverage of the intervals (0.95 by default).
 
     Returns:
-        The table of `group_dynamics_table`.
+        The table of `group_dynamics_table`; when the fit's states have names
+        (`result.state_names`), with `state_name` and `to_state_name` columns at the end.
 
     Raises:
         InputError: a fit that kept no per-recording counts (not grouped, or saved by an
@@ -71,7 +73,9 @@ def compare_group_dynamics(result, fps: float | None = None, level: float = 0.95
     group_of = result.hyperparameters["groups"]
     names = [str(name) for name in result.hyperparameters["group_names"]]
     index = np.array([names.index(str(group_of[recording])) for recording in group_of])
-    return group_dynamics_table(counts, index, names, fps, level)
+    table = group_dynamics_table(counts, index, names, fps, level)
+    state_names = getattr(result, "state_names", None)
+    return with_state_names(table, state_names, counts.shape[-1]) if state_names else table
 
 
 def group_dynamics_table(counts, groups, group_names, fps: float | None = None, level: float = 0.95) -> pd.DataFrame:

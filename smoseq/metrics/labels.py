@@ -35,3 +35,26 @@ def labels_of(source, n_states: int) -> list[str]:
     if isinstance(source, (str, bytes)) or not hasattr(source, "__len__") or len(source) != n_states:
         raise InputError(f"state labels must be {n_states} labels or a dict state -> name, got {source!r}")
     return [str(label) for label in source]
+
+
+def with_state_names(table, names, n_states: int):
+    """`table` with `state_name` (and `to_state_name` where it has `to_state`) columns at the end.
+
+    Args:
+        table: a `pandas.DataFrame` with an int `state` column (negative: no state).
+        names: state -> name (e.g. a fit's `state_names`) or K labels.
+        n_states: K.
+
+    Returns:
+        A copy of `table`; a state without a name is labelled by its number, a negative
+        state by "". Existing `state_name`/`to_state_name` columns are replaced.
+    """
+    import numpy as np
+
+    labels = np.array(labels_of(names, n_states) + [""], dtype=object)  # index -1 -> ""
+    named = table.drop(columns=[c for c in ("state_name", "to_state_name") if c in table.columns])
+    for column in ("state", "to_state"):
+        if column in named.columns:
+            states = named[column].to_numpy(dtype=int)
+            named[f"{column}_name"] = labels[np.where(states >= 0, states, n_states)]
+    return named

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from . import _mi_kernels
 from .._errors import InputError
+from .._numba_cache import call_compiled
 from ._inputs import as_integer_array, numpy_rng
 
 BIAS_CORRECTIONS = (None, "miller-madow")
@@ -232,5 +233,7 @@ def cross_sequence_mutual_information(sequence1, sequence2, mask, n_categories: 
     if valid.any() and max(first[valid].max(), second[valid].max()) >= n_categories:
         raise InputError(f"labels must lie in [0, {n_categories})")
     table = np.bincount(first[valid] * n_categories + second[valid], minlength=n_categories**2)
-    mi, _ = _mi_kernels.mutual_information_from_counts(table.reshape(n_categories, n_categories), n_categories, float(pseudo_count))
+    mi, _ = call_compiled(
+        _mi_kernels.mutual_information_from_counts, table.reshape(n_categories, n_categories), n_categories, float(pseudo_count)
+    )
     return float(mi)

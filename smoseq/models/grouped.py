@@ -6,14 +6,13 @@ conjugate draw, group by group, from the transition counts of that group's seque
 """
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .data import SyllableData
-from .priors import dirichlet_log_prob
+from .priors import DirichletRows
 from .transitions import AbstractTransitions
+from .updates import DirichletRowsUpdate
 
 
 class GroupedTransitions(AbstractTransitions):
@@ -77,6 +76,14 @@ class GroupedTransitions(AbstractTransitions):
         """Prior Dirichlet concentration of every row of every group: β + κ·I."""
         return self.beta + self.kappa * jnp.eye(self.n_states)
 
+    def row_prior(self) -> DirichletRows:
+        """The prior of every row of every group, `DirichletRows` of β + κ·I broadcast to (G, K, K)."""
+        return DirichletRows(jnp.broadcast_to(self.concentration(), self.probs.shape))
+
+    def update_kernel(self) -> DirichletRowsUpdate:
+        """`DirichletRowsUpdate()`: every row of every group from Dirichlet(β + κ·e_k + counts[g, k])."""
+        return DirichletRowsUpdate()
+
     def transition_matrices(self, data: SyllableData) -> Float[Array, "N K K"]:
         """Each sequence's group's matrix.
 
@@ -113,25 +120,10 @@ class GroupedTransitions(AbstractTransitions):
         Returns:
             Scalar float.
         """
-        return dirichlet_log_prob(self.probs, self.concentration()).sum()
-
-    def resample(self, key: PRNGKeyArray, counts: Float[Array, "G K K"]) -> tuple["GroupedTransitions", None]:
-        """Conjugate draw of every row of every group from Dirichlet(β + κ·e_k + counts[g, k]).
-
-        Args:
-            key: a JAX PRNG key (split into one per row).
-            counts: (G, K, K) float counts (`statistics`).
-
-        Returns:
-            `(transitions, None)`: new (G, K, K) `probs` (β, κ and the names unchanged).
-        """
-        G, K = self.n_groups, self.n_states
-        concentration = (counts + self.concentration()).reshape(G * K, K)
-        rows = jax.vmap(jr.dirichlet)(jr.split(key, G * K), concentration)
-        return eqx.tree_at(lambda t: t.probs, self, rows.reshape(G, K, K)), None
+        return self.row_prior().log_prob(self.probs)
 
     def sample_prior(self, key: PRNGKeyArray) -> "GroupedTransitions":
-        """A draw of every group's matrix from the prior (`resample` with zero counts).
+        """A draw of every group's matrix from the prior (`row_prior().sample`, one key per row).
 
         Args:
             key: a JAX PRNG key.
@@ -139,7 +131,7 @@ class GroupedTransitions(AbstractTransitions):
         Returns:
             These transitions with new (G, K, K) `probs`.
         """
-        return self.resample(key, jnp.zeros(self.probs.shape))[0]
+        return eqx.tree_at(lambda t: t.probs, self, self.row_prior().sample(key))
 
     def _groups(self, data: SyllableData) -> Int[Array, " N"]:
         if data.groups is None:

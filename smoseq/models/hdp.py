@@ -24,8 +24,9 @@ from jax.scipy.special import digamma, polygamma
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .data import SyllableData
-from .priors import dirichlet_log_prob
+from .priors import DirichletRows, dirichlet_log_prob, floored_dirichlet
 from .transitions import AbstractTransitions, transition_counts
+from .updates import AbstractUpdate
 
 EXACT_TABLE_TERMS = 1000
 """Table-count terms drawn exactly (one Bernoulli each) before the tail is approximated."""
@@ -143,6 +144,22 @@ class HDPTransitions(AbstractTransitions):
         """
         return self.alpha * self.weights[None, :] + self.kappa * jnp.eye(self.n_states)
 
+    def row_prior(self, weights: Float[Array, " K"] | None = None) -> DirichletRows:
+        """The prior of the rows given global weights (default: these), `DirichletRows(α·β + κ·I)`.
+
+        Args:
+            weights: (K,) float global weights β, or None for `self.weights`.
+
+        Returns:
+            A `DirichletRows` with the HDP's probability floor (`PROBABILITY_FLOOR`).
+        """
+        weights = self.weights if weights is None else weights
+        return DirichletRows(self.alpha * weights[None, :] + self.kappa * jnp.eye(self.n_states), PROBABILITY_FLOOR)
+
+    def update_kernel(self) -> "HDPUpdate":
+        """`HDPUpdate()`: the auxiliary-variable update (module docstring)."""
+        return HDPUpdate()
+
     def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"]:
         """The one (K, K) matrix every sequence follows.
 
@@ -185,29 +202,7 @@ class HDPTransitions(AbstractTransitions):
             Scalar float.
         """
         weights_prior = dirichlet_log_prob(self.weights, jnp.full(self.n_states, self.gamma / self.n_states))
-        return weights_prior + dirichlet_log_prob(self.probs, self.concentration()).sum()
-
-    def resample(self, key: PRNGKeyArray, statistics: HDPStatistics) -> tuple["HDPTransitions", HDPInfo]:
-        """One auxiliary-variable Gibbs update: tables, overrides, β, then the rows (module docstring).
-
-        Args:
-            key: a JAX PRNG key (split into one per draw).
-            statistics: `HDPStatistics` from `statistics(states, data)`.
-
-        Returns:
-            `(transitions, HDPInfo)`: new `probs` and `weights` (γ, α, κ unchanged), and the
-            table counts after the override.
-        """
-        k_tables, k_override, k_weights, k_rows = jr.split(key, 4)
-        K = self.n_states
-        tables = table_counts(k_tables, statistics.counts, self.concentration())
-        overrides = override_counts(k_override, jnp.diag(tables), self.weights, self.alpha, self.kappa)
-        tables = tables - jnp.diag(overrides)
-        weights = _dirichlet(k_weights, self.gamma / K + tables.sum(0) + statistics.first)
-        concentration = self.alpha * weights[None, :] + self.kappa * jnp.eye(K) + statistics.counts
-        rows = jax.vmap(_dirichlet)(jr.split(k_rows, K), concentration)
-        updated = eqx.tree_at(lambda t: (t.probs, t.weights), self, (rows, weights))
-        return updated, HDPInfo(tables)
+        return weights_prior + self.row_prior().log_prob(self.probs)
 
     def sample_prior(self, key: PRNGKeyArray) -> "HDPTransitions":
         """β from Dir(γ/K), then every row from Dir(α·β + κ·e_k).
@@ -220,22 +215,38 @@ class HDPTransitions(AbstractTransitions):
         """
         k_weights, k_rows = jr.split(key)
         K = self.n_states
-        weights = _dirichlet(k_weights, jnp.full(K, self.gamma / K))
-        concentration = self.alpha * weights[None, :] + self.kappa * jnp.eye(K)
-        rows = jax.vmap(_dirichlet)(jr.split(k_rows, K), concentration)
+        weights = floored_dirichlet(k_weights, jnp.full(K, self.gamma / K), PROBABILITY_FLOOR)
+        rows = self.row_prior(weights).sample(k_rows)
         return eqx.tree_at(lambda t: (t.probs, t.weights), self, (rows, weights))
 
 
-def _dirichlet(key: PRNGKeyArray, concentration: Float[Array, " n"]) -> Float[Array, " n"]:
-    """A Dirichlet draw with every entry at least `PROBABILITY_FLOOR`.
+class HDPUpdate(AbstractUpdate):
+    """The sticky HDP's Gibbs update given the states: tables, overrides, β, then the rows.
 
-    Concentrations as small as α·β_k of an unused state make entries underflow to exact
-    zeros (or to denormals, which the CPU flushes to zero), whose logarithm would make the
-    log prior infinite; the floor keeps it finite and changes the sum by less than float
-    rounding.
+    Needs an `HDPTransitions` and its `HDPStatistics`; reports an `HDPInfo`.
     """
-    draw = jr.dirichlet(key, jnp.maximum(concentration, PROBABILITY_FLOOR))
-    return jnp.maximum(draw / draw.sum(), PROBABILITY_FLOOR)
+
+    def step(self, key: PRNGKeyArray, component: HDPTransitions, statistics: HDPStatistics) -> tuple[HDPTransitions, HDPInfo]:
+        """One auxiliary-variable update (module docstring, steps 1–4).
+
+        Args:
+            key: a JAX PRNG key (split into one per draw).
+            component: the `HDPTransitions` to update.
+            statistics: `HDPStatistics` from `component.statistics(states, data)`.
+
+        Returns:
+            `(transitions, HDPInfo)`: new `probs` and `weights` (γ, α, κ unchanged), and the
+            table counts after the override.
+        """
+        k_tables, k_override, k_weights, k_rows = jr.split(key, 4)
+        K = component.n_states
+        tables = table_counts(k_tables, statistics.counts, component.concentration())
+        overrides = override_counts(k_override, jnp.diag(tables), component.weights, component.alpha, component.kappa)
+        tables = tables - jnp.diag(overrides)
+        weights = floored_dirichlet(k_weights, component.gamma / K + tables.sum(0) + statistics.first, PROBABILITY_FLOOR)
+        rows = component.row_prior(weights).posterior(statistics.counts).sample(k_rows)
+        updated = eqx.tree_at(lambda t: (t.probs, t.weights), component, (rows, weights))
+        return updated, HDPInfo(tables)
 
 
 def table_counts(

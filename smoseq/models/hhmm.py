@@ -1,5 +1,8 @@
 """The hierarchical HMM: a sticky chain of hidden states, each biasing syllable transitions."""
 
+import inspect
+from typing import Any, NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -7,9 +10,26 @@ import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .data import SyllableData
-from .emissions import AbstractEmissions, AbstractTableEmissions, EmissionInfo, FullRankEmissions, LowRankEmissions, ModeSearch
+from .emissions import AbstractEmissions, AbstractTableEmissions
+from .full_rank import FullRankEmissions
+from .laplace.mode import ModeSearch
+from .low_rank import LowRankEmissions
 from .initial import AbstractInitialState, InitialFromTransitions, UniformInitialState
 from .transitions import AbstractTransitions, StickyTransitions
+
+
+class ModelInfo(NamedTuple):
+    """What one `HHMM.resample` reports: every component's update info.
+
+    Attributes:
+        initial: the initial-state update's info (None for the built-ins, which have no parameters).
+        transitions: the transitions' (`ConjugateInfo` for sticky and grouped, `HDPInfo` for the HDP).
+        emissions: the emissions' (`LaplaceInfo`, `MetropolisInfo` with its `proposal`, `ConjugateInfo`, or yours).
+    """
+
+    initial: Any
+    transitions: Any
+    emissions: Any
 
 
 class HHMM(eqx.Module):
@@ -104,21 +124,36 @@ class HHMM(eqx.Module):
         """
         return self.emissions.log_prior() + self.transitions.log_prior() + self.initial.log_prior()
 
-    def log_likelihoods(self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"]) -> Float[Array, "N T K"]:
+    def log_likelihoods(
+        self, syllables: Int[Array, "N T"], mask: Float[Array, "N T"], repeats: str = "model"
+    ) -> Float[Array, "N T K"]:
         """log p(x_t | x_{<t}, z_t = k) of every frame (`emissions.log_likelihoods`).
 
         Args:
             syllables: (N, T) int.
             mask: (N, T) float; frames where it is 0 contribute 0.
+            repeats: `SyllableData.repeats`; with `"ignore"` the emissions score the next
+                different syllable (passed to `emissions.log_likelihoods`).
 
         Returns:
             (N, T, K) float; 0 at the first frame of each sequence and at masked frames.
+
+        Raises:
+            TypeError: `repeats="ignore"` with emissions whose `log_likelihoods` takes no `repeats`.
         """
-        return self.emissions.log_likelihoods(syllables, mask)
+        if repeats == "model":
+            return self.emissions.log_likelihoods(syllables, mask)
+        if "repeats" not in inspect.signature(self.emissions.log_likelihoods).parameters:
+            raise TypeError(
+                f"{type(self.emissions).__name__}.log_likelihoods(syllables, mask) takes no `repeats`: with "
+                "repeats='ignore' (sm.fit's default) the emissions must score the next different syllable; add a "
+                "`repeats` argument (docs/custom-variants.md) or fit with repeats='model'"
+            )
+        return self.emissions.log_likelihoods(syllables, mask, repeats=repeats)
 
     def resample(
         self, key: PRNGKeyArray, states: Int[Array, "N T"], data: SyllableData, mode_search: ModeSearch | None = None
-    ) -> tuple["HHMM", EmissionInfo]:
+    ) -> tuple["HHMM", ModelInfo]:
         """Every component's parameters drawn given the hidden states: one key and one update each.
 
         Each component computes its own statistics from `(states, data)` and draws from
@@ -132,15 +167,15 @@ class HHMM(eqx.Module):
                 mode (`LowRankEmissions` needs one); ignored by conjugate ones.
 
         Returns:
-            `(model, emission_info)`: the new `HHMM` and the emission update's `EmissionInfo`.
+            `(model, info)`: the new `HHMM` and a `ModelInfo` holding every component's update info.
         """
         k_emit, k_trans, k_init = jr.split(key, 3)
         emissions, emission_info = self.emissions.resample(
             k_emit, self.emissions.statistics(states, data), mode_search
         )
-        transitions, _ = self.transitions.resample(k_trans, self.transitions.statistics(states, data))
-        initial, _ = self.initial.resample(k_init, self.initial.statistics(states, data))
-        return HHMM(emissions, transitions, initial), emission_info
+        transitions, transition_info = self.transitions.resample(k_trans, self.transitions.statistics(states, data))
+        initial, initial_info = self.initial.resample(k_init, self.initial.statistics(states, data))
+        return HHMM(emissions, transitions, initial), ModelInfo(initial_info, transition_info, emission_info)
 
     def with_data_driven_start(self, states: Int[Array, "N T"], data: SyllableData) -> "HHMM":
         """This model with emission parameters set from the statistics of `states`, where the emissions support it.

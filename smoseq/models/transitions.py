@@ -4,13 +4,12 @@ import abc
 from typing import ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .data import SyllableData
-from .priors import dirichlet_log_prob
+from .priors import DirichletRows
+from .updates import AbstractUpdate, DirichletRowsUpdate
 
 
 class AbstractTransitions(eqx.Module):
@@ -44,9 +43,30 @@ class AbstractTransitions(eqx.Module):
         """
         raise TypeError(f"{type(self).__name__} does not set the initial-state distribution")
 
+    @property
+    def n_observed_states(self) -> int:
+        """The states a user sees (K); the hidden chain may be larger (semi-Markov phases). Default `n_states`."""
+        return self.n_states
+
+    def observed_states(self, states):
+        """The states a user sees of hidden states (N, T) (NumPy or JAX ints); default: the states themselves."""
+        return states
+
+    def observed_probs(self, probs):
+        """(..., n_states) hidden-state probabilities as (..., n_observed_states); default: unchanged."""
+        return probs
+
+    def hidden_states(self, states, mask=None):
+        """Hidden states to start a chain from, for states a user sees (N, T); default: the states themselves."""
+        return states
+
+    def emissions_for(self, emissions):
+        """The emissions to pair with these transitions, given emissions for the observed states; default: unchanged."""
+        return emissions
+
     @abc.abstractmethod
     def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"] | Float[Array, "N K K"]:
-        """p(z_t = j | z_{t-1} = i) of every sequence: (K, K) shared, or (N, K, K); rows sum to 1."""
+        """p(z_t = j | z_{t-1} = i): (K, K) shared, (N, K, K) per sequence or (N, T, K, K) per frame ([n, t]: t-1 -> t)."""
 
     @abc.abstractmethod
     def log_prior(self) -> Float[Array, ""]:
@@ -60,9 +80,23 @@ class AbstractTransitions(eqx.Module):
     def statistics(self, states: Int[Array, "N T"], data: SyllableData):
         """The sufficient statistics `resample` needs from the hidden states (any PyTree of arrays)."""
 
-    @abc.abstractmethod
+    def update_kernel(self) -> AbstractUpdate:
+        """The update that draws this component's parameters (`smoseq.models.updates`).
+
+        Override it (or `resample` itself).
+
+        Raises:
+            NotImplementedError: the component overrides neither this nor `resample`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} implements neither update_kernel nor resample")
+
     def resample(self, key: PRNGKeyArray, statistics) -> tuple["AbstractTransitions", object]:
-        """A draw of the parameters given `statistics(states, data)`: `(component, info)` (info any PyTree)."""
+        """A draw of the parameters given `statistics(states, data)`: `update_kernel().step(key, self, statistics)`.
+
+        Returns:
+            `(component, info)`: the updated component and the update's info (a NamedTuple).
+        """
+        return self.update_kernel().step(key, self, statistics)
 
 
 class StickyTransitions(AbstractTransitions):
@@ -106,6 +140,14 @@ class StickyTransitions(AbstractTransitions):
         """
         return self.beta + self.kappa * jnp.eye(self.n_states)
 
+    def row_prior(self) -> DirichletRows:
+        """The prior of the rows, `DirichletRows(β + κ·I)`."""
+        return DirichletRows(self.concentration())
+
+    def update_kernel(self) -> DirichletRowsUpdate:
+        """`DirichletRowsUpdate()`: every row from Dirichlet(β + κ·e_k + counts[k])."""
+        return DirichletRowsUpdate()
+
     def transition_matrices(self, data: SyllableData) -> Float[Array, "K K"]:
         """The one (K, K) matrix every sequence follows.
 
@@ -135,23 +177,10 @@ class StickyTransitions(AbstractTransitions):
         Returns:
             Scalar float.
         """
-        return dirichlet_log_prob(self.probs, self.concentration()).sum()
-
-    def resample(self, key: PRNGKeyArray, counts: Float[Array, "K K"]) -> tuple["StickyTransitions", None]:
-        """Conjugate draw of every row from Dirichlet(β + κ·e_k + counts[k]).
-
-        Args:
-            key: a JAX PRNG key (split into one per row).
-            counts: (K, K) float transition counts (`statistics`).
-
-        Returns:
-            `(transitions, None)`: new (K, K) `probs` (β and κ unchanged), and no info.
-        """
-        rows = jax.vmap(jr.dirichlet)(jr.split(key, self.n_states), counts + self.concentration())
-        return eqx.tree_at(lambda t: t.probs, self, rows), None
+        return self.row_prior().log_prob(self.probs)
 
     def sample_prior(self, key: PRNGKeyArray) -> "StickyTransitions":
-        """A draw of `probs` from the prior (`resample` with zero counts).
+        """A draw of `probs` from the prior (`row_prior().sample`, one key per row).
 
         Args:
             key: a JAX PRNG key.
@@ -159,7 +188,7 @@ class StickyTransitions(AbstractTransitions):
         Returns:
             These transitions with new (K, K) `probs`.
         """
-        return self.resample(key, jnp.zeros((self.n_states, self.n_states)))[0]
+        return eqx.tree_at(lambda t: t.probs, self, self.row_prior().sample(key))
 
 
 def transition_counts(

@@ -12,7 +12,7 @@ and gets bit-identical results; models added to the grid later form new batches.
 """
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 from .._errors import InputError, ModelFileError
 from ..io.files import atomic_savez, atomic_write_json
 from ..io.model_files import read_json
+from ..fitting.settings import FitSettings, field_names
 
 RECORDINGS_FILE = "recordings.npz"
 SCAN_FILE = "scan.json"
@@ -30,44 +31,82 @@ FORMAT_NAME = "smoseq-scan"
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
 class ScanSettings:
     """What every model of a scan shares; a re-run must use the same settings.
 
+    `ScanSettings(fit=sm.FitSettings(...), heldout_folds=2)` reuses the settings of a fit;
+    `ScanSettings(n_iters=50, emissions="full_rank", ...)` builds them from the keywords of
+    `sm.FitSettings` (not both). The grid sets `n_states`, `kappa` and `seed` of each model,
+    and a batched fit uses neither `n_init_iters`, `checkpoint_every`, `devices` nor
+    `memory_limit`: scan.json holds the other settings (`to_json`).
+
     Attributes:
-        n_iters: Gibbs iterations per model.
+        fit: the `sm.FitSettings` of every model (iterations, components, priors, optimizers,
+            segmentation, `repeats`, …).
         heldout_folds: F ≥ 2 to cross-validate (the model with seed s leaves out fold
             s mod F of the recordings, see `run_scan`), 0 for none.
         fps: frame rate, for durations in seconds.
-        emissions: `"low_rank"` or `"full_rank"`.
-        transitions: `"sticky"` or `"hdp"` (the sticky HDP prior, κ scanned, default γ and α), as in `sm.fit`.
-        beta: β of the transition prior, as in `sm.fit`.
-        sigma_base: σ of the low-rank `base` prior, as in `sm.fit`.
-        sigma_bias: σ of the low-rank `biases` prior, as in `sm.fit`.
-        emission_beta: β_e of the full-rank emission prior, as in `sm.fit`.
-        seg_length: frames between segment starts when batching (None: one segment per recording).
-        seg_overlap: extra frames at the end of each segment.
-        method: state-sampling kernel (`auto`, `native`, `serial`, `parallel`).
-        repeats: `"ignore"` or `"model"`, how frames repeating a syllable are scored, as in `sm.fit`.
         groups: recording -> experimental group, or a `name,group` CSV (`sm.load_groups`;
             `run_scan` stores the matched dict): every model gets one transition matrix per
             group, as `sm.fit(..., groups=...)`; None for one matrix.
     """
 
-    n_iters: int = 100
-    heldout_folds: int = 0
-    fps: float = 120.0
-    emissions: str = "low_rank"
-    transitions: str = "sticky"
-    beta: float = 1.0
-    sigma_base: float = 1.0
-    sigma_bias: float = 1.0
-    emission_beta: float = 1.0
-    seg_length: int | None = None
-    seg_overlap: int = 30
-    method: str = "auto"
-    repeats: str = "ignore"
-    groups: dict | str | None = None
+    __slots__ = ("fit", "heldout_folds", "fps", "groups")
+    SCAN_ONLY = ("heldout_folds", "fps", "groups")
+
+    def __init__(self, fit: FitSettings | None = None, heldout_folds: int = 0, fps: float = 120.0,
+                 groups: dict | str | None = None, **fit_keywords):  # fmt: skip
+        if fit is not None and fit_keywords:
+            raise InputError(f"ScanSettings: pass fit=FitSettings(...) or {sorted(fit_keywords)[0]}=..., not both")
+        if fit is None:
+            unknown = sorted(set(fit_keywords) - set(field_names()))
+            if unknown:
+                raise InputError(f"ScanSettings has no setting {unknown[0]!r}")
+            fit = FitSettings(**fit_keywords)
+        if not isinstance(fit, FitSettings):
+            raise InputError(f"ScanSettings: fit must be a FitSettings, got {type(fit).__name__}")
+        for name, value in (("fit", fit), ("heldout_folds", heldout_folds), ("fps", fps), ("groups", groups)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("ScanSettings is immutable: use replace(...)")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, ScanSettings):
+            return NotImplemented
+        return self.fit == other.fit and (self.heldout_folds, self.fps, self.groups) == (other.heldout_folds, other.fps, other.groups)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"ScanSettings(fit={self.fit!r}, heldout_folds={self.heldout_folds!r}, fps={self.fps!r}, groups={self.groups!r})"
+
+    def replace(self, **changes) -> "ScanSettings":
+        """A copy with `changes` (scan settings, or settings of `fit`)."""
+        scan = {name: changes.pop(name, getattr(self, name)) for name in self.SCAN_ONLY}
+        fit = changes.pop("fit", self.fit)
+        return ScanSettings(fit.replace(**changes) if changes else fit, **scan)
+
+    def to_json(self) -> dict:
+        """What scan.json stores: the scan's own settings and the fit settings a batched fit uses."""
+        used = [name for name in field_names() if name not in FitSettings.GRID + FitSettings.SINGLE_FIT_ONLY]
+        return {"heldout_folds": self.heldout_folds, "fps": self.fps, "groups": self.groups} | self.fit.to_json(only=used)
+
+    @classmethod
+    def from_json(cls, data: dict, source: str = SCAN_FILE) -> "ScanSettings":
+        """The settings of `to_json`; a setting missing from an older scan.json takes the value such scans used."""
+        if not isinstance(data, dict):
+            raise ModelFileError(f"{source}: settings must be a JSON object")
+        data = LEGACY_SETTINGS | data
+        scan = {name: data.pop(name) for name in cls.SCAN_ONLY if name in data}
+        try:
+            return cls(FitSettings.from_json(data, source=source), **scan)
+        except InputError as error:
+            raise ModelFileError(str(error)) from None
+
+
+# Settings that scans written before they were stored always used (not necessarily today's defaults).
+LEGACY_SETTINGS = {"exact_emissions": False, "mode_search": None, "retry": None}
 
 
 @dataclass(frozen=True)
@@ -171,8 +210,9 @@ def read_scan_file(scan_dir) -> dict | None:
     return description
 
 
-def settings_from(description: dict) -> ScanSettings:
-    return ScanSettings(**description["settings"])
+def settings_from(description: dict, source: str = SCAN_FILE) -> ScanSettings:
+    """The `ScanSettings` stored in a scan.json description."""
+    return ScanSettings.from_json(dict(description["settings"]), source=source)
 
 
 def start_scan_folder(scan_dir, recordings: dict, settings: ScanSettings) -> dict:
@@ -188,18 +228,13 @@ def start_scan_folder(scan_dir, recordings: dict, settings: ScanSettings) -> dic
         scan_dir.mkdir(parents=True, exist_ok=True)
         write_recordings(scan_dir, recordings)
         description = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "data_fingerprint": fingerprint,
-                       "settings": asdict(settings), "batches": []}  # fmt: skip
+                       "settings": settings.to_json(), "batches": []}  # fmt: skip
         atomic_write_json(scan_dir / SCAN_FILE, description)
         return description
     if description.get("data_fingerprint") != fingerprint:
         raise InputError(f"{scan_dir}: holds a scan of different recordings; choose another --out")
-    stored = description["settings"]
-    defaults = asdict(ScanSettings())  # scans written before a setting existed used its default
-    changed = [
-        f"{key} {stored.get(key, defaults[key])!r} -> {value!r}"
-        for key, value in asdict(settings).items()
-        if stored.get(key, defaults[key]) != value
-    ]
+    stored = settings_from(description, source=str(scan_dir / SCAN_FILE)).to_json()
+    changed = [f"{key} {stored[key]!r} -> {value!r}" for key, value in settings.to_json().items() if stored[key] != value]
     if changed:
         raise InputError(f"{scan_dir}: was started with other settings ({'; '.join(changed)}); choose another --out")
     return description

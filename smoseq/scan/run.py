@@ -5,12 +5,11 @@ fixed in scan.json when first planned, so an interrupted scan finished by a re-r
 exactly the results of an uninterrupted one.
 """
 
-import dataclasses
 import math
 
 import numpy as np
 
-from .._errors import InputError
+from .._errors import InputError, ModelFileError
 from ..io.fit_folders import is_complete_fit
 from ..io.groups import load_groups
 from ..fitting.data import prepare_data
@@ -87,9 +86,9 @@ def _checked_groups(recordings: dict, settings: ScanSettings) -> ScanSettings:
         return settings
     if settings.heldout_folds:
         raise InputError("--groups and --heldout-folds cannot be combined: held-out recordings would need their group's matrix")
-    if settings.transitions != "sticky":
-        raise InputError(f"--groups fits sticky transitions per group; it cannot be combined with --transitions {settings.transitions}")
-    return dataclasses.replace(settings, groups=load_groups(settings.groups, list(recordings)))
+    if settings.fit.transitions != "sticky":
+        raise InputError(f"--groups fits sticky transitions per group; it cannot be combined with --transitions {settings.fit.transitions}")
+    return settings.replace(groups=load_groups(settings.groups, list(recordings)))
 
 
 def run_scan(
@@ -117,7 +116,8 @@ def run_scan(
         recordings: recording name -> syllables (T_i,).
         out: scan folder (created; re-opened when it holds the same scan).
         n_states, kappas, seeds: the grid (every combination is one model).
-        settings: what every model shares (iterations, priors, folds, fps).
+        settings: what every model shares: its `sm.FitSettings` (iterations, components, priors,
+            optimizers; the grid sets n_states, κ and seed), folds, fps and groups.
         executor: where the jobs run.
         max_batch: most models per vmapped batch (default 20).
         memory_budget: bytes a batch may use (default: half the available RAM of this
@@ -127,8 +127,12 @@ def run_scan(
     Returns:
         The summary DataFrame, or None when SLURM jobs were submitted without waiting.
     """
-    if settings.n_iters < 1:
-        raise InputError(f"iterations must be >= 1, got {settings.n_iters}")
+    if not isinstance(settings, ScanSettings):
+        raise InputError(f"settings must be a ScanSettings (e.g. ScanSettings(fit=sm.FitSettings(...))), got {type(settings).__name__}")
+    try:
+        ScanSettings.from_json(settings.to_json(), source="settings")  # scan.json must restore them for every job
+    except ModelFileError as error:
+        raise InputError(f"a scan's settings are stored in scan.json: {error}") from None
     if not settings.fps > 0:
         raise InputError(f"fps must be > 0, got {settings.fps}")
     _check_folds(recordings, settings.heldout_folds)
@@ -156,11 +160,11 @@ def _batch_sizer(recordings, settings: ScanSettings, executor: ExecutorOptions, 
         else:
             workers = executor.n_workers() if executor.kind in ("processes", "submitit-local") else 1
             memory_budget = available_memory_bytes() / 2 / workers
-    method = resolve_method(settings.method) if executor.kind != "slurm" or not executor.slurm_gpus else "parallel"
+    method = resolve_method(settings.fit.method) if executor.kind != "slurm" or not executor.slurm_gpus else "parallel"
 
     def batch_size(n_states: int, fold) -> int:
         training, _ = fold_recordings(recordings, settings.heldout_folds, fold)
-        prepared = prepare_data({name: recordings[name] for name in training}, settings.seg_length, settings.seg_overlap)
-        return chunk_size(10**9, prepared, n_states, settings.n_iters, method, int(max_batch or DEFAULT_MAX_BATCH), memory_budget)
+        prepared = prepare_data({name: recordings[name] for name in training}, settings.fit.seg_length, settings.fit.seg_overlap)
+        return chunk_size(10**9, prepared, n_states, settings.fit.n_iters, method, int(max_batch or DEFAULT_MAX_BATCH), memory_budget)
 
     return batch_size

@@ -16,6 +16,7 @@ from ._comparison import plot_alluvial as plot_alluvial
 from ._comparison import plot_confusion as plot_confusion
 from ._decoding import plot_group_decoding as plot_group_decoding
 from ._dendrogram import plot_state_dendrogram as plot_state_dendrogram
+from ._covariate_effects import plot_covariate_effects as plot_covariate_effects
 from ._group_dynamics import plot_group_dynamics as plot_group_dynamics
 from ._groups import plot_group_metric as plot_group_metric
 from ._groups import plot_group_transitions as plot_group_transitions
@@ -40,3 +41,4 @@ from ._video import VideoIndex as VideoIndex
 from ._video import VideoReader as VideoReader
 from ._video import index_video as index_video
 from .grid_movies import generate_grid_movies as generate_grid_movies
+from .grid_movies import movie_file_name as movie_file_name

@@ -51,8 +51,8 @@ def plot_lagged_mi(lags, real, markov, shuffle, fps: float) -> Figure:
     return figure
 
 
-def plot_durations(states, fps: float, bins: int = 40, max_seconds: float | None = None) -> Figure:
-    """Histogram of state durations in seconds, with the median in the title.
+def plot_durations(states, fps: float, bins: int = 40, max_seconds: float | None = None, fitted=None) -> Figure:
+    """Histogram of state durations in seconds, with the median in the title, and the fitted distribution if given.
 
     Args:
         states: a dict recording -> states (T,), whose bouts (runs, which end at recording
@@ -61,6 +61,9 @@ def plot_durations(states, fps: float, bins: int = 40, max_seconds: float | None
         fps: frames per second.
         bins: number of histogram bins.
         max_seconds: right end of the histogram (default: the 99th percentile).
+        fitted: optional `(durations, pmf)` in frames, (D,) each: a fitted duration
+            distribution (e.g. `sm.duration_distributions(fit)`'s `durations` and `pooled`),
+            drawn over the histogram as a density in seconds (pmf × fps), its median in the title.
 
     Returns:
         A `matplotlib.figure.Figure` with a density histogram of durations in seconds.
@@ -80,7 +83,15 @@ def plot_durations(states, fps: float, bins: int = 40, max_seconds: float | None
     figure, axes = new_figure(3, 2.2)
     ax = axes[0, 0]
     ax.hist(seconds, bins=bins, range=(0, max_seconds), density=True, color="C0")
-    ax.set_title(f"Median duration = {np.median(seconds):.2f} seconds", fontsize=10)
+    title = f"Median duration = {np.median(seconds):.2f} seconds"
+    if fitted is not None:
+        frames, pmf = (np.asarray(a, dtype=float) for a in fitted)
+        shown = frames / fps <= max_seconds
+        ax.plot(frames[shown] / fps, pmf[shown] * fps, color="C3", lw=1.5, label="fitted")
+        fitted_median = frames[min(int((np.cumsum(pmf) < 0.5 * pmf.sum()).sum()), frames.size - 1)] / fps
+        title += f"\nfitted: {fitted_median:.2f} seconds"
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel("state duration (seconds)")
     ax.set_ylabel("probability density")
     return figure

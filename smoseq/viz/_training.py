@@ -3,6 +3,7 @@
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..metrics.labels import labels_of
 from ._colors import state_colormap
 from ._inputs import count_states, new_figure
 
@@ -66,7 +67,7 @@ def plot_log_probs(log_probs, tail_from: int = 50) -> Figure:
 
 
 def plot_state_history(
-    history, fps: float, start: int = 0, end: int | None = None, n_states: int | None = None
+    history, fps: float, start: int = 0, end: int | None = None, n_states: int | None = None, labels=None
 ) -> Figure:
     """States of one segment over the Gibbs iterations, as a heatmap (time in seconds).
 
@@ -75,6 +76,8 @@ def plot_state_history(
         fps: frames per second.
         start, end: frame interval shown (default: all).
         n_states: number of states, for colours (default: largest state + 1).
+        labels: state labels on the colour bar (K names, or state -> name, e.g.
+            `result.state_names`); default the numbers.
 
     Returns:
         A `matplotlib.figure.Figure`: an (n_iters, end - start) heatmap coloured with `state_colors`.
@@ -97,6 +100,8 @@ def plot_state_history(
         extent=(start / fps, end / fps, len(history), 0),
     )  # fmt: skip
     colorbar = figure.colorbar(image, ax=ax, label="state", ticks=np.arange(n_states) if n_states <= 20 else None)
+    if labels is not None and n_states <= 20:
+        colorbar.ax.set_yticklabels(labels_of(labels, n_states))
     colorbar.ax.tick_params(labelsize=7)
     ax.set_xlabel("seconds")
     ax.set_ylabel("Gibbs iteration")

@@ -7,6 +7,7 @@ from matplotlib.patches import Patch
 
 from ..metrics import get_frequencies
 from ..metrics.instances import find_runs
+from ..metrics.labels import labels_of
 from ._colors import state_colormap, state_colors
 from ._inputs import as_sequences, count_states, new_figure, set_state_ticks
 
@@ -120,6 +121,7 @@ def plot_ethogram(
     end: int | None = None,
     n_states: int | None = None,
     title: str | None = None,
+    labels=None,
 ) -> Figure:
     """One recording over time: its states as a colour band, its syllables beneath.
 
@@ -133,6 +135,8 @@ def plot_ethogram(
         start, end: frame interval shown (default: all).
         n_states: number of states, for colours (default: largest state + 1).
         title: figure title, e.g. the recording's name.
+        labels: state labels in the legend (K names, or state -> name, e.g.
+            `result.state_names`); default "state k".
 
     Returns:
         A `matplotlib.figure.Figure`: a state band above a syllable raster.
@@ -174,6 +178,7 @@ def plot_ethogram(
     raster.set_ylabel("syllable")
     shown = np.unique(states)
     if shown.size <= 20:
-        handles = [Patch(color=state_colors(n_states)[k], label=f"state {k}") for k in shown]
+        names = [f"state {k}" for k in range(n_states)] if labels is None else labels_of(labels, n_states)
+        handles = [Patch(color=state_colors(n_states)[k], label=names[k]) for k in shown]
         raster.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, frameon=False)
     return figure

@@ -21,6 +21,7 @@ whichever videos the tiles come from. The scratch file (`max_duration x rows x c
 """
 
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Hashable, Mapping
@@ -86,6 +87,7 @@ def generate_grid_movies(
     scratch_dir: str | os.PathLike | None = None,
     progress: bool = True,
     max_gap: int = 30,
+    names: Mapping | None = None,
 ) -> dict[int, list[Instance]]:
     """Write one grid movie per state, `output_dir/state{k}.mp4`, and return the instances shown.
 
@@ -130,6 +132,8 @@ def generate_grid_movies(
             warning saying how many frames were filled. A tile whose frames cross a longer
             gap (or a gap at the start or end of a track) is skipped, with a warning naming
             the recording; its place in the grid stays black.
+        names: optional state -> name (e.g. a fit's `state_names`); a named state's movie is
+            `state{k}_{name}.mp4` (`movie_file_name`), the others keep `state{k}.mp4`.
 
     Returns:
         state -> list of `(recording, start, end)`: the instances shown, in tile order.
@@ -162,10 +166,21 @@ def generate_grid_movies(
             for recording, start, _ in tiles
         ]
         _write_movie(
-            output_dir / f"state{state}.mp4", tiles, label_masks, tracks, style,
+            output_dir / movie_file_name(state, names), tiles, label_masks, tracks, style,
             (rows, cols), durations[state], encoding, scratch_dir,
         )  # fmt: skip
     return instances
+
+
+def movie_file_name(state: int, names: Mapping | None = None) -> str:
+    """`state{k}.mp4`, or `state{k}_{name}.mp4` when `names` names state k.
+
+    The name is made safe for any file system: characters other than letters, digits,
+    `-` and `.` become `_` (e.g. {3: "head bob"} -> `state3_head_bob.mp4`).
+    """
+    name = {int(k): str(v) for k, v in (names or {}).items()}.get(int(state), "")
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_.")
+    return f"state{state}_{safe}.mp4" if safe else f"state{state}.mp4"
 
 
 # -- inputs ----------------------------------------------------------------------------------

@@ -1,0 +1,109 @@
+"""Input-driven fits: what is kept after the burn-in for `sm.compare_covariate_effects`.
+
+`sm.fit(..., transitions="input_driven", inputs=..., covariates=...)` keeps, from
+`burn_in(n_iters)` on,
+
+- the (K, P+1) leaving coefficients of `InputDrivenTransitions` at every iteration
+  (`CoefficientSamples`, the model's own posterior samples), and
+- every recording's transition counts of the sampled states split by the features of the
+  frame entered (`FeatureCounts`): c[r, u, i, j] = frames of recording r in state i
+  followed by state j on a frame whose features are the row u of `rows`, averaged over
+  the kept iterations. These are what the calibrated effect estimates are computed from
+  (`smoseq.metrics.covariate_effects`), as group comparisons are from `group_counts`.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..io.batching import unbatch
+from ..models import frame_features
+from .data import Prepared
+
+MAX_LEVELS = 32
+
+
+@dataclass
+class CoefficientSamples:
+    """Collects every chain's (K, P+1) coefficients at every iteration from `first` on."""
+
+    first: int
+    samples: list = field(default_factory=list)
+
+    def record(self, chains, iteration: int) -> None:
+        """`after_iteration` hook of `Chains.run`: keeps the (M, K, P+1) coefficients of the M chains."""
+        if iteration >= self.first:
+            self.samples.append(np.asarray(chains.state.model.transitions.coefficients))
+
+    def array(self, chain: int = 0) -> np.ndarray | None:
+        """(n_kept, K, P+1) float of one chain, or None when nothing was kept."""
+        return np.stack([sample[chain] for sample in self.samples]) if self.samples else None
+
+
+def feature_levels(features: np.ndarray, max_levels: int = MAX_LEVELS) -> np.ndarray:
+    """The features with every column of more than `max_levels` distinct values replaced by its bin means.
+
+    A continuous input is cut at its quantiles into `max_levels` bins and every value
+    replaced by the mean of its bin, so that frames collapse onto few distinct rows (the
+    effect estimates then regress on the bin means; binary, categorical and per-recording
+    columns are unchanged).
+
+    Args:
+        features: (F, P) float, the features of F frames.
+        max_levels: the most distinct values a column keeps.
+
+    Returns:
+        (F, P) float.
+    """
+    out = np.array(features, dtype=float)
+    for p in range(out.shape[1]):
+        column = out[:, p]
+        if np.unique(column).size > max_levels:
+            edges = np.quantile(column, np.linspace(0, 1, max_levels + 1)[1:-1])
+            bins = np.searchsorted(edges, column, side="right")
+            means = np.bincount(bins, column, max_levels) / np.maximum(np.bincount(bins, minlength=max_levels), 1)
+            out[:, p] = means[bins]
+    return out
+
+
+@dataclass
+class FeatureCounts:
+    """Sums, over the kept iterations, every recording's transition counts split by the entered frame's features.
+
+    Recordings are in the order of `prepared.keys` (as `unbatch` lists them); `rows` (U, P)
+    are the distinct feature rows (`feature_levels`) and `codes` maps every recording's
+    frames to them.
+    """
+
+    first: int
+    prepared: Prepared
+    n_states: int
+    rows: np.ndarray = None
+    codes: list = None
+    total: np.ndarray = None
+    n_kept: int = 0
+
+    def __post_init__(self):
+        data = self.prepared.data
+        per_recording = unbatch(np.asarray(frame_features(data)), self.prepared.keys, self.prepared.bounds)
+        lengths = [len(values) for values in per_recording.values()]
+        levels = feature_levels(np.concatenate(list(per_recording.values())))
+        self.rows, inverse = np.unique(levels, axis=0, return_inverse=True)
+        self.codes = np.split(inverse.reshape(-1), np.cumsum(lengths)[:-1])
+        self.total = np.zeros((len(lengths), len(self.rows), self.n_states, self.n_states))
+
+    def record(self, chains, iteration: int) -> None:
+        """`after_iteration` hook of `Chains.run`: adds chain 0's counts of this iteration."""
+        if iteration < self.first:
+            return
+        states = unbatch(np.asarray(chains.state.states)[0], self.prepared.keys, self.prepared.bounds)
+        K, U = self.n_states, len(self.rows)
+        for r, sequence in enumerate(states.values()):
+            sequence = np.asarray(sequence, dtype=np.int64)
+            flat = (self.codes[r][1:] * K + sequence[:-1]) * K + sequence[1:]
+            self.total[r] += np.bincount(flat, minlength=U * K * K).reshape(U, K, K)
+        self.n_kept += 1
+
+    def mean(self) -> np.ndarray | None:
+        """(R, U, K, K) float32 counts averaged over the kept iterations, or None when nothing was kept."""
+        return (self.total / self.n_kept).astype(np.float32) if self.n_kept else None

@@ -1,0 +1,141 @@
+"""Effects of inputs and covariates on how long each state lasts and where it goes, with calibrated intervals.
+
+Estimated from the **hidden states** an input-driven fit sampled after its burn-in
+(`FitResult.feature_counts`: every recording's transition counts c[r, u, i, j] split by the
+features x_u of the frame entered, averaged over the kept iterations), not from the
+model's coefficients: the sticky prior that keeps the sampled states clean (κ pseudo-stays,
+"auto" = frames/K) would pull every state's duration, and the model's per-frame Bernoulli
+law would treat the frames of one bout as independent. As `sm.compare_group_dynamics`
+does for groups, every value is a regression on the counts under a weak reference prior,
+with a recording-level (cluster-robust) interval (`smoseq.metrics._logistic_counts`):
+
+    leaving state i:            σ(aᵢ + wᵢᵀ(x − c)),   from n = Σⱼ c[·, ·, i, j] frames and their exits
+    going to j once leaving i:  σ(bᵢⱼ + vᵢⱼᵀ(x − c)),  from the exits of i and those into j
+
+c the features' mean over the fitted frames. The effect of feature p going from 0 to 1 (the
+others at their mean) is a ratio of probabilities: `leave_rate_ratio` (its inverse the
+ratio of mean durations, which for any stationary semi-Markov process is the frames per
+exit) and, per destination j, `destination_ratio` (for a 0/1 input: on / off). Intervals use
+a t quantile with R − 1 − C degrees of freedom (R recordings, C per-recording covariates);
+with fewer than two recordings there is no interval (NaN). Reference prior: (K−1)/2
+pseudo-exits in K/2 pseudo-frames per state and ½ pseudo-entry of j in (K−1)/2 pseudo-exits
+(Jeffreys, as the group comparison), N(0, 10²) on every weight.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import expit
+
+from ._logistic_counts import LogisticFit, fit_logistic_counts, probability_ratio
+from .labels import with_state_names
+
+
+def compare_covariate_effects(result, level: float = 0.95, fps: float | None = None) -> pd.DataFrame:
+    """One row per (state, feature) for leaving and per (state, destination, feature) for where it goes.
+
+    Args:
+        result: a `FitResult` of `sm.fit(..., transitions="input_driven")` (its
+            `feature_counts`, `feature_rows` and the model's feature names and centre), or a
+            loaded fit folder's result.
+        level: the coverage of the `*_lower`/`*_upper` intervals (0.95 by default).
+        fps: frames per second; adds `baseline_seconds` (leave rows).
+
+    Returns:
+        `pandas.DataFrame`, columns `kind` (`"leave"` or `"destination"`), `state`,
+        `to_state` (−1 on leave rows), `feature`, `log_odds` (+ `_lower`, `_upper`): the
+        change in the log-odds of leaving (of going to `to_state` once leaving) per unit of
+        the feature; `ratio` (+ bounds): that probability with the feature at 1 over at 0,
+        the others at their mean (leave rows: the leave-rate ratio; also in
+        `leave_rate_ratio`); `duration_ratio` (+ bounds, leave rows): 1 / ratio, the ratio of
+        mean durations; `baseline` (+ bounds): leave rows the mean duration in frames at the
+        average frame, destination rows the probability of going to `to_state`;
+        `flagged`: the log-odds interval at the family-wise level (Bonferroni over all
+        rows) excludes 0; `state_name`/`to_state_name` last when the states have names.
+
+    Raises:
+        ValueError: the result kept no feature counts (not an input-driven fit, or a fit
+            folder written by an older smoseq: refit it), or `level` is not in (0, 1).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    counts = getattr(result, "feature_counts", None)
+    if counts is None:
+        raise ValueError("the result kept no feature counts: fit with transitions='input_driven' and inputs= or covariates=")
+    counts, rows = np.asarray(counts, dtype=float), np.asarray(result.feature_rows, dtype=float)
+    transitions = result.model.transitions
+    names = list(transitions.names)
+    centre = np.asarray(transitions.centre, dtype=float)
+    table = covariate_effects_table(counts, rows, names, centre, level, fps)
+    state_names = getattr(result, "state_names", None)
+    return with_state_names(table, state_names, counts.shape[-1]) if state_names else table
+
+
+def covariate_effects_table(counts, rows, names, centre, level: float = 0.95, fps: float | None = None) -> pd.DataFrame:
+    """The table of `compare_covariate_effects` from counts (see the module).
+
+    Args:
+        counts: (R, U, K, K) c[r, u, i, j], frames of recording r in state i followed by j
+            on a frame with features `rows[u]` (e.g. of true states, for a check).
+        rows: (U, P) the feature rows.
+        names: the P feature names.
+        centre: (P,) the features' mean c.
+        level, fps: as `compare_covariate_effects`.
+
+    Returns:
+        The `pandas.DataFrame` of `compare_covariate_effects` (without state names).
+    """
+    n_rec, _, K, _ = counts.shape
+    design = np.concatenate([np.ones((len(rows), 1)), rows - centre], axis=1)
+    df = n_rec - 1 - _between_recording_features(counts, rows)
+    frames = counts.sum(-1)  # (R, U, K)
+    exits = frames - np.diagonal(counts, axis1=-2, axis2=-1)
+    records = []
+    for i in range(K):
+        fit = fit_logistic_counts(exits[..., i], frames[..., i], design, (K - 1) / 2, K / 2, df)
+        records += _rows(fit, "leave", i, -1, names, centre, level)
+        for j in range(K):
+            if j != i and K > 2:
+                fit = fit_logistic_counts(counts[..., i, j], exits[..., i], design, 0.5, (K - 1) / 2, df)
+                records += _rows(fit, "destination", i, j, names, centre, level)
+    table = pd.DataFrame(records)
+    family = 1 - (1 - level) / max(len(table), 1)
+    z = table["log_odds"] / table["log_odds_se"]
+    table["flagged"] = (np.abs(z) > stats.t.ppf(0.5 + family / 2, np.maximum(df, 1))).to_numpy() & (df >= 1)
+    table = table.drop(columns="log_odds_se")
+    if fps is not None:
+        table["baseline_seconds"] = np.where(table["kind"] == "leave", table["baseline"] / fps, np.nan)
+    return table
+
+
+def _between_recording_features(counts, rows) -> int:
+    """How many features take one value within every recording (per-recording covariates)."""
+    used = counts.sum(axis=(-1, -2)) > 0  # (R, U)
+    constant = [all(np.unique(rows[used[r], p]).size <= 1 for r in range(len(used))) for p in range(rows.shape[1])]
+    return int(np.sum(constant))
+
+
+def _rows(fit: LogisticFit, kind: str, state: int, to_state: int, names, centre, level) -> list[dict]:
+    quantile = stats.t.ppf(0.5 + level / 2, fit.df) if fit.df >= 1 else np.nan
+    a, var_a = fit.estimate[0], fit.covariance[0, 0]
+    half_a = quantile * np.sqrt(var_a)
+    if kind == "leave":  # mean duration 1/σ(a): d log/da = −(1 − σ(a))
+        scale = 1 - expit(a)
+        baseline = np.exp(-np.log(expit(a)) + np.array([0.0, -1.0, 1.0]) * quantile * scale * np.sqrt(var_a))
+    else:
+        baseline = expit(a + np.array([0.0, -half_a, half_a]))
+    out = []
+    for p, name in enumerate(names):
+        weight, se = fit.estimate[p + 1], np.sqrt(fit.covariance[p + 1, p + 1])
+        log_ratio, var = probability_ratio(fit, p + 1, centre[p])
+        half = quantile * np.sqrt(var)
+        ratio = np.exp(log_ratio + np.array([0.0, -half, half]))
+        row = {"kind": kind, "state": state, "to_state": to_state, "feature": name, "log_odds": weight,
+               "log_odds_lower": weight - quantile * se, "log_odds_upper": weight + quantile * se, "log_odds_se": se,
+               "ratio": ratio[0], "ratio_lower": ratio[1], "ratio_upper": ratio[2]}  # fmt: skip
+        if kind == "leave":
+            row |= {"leave_rate_ratio": ratio[0], "leave_rate_ratio_lower": ratio[1], "leave_rate_ratio_upper": ratio[2],
+                    "duration_ratio": 1 / ratio[0], "duration_ratio_lower": 1 / ratio[2], "duration_ratio_upper": 1 / ratio[1]}  # fmt: skip
+        row |= {"baseline": baseline[0], "baseline_lower": baseline[1], "baseline_upper": baseline[2]}
+        out.append(row)
+    return out
