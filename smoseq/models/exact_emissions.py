@@ -47,6 +47,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._embedding import center_embedding, lower_dim, raise_dim
 from . import subspace_gaussian as sg
+from .laplace.posterior import emission_log_likelihood
 
 __all__ = ["ExactEmissionInfo", "conditional_log_likelihood", "sample_exact_emissions"]
 
@@ -100,9 +101,7 @@ def conditional_log_likelihood(
     Returns:
         Scalar float.
     """
-    possible = jnp.ones(counts.shape[1:], bool) if possible is None else possible
-    logits = raise_dim(base, 1)[None] + raise_dim(raise_dim(biases, 0), 1)[:, None]
-    return _weighted_sum(counts, _log_probs(logits, possible), possible)
+    return emission_log_likelihood(base, biases, counts, possible)
 
 
 def _curvature(counts, log_probs, axis, ridge):
