@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
-from ._logistic_counts import LogisticFit, fit_logistic_counts, probability_ratio
+from ._logistic_counts import LogisticFit, contrast_interval, fit_logistic_counts, probability_ratio
 from .labels import with_state_names
 
 
@@ -87,22 +87,23 @@ def covariate_effects_table(counts, rows, names, centre, level: float = 0.95, fp
     """
     n_rec, _, K, _ = counts.shape
     design = np.concatenate([np.ones((len(rows), 1)), rows - centre], axis=1)
-    df = n_rec - 1 - _between_recording_features(counts, rows)
+    identified = n_rec - 1 - _between_recording_features(counts, rows) >= 1
     frames = counts.sum(-1)  # (R, U, K)
     exits = frames - np.diagonal(counts, axis1=-2, axis2=-1)
     records = []
     for i in range(K):
-        fit = fit_logistic_counts(exits[..., i], frames[..., i], design, (K - 1) / 2, K / 2, df)
-        records += _rows(fit, "leave", i, -1, names, centre, level)
+        fit = fit_logistic_counts(exits[..., i], frames[..., i], design, (K - 1) / 2, K / 2)
+        records += _rows(fit, "leave", i, -1, names, centre, level, identified)
         for j in range(K):
             if j != i and K > 2:
-                fit = fit_logistic_counts(counts[..., i, j], exits[..., i], design, 0.5, (K - 1) / 2, df)
-                records += _rows(fit, "destination", i, j, names, centre, level)
+                fit = fit_logistic_counts(counts[..., i, j], exits[..., i], design, 0.5, (K - 1) / 2)
+                records += _rows(fit, "destination", i, j, names, centre, level, identified)
     table = pd.DataFrame(records)
     family = 1 - (1 - level) / max(len(table), 1)
-    z = table["log_odds"] / table["log_odds_se"]
-    table["flagged"] = (np.abs(z) > stats.t.ppf(0.5 + family / 2, np.maximum(df, 1))).to_numpy() & (df >= 1)
-    table = table.drop(columns="log_odds_se")
+    z = (table["log_odds"] / table["log_odds_se"]).to_numpy()
+    df = table["log_odds_df"].to_numpy()
+    table["flagged"] = np.abs(z) > stats.t.ppf(0.5 + family / 2, np.where(np.isfinite(df), df, 1.0)) & np.isfinite(df)
+    table = table.drop(columns=["log_odds_se", "log_odds_df"])
     if fps is not None:
         table["baseline_seconds"] = np.where(table["kind"] == "leave", table["baseline"] / fps, np.nan)
     return table
@@ -115,23 +116,29 @@ def _between_recording_features(counts, rows) -> int:
     return int(np.sum(constant))
 
 
-def _rows(fit: LogisticFit, kind: str, state: int, to_state: int, names, centre, level) -> list[dict]:
-    quantile = stats.t.ppf(0.5 + level / 2, fit.df) if fit.df >= 1 else np.nan
-    a, var_a = fit.estimate[0], fit.covariance[0, 0]
-    half_a = quantile * np.sqrt(var_a)
+def _rows(fit: LogisticFit, kind: str, state: int, to_state: int, names, centre, level, identified: bool) -> list[dict]:
+    width = len(fit.estimate)
+
+    def interval(contrast):  # half-width of the t interval, its standard error and degrees of freedom
+        variance, df = contrast_interval(fit, contrast) if identified else (np.nan, np.nan)
+        quantile = stats.t.ppf(0.5 + level / 2, df) if df >= 1 else np.nan
+        return quantile * np.sqrt(variance), np.sqrt(variance), df
+
+    a = fit.estimate[0]
+    half_a = interval(np.eye(width)[0])[0]
     if kind == "leave":  # mean duration 1/σ(a): d log/da = −(1 − σ(a))
-        scale = 1 - expit(a)
-        baseline = np.exp(-np.log(expit(a)) + np.array([0.0, -1.0, 1.0]) * quantile * scale * np.sqrt(var_a))
+        baseline = np.exp(-np.log(expit(a)) + np.array([0.0, -1.0, 1.0]) * (1 - expit(a)) * half_a)
     else:
         baseline = expit(a + np.array([0.0, -half_a, half_a]))
     out = []
     for p, name in enumerate(names):
-        weight, se = fit.estimate[p + 1], np.sqrt(fit.covariance[p + 1, p + 1])
-        log_ratio, var = probability_ratio(fit, p + 1, centre[p])
-        half = quantile * np.sqrt(var)
+        weight = fit.estimate[p + 1]
+        half_w, se, df = interval(np.eye(width)[p + 1])
+        log_ratio, gradient = probability_ratio(fit, p + 1, centre[p])
+        half = interval(gradient)[0]
         ratio = np.exp(log_ratio + np.array([0.0, -half, half]))
         row = {"kind": kind, "state": state, "to_state": to_state, "feature": name, "log_odds": weight,
-               "log_odds_lower": weight - quantile * se, "log_odds_upper": weight + quantile * se, "log_odds_se": se,
+               "log_odds_lower": weight - half_w, "log_odds_upper": weight + half_w, "log_odds_se": se, "log_odds_df": df,
                "ratio": ratio[0], "ratio_lower": ratio[1], "ratio_upper": ratio[2]}  # fmt: skip
         if kind == "leave":
             row |= {"leave_rate_ratio": ratio[0], "leave_rate_ratio_lower": ratio[1], "leave_rate_ratio_upper": ratio[2],
