@@ -225,6 +225,21 @@ def test_fit_keeps_feature_counts_and_reports_effects(tmp_path):
     np.testing.assert_array_equal(reordered.feature_counts, result.feature_counts[..., ::-1, :][..., ::-1])
 
 
+def test_fit_models_keep_every_models_feature_counts():
+    """Batched fits keep each model's own counts (summing to T − 1 per recording) and give an effects table."""
+    example = simulate_input_driven(n_recordings=2, n_frames=300, n_states=2, n_syllables=5, leave=0.05, seed=4)
+    results = sm.fit_models(example.syllables, 2, [10.0, 10.0], [0, 1], 6, emissions="full_rank",
+                            transitions="input_driven", inputs=example.inputs, progress=False)  # fmt: skip
+    for result in results:
+        assert result.feature_counts.shape == (2, 2, 2, 2)
+        np.testing.assert_array_equal(result.feature_rows, [[0.0], [1.0]])
+        np.testing.assert_allclose(result.feature_counts.sum(axis=(1, 2, 3)), [299, 299], rtol=1e-6)
+        assert result.hyperparameters["burn_in"] == 3
+        assert len(sm.compare_covariate_effects(result)) == 2
+    # every model's counts are its own chain's: the per-frame states of the last iteration differ, and so do the counts
+    assert not np.array_equal(results[0].feature_counts, results[1].feature_counts)
+
+
 def test_input_driven_needs_inputs():
     with pytest.raises(sm.InputError, match="needs inputs= or covariates="):
         sm.fit({"a": np.arange(50) % 4}, n_states=2, n_iters=1, transitions="input_driven", progress=False)

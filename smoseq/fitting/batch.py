@@ -23,11 +23,12 @@ from ..inference.gibbs import batch_strategy
 from ..inference.initialization import candidate_windows, kmeans_window_states
 from ..inference.states import Method
 from ..io.batching import unbatch
-from ..models import GroupedTransitions, ModeSearch, feature_summary
+from ..models import GroupedTransitions, InputDrivenTransitions, ModeSearch, feature_summary
 from .components import build_prior_model, component_hyperparameters, recorded_priors, recorded_settings
 from .covariates import with_experiment
 from .data import Prepared, Repeats, prepare_data, user_init_states
 from .groups import TransitionSamples, burn_in, with_groups
+from .input_driven import FeatureCounts
 from .loop import Chains, Sampler, stack_chains, take_chain
 from .memory import available_memory_bytes, model_footprint_bytes
 from .result import FitResult
@@ -195,6 +196,8 @@ def fit_models(
     hyperparameters |= experiment
     if group_of is not None:
         hyperparameters |= {"groups": group_of, "group_names": list(names), "burn_in": burn_in(n_iters)}
+    if isinstance(models[0].transitions, InputDrivenTransitions):  # feature counts are kept from the burn-in on
+        hyperparameters["burn_in"] = burn_in(n_iters)
     record = settings.to_json(only=[name for name in field_names() if name not in FitSettings.SINGLE_FIT_ONLY])
     starts = _initial_states(init_states, prepared, n_states, seeds)
     chunk = chunk_size(len(kappas), prepared, n_states, n_iters, sampler.method, max_batch, memory_budget)
@@ -220,10 +223,14 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
     chains = Chains(state, fit_keys, data, sampler, strategy, labels, history_row)
     grouped = "groups" in hyperparameters and isinstance(models[0].transitions, GroupedTransitions)
     samples = TransitionSamples(hyperparameters["burn_in"], prepared) if grouped else None
+    driven = isinstance(models[0].transitions, InputDrivenTransitions)
+    features = FeatureCounts(burn_in(n_iters), prepared, models[0].n_states) if driven else None
 
     def after_iteration(chains, iteration):
         if samples is not None:
             samples.record(chains, iteration)
+        if features is not None:
+            features.record(chains, iteration)
         if on_iteration is not None:
             on_iteration(iteration, n_iters, _last_log_probs(chains))
 
@@ -256,6 +263,8 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
                 bounds=prepared.bounds,
                 transition_samples=None if samples is None else samples.array(m),
                 group_counts=None if samples is None else samples.counts_array(m),
+                feature_counts=None if features is None else features.mean(m),
+                feature_rows=None if features is None else features.rows,
                 **trace.result_fields(),
             )
         )

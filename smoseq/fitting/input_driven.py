@@ -68,11 +68,12 @@ def feature_levels(features: np.ndarray, max_levels: int = MAX_LEVELS) -> np.nda
 
 @dataclass
 class FeatureCounts:
-    """Sums, over the kept iterations, every recording's transition counts split by the entered frame's features.
+    """Sums, over the kept iterations, every chain's per-recording transition counts split by the entered frame's features.
 
     Recordings are in the order of `prepared.keys` (as `unbatch` lists them); `rows` (U, P)
     are the distinct feature rows (`feature_levels`) and `codes` maps every recording's
-    frames to them.
+    frames to them. `total` is (M, R, U, K, K) for the M chains (`sm.fit`: one; `sm.fit_models`:
+    one per model), allocated at the first kept iteration.
     """
 
     first: int
@@ -90,20 +91,23 @@ class FeatureCounts:
         levels = feature_levels(np.concatenate(list(per_recording.values())))
         self.rows, inverse = np.unique(levels, axis=0, return_inverse=True)
         self.codes = np.split(inverse.reshape(-1), np.cumsum(lengths)[:-1])
-        self.total = np.zeros((len(lengths), len(self.rows), self.n_states, self.n_states))
 
     def record(self, chains, iteration: int) -> None:
-        """`after_iteration` hook of `Chains.run`: adds chain 0's counts of this iteration."""
+        """`after_iteration` hook of `Chains.run`: adds every chain's counts of this iteration."""
         if iteration < self.first:
             return
-        states = unbatch(np.asarray(chains.state.states)[0], self.prepared.keys, self.prepared.bounds)
+        all_states = np.asarray(chains.state.states)  # (M, N, T) segment states
         K, U = self.n_states, len(self.rows)
-        for r, sequence in enumerate(states.values()):
-            sequence = np.asarray(sequence, dtype=np.int64)
-            flat = (self.codes[r][1:] * K + sequence[:-1]) * K + sequence[1:]
-            self.total[r] += np.bincount(flat, minlength=U * K * K).reshape(U, K, K)
+        if self.total is None:
+            self.total = np.zeros((len(all_states), len(self.codes), U, K, K))
+        for m, chain in enumerate(all_states):
+            states = unbatch(chain, self.prepared.keys, self.prepared.bounds)
+            for r, sequence in enumerate(states.values()):
+                sequence = np.asarray(sequence, dtype=np.int64)
+                flat = (self.codes[r][1:] * K + sequence[:-1]) * K + sequence[1:]
+                self.total[m, r] += np.bincount(flat, minlength=U * K * K).reshape(U, K, K)
         self.n_kept += 1
 
-    def mean(self) -> np.ndarray | None:
-        """(R, U, K, K) float32 counts averaged over the kept iterations, or None when nothing was kept."""
-        return (self.total / self.n_kept).astype(np.float32) if self.n_kept else None
+    def mean(self, chain: int = 0) -> np.ndarray | None:
+        """(R, U, K, K) float32 counts of one chain averaged over the kept iterations, or None when nothing was kept."""
+        return (self.total[chain] / self.n_kept).astype(np.float32) if self.n_kept else None

@@ -102,7 +102,8 @@ def covariate_effects_table(counts, rows, names, centre, level: float = 0.95, fp
     family = 1 - (1 - level) / max(len(table), 1)
     z = (table["log_odds"] / table["log_odds_se"]).to_numpy()
     df = table["log_odds_df"].to_numpy()
-    table["flagged"] = np.abs(z) > stats.t.ppf(0.5 + family / 2, np.where(np.isfinite(df), df, 1.0)) & np.isfinite(df)
+    threshold = stats.t.ppf(0.5 + family / 2, np.where(np.isfinite(df), df, 1.0))
+    table["flagged"] = (np.abs(z) > threshold) & np.isfinite(df)
     table = table.drop(columns=["log_odds_se", "log_odds_df"])
     if fps is not None:
         table["baseline_seconds"] = np.where(table["kind"] == "leave", table["baseline"] / fps, np.nan)
