@@ -157,8 +157,12 @@ def acceptance_fit(rate_ratio: float, seed: int, n_iters: int = 200) -> dict:
 SCENARIOS = ("leave", "null", "destination", "null")
 
 
-def calibration_fit(index: int, n_iters: int = 100, sticky: bool = False) -> dict:
-    """One simulated dataset of the calibration study fitted at the defaults: every interval against its truth."""
+def calibration_fit(index: int, n_iters: int = 100, sticky: bool = False, save: str | None = None) -> dict:
+    """One simulated dataset of the calibration study fitted at the defaults: every interval against its truth.
+
+    With `save` a folder, writes `d{index:04d}.npz`: the fit's `feature_draws` and the true
+    states' counts, both with states in the true order, and the truths (`--rescore` reads them).
+    """
     import smoseq as sm
     from scipy.optimize import linear_sum_assignment
 
@@ -177,25 +181,59 @@ def calibration_fit(index: int, n_iters: int = 100, sticky: bool = False) -> dic
     seconds = time.perf_counter() - started
     found = np.concatenate([fit.states[key] for key in example.states])
     overlap = np.array([[np.sum((found == k) & (truth == j)) for j in range(3)] for k in range(3)])
-    true_of = dict(zip(*linear_sum_assignment(-overlap)))  # fitted state -> true state
-    table = sm.compare_covariate_effects(fit)
+    fitted, true = linear_sum_assignment(-overlap)
+    order = np.empty(3, int)
+    order[true] = fitted  # order[j]: the fitted state matched to true state j
     off, on = example.destinations  # (2, K, K): input off, on
-    on_off = np.divide(on, off, out=np.ones_like(on), where=off > 0)
-    checks = []
-    for row in table.itertuples():
-        i = true_of[row.state]
-        if row.kind == "leave":
-            expected = float(example.rate_ratio[i])
-        else:
-            expected = float(on_off[i, true_of[row.to_state]])
-        checks.append({"kind": row.kind, "planted": expected != 1.0, "covered": bool(row.ratio_lower <= expected <= row.ratio_upper),
-                       "excludes_one": bool(row.ratio_lower > 1 or row.ratio_upper < 1), "flagged": bool(row.flagged)})  # fmt: skip
-    out = {"index": index, "scenario": scenario, "ari": float(sm.get_adjusted_rand(truth, found)), "seconds": seconds,
-           "checks": checks}  # fmt: skip
+    record = {"draws": np.asarray(fit.feature_draws)[..., order, :][..., order], "rows": fit.feature_rows,
+              "centre": np.asarray(fit.model.transitions.centre), "names": np.array(fit.model.transitions.names),
+              "true_counts": true_counts(example, list(fit.states), fit.feature_rows), "rate_ratio": example.rate_ratio,
+              "on_off": np.divide(on, off, out=np.ones_like(on), where=off > 0), "scenario": scenario,
+              "ari": sm.get_adjusted_rand(truth, found), "seconds": seconds}  # fmt: skip
+    if save:
+        np.savez(f"{save}/d{index:04d}.npz", **record)
+    out = {"index": index, "scenario": scenario, "ari": float(record["ari"]), "seconds": seconds, "checks": score(record)}
     if sticky:
         plain = sm.fit(example.syllables, n_states=3, n_iters=n_iters, seed=index, progress=False)
         out["ari_sticky"] = float(sm.get_adjusted_rand(truth, np.concatenate([plain.states[key] for key in example.states])))
     return out
+
+
+def true_counts(example, keys: list, rows: np.ndarray) -> np.ndarray:
+    """(R, U, K, K) transition counts of the true states split by the entered frame's input (0/1 rows)."""
+    K = len(example.rate_ratio)
+    counts = np.zeros((len(keys), len(rows), K, K))
+    for r, key in enumerate(keys):
+        states, light = example.states[key], example.inputs[key]["light"]
+        codes = np.searchsorted(rows[:, 0], light)
+        np.add.at(counts[r], (codes[1:], states[:-1], states[1:]), 1)
+    return counts
+
+
+def score(record, oracle: bool = False) -> list[dict]:
+    """Every interval of the effects table (of the fit's draws, or of the true states) against its truth."""
+    from smoseq.metrics.covariate_effects import covariate_effects_table
+
+    counts = record["true_counts"] if oracle else record["draws"]
+    table = covariate_effects_table(counts, record["rows"], list(record["names"]), record["centre"])
+    checks = []
+    for row in table.itertuples():
+        expected = float(record["rate_ratio"][row.state] if row.kind == "leave" else record["on_off"][row.state, row.to_state])
+        checks.append({"kind": row.kind, "planted": expected != 1.0, "covered": bool(row.ratio_lower <= expected <= row.ratio_upper),
+                       "excludes_one": bool(row.ratio_lower > 1 or row.ratio_upper < 1), "flagged": bool(row.flagged)})  # fmt: skip
+    return checks
+
+
+def rescore(folder: str, oracle: bool = False) -> list[dict]:
+    """The saved fits of `--save-counts` scored again with the current estimator (or on their true states)."""
+    import glob
+
+    fits = []
+    for path in sorted(glob.glob(f"{folder}/d*.npz")):
+        record = dict(np.load(path))
+        fits.append({"index": int(path[-8:-4]), "scenario": str(record["scenario"]), "ari": float(record["ari"]),
+                     "seconds": float(record["seconds"]), "checks": score(record, oracle)})  # fmt: skip
+    return fits
 
 
 def calibration_summary(fits: list[dict]) -> dict:
@@ -224,6 +262,10 @@ def calibration_summary(fits: list[dict]) -> dict:
         "ari_input_driven": float(np.mean([f["ari"] for f in fits])),
         "ari_pairs": [[round(f["ari"], 3), round(f["ari_sticky"], 3)] for f in paired],
         "median_fit_seconds": float(np.median([f["seconds"] for f in fits])),
+        "power_leave_interval": rate([c for c in planted if c["kind"] == "leave"], "excludes_one"),
+        "power_destination_interval": rate([c for c in planted if c["kind"] == "destination"], "excludes_one"),
+        "false_positive_interval_leave": rate([c for c in null if c["kind"] == "leave"], "excludes_one"),
+        "false_positive_interval_destination": rate([c for c in null if c["kind"] == "destination"], "excludes_one"),
     }  # fmt: skip
 
 
@@ -237,12 +279,19 @@ def main() -> None:
     parser.add_argument("--fit-seeds", type=int, nargs="*", default=[11])
     parser.add_argument("--calibration", type=int, default=0, help="datasets of the calibration study at the defaults")
     parser.add_argument("--iters", type=int, default=100, help="Gibbs iterations of each calibration fit (default: sm.fit's)")
+    parser.add_argument("--first", type=int, default=0, help="index of the first calibration dataset (to run slices)")
+    parser.add_argument("--save-counts", help="folder: keep every calibration fit's draws and truths for --rescore")
+    parser.add_argument("--rescore", help="folder of --save-counts: the summary with the current estimator, no fitting")
+    parser.add_argument("--oracle", action="store_true", help="with --rescore: the estimator on the true states")
     parser.add_argument("--skip-sbc", action="store_true")
     args = parser.parse_args()
+    if args.rescore:
+        print(json.dumps({"calibration": calibration_summary(rescore(args.rescore, args.oracle))}), flush=True)
+        return
     if args.calibration:
         fits = []
-        for index in range(args.calibration):
-            fits.append(calibration_fit(index, args.iters, sticky=index % 4 == 0))
+        for index in range(args.first, args.first + args.calibration):
+            fits.append(calibration_fit(index, args.iters, sticky=index % 4 == 0, save=args.save_counts))
             checks = fits[-1]["checks"]
             line = {k: v for k, v in fits[-1].items() if k != "checks"} | {
                 "covered": f"{sum(c['covered'] for c in checks)}/{len(checks)}",

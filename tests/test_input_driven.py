@@ -213,6 +213,9 @@ def test_fit_keeps_feature_counts_and_reports_effects(tmp_path):
     assert result.feature_counts.shape == (2, 2, 2, 2)  # recordings, light off/on, K, K
     np.testing.assert_array_equal(result.feature_rows, [[0.0], [1.0]])
     np.testing.assert_allclose(result.feature_counts.sum(axis=(1, 2, 3)), [399, 399], rtol=1e-6)  # every step, averaged
+    assert result.feature_draws.shape == (3, 2, 2, 2, 2)  # the 3 kept iterations' own counts
+    np.testing.assert_allclose(result.feature_draws.sum(axis=(2, 3, 4)), 399)
+    np.testing.assert_allclose(result.feature_draws.mean(0), result.feature_counts, rtol=1e-5)
     assert result.hyperparameters["components"]["transitions"] == "InputDrivenTransitions"
     table = sm.compare_covariate_effects(result)
     assert list(table["feature"]) == ["light", "light"] and set(table["kind"]) == {"leave"}  # K = 2: one destination
@@ -223,6 +226,7 @@ def test_fit_keeps_feature_counts_and_reports_effects(tmp_path):
     figure.savefig(tmp_path / "effects.png")
     reordered = sm.reorder_states(result, by=[1, 0])
     np.testing.assert_array_equal(reordered.feature_counts, result.feature_counts[..., ::-1, :][..., ::-1])
+    np.testing.assert_array_equal(reordered.feature_draws, result.feature_draws[..., ::-1, :][..., ::-1])
 
 
 def test_fit_models_keep_every_models_feature_counts():
@@ -234,6 +238,7 @@ def test_fit_models_keep_every_models_feature_counts():
         assert result.feature_counts.shape == (2, 2, 2, 2)
         np.testing.assert_array_equal(result.feature_rows, [[0.0], [1.0]])
         np.testing.assert_allclose(result.feature_counts.sum(axis=(1, 2, 3)), [299, 299], rtol=1e-6)
+        assert result.feature_draws.shape == (3, 2, 2, 2, 2)
         assert result.hyperparameters["burn_in"] == 3
         assert len(sm.compare_covariate_effects(result)) == 2
     # every model's counts are its own chain's: the per-frame states of the last iteration differ, and so do the counts

@@ -224,7 +224,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
     grouped = "groups" in hyperparameters and isinstance(models[0].transitions, GroupedTransitions)
     samples = TransitionSamples(hyperparameters["burn_in"], prepared) if grouped else None
     driven = isinstance(models[0].transitions, InputDrivenTransitions)
-    features = FeatureCounts(burn_in(n_iters), prepared, models[0].n_states) if driven else None
+    features = FeatureCounts(burn_in(n_iters), prepared, models[0].n_states, n_iters) if driven else None
 
     def after_iteration(chains, iteration):
         if samples is not None:
@@ -265,6 +265,7 @@ def _fit_chunk(prepared, models, kappas, seeds, starts, sampler, strategy, n_ite
                 group_counts=None if samples is None else samples.counts_array(m),
                 feature_counts=None if features is None else features.mean(m),
                 feature_rows=None if features is None else features.rows,
+                feature_draws=None if features is None else features.draws_array(m),
                 **trace.result_fields(),
             )
         )

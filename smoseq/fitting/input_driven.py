@@ -8,8 +8,10 @@
 - every recording's transition counts of the sampled states split by the features of the
   frame entered (`FeatureCounts`): c[r, u, i, j] = frames of recording r in state i
   followed by state j on a frame whose features are the row u of `rows`, averaged over
-  the kept iterations. These are what the calibrated effect estimates are computed from
-  (`smoseq.metrics.covariate_effects`), as group comparisons are from `group_counts`.
+  the kept iterations, and the counts of up to `MAX_DRAWS` kept iterations evenly spaced
+  (the draws). The calibrated effect estimates are computed from the draws
+  (`smoseq.metrics.covariate_effects`: one estimate per draw, combined by Rubin's rules, so
+  that how uncertain the states are enters the intervals).
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from ..models import frame_features
 from .data import Prepared
 
 MAX_LEVELS = 32
+MAX_DRAWS = 20
 
 
 @dataclass
@@ -73,16 +76,19 @@ class FeatureCounts:
     Recordings are in the order of `prepared.keys` (as `unbatch` lists them); `rows` (U, P)
     are the distinct feature rows (`feature_levels`) and `codes` maps every recording's
     frames to them. `total` is (M, R, U, K, K) for the M chains (`sm.fit`: one; `sm.fit_models`:
-    one per model), allocated at the first kept iteration.
+    one per model), allocated at the first kept iteration; `draws` lists the (M, R, U, K, K)
+    counts of every `every`-th kept iteration (at most `MAX_DRAWS` of the `n_iters − first`).
     """
 
     first: int
     prepared: Prepared
     n_states: int
+    n_iters: int
     rows: np.ndarray = None
     codes: list = None
     total: np.ndarray = None
     n_kept: int = 0
+    draws: list = field(default_factory=list)
 
     def __post_init__(self):
         data = self.prepared.data
@@ -91,6 +97,7 @@ class FeatureCounts:
         levels = feature_levels(np.concatenate(list(per_recording.values())))
         self.rows, inverse = np.unique(levels, axis=0, return_inverse=True)
         self.codes = np.split(inverse.reshape(-1), np.cumsum(lengths)[:-1])
+        self.every = max(1, -(-(self.n_iters - self.first) // MAX_DRAWS))
 
     def record(self, chains, iteration: int) -> None:
         """`after_iteration` hook of `Chains.run`: adds every chain's counts of this iteration."""
@@ -98,16 +105,22 @@ class FeatureCounts:
             return
         all_states = np.asarray(chains.state.states)  # (M, N, T) segment states
         K, U = self.n_states, len(self.rows)
-        if self.total is None:
-            self.total = np.zeros((len(all_states), len(self.codes), U, K, K))
+        counts = np.zeros((len(all_states), len(self.codes), U, K, K))
         for m, chain in enumerate(all_states):
             states = unbatch(chain, self.prepared.keys, self.prepared.bounds)
             for r, sequence in enumerate(states.values()):
                 sequence = np.asarray(sequence, dtype=np.int64)
                 flat = (self.codes[r][1:] * K + sequence[:-1]) * K + sequence[1:]
-                self.total[m, r] += np.bincount(flat, minlength=U * K * K).reshape(U, K, K)
+                counts[m, r] = np.bincount(flat, minlength=U * K * K).reshape(U, K, K)
+        self.total = counts if self.total is None else self.total + counts
+        if (iteration - self.first) % self.every == 0:
+            self.draws.append(counts.astype(np.float32))
         self.n_kept += 1
 
     def mean(self, chain: int = 0) -> np.ndarray | None:
         """(R, U, K, K) float32 counts of one chain averaged over the kept iterations, or None when nothing was kept."""
         return (self.total[chain] / self.n_kept).astype(np.float32) if self.n_kept else None
+
+    def draws_array(self, chain: int = 0) -> np.ndarray | None:
+        """(D, R, U, K, K) float32 counts of one chain at the D kept draws, or None when nothing was kept."""
+        return np.stack([draw[chain] for draw in self.draws]) if self.draws else None

@@ -169,6 +169,7 @@ def _reorder_fit(result: FitResult, by) -> FitResult:
         group_counts=None if counts is None else np.asarray(counts)[..., order, :][..., order],
         coefficient_samples=None if result.coefficient_samples is None else np.asarray(result.coefficient_samples)[:, order],
         feature_counts=None if result.feature_counts is None else np.asarray(result.feature_counts)[..., order, :][..., order],
+        feature_draws=None if result.feature_draws is None else np.asarray(result.feature_draws)[..., order, :][..., order],
         info={**result.info, "state_order": order.tolist()},
         state_names=dict(sorted((int(new_label[old]), name) for old, name in result.state_names.items())),
         folder=None,

@@ -41,6 +41,9 @@ class FitResult:
             sampled states on frames whose features are `feature_rows[u]`, averaged over the
             same iterations (input-driven fits): what `sm.compare_covariate_effects` estimates from.
         feature_rows: (U, P) float the distinct feature rows of `feature_counts`.
+        feature_draws: (D, R, U, K, K) float32 the same counts at D ≤ 20 kept iterations evenly
+            spaced (each one sampled set of states): `sm.compare_covariate_effects` combines
+            one estimate per draw by Rubin's rules.
         emission_accepted: (n_iters,) bool, whether each iteration's exact (Metropolis–Hastings)
             emission update took its proposal (the blocked update, the low-rank default:
             whether its bias block moved); empty unless the emission update was exact.
@@ -74,6 +77,7 @@ class FitResult:
     coefficient_samples: np.ndarray | None = None
     feature_counts: np.ndarray | None = None
     feature_rows: np.ndarray | None = None
+    feature_draws: np.ndarray | None = None
     emission_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     emission_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
     state_names: dict = field(default_factory=dict)

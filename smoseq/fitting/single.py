@@ -267,7 +267,7 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
     feature_counts = None
     if coefficients is not None:
         hyperparameters["burn_in"] = burn_in(n_iters)
-        feature_counts = FeatureCounts(burn_in(n_iters), prepared, model.n_states)
+        feature_counts = FeatureCounts(burn_in(n_iters), prepared, model.n_states, n_iters)
 
     def checkpoint(chains, iteration):
         if samples is not None:
@@ -312,6 +312,7 @@ def _fit(recordings, settings: FitSettings, groups, covariates, inputs, init_sta
         coefficient_samples=None if coefficients is None else coefficients.array(),
         feature_counts=None if feature_counts is None else feature_counts.mean(),
         feature_rows=None if feature_counts is None else feature_counts.rows,
+        feature_draws=None if feature_counts is None else feature_counts.draws_array(),
         **trace.result_fields(),
     )
 

@@ -97,7 +97,7 @@ def save_fit(result, folder, overwrite: bool = False) -> None:
         trace["group_counts"] = np.asarray(result.group_counts)
     if getattr(result, "coefficient_samples", None) is not None:
         trace["coefficient_samples"] = np.asarray(result.coefficient_samples)
-    for name in ("feature_counts", "feature_rows"):
+    for name in ("feature_counts", "feature_rows", "feature_draws"):
         if getattr(result, name, None) is not None:
             trace[name] = np.asarray(getattr(result, name))
     atomic_savez(folder / "trace.npz", **trace)
@@ -234,6 +234,7 @@ def read_fit(folder, components=()) -> dict:
         "coefficient_samples": trace.get("coefficient_samples"),
         "feature_counts": trace.get("feature_counts"),
         "feature_rows": trace.get("feature_rows"),
+        "feature_draws": trace.get("feature_draws"),
         "emission_accepted": trace.get("emission_accepted", np.zeros(0, bool)),
         "emission_acceptance": trace.get("emission_acceptance", np.zeros(0)),
         "state_names": read_state_names(folder, model.n_states),
