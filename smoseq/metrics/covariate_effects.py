@@ -102,20 +102,13 @@ def covariate_effects_table(counts, rows, names, centre, level: float = 0.95, fp
     """
     draws = np.asarray(counts, dtype=float)
     draws = draws[None] if draws.ndim == 4 else draws
-    n_rec, _, K, _ = draws.shape[1:]
+    n_rec = draws.shape[1]
     design = np.concatenate([np.ones((len(rows), 1)), rows - centre], axis=1)
     identified = n_rec - 1 - _between_recording_features(draws.sum(0), rows) >= 1
     frames = draws.sum(-1)  # (D, R, U, K)
     exits = frames - np.diagonal(draws, axis1=-2, axis2=-1)
-    records = []
-    for i in range(K):
-        fits = [fit_logistic_counts(exits[d, ..., i], frames[d, ..., i], design, (K - 1) / 2, K / 2) for d in range(len(draws))]
-        records += _rows(fits, "leave", i, -1, names, centre, level, identified)
-        for j in range(K):
-            if j != i and K > 2:
-                fits = [fit_logistic_counts(draws[d, ..., i, j], exits[d, ..., i], design, 0.5, (K - 1) / 2)
-                        for d in range(len(draws))]  # fmt: skip
-                records += _rows(fits, "destination", i, j, names, centre, level, identified)
+    with np.errstate(over="ignore", invalid="ignore"):  # a bound on a handful of events may be infinite
+        records = _all_rows(draws, exits, frames, design, names, centre, level, identified)
     table = pd.DataFrame(records)
     family = 1 - (1 - level) / max(len(table), 1)
     z = (table["log_odds"] / table["log_odds_se"]).to_numpy()
@@ -126,6 +119,21 @@ def covariate_effects_table(counts, rows, names, centre, level: float = 0.95, fp
     if fps is not None:
         table["baseline_seconds"] = np.where(table["kind"] == "leave", table["baseline"] / fps, np.nan)
     return table
+
+
+def _all_rows(draws, exits, frames, design, names, centre, level, identified) -> list[dict]:
+    """Every leave and destination regression fitted to every draw (D, R, U, ...), as table rows."""
+    K = draws.shape[-1]
+    records = []
+    for i in range(K):
+        fits = [fit_logistic_counts(exits[d, ..., i], frames[d, ..., i], design, (K - 1) / 2, K / 2) for d in range(len(draws))]
+        records += _rows(fits, "leave", i, -1, names, centre, level, identified)
+        for j in range(K):
+            if j != i and K > 2:
+                fits = [fit_logistic_counts(draws[d, ..., i, j], exits[d, ..., i], design, 0.5, (K - 1) / 2)
+                        for d in range(len(draws))]  # fmt: skip
+                records += _rows(fits, "destination", i, j, names, centre, level, identified)
+    return records
 
 
 def _between_recording_features(counts, rows) -> int:
@@ -147,7 +155,8 @@ def _rows(fits: list[LogisticFit], kind: str, state: int, to_state: int, names, 
             values, variances, dfs = values + [value], variances + [variance], dfs + [df]
         estimate, variance, df = combine_draws(values, variances, dfs)
         quantile = stats.t.ppf(0.5 + level / 2, df) if df > 0 else np.nan
-        return estimate, quantile * np.sqrt(variance), np.sqrt(variance), df
+        se = np.sqrt(max(variance, 0.0)) if np.isfinite(variance) else np.nan
+        return estimate, quantile * se, se, df
 
     a, half_a, _, _ = combined(lambda fit: (fit.estimate[0], np.eye(width)[0]))
     if kind == "leave":  # mean duration 1/σ(a): d log/da = −(1 − σ(a))
