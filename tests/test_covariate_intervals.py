@@ -1,6 +1,6 @@
-"""The recording-level intervals of `sm.compare_covariate_effects`: the bias-reduced (CR2) sandwich and its
-Bell–McCaffrey degrees of freedom against closed forms and the explicit frame-level formulas, and the
-logistic regression on counts against the same formulas applied to its frames one by one.
+"""The intervals of `sm.compare_covariate_effects`: the bias-reduced (CR2) sandwich and its Bell–McCaffrey
+degrees of freedom against closed forms and the explicit frame-level formulas, the logistic regression on
+counts against the same formulas applied to its frames one by one, and Rubin's rules by hand.
 """
 
 import numpy as np
@@ -10,6 +10,8 @@ from scipy.special import expit
 
 from smoseq.metrics._cluster_robust import cr2_adjustments, cr2_covariance, satterthwaite_df
 from smoseq.metrics._logistic_counts import contrast_interval, fit_logistic_counts
+from smoseq.metrics._multiple_imputation import combine_draws
+from smoseq.metrics.covariate_effects import covariate_effects_table
 
 
 def _inverse_root(matrix):
@@ -149,3 +151,44 @@ def test_cr2_t_intervals_cover_on_few_clusters():
         df = satterthwaite_df(np.array([0.0, 1.0]), blocks, bread, X.T @ X)
         covered.append(abs(beta[1] - 0.5) <= stats.t.ppf(0.975, df) * se)
     assert 0.92 <= np.mean(covered) <= 0.985, np.mean(covered)
+
+
+def test_rubins_rules_by_hand():
+    """q̄, T = W + (1 + 1/D) B and the Barnard–Rubin df computed by hand; one draw is the complete-data answer."""
+    estimate, variance, df = combine_draws([1.0, 2.0, 3.0], [0.5, 0.5, 0.5], [10.0, 10.0, 10.0])
+    total = 0.5 + (4 / 3) * 1.0
+    gamma = (4 / 3) / total
+    df_old, df_obs = 2 / gamma**2, 11 / 13 * 10 * (1 - gamma)
+    assert (estimate, variance) == (pytest.approx(2.0), pytest.approx(total))
+    assert df == pytest.approx(df_old * df_obs / (df_old + df_obs))
+    assert combine_draws([1.5], [0.2], [4.0]) == (1.5, 0.2, 4.0)
+    # identical draws: no between variance, T = W, and ν = ν_obs at γ → 0 (the 10⁻⁴ floor)
+    _, variance, df = combine_draws([1.0] * 4, [0.3] * 4, [5.0] * 4)
+    assert variance == pytest.approx(0.3) and df == pytest.approx(6 / 8 * 5, rel=1e-3)
+
+
+def test_effect_table_combines_one_regression_per_draw():
+    """Two draws of the counts: the table's log-odds is the mean of the draws' own fits, its interval Rubin's."""
+    rng = np.random.default_rng(5)
+    draws = np.zeros((2, 5, 2, 2, 2))
+    for r in range(5):
+        for u, rate in enumerate((0.03, 0.05)):
+            exits = rng.poisson(800 * rate, size=2)
+            moved = rng.integers(-2, 3, size=2)  # the second draw decodes a few bouts differently
+            for d, change in enumerate((0, moved)):
+                out = exits + change
+                draws[d, r, u] = [[800 - out[0], out[0]], [out[1], 800 - out[1]]]
+    rows, centre = np.array([[0.0], [1.0]]), np.array([0.5])
+    table = covariate_effects_table(draws, rows, ["light"], centre)
+    design = np.array([[1.0, -0.5], [1.0, 0.5]])
+    frames = draws.sum(-1)
+    exits = frames - np.diagonal(draws, axis1=-2, axis2=-1)
+    fits = [fit_logistic_counts(exits[d, ..., 0], frames[d, ..., 0], design, 0.5, 1.0) for d in range(2)]
+    parts = [contrast_interval(fit, np.array([0.0, 1.0])) for fit in fits]
+    weight, variance, df = combine_draws([fit.estimate[1] for fit in fits], [p[0] for p in parts], [p[1] for p in parts])
+    leave0 = table[(table["kind"] == "leave") & (table["state"] == 0)].iloc[0]
+    assert leave0["log_odds"] == pytest.approx(weight)
+    half = stats.t.ppf(0.975, df) * np.sqrt(variance)
+    assert leave0["log_odds_upper"] - leave0["log_odds"] == pytest.approx(half)
+    single = covariate_effects_table(draws[0], rows, ["light"], centre)  # (R, U, K, K): one draw, no Rubin
+    assert single["log_odds"].iloc[0] == pytest.approx(fits[0].estimate[1])

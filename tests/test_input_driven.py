@@ -257,6 +257,13 @@ def test_compare_covariate_effects_refuses_other_fits():
     with pytest.raises(ValueError, match="no feature counts"):
         sm.compare_covariate_effects(Result())
 
+    class Older:  # a fit folder written before the draws were kept
+        feature_counts = np.zeros((2, 2, 2, 2))
+        feature_draws = None
+
+    with pytest.raises(ValueError, match="refit it"):
+        sm.compare_covariate_effects(Older())
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["leave", "destination", "null"])

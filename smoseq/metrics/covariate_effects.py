@@ -107,7 +107,7 @@ def covariate_effects_table(counts, rows, names, centre, level: float = 0.95, fp
     identified = n_rec - 1 - _between_recording_features(draws.sum(0), rows) >= 1
     frames = draws.sum(-1)  # (D, R, U, K)
     exits = frames - np.diagonal(draws, axis1=-2, axis2=-1)
-    with np.errstate(over="ignore", invalid="ignore"):  # a bound on a handful of events may be infinite
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a bound on a handful of events may be infinite
         records = _all_rows(draws, exits, frames, design, names, centre, level, identified)
     table = pd.DataFrame(records)
     family = 1 - (1 - level) / max(len(table), 1)
