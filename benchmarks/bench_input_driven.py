@@ -20,7 +20,11 @@
    fitted states matched to true ones by the Hungarian assignment, and every 95 % interval
    of `sm.compare_covariate_effects` checked against the truth: coverage, the false-positive
    rate of the effects that are truly null, the power of the planted ones, and the
-   adjusted Rand index against a default sticky fit (every 4th dataset).
+   adjusted Rand index against a default sticky fit (every 4th dataset). `--first N` runs a
+   slice (datasets N, N+1, ...); `--save-counts DIR` keeps each fit's draws of the feature
+   counts (states in the true order), the true states' counts and the truths, and
+   `--rescore DIR` recomputes the summary from them with the current estimator, without
+   fitting (`--oracle`: on the true states).
 
 Run: `nice -n 10 python benchmarks/bench_input_driven.py [--sims 300] [--fits] [--calibration 64]`.
 """
