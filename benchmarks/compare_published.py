@@ -14,6 +14,8 @@ The published package needs an older JAX than smoseq, so it runs in its own virt
     /tmp/smvenv/bin/pip install "jax==0.4.30" "jaxlib==0.4.30" "tensorflow-probability==0.24.0" \\
         "dynamax==0.1.4" "numpy<2" "pandas<2.3" chex jaxtyping numba tqdm h5py matplotlib \\
         scikit-learn opencv-python-headless plotly vidio "imageio[ffmpeg]"
+    # (these pins still install, checked 2026-12-07 with Python 3.11; pip then warns that
+    # state-moseq's ipykernel and jupyter are missing: the comparison does not use them)
     .venv/bin/python benchmarks/compare_published.py --published-python /tmp/smvenv/bin/python
     .venv/bin/python benchmarks/compare_published.py --published-python /tmp/smvenv/bin/python \\
         --what speed parts accuracy --json published.json
