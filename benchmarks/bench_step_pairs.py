@@ -29,7 +29,7 @@ import time
 N_SEQUENCES, N_STATES, WARMUP = 21, 10, 2
 
 
-def worker(n_syllables: int, n_frames: int, update: str) -> None:
+def worker(n_syllables: int, n_frames: int, update: str, part: str = "step") -> None:
     """Runs inside one tree: set up, then answer one timed step per line read."""
     import resource
 
@@ -50,7 +50,11 @@ def worker(n_syllables: int, n_frames: int, update: str) -> None:
     data = prepared.data
     model = build_prior_model(N_STATES, prepared.n_syllables, 1e5, 1.0, "low_rank", 1.0, 1.0, 1.0)
     start = gibbs.init(model, np.asarray(states), data)
-    step = gibbs.compiled_kernel(_mode_search(update), "native", "host")
+    mode_search = _mode_search(update)
+    step = gibbs.compiled_kernel(mode_search, "native", "host")
+    if part == "emissions":  # the parameter half alone (`bench_gibbs.py`'s emission + transition update)
+        resample = eqx.filter_jit(lambda k, m, s: m.resample(k, s, data, mode_search))
+        step = lambda key, state, data: resample(key, state.model, state.states)  # noqa: E731
     leaves = [np.asarray(leaf, dtype=float) for leaf in jax.tree_util.tree_leaves(eqx.filter(start.model, eqx.is_array))]
     fingerprint = float(sum(np.nansum(leaf) for leaf in leaves))
     with single_threaded_blas():
@@ -86,10 +90,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--syllables", type=int, default=50)
     parser.add_argument("--frames", type=int, default=50_000)
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=("step", "emissions"), default="step", help="the whole step, or its parameter half alone")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(int(args.worker[0]), int(args.worker[1]), args.worker[2])
+        worker(int(args.worker[0]), int(args.worker[1]), args.worker[2], args.worker[3])
         return
     if not args.tree:
         parser.error("give at least one --tree NAME=PATH")
@@ -100,7 +105,7 @@ def main() -> None:
         name, _, where = spec.partition("=")
         path, _, update = where.partition(":")
         path = os.path.abspath(path)
-        command = [sys.executable, os.path.abspath(__file__), "--worker", str(args.syllables), str(args.frames), update or "default"]
+        command = [sys.executable, os.path.abspath(__file__), "--worker", str(args.syllables), str(args.frames), update or "default", args.part]
         process = subprocess.Popen(command, cwd=path, env=os.environ | {"PYTHONPATH": path}, stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
         workers[name] = process
