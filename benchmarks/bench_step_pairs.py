@@ -11,7 +11,8 @@ step `sm.fit` runs. Then, for `--rounds` rounds, each worker in turn (the order 
 every round) times one step from that same starting state: every tree does the same work
 on the same input, and the rounds interleave, so a shared machine's load falls on all of
 them alike. `:laplace` asks for the Laplace emission update (`exact_emissions=False`),
-`:exact` for the exact one; no suffix is the tree's own default. A tree that predates
+`:exact` for the exact one; no suffix is the tree's own default. `--part emissions` times
+the parameter half alone (`bench_gibbs.py`'s emission + transition update). A tree that predates
 `FitSettings` (and the exact blocked update) runs its default, the Laplace update.
 
 Printed per tree: median wall and CPU seconds (the process's user + system time, all
