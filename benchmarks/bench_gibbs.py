@@ -27,9 +27,10 @@ def run_case(n_syllables: int, n_frames: int) -> dict:
     import numpy as np
 
     from smoseq._threads import single_threaded_blas
-    from smoseq.fitting.components import build_prior_model, resolve_exact_emissions
+    from smoseq.fitting.components import build_prior_model
     from smoseq.fitting.data import prepare_data
     from smoseq.fitting.loop import Sampler
+    from smoseq.fitting.settings import FitSettings
     from smoseq.inference import gibbs
     from smoseq.inference.states import sample_states
     from smoseq.models import low_rank_hhmm
@@ -41,7 +42,7 @@ def run_case(n_syllables: int, n_frames: int) -> dict:
     model = build_prior_model(N_STATES, prepared.n_syllables, 1e5, 1.0, "low_rank", 1.0, 1.0, 1.0)
     state = gibbs.init(model, np.asarray(states), data)
     # sm.fit's default emission update (exact blocked, or Laplace with `--laplace` as the second argument)
-    exact = resolve_exact_emissions(False if "--laplace" in sys.argv else None, "low_rank", None)
+    exact = FitSettings(exact_emissions=False if "--laplace" in sys.argv else None).uses_exact_emissions
     mode_search = Sampler.create(None, "native", None, exact).mode_search
     step = gibbs.compiled_kernel(mode_search, "native", "host")  # the step sm.fit runs (host-side native sampler)
     params_only = eqx.filter_jit(lambda k, m, s: m.resample(k, s, data, mode_search))

@@ -14,6 +14,8 @@ The published package needs an older JAX than smoseq, so it runs in its own virt
     /tmp/smvenv/bin/pip install "jax==0.4.30" "jaxlib==0.4.30" "tensorflow-probability==0.24.0" \\
         "dynamax==0.1.4" "numpy<2" "pandas<2.3" chex jaxtyping numba tqdm h5py matplotlib \\
         scikit-learn opencv-python-headless plotly vidio "imageio[ffmpeg]"
+    # (these pins still install, checked 2026-12-07 with Python 3.11; pip then warns that
+    # state-moseq's ipykernel and jupyter are missing: the comparison does not use them)
     .venv/bin/python benchmarks/compare_published.py --published-python /tmp/smvenv/bin/python
     .venv/bin/python benchmarks/compare_published.py --published-python /tmp/smvenv/bin/python \\
         --what speed parts accuracy --json published.json
@@ -25,6 +27,7 @@ own `simulate`, batches uneven recordings, and writes everything with its result
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -143,7 +146,7 @@ def main() -> None:
 
     import published_fits
 
-    print(f"{datetime.date.today().isoformat()}, {published_fits.machine()}")
+    print(f"{datetime.date.today().isoformat()}, {published_fits.machine()}, load {_load()}")
     ok, rows = True, {}
     with tempfile.TemporaryDirectory() as folder:
         if "values" in args.what:
@@ -158,10 +161,15 @@ def main() -> None:
             languages = args.languages if args.languages and _have_fortunes(args.languages) else []
             rows["accuracy"] = published_fits.compare_accuracy(args.published_python, folder, args.presets, languages, n_iters=args.iters)
     if args.json:
-        rows.update(date=datetime.date.today().isoformat(), machine=published_fits.machine())
+        rows.update(date=datetime.date.today().isoformat(), machine=published_fits.machine(), load_at_end=_load())
         with open(args.json, "w") as file:
             json.dump(rows, file, indent=1)
     sys.exit(0 if ok else 1)
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (these machines are shared: read timings beside them)."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _have_fortunes(languages) -> bool:

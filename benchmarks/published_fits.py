@@ -184,7 +184,8 @@ def compare_speed(published_python: str, folder: str, syllables=(50, 100), warmu
         gibbs = run_json([sys.executable, os.path.join(HERE, "bench_gibbs.py"), "--case", str(n_syllables), str(SPEED_FRAMES)])
         rows.append({"S": n_syllables, "published_s": theirs["seconds_per_iteration"], "published_rss_mb": theirs["peak_rss_mb"],
                      "facade_s": facade["seconds_per_iteration"], "facade_rss_mb": facade["peak_rss_mb"],
-                     "fit_step_s": gibbs["iteration_s"], "fit_step_rss_mb": gibbs["peak_rss_mb"]})  # fmt: skip
+                     "fit_step_s": gibbs["iteration_s"], "fit_step_rss_mb": gibbs["peak_rss_mb"],
+                     "emission_update": gibbs.get("emission_update"), "load_1min": os.getloadavg()[0]})  # fmt: skip
         print_speed_row(rows[-1])
     return rows
 
@@ -208,9 +209,9 @@ def compare_parts(published_python: str, folder: str, repeats: int = 3) -> dict:
     ours_states = median_seconds(repeats, lambda: resample_states(jr.PRNGKey(1), data, params, False)[0])
     ours_mi = median_seconds(repeats, lambda: sm.lagged_mutual_information(archive["seqs"], archive["mask"], lags, progress=False)[0])
     row = {"published_states_s": theirs["states_s"], "smoseq_states_s": ours_states,
-           "published_mi_s": theirs["mi_s"], "smoseq_mi_s": ours_mi}  # fmt: skip
+           "published_mi_s": theirs["mi_s"], "smoseq_mi_s": ours_mi, "load_1min": os.getloadavg()[0]}  # fmt: skip
     print(f"state update alone (21 × 50,000 frames, K=10, S=50): published {theirs['states_s']:.3f} s, smoseq {ours_states:.3f} s | "
-          f"lagged MI, 40 lags: published {theirs['mi_s']:.1f} s (one run, Markov simulation included), smoseq {ours_mi:.2f} s", flush=True)  # fmt: skip
+          f"lagged MI, 40 lags: published {theirs['mi_s']:.1f} s (one run, Markov simulation included), smoseq {ours_mi:.2f} s | load {row['load_1min']:.1f}", flush=True)  # fmt: skip
     return row
 
 
@@ -218,7 +219,7 @@ def print_speed_row(row: dict) -> None:
     print(f"S={row['S']:>3}: published loop {row['published_s']:.3f} s ({row['published_rss_mb'] / 1024:.1f} GB) | "
           f"smoseq same loop {row['facade_s']:.3f} s ({row['facade_rss_mb'] / 1024:.1f} GB) | "
           f"smoseq sm.fit step {row['fit_step_s']:.3f} s ({row['fit_step_rss_mb'] / 1024:.1f} GB) | "
-          f"ratio {row['published_s'] / row['fit_step_s']:.0f}x", flush=True)  # fmt: skip
+          f"ratio {row['published_s'] / row['fit_step_s']:.0f}x | load {row['load_1min']:.1f}", flush=True)  # fmt: skip
 
 
 def accuracy_cases(presets, languages, seed: int, n_train: int, n_heldout: int, frames: int):
@@ -258,9 +259,9 @@ def compare_accuracy(published_python: str, folder: str, presets, languages, see
         published_states = {name: np.asarray(v) for name, v in theirs["states"].items()}
         published = sm.compare_states(heldout_states, published_states, n_states=k).accuracy
         rows.append({"setting": setting, "K": k, "S": s, "smoseq": float(ours), "published": float(published),
-                     "smoseq_fit_s": seconds, "published_fit_s": theirs["fit_seconds"]})  # fmt: skip
+                     "smoseq_fit_s": seconds, "published_fit_s": theirs["fit_seconds"], "load_1min": os.getloadavg()[0]})  # fmt: skip
         print(f"{setting:<28} K={k} S={s}: held-out accuracy smoseq {ours:.3f} ({seconds:.0f} s), "
-              f"published {published:.3f} ({theirs['fit_seconds']:.0f} s)", flush=True)
+              f"published {published:.3f} ({theirs['fit_seconds']:.0f} s) | load {rows[-1]['load_1min']:.1f}", flush=True)
     return rows
 
 
