@@ -8,8 +8,8 @@ stream is the unchunked step's: the state keys are `jr.split(k_states, N)`, slic
 chunk, and the parameter key is the same. Emission and transition counts are integers; each
 chunk's are exact in float32 (`smoseq.models.counts`), their sum over chunks is taken in
 float64 on the host and rounded once, as the unchunked counts are, so the chunked sums equal
-the unchunked ones and the step gives the same parameters and states; its log probability differs by float rounding
-of the order of the per-sequence sums.
+the unchunked ones and the step gives the same parameters and states; its log probability
+differs by float rounding of the order of the per-sequence sums.
 
 Only the statistics, the kernel inputs of one chunk (per-frame log-likelihoods, the
 uniforms, the numba sampler's buffers) and its states are alive at a time; the data and

@@ -30,7 +30,9 @@ def _neumaier_add(total, compensation, value):
     return new_total, compensation + error
 
 
-def weighted_counts(indices: Int[Array, " M"], weights: Float[Array, " M"], size: int, block: int = BLOCK_EVENTS) -> Float[Array, " size"]:
+def weighted_counts(
+    indices: Int[Array, " M"], weights: Float[Array, " M"], size: int, block: int = BLOCK_EVENTS
+) -> Float[Array, " size"]:
     """`counts[c] = Σ_m weights[m]·1[indices[m] = c]`, exact for 0/1 weights at any count.
 
     Args:
@@ -50,11 +52,13 @@ def weighted_counts(indices: Int[Array, " M"], weights: Float[Array, " M"], size
 
     def add_block(b, carry):
         start = b * block
-        part = _scatter(jax.lax.dynamic_slice(indices, (start,), (block,)), jax.lax.dynamic_slice(weights, (start,), (block,)), size)
+        part_indices = jax.lax.dynamic_slice(indices, (start,), (block,))
+        part = _scatter(part_indices, jax.lax.dynamic_slice(weights, (start,), (block,)), size)
         return _neumaier_add(*carry, part)
 
     zero = jnp.zeros(size, weights.dtype)
     total, compensation = jax.lax.fori_loop(0, n_full, add_block, (zero, zero))
     if n_events > n_full * block:
-        total, compensation = _neumaier_add(total, compensation, _scatter(indices[n_full * block :], weights[n_full * block :], size))
+        rest = _scatter(indices[n_full * block :], weights[n_full * block :], size)
+        total, compensation = _neumaier_add(total, compensation, rest)
     return total + compensation

@@ -18,8 +18,8 @@ and the counts only (never from the current value of the block), so the MH ratio
 
     q = (1 − ε) N(centre, Q⁻¹) + ε · prior.
 
-`centre` is up to `newton_steps` damped Newton steps (until one gains under 10⁻³ nats) on the block's log conditional from a
-data-driven start; Q is its curvature `Vᵀ (Σ n·(diag p − p pᵀ) + λ I) V` at the last
+`centre` is up to `newton_steps` damped Newton steps (until one gains under 10⁻³ nats) on
+the block's log conditional from a data-driven start; Q is its curvature `Vᵀ (Σ n·(diag p − p pᵀ) + λ I) V` at the last
 point the Newton step started from (λ the prior's curvature at 0; exact for `Normal`
 priors), handled as a Gaussian on the zero-sum subspace (`subspace_gaussian`): one S × S
 Cholesky factor per row, one per state for the biases. The prior component is what makes
@@ -185,7 +185,7 @@ class _Block(NamedTuple):
 
 
 def _newton_centre(block: _Block, start, steps: int):
-    """Damped Newton steps from `start` until no step gains (at most `steps`); the centre and the factor the last step used.
+    """Damped Newton steps from `start` until none gains (at most `steps`); the centre, the last step's factor.
 
     Each step tries the Newton direction scaled by 1, ½, …, 2⁻¹⁵ and keeps the best gain
     (`log_ratio`, term by term); it stops once none gains more than `_MIN_GAIN` nats. At
