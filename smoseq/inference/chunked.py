@@ -5,10 +5,11 @@ per sequence. So one step can run chunk by chunk (host-side chunks of `chunk_siz
 sequences): the statistics of each chunk are computed and summed, every component draws
 its parameters once from the sums, then the states are drawn chunk by chunk. The random
 stream is the unchunked step's: the state keys are `jr.split(k_states, N)`, sliced per
-chunk, and the parameter key is the same. Emission and transition counts are integers held
-in float32, exact below 2²⁴ per cell, so the chunked sums equal the unchunked ones and the
-step gives the same parameters and states; its log probability differs by float rounding
-of the order of the per-sequence sums.
+chunk, and the parameter key is the same. Emission and transition counts are integers; each
+chunk's are exact in float32 (`smoseq.models.counts`), their sum over chunks is taken in
+float64 on the host and rounded once, as the unchunked counts are, so the chunked sums equal
+the unchunked ones and the step gives the same parameters and states; its log probability
+differs by float rounding of the order of the per-sequence sums.
 
 Only the statistics, the kernel inputs of one chunk (per-frame log-likelihoods, the
 uniforms, the numba sampler's buffers) and its states are alive at a time; the data and
@@ -72,9 +73,20 @@ def _statistics(model, states, data):
     return model_statistics(model, states, data)
 
 
-@eqx.filter_jit
+def _add_leaf(total, value):
+    if jnp.issubdtype(value.dtype, jnp.floating):
+        return np.asarray(total, np.float64) + np.asarray(value, np.float64)
+    return jnp.add(total, value)
+
+
 def _add(total, statistics):
-    return jax.tree.map(jnp.add, total, statistics)
+    """Chunk sums on the host: float leaves in float64 (exact for counts up to 2⁵³), others with `jnp.add`."""
+    return jax.tree.map(_add_leaf, total, statistics)
+
+
+def _rounded(total, like):
+    """The float64 sums of `_add` rounded once to the dtypes of the chunk statistics `like`."""
+    return jax.tree.map(lambda t, v: np.asarray(t).astype(v.dtype) if isinstance(t, np.ndarray) else t, total, like)
 
 
 def _parameters(mode_search):
@@ -134,7 +146,7 @@ def chunked_init(model: HHMM, states, data: SyllableData, chunk_size: int) -> Gi
     for rows in chunk_rows(data.syllables.shape[0], chunk_size):
         counts = _emission_statistics(model, _state_rows(states, rows, chunk_size), _chunk_of(data, rows, chunk_size))
         total = counts if total is None else _add(total, counts)
-    emissions = model.emissions.with_data_driven_start(total)
+    emissions = model.emissions.with_data_driven_start(_rounded(total, counts))
     return GibbsState(eqx.tree_at(lambda m: m.emissions, model, emissions), states)
 
 
@@ -171,7 +183,7 @@ def chunked_kernel(mode_search: ModeSearch | None, method: str, chunk_size: int,
             chunk_states = _state_rows(state.states, rows, chunk_size)
             statistics = _statistics(state.model, place(chunk_states), place(_chunk_of(data, rows, chunk_size)))
             total = statistics if total is None else _add(total, statistics)
-        model, updates, log_prior, keys = draw(key, state.model, total, n_sequences)
+        model, updates, log_prior, keys = draw(key, state.model, _rounded(total, statistics), n_sequences)
         states, marginal = np.empty(state.states.shape, state.states.dtype), np.float32(0)
         for rows in chunks:
             n_real = rows.stop - rows.start

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from .counts import weighted_counts
 from .data import SyllableData
 from .laplace.mode import ModeSearch
 from .updates import AbstractUpdate, ConjugateInfo
@@ -34,12 +35,11 @@ def emission_counts(
         n_syllables: S.
 
     Returns:
-        (K, S, S) float counts.
+        (K, S, S) float counts, exact past 2²⁴ per cell (`weighted_counts`).
     """
     flat = (states[:, 1:] * n_syllables + syllables[:, :-1]) * n_syllables + syllables[:, 1:]
     weights = mask[:, 1:].astype(float)
-    size = n_states * n_syllables * n_syllables
-    counts = jnp.zeros(size, weights.dtype).at[flat.ravel()].add(weights.ravel())
+    counts = weighted_counts(flat.ravel(), weights.ravel(), n_states * n_syllables * n_syllables)
     return counts.reshape(n_states, n_syllables, n_syllables)
 
 

@@ -18,8 +18,8 @@ and the counts only (never from the current value of the block), so the MH ratio
 
     q = (1 − ε) N(centre, Q⁻¹) + ε · prior.
 
-`centre` is `newton_steps` damped Newton steps on the block's log conditional from a
-data-driven start; Q is its curvature `Vᵀ (Σ n·(diag p − p pᵀ) + λ I) V` at the last
+`centre` is up to `newton_steps` damped Newton steps (until one gains under 10⁻³ nats) on
+the block's log conditional from a data-driven start; Q is its curvature `Vᵀ (Σ n·(diag p − p pᵀ) + λ I) V` at the last
 point the Newton step started from (λ the prior's curvature at 0; exact for `Normal`
 priors), handled as a Gaussian on the zero-sum subspace (`subspace_gaussian`): one S × S
 Cholesky factor per row, one per state for the biases. The prior component is what makes
@@ -51,7 +51,8 @@ from .laplace.posterior import emission_log_likelihood
 
 __all__ = ["ExactEmissionInfo", "conditional_log_likelihood", "sample_exact_emissions"]
 
-_STEP_SIZES = (1.0, 0.5, 0.25, 0.125, 0.0625)
+_STEP_SIZES = tuple(0.5**i for i in range(16))
+_MIN_GAIN = 1e-3
 
 
 class ExactEmissionInfo(NamedTuple):
@@ -82,6 +83,26 @@ def _log_probs(logits, possible):
 
 def _weighted_sum(counts, log_probs, possible):
     return jnp.sum(jnp.where(possible, counts * jnp.where(possible, log_probs, 0.0), 0.0))
+
+
+def _log_prob_change(logits, delta, possible):
+    """`_log_probs(logits + delta) − _log_probs(logits)` where possible (0 elsewhere), accurate for small `delta`.
+
+    `log softmax(x + d)_j − log softmax(x)_j = d_j − log Σ_l p_l e^{d_l} = d_j − log1p(Σ_l p_l expm1(d_l))`:
+    its error is relative to the change, not to the log-probabilities themselves. Differencing
+    two float32 log-likelihoods of ~10⁹ nats (a 300 M-frame fit) instead leaves errors of many
+    nats, which would decide the Metropolis–Hastings steps. Large moves (|Σ p expm1(d)| ≥ ½)
+    use the log-sum-exp form.
+
+    Args:
+        logits: (..., S) the old logits; delta: (..., S) the change (broadcast); possible: (..., S) bool.
+    """
+    log_p = _log_probs(logits, possible)
+    delta = jnp.where(possible, delta, 0.0)
+    change = jnp.sum(jnp.where(possible, jnp.exp(log_p) * jnp.expm1(delta), 0.0), axis=-1, keepdims=True)
+    large = jax.nn.logsumexp(jnp.where(possible, log_p + delta, -jnp.inf), axis=-1, keepdims=True)
+    small = jnp.log1p(jnp.where(jnp.abs(change) < 0.5, change, 0.0))
+    return jnp.where(possible, delta - jnp.where(jnp.abs(change) < 0.5, small, large), 0.0)
 
 
 def conditional_log_likelihood(
@@ -116,7 +137,11 @@ def _curvature(counts, log_probs, axis, ridge):
     outer = jnp.einsum("kia,kib->iab" if axis == 0 else "kia,kib->kab", weights, probs)
     size = probs.shape[-1]
     eye = jnp.eye(size, dtype=probs.dtype)
-    return diagonal[:, :, None] * eye - outer + ridge * eye
+    # + c·11ᵀ per block leaves Vᵀ A V unchanged (V is zero-sum in every block) and keeps the
+    # block positive definite along 1, where Σ n (diag p − p pᵀ) cancels to 0 up to float
+    # rounding of ε·n: at 10⁷ counts that rounding outweighs the prior's curvature.
+    shift = jnp.sqrt(jnp.finfo(probs.dtype).eps) * counts.sum((0, 2) if axis == 0 else (1, 2))
+    return diagonal[:, :, None] * eye - outer + ridge * eye + shift[:, None, None]
 
 
 def _prior_curvature(prior, dtype) -> Float[Array, ""]:
@@ -160,21 +185,35 @@ class _Block(NamedTuple):
 
 
 def _newton_centre(block: _Block, start, steps: int):
-    """`steps` damped Newton steps from `start`; the centre and the factor the last step used."""
-    x, value = start, block.log_target(start)
-    factor = None
+    """Damped Newton steps from `start` until none gains (at most `steps`); the centre, the last step's factor.
+
+    Each step tries the Newton direction scaled by 1, ½, …, 2⁻¹⁵ and keeps the best gain
+    (`log_ratio`, term by term); it stops once none gains more than `_MIN_GAIN` nats. At
+    10⁷–10⁹ counts the start is thousands of nats from the mode and needs the small steps.
+    """
     step_sizes = jnp.asarray(_STEP_SIZES, start.dtype)
-    for _ in range(steps):
+
+    def newton_step(x):
         factor = sg.factorize(block.curvature(x), block.basis, block.complement)
         direction = sg.solve(factor, jax.grad(block.log_target)(x))
         candidates = x[None] + step_sizes[:, None] * direction[None]
-        values = jax.vmap(block.log_target)(candidates)
-        values = jnp.where(jnp.isnan(values), -jnp.inf, values)
-        best = jnp.argmax(values)
-        better = values[best] > value
-        x = jnp.where(better, candidates[best], x)
-        value = jnp.where(better, values[best], value)
-    return x, factor
+        gains = jax.vmap(block.log_ratio, in_axes=(0, None))(candidates, x)  # term by term: exact at any count
+        gains = jnp.where(jnp.isnan(gains), -jnp.inf, gains)
+        best = jnp.argmax(gains)
+        return jnp.where(gains[best] > 0, candidates[best], x), factor, gains[best]
+
+    def keep_going(carry):
+        _, _, gain, step = carry
+        return (step < steps) & (gain > _MIN_GAIN)
+
+    def body(carry):
+        x, _, _, step = carry
+        new_x, factor, gain = newton_step(x)
+        return new_x, factor, gain, step + 1
+
+    x, factor, _ = newton_step(start)
+    centre, factor, _, _ = jax.lax.while_loop(keep_going, body, (x, factor, jnp.asarray(jnp.inf, start.dtype), 1))
+    return centre, factor
 
 
 def _metropolis_block(key, current, start, block: _Block, prior, shape, steps, n_proposals, weight):
@@ -216,8 +255,8 @@ def _row_block(raised_biases, row_counts, row_possible, embed, ridge, prior) -> 
         return _weighted_sum(row_counts, log_probs(b), row_possible) + prior.log_prob(b)
 
     def log_ratio(new, old):
-        difference = jnp.where(row_possible, log_probs(new) - jnp.where(row_possible, log_probs(old), 0.0), 0.0)
-        return jnp.sum(jnp.where(row_possible, row_counts * difference, 0.0)) + prior.log_prob(new) - prior.log_prob(old)
+        difference = _log_prob_change(embed @ old + raised_biases, embed @ (new - old), row_possible)
+        return jnp.sum(row_counts * difference) + (prior.log_prob(new) - prior.log_prob(old))
 
     def curvature(b):
         return _curvature(row_counts[:, None], log_probs(b)[:, None], 0, ridge)
@@ -230,17 +269,20 @@ def _bias_block(raised_base, counts, possible, ridge, prior, shape) -> _Block:
     """The conditional of the biases, flattened ((K-1)(S-1),), given the (S, S) raised base."""
     num_states, size = counts.shape[0], counts.shape[-1]
 
+    def logits(flat):
+        return raise_dim(raise_dim(flat.reshape(shape), 0), 1)
+
     def log_probs(flat):
-        raised = raise_dim(raise_dim(flat.reshape(shape), 0), 1)
-        return _log_probs(raised_base[None] + raised[:, None], possible)
+        return _log_probs(raised_base[None] + logits(flat)[:, None], possible)
 
     def log_target(flat):
         return _weighted_sum(counts, log_probs(flat), possible) + prior.log_prob(flat.reshape(shape))
 
     def log_ratio(new, old):
-        difference = jnp.where(possible, log_probs(new) - jnp.where(possible, log_probs(old), 0.0), 0.0)
+        old_logits = raised_base[None] + logits(old)[:, None]
+        difference = _log_prob_change(old_logits, logits(new - old)[:, None], possible)
         log_prior = prior.log_prob(new.reshape(shape)) - prior.log_prob(old.reshape(shape))
-        return jnp.sum(jnp.where(possible, counts * difference, 0.0)) + log_prior
+        return jnp.sum(counts * difference) + log_prior
 
     def curvature(flat):
         return _curvature(counts, log_probs(flat), 1, ridge)
@@ -262,7 +304,7 @@ def sample_exact_emissions(
     bias_prior,
     possible: Bool[Array, "S S"] | None = None,
     *,
-    newton_steps: int = 3,
+    newton_steps: int = 20,
     n_proposals: int = 4,
     prior_weight: float = 0.05,
 ) -> tuple[Float[Array, "S S-1"], Float[Array, "K-1 S-1"], ExactEmissionInfo]:
@@ -283,7 +325,7 @@ def sample_exact_emissions(
         bias_prior: prior on every entry of `biases`.
         possible: (S, S) bool, the transitions the tables allow (e.g. False on the
             diagonal when repeats are excluded); default all True.
-        newton_steps: damped Newton steps (each one Cholesky factor per row / state)
+        newton_steps: most damped Newton steps (each one Cholesky factor per row / state)
             that place each proposal; more: higher acceptance, more cost.
         n_proposals: MH steps per block per call, all from the same proposal.
         prior_weight: ε, the weight of the prior in the proposal mixture (0 < ε < 1).
