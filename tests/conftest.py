@@ -6,6 +6,13 @@
   executable holds about three memory mappings of its own; a test worker that keeps the
   programs of dozens of files reaches Linux's limit of 65,530 mappings per process
   (`vm.max_map_count`) and crashes inside the next compilation.
+- XLA's LLVM optimisation is turned off (`--xla_backend_optimization_level=0`, inherited by
+  the CLI subprocesses): the tests' data are tiny, so optimising costs more compile time
+  than it saves at run time (measured: a quarter of the suite's time).
+- `make test` hands tests to the two `pytest-xdist` workers with `--dist worksteal`: each
+  worker starts on one half of the collection, in order (so a file's fixtures and
+  compiled programs are shared by its tests), and an idle worker takes tests from the
+  end of the other's queue, so no long file (the documentation pages) bounds the run.
 """
 
 import gc
@@ -13,9 +20,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import jax
-import matplotlib
-import pytest
+_NO_LLVM_OPTIMISATION = "--xla_backend_optimization_level=0"
+if _NO_LLVM_OPTIMISATION not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_NO_LLVM_OPTIMISATION}".strip()
+
+import jax  # noqa: E402  (after XLA_FLAGS)
+import matplotlib  # noqa: E402
+import pytest  # noqa: E402
 
 matplotlib.use("Agg")
 
