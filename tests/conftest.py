@@ -1,7 +1,8 @@
 """Test-session settings.
 
 - A shared on-disk JAX compilation cache, so programs compiled by one test process (or a
-  CLI subprocess) are reused by the others.
+  CLI subprocess, or a documentation page) are reused by the others; small programs too
+  (loading one beats compiling it again in every process).
 - Each test file's compiled programs are released when the file ends. Every XLA CPU
   executable holds about three memory mappings of its own; a test worker that keeps the
   programs of dozens of files reaches Linux's limit of 65,530 mappings per process
@@ -34,7 +35,7 @@ _CACHE = Path(os.environ.get("SMOSEQ_TEST_CACHE", Path(tempfile.gettempdir()) / 
 _CACHE.mkdir(parents=True, exist_ok=True)
 os.environ["SMOSEQ_CACHE_DIR"] = str(_CACHE)
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # small programs too
 
 
 @pytest.fixture(autouse=True, scope="module")
