@@ -72,7 +72,7 @@ def run_page(page: Path, folder: Path) -> subprocess.CompletedProcess:
         JAX_COMPILATION_CACHE_DIR=str(CACHE),  # the same for Python blocks
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",  # small programs too: loading beats compiling
         PYTHONWARNINGS="ignore::DeprecationWarning",
-    )  # XLA_FLAGS come from tests/conftest.py: no LLVM optimisation for the pages' tiny data
+    )  # XLA_FLAGS come from tests/conftest.py: quick compilation for the pages' tiny data
     CACHE.mkdir(parents=True, exist_ok=True)
     script = RUNNER.format(blocks=blocks)
     return subprocess.run(
