@@ -63,7 +63,8 @@ def test_two_processes_of_a_slurm_job_fit_as_one_process_does(tmp_path):
     processes = []
     for rank in range(2):
         environment = dict(
-            os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2",
+            os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
+            XLA_FLAGS=f"{os.environ['XLA_FLAGS']} --xla_force_host_platform_device_count=2",
             SUBMITIT_EXECUTOR="slurm", SLURM_JOB_ID="1", SLURM_NTASKS="2", SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
             SLURM_JOB_NODELIST="localhost", SLURM_JOB_NUM_NODES="1", SLURM_NODEID="0",
         )  # fmt: skip

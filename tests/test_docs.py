@@ -70,12 +70,9 @@ def run_page(page: Path, folder: Path) -> subprocess.CompletedProcess:
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         SMOSEQ_CACHE_DIR=str(CACHE),  # the CLI's compilation cache
         JAX_COMPILATION_CACHE_DIR=str(CACHE),  # the same for Python blocks
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",  # small programs too: loading beats compiling
         PYTHONWARNINGS="ignore::DeprecationWarning",
-        # The pages' data are tiny: XLA's LLVM optimisation costs more compile time than it
-        # saves at run time (about half of a cold page's time), so it is turned off here.
-        XLA_FLAGS=f"{env.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip(),
-    )
+    )  # XLA_FLAGS come from tests/conftest.py: quick compilation for the pages' tiny data
     CACHE.mkdir(parents=True, exist_ok=True)
     script = RUNNER.format(blocks=blocks)
     return subprocess.run(

@@ -78,8 +78,8 @@ _DEVICES_SCRIPT = textwrap.dedent(
 
 
 def _fits_on_four_cpu_devices(emissions, runs):
-    environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", PYTHONPATH=str(ROOT),
-                       JAX_PLATFORMS="cpu")  # fmt: skip
+    flags = f"{os.environ['XLA_FLAGS']} --xla_force_host_platform_device_count=4"
+    environment = dict(os.environ, XLA_FLAGS=flags, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
     completed = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT, emissions, *runs], env=environment,
                                capture_output=True, text=True, timeout=900)  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
