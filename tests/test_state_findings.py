@@ -394,14 +394,16 @@ def test_group_dynamics_and_covariate_effects_carry_the_names():
         assert row.to_state_name == ("" if row.to_state < 0 else ["0", "groom"][row.to_state])
     assert set(named.loc[named["quantity"] == "transition_probability", "to_state_name"]) == {"0", "groom"}
 
-    counts = np.random.default_rng(0).uniform(1, 50, size=(3, 2, 2, 2))  # (R, U, K, K): recordings, input values
+    draws = np.random.default_rng(0).uniform(1, 50, size=(4, 3, 2, 2, 2))  # (D, R, U, K, K): draws, recordings, inputs
+    counts = draws.mean(0)
     transitions = SimpleNamespace(names=["light"], centre=np.array([0.5]))
     model = SimpleNamespace(transitions=transitions)
-    fit = SimpleNamespace(feature_counts=counts, feature_rows=np.array([[0.0], [1.0]]), model=model, state_names={0: "rest"})
+    rows = np.array([[0.0], [1.0]])
+    fit = SimpleNamespace(feature_counts=counts, feature_draws=draws, feature_rows=rows, model=model, state_names={0: "rest"})
     table = sm.compare_covariate_effects(fit)
     assert list(table.columns[-2:]) == ["state_name", "to_state_name"]
     for row in table.itertuples():
         assert row.state_name == ["rest", "1"][row.state]
         assert row.to_state_name == ("" if row.to_state < 0 else ["rest", "1"][row.to_state])
-    unnamed = SimpleNamespace(feature_counts=counts, feature_rows=fit.feature_rows, model=model, state_names={})
+    unnamed = SimpleNamespace(feature_counts=counts, feature_draws=draws, feature_rows=rows, model=model, state_names={})
     assert list(sm.compare_covariate_effects(unnamed).columns) == list(table.columns[:-2])
