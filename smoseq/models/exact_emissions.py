@@ -19,9 +19,9 @@ and the counts only (never from the current value of the block), so the MH ratio
     q = (1 − ε) N(centre, Q⁻¹) + ε · prior.
 
 `centre` is up to `newton_steps` damped Newton steps (until one gains under 10⁻³ nats) on
-the block's log conditional from a data-driven start; Q is its curvature `Vᵀ (Σ n·(diag p − p pᵀ) + λ I) V` at the last
-point the Newton step started from (λ the prior's curvature at 0; exact for `Normal`
-priors), handled as a Gaussian on the zero-sum subspace (`subspace_gaussian`): one S × S
+the block's log conditional from a data-driven start; Q is its curvature
+`Vᵀ (Σ n·(diag p − p pᵀ) + λ I) V` at the last point the Newton step started from (λ the
+prior's curvature at 0; exact for `Normal` priors), handled as a Gaussian on the zero-sum subspace (`subspace_gaussian`): one S × S
 Cholesky factor per row, one per state for the biases. The prior component is what makes
 the sampler exact *and* uniformly ergodic: the likelihood is a product of probabilities,
 so `p(x) ≤ prior(x)` and the importance weight `p / q ≤ 1/ε` everywhere. Without it the
@@ -326,7 +326,9 @@ def sample_exact_emissions(
         possible: (S, S) bool, the transitions the tables allow (e.g. False on the
             diagonal when repeats are excluded); default all True.
         newton_steps: most damped Newton steps (each one Cholesky factor per row / state)
-            that place each proposal; more: higher acceptance, more cost.
+            that place each proposal. Rows run under `vmap`, so every row takes as many
+            steps as the slowest; fewer than converged leaves the centre off the mode
+            (at 10⁸–10⁹ counts, thousands of nats off: no proposal accepted).
         n_proposals: MH steps per block per call, all from the same proposal.
         prior_weight: ε, the weight of the prior in the proposal mixture (0 < ε < 1).
 
